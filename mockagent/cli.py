@@ -1,0 +1,109 @@
+"""The `mockagent` command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from mockagent import __version__
+from mockagent.errors import MockAgentError
+from mockagent.model import PlatformKey
+from mockagent.platforms import platform_classes
+from mockagent.server import MockServer
+from mockagent.settings import Settings, load_scenarios
+
+DEFAULT_PORT = 8710
+
+
+@click.group()
+@click.version_option(__version__, prog_name="mockagent")
+def main() -> None:
+    """A local mock of five hosted AI-agent platforms: BeeOS, AgentOS, xpander.ai, Zeus, Aster Agents."""
+
+
+@main.command()
+@click.argument("scenario_paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
+@click.option(
+    "--platform",
+    "platform",
+    type=click.Choice([key.value for key in PlatformKey]),
+    help="Serve only this platform, at the root, so clients with hard-coded paths work.",
+)
+@click.option("--with-builtin", is_flag=True, help="Serve the built-in demo agents as well as SCENARIO_PATHS.")
+@click.option(
+    "--speed",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0, min_open=True),
+    help="Divide every scripted delay by this factor (Retry-After values stay real seconds).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log each request.")
+def serve(
+    scenario_paths: tuple[Path, ...],
+    host: str,
+    port: int,
+    platform: str | None,
+    with_builtin: bool,
+    speed: float,
+    verbose: bool,
+) -> None:
+    """Serve the platforms from SCENARIO_PATHS (files or folders), or from the demo agents."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    settings = Settings(
+        scenario_paths=scenario_paths,
+        with_builtin=with_builtin,
+        root_platform=PlatformKey(platform) if platform else None,
+        speed=speed,
+    )
+    try:
+        load_scenarios(settings)  # fail before binding, with the file's own position
+    except (MockAgentError, OSError) as err:
+        raise click.ClickException(str(err)) from err
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(settings, host, port))
+    click.echo("mockagent stopped.")
+
+
+async def _serve(settings: Settings, host: str, port: int) -> None:
+    server = MockServer(settings, host, port)
+    try:
+        await server.start()
+    except OSError as err:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror or err}") from err
+    agents = sorted(server.engine.scenarios.agents)
+    click.echo(f"mockagent {__version__} listening on {server.url}  (speed {settings.speed:g}x)")
+    classes = platform_classes()
+    for key in settings.served():
+        click.echo(f"  {classes[key].title:<14} {server.base_url(key)}")
+    click.echo(f"  agents: {', '.join(agents) or '(none)'}")
+    click.echo(f"  health: {server.url}/__mockagent/health   — Ctrl-C to stop")
+    sys.stdout.flush()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()
+
+
+@main.command()
+@click.argument("scenario_paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def validate(scenario_paths: tuple[Path, ...]) -> None:
+    """Check scenario files; print each problem as path:line:col: message."""
+    try:
+        scenarios = load_scenarios(Settings(scenario_paths=scenario_paths))
+    except (MockAgentError, OSError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"ok: {len(scenarios.agents)} agents in {len(scenarios.files)} files")
+
+
+@main.command("platforms")
+def list_platforms() -> None:
+    """List the impersonated platforms and the real base URL each stands in for."""
+    for key, cls in platform_classes().items():
+        click.echo(f"{key.value:<8} {cls.title:<14} {cls.real_base_url}")

@@ -1,0 +1,122 @@
+"""Injectable time: every scripted delay in mockagent goes through a `Clock`.
+
+Clock time is a float number of seconds. A `RealClock` follows the machine's monotonic clock, optionally
+running `speed` times faster (``mockagent serve --speed``); a `ManualClock` stands still until a test
+advances it, so a run that "completes after 30 minutes" is tested in milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """The one source of time for runs, delays, expiries and timestamps."""
+
+    def now(self) -> float:
+        """Clock time in seconds; only differences are meaningful."""
+        ...
+
+    def wall(self, at: float | None = None) -> datetime:
+        """The UTC wall-clock moment of clock time `at` (default: now), for timestamps on the wire."""
+        ...
+
+    def timer(self, at: float) -> asyncio.Future[None]:
+        """A future that resolves once clock time reaches `at`; registered at once, so a caller that
+        waits on it together with something else cannot miss a moment (cancel it when done)."""
+        ...
+
+    async def sleep_until(self, at: float) -> None:
+        """Return once clock time has reached `at`."""
+        ...
+
+
+class RealClock:
+    """Real time, scaled: at ``speed=10`` a scripted 3 s delay takes 0.3 s of the machine's time."""
+
+    def __init__(self, speed: float = 1.0) -> None:
+        if speed <= 0:
+            raise ValueError(f"speed must be positive, got {speed}")
+        self.speed = speed
+        self._mono0 = time.monotonic()
+        self._wall0 = datetime.now(UTC)
+
+    def now(self) -> float:
+        return (time.monotonic() - self._mono0) * self.speed
+
+    def wall(self, at: float | None = None) -> datetime:
+        return self._wall0 + timedelta(seconds=self.now() if at is None else at)
+
+    def timer(self, at: float) -> asyncio.Future[None]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        delay = max(0.0, (at - self.now()) / self.speed)
+        handle = loop.call_later(delay, _resolve, future)
+        future.add_done_callback(lambda _: handle.cancel())
+        return future
+
+    async def sleep_until(self, at: float) -> None:
+        # Re-check after waking: the event loop may wake us a hair early.
+        while at - self.now() > 0:
+            await self.timer(at)
+
+
+class ManualClock:
+    """A clock that moves only when `advance` is called; sleepers wake in deadline order."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = 0.0
+        self._wall0 = start or datetime.now(UTC)
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def now(self) -> float:
+        return self._now
+
+    def wall(self, at: float | None = None) -> datetime:
+        return self._wall0 + timedelta(seconds=self._now if at is None else at)
+
+    def timer(self, at: float) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if at <= self._now:
+            future.set_result(None)
+        else:
+            heapq.heappush(self._sleepers, (at, next(self._order), future))
+        return future
+
+    async def sleep_until(self, at: float) -> None:
+        await self.timer(at)
+
+    async def advance(self, seconds: float) -> None:
+        """Move time forward, waking each sleeper at its own deadline and letting it run before the next.
+
+        Waking in order matters: a stream that sleeps frame by frame must see each frame's moment, not
+        jump straight to the end.
+        """
+        if seconds < 0:
+            raise ValueError(f"a clock cannot go back ({seconds} s)")
+        target = self._now + seconds
+        while self._sleepers and self._sleepers[0][0] <= target:
+            at, _, future = heapq.heappop(self._sleepers)
+            self._now = max(self._now, at)
+            if not future.done():
+                future.set_result(None)
+            await _let_run()
+        self._now = target
+        await _let_run()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _let_run() -> None:
+    # Turns of the loop let a woken task write its frame and set its next timer before time moves on.
+    for _ in range(20):
+        await asyncio.sleep(0)

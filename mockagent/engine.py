@@ -1,0 +1,120 @@
+"""The engine: scenarios in, runs out. Platforms ask it to start, find and resume runs."""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from mockagent.clock import Clock
+from mockagent.model import PlatformKey
+from mockagent.runs import (
+    DEFAULT_APPROVAL_TTL,
+    Conversation,
+    Decision,
+    PauseStyle,
+    Run,
+    chat_decision,
+)
+from mockagent.scenarios.model import Agent, ScenarioSet
+
+# Old runs and conversations are forgotten past this many, so a long benchmark or demo cannot grow
+# the process without bound.
+MAX_RUNS = 50_000
+
+
+class Engine:
+    """Owns the clock, the loaded scenarios, and every run and conversation."""
+
+    def __init__(self, scenarios: ScenarioSet, clock: Clock, *, approval_ttl: float = DEFAULT_APPROVAL_TTL) -> None:
+        self.scenarios = scenarios
+        self.clock = clock
+        self.approval_ttl = approval_ttl
+        self._runs: OrderedDict[str, Run] = OrderedDict()
+        self._conversations: OrderedDict[tuple[PlatformKey, str], Conversation] = OrderedDict()
+        self._counter = 0
+
+    # ── look-ups ─────────────────────────────────────────────────────────────────────────────────
+
+    def agent(self, platform: PlatformKey, agent_id: str) -> Agent | None:
+        return self.scenarios.agent(platform, agent_id)
+
+    def run(self, run_id: str) -> Run | None:
+        return self._runs.get(run_id)
+
+    def runs(self, platform: PlatformKey | None = None) -> list[Run]:
+        return [r for r in self._runs.values() if platform is None or r.conversation.platform is platform]
+
+    def conversation(self, platform: PlatformKey, conversation_id: str) -> Conversation | None:
+        return self._conversations.get((platform, conversation_id))
+
+    # ── starting runs ────────────────────────────────────────────────────────────────────────────
+
+    def open_conversation(self, platform: PlatformKey, agent: Agent, conversation_id: str | None = None) -> Conversation:
+        """The conversation with this id, created if new (a fresh UUID when no id is given)."""
+        conversation_id = conversation_id or str(uuid.uuid4())
+        key = (platform, conversation_id)
+        found = self._conversations.get(key)
+        if found is not None:
+            return found
+        conversation = Conversation(
+            id=conversation_id, platform=platform, agent_id=agent.id, created_at=self.clock.now()
+        )
+        self._conversations[key] = conversation
+        if len(self._conversations) > MAX_RUNS:
+            self._conversations.popitem(last=False)
+        return conversation
+
+    def start_run(
+        self,
+        agent: Agent,
+        message: str,
+        conversation: Conversation,
+        *,
+        pause_style: PauseStyle,
+        run_id: str | None = None,
+        variables: Mapping[str, Any] | None = None,
+        require_approval: Collection[str] = (),
+    ) -> Run:
+        """Start a turn: pick the agent's reply for this message and lay out its timeline.
+
+        `require_approval` names tools whose calls pause for approval even where the script does not
+        say so (Zeus's per-request tool_interrupt_config).
+        """
+        self._counter += 1
+        turn = len(conversation.runs) + 1
+        run = Run(
+            run_id=run_id or str(uuid.uuid4()),
+            agent=agent,
+            conversation=conversation,
+            message=message,
+            clock=self.clock,
+            pause_style=pause_style,
+            approval_ttl=self.approval_ttl,
+            variables={
+                "message": message,
+                "answer": conversation.variables.get("answer", ""),
+                "turn": turn,
+                "conversation_id": conversation.id,
+                "agent_id": agent.id,
+                "platform": conversation.platform.value,
+                **(variables or {}),
+            },
+            seed=f"{agent.pace.seed}:{agent.id}:{self._counter}",
+            require_approval=frozenset(require_approval),
+        )
+        conversation.runs.append(run)
+        self._runs[run.id] = run
+        if len(self._runs) > MAX_RUNS:
+            self._runs.popitem(last=False)
+        pending, conversation.pending = conversation.pending, None
+        if pending is not None:
+            # The previous turn asked in text; this message is the answer.
+            decision = chat_decision(pending, message)
+            answer = message if decision is Decision.ANSWER else decision.value
+            run.variables["answer"] = conversation.variables["answer"] = answer
+            run.continue_from(pending, decision)
+        else:
+            run.start(agent.script_for(message, turn))
+        return run

@@ -1,0 +1,262 @@
+"""What every platform module shares: the error model, body reading, validation, SSE writing.
+
+A platform module knows its routes, request models, envelopes and frame format — and nothing about how
+a reply was decided. It raises `ApiError`s in neutral terms (`ErrorKind`); its `render_error` turns them
+into its own envelope and status.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar, TypeVar
+
+import pydantic
+from aiohttp import web
+
+from mockagent.engine import Engine
+from mockagent.errors import MockAgentError
+from mockagent.model import PlatformKey
+from mockagent.runs import PauseStyle
+from mockagent.scenarios.model import Agent, Credential
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MiB = 1024 * 1024
+
+
+class ErrorKind(StrEnum):
+    """Neutral error classes; each platform maps them to its own code and status."""
+
+    INVALID_JSON = "invalid_json"
+    INVALID_BODY = "invalid_body"  # JSON, but not an object
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    VALIDATION = "validation"  # see ApiError.fields
+    MISSING_CREDENTIAL = "missing_credential"
+    INVALID_CREDENTIAL = "invalid_credential"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    CONFLICT = "conflict"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    RATE_LIMITED = "rate_limited"
+    INTERNAL = "internal"
+    BAD_GATEWAY = "bad_gateway"
+    UNAVAILABLE = "unavailable"
+    TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One invalid field: `loc` is its path inside the body, e.g. ("input", "user", "email")."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+    type: str = "value_error"  # pydantic's error types: missing, string_type, enum, …
+
+    @property
+    def field(self) -> str:
+        return ".".join(str(part) for part in self.loc)
+
+
+class ApiError(MockAgentError):
+    """A request fails; the platform's `render_error` gives it the platform's shape."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        fields: Sequence[FieldError] = (),
+        code: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.fields = tuple(fields)
+        self.code = code  # a platform-specific code to use instead of the kind's default
+        self.retry_after = retry_after
+
+    @classmethod
+    def invalid(cls, loc: str | tuple[str | int, ...], msg: str, type_: str = "value_error") -> ApiError:
+        loc_tuple = tuple(loc.split(".")) if isinstance(loc, str) else loc
+        error = FieldError(loc_tuple, msg, type_)
+        return cls(ErrorKind.VALIDATION, f"{error.field}: {msg}", fields=[error])
+
+    @classmethod
+    def missing(cls, loc: str | tuple[str | int, ...]) -> ApiError:
+        return cls.invalid(loc, "Field required", "missing")
+
+    @property
+    def field(self) -> str | None:
+        return self.fields[0].field if self.fields else None
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # the platform's real path, e.g. /api/v1/agents/{agentId}/invoke
+    handler: Handler
+    name: str = ""
+
+
+@dataclass
+class MountInfo:
+    """Where a platform is served; platforms need it to build absolute URLs (BeeOS upload_url)."""
+
+    prefix: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Platform(ABC):
+    """One impersonated API. Subclasses set the class attributes and implement two methods."""
+
+    key: ClassVar[PlatformKey]
+    title: ClassVar[str]
+    real_base_url: ClassVar[str]  # what the platform's clients talk to in production
+    client_base_path: ClassVar[str] = ""  # the path part of that base URL (Aster: /api)
+    body_limit: ClassVar[int] = 10 * MiB  # CHOSEN where the platform's docs are silent
+    pause_style: ClassVar[PauseStyle] = PauseStyle.NATIVE
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.mount = MountInfo()
+
+    @abstractmethod
+    def routes(self) -> Iterable[Route]:
+        """Every endpoint this platform serves, with its real path."""
+
+    @abstractmethod
+    def render_error(self, error: ApiError) -> web.Response:
+        """The platform's own error envelope and status for `error` (with Retry-After where due)."""
+
+    def admin_routes(self) -> Iterable[Route]:
+        """Extra inspection endpoints, served under /__mockagent/<key>/."""
+        return ()
+
+    # ── helpers for subclasses ───────────────────────────────────────────────────────────────────
+
+    async def admit(self, request: web.Request, *, agent: Agent | None, scope: str | None = None) -> None:
+        """Call after auth and validation, before a run starts: this is where rate limits and
+        injected faults (X-Mockagent-Fault) answer instead of the agent, by raising an ApiError.
+        `scope` is the conversation id (or the credential) a per-conversation fault keys on."""
+
+    def timestamp(self, at: float | None) -> str | None:
+        """ISO-8601 UTC with milliseconds and a Z, for clock time `at` (None stays None)."""
+        if at is None:
+            return None
+        return self.engine.clock.wall(at).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def credentials(self) -> Mapping[str, Credential] | None:
+        """The keys a scenario file declared for this platform, or None: any well-formed key passes."""
+        return self.engine.scenarios.credentials.get(self.key)
+
+    def url(self, request: web.Request, path: str) -> str:
+        """An absolute URL on this server for a platform path (honouring the mount prefix)."""
+        return f"{request.scheme}://{request.host}{self.mount.prefix}{path}"
+
+    async def read_json(self, request: web.Request, *, require_json_type: bool = True) -> dict[str, Any]:
+        """The request body as a JSON object, or an ApiError naming what is wrong with it."""
+        if request.content_length is not None and request.content_length > self.body_limit:
+            raise ApiError(ErrorKind.PAYLOAD_TOO_LARGE, f"request body exceeds {self.body_limit} bytes")
+        if require_json_type and request.content_type not in ("application/json", "application/octet-stream", ""):
+            if not request.content_type.endswith("+json"):
+                raise ApiError(
+                    ErrorKind.UNSUPPORTED_MEDIA_TYPE,
+                    f"Content-Type must be application/json, got {request.content_type}",
+                )
+        raw = await request.content.read(self.body_limit + 1)
+        if len(raw) > self.body_limit:
+            raise ApiError(ErrorKind.PAYLOAD_TOO_LARGE, f"request body exceeds {self.body_limit} bytes")
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ApiError(ErrorKind.INVALID_JSON, f"request body is not valid JSON: {err}") from None
+        if not isinstance(body, dict):
+            raise ApiError(ErrorKind.INVALID_BODY, f"request body must be a JSON object, got {type(body).__name__}")
+        return body
+
+
+def bearer(request: web.Request) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header; "" when the header is malformed."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def is_jwt(token: str) -> bool:
+    parts = token.split(".")
+    return len(parts) == 3 and all(parts[:2]) and all(_B64URL.issuperset(p) for p in parts)
+
+
+_B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=")
+
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def validate(model: type[M], data: Mapping[str, Any]) -> M:
+    """Validate a body with a pydantic model; errors become one ApiError listing every field."""
+    try:
+        return model.model_validate(data, strict=True)
+    except pydantic.ValidationError as err:
+        fields = [
+            FieldError(tuple(e["loc"]), e["msg"], e["type"])
+            for e in err.errors(include_url=False, include_context=False)
+        ]
+        first = fields[0]
+        raise ApiError(ErrorKind.VALIDATION, f"{first.field}: {first.msg}", fields=fields) from None
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(
+        text=dumps(body), status=status, content_type="application/json", headers=headers
+    )
+
+
+class EventStream:
+    """A Server-Sent Events response, written frame by frame as the run produces them."""
+
+    def __init__(self, request: web.Request, headers: Mapping[str, str] | None = None) -> None:
+        self.request = request
+        self.response = web.StreamResponse(
+            status=200,
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **(headers or {})},
+        )
+        self.frames = 0
+
+    async def open(self) -> EventStream:
+        await self.response.prepare(self.request)
+        return self
+
+    async def send(
+        self, data: str, *, event: str | None = None, event_id: str | None = None, terminal: bool = False
+    ) -> None:
+        """Write one frame. Mark the frame that ends the stream by the platform's rules `terminal`
+        (faults such as "a stream that ends without its terminal frame" need to know which it is)."""
+        lines = []
+        if event_id is not None:
+            lines.append(f"id: {event_id}\n")
+        if event is not None:
+            lines.append(f"event: {event}\n")
+        lines.append(f"data: {data}\n\n")
+        await self.response.write("".join(lines).encode())
+        self.frames += 1
+
+    async def send_json(
+        self, value: Any, *, event: str | None = None, event_id: str | None = None, terminal: bool = False
+    ) -> None:
+        await self.send(dumps(value), event=event, event_id=event_id, terminal=terminal)
+
+    async def close(self) -> web.StreamResponse:
+        await self.response.write_eof()
+        return self.response

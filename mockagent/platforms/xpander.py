@@ -1,0 +1,24 @@
+"""xpander.ai — stub, replaced by the platform's own module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from aiohttp import web
+
+from mockagent.model import PlatformKey
+from mockagent.platforms.base import ApiError, Platform, Route, json_response
+
+
+class Xpander(Platform):
+    key: ClassVar[PlatformKey] = PlatformKey.XPANDER
+    title: ClassVar[str] = "xpander.ai"
+    real_base_url: ClassVar[str] = "https://api.xpander.ai"
+    client_base_path: ClassVar[str] = ""
+
+    def routes(self) -> Iterable[Route]:
+        return []
+
+    def render_error(self, error: ApiError) -> web.Response:
+        return json_response({"error": error.message}, status=500)

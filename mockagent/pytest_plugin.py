@@ -1,0 +1,73 @@
+"""The pytest plugin: a mockagent server per test, on a free loopback port.
+
+    def test_echo(mockagent_server):
+        url = mockagent_server.base_url("beeos")          # http://127.0.0.1:PORT/beeos
+        ...
+
+    @pytest.mark.mockagent(scenarios=["tests/scenarios/mine.yaml"], manual_clock=True)
+    async def test_slow(mockagent_aserver):
+        await mockagent_aserver.advance(30)                # 30 s of clock time, instantly
+
+Marker keywords: ``scenarios`` (paths; default: the built-in demo agents), ``with_builtin``,
+``manual_clock``, ``speed``, ``platform`` (serve one platform at the root). Override the
+``mockagent_settings`` fixture to set them for a whole module or conftest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from mockagent.model import PlatformKey
+from mockagent.server import MockServer, ThreadedMockServer
+from mockagent.settings import Settings
+
+_MARKER_KEYS = {"scenarios", "with_builtin", "manual_clock", "speed", "platform"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "mockagent(scenarios=None, with_builtin=False, manual_clock=False, speed=1.0, platform=None): "
+        "configure the mockagent server fixture for this test",
+    )
+
+
+@pytest.fixture
+def mockagent_settings(request: pytest.FixtureRequest) -> Settings:
+    """The server's settings, from the test's ``mockagent`` marker (override for a module-wide default)."""
+    marker = request.node.get_closest_marker("mockagent")
+    options: dict[str, Any] = dict(marker.kwargs) if marker else {}
+    unknown = options.keys() - _MARKER_KEYS
+    if unknown:
+        raise pytest.UsageError(f"unknown mockagent marker option(s): {', '.join(sorted(unknown))}")
+    root = Path(str(request.config.rootpath))
+    paths = tuple(
+        p if (p := Path(s)).is_absolute() else root / p for s in options.get("scenarios") or ()
+    )
+    platform = options.get("platform")
+    return Settings(
+        scenario_paths=paths,
+        with_builtin=bool(options.get("with_builtin", False)),
+        manual_clock=bool(options.get("manual_clock", False)),
+        speed=float(options.get("speed", 1.0)),
+        root_platform=PlatformKey(platform) if platform else None,
+    )
+
+
+@pytest.fixture
+def mockagent_server(mockagent_settings: Settings) -> Iterator[ThreadedMockServer]:
+    """A running server in a background thread, for sync tests and sync clients (SDKs, httpx)."""
+    with ThreadedMockServer(mockagent_settings) as server:
+        yield server
+
+
+@pytest_asyncio.fixture
+async def mockagent_aserver(mockagent_settings: Settings) -> AsyncIterator[MockServer]:
+    """A running server on the test's own event loop, for async tests."""
+    async with MockServer(mockagent_settings) as server:
+        yield server

@@ -1,0 +1,326 @@
+"""Loading scenario files: YAML in, a validated `ScenarioSet` out, or a `path:line:col:` error.
+
+The file format (see docs/scenarios.md)::
+
+    agents:
+      - id: echo
+        aster_id: 1
+        script:
+          - say: "Echo: {{ message }}"
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from mockagent.errors import ScenarioError
+from mockagent.model import (
+    Ask,
+    Chunking,
+    Delay,
+    Fail,
+    Pace,
+    PlatformKey,
+    Reasoning,
+    Say,
+    Step,
+    ToolCall,
+    ToolResult,
+    WaitPolls,
+)
+from mockagent.scenarios import yamlnodes
+from mockagent.scenarios.model import Agent, Credential, Llm, Reply, ScenarioSet, When
+from mockagent.scenarios.yamlnodes import Node
+from mockagent.templating import Template, TemplateError
+
+SCENARIO_SUFFIXES = (".yaml", ".yml")
+_AGENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+def load_paths(paths: Sequence[Path]) -> ScenarioSet:
+    """Load files, and the scenario files inside folders (sorted, so the order is stable)."""
+    return ScenarioSet.combine(load_file(path) for path in _expand(paths))
+
+
+def _expand(paths: Sequence[Path]) -> Iterable[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix in SCENARIO_SUFFIXES and p.is_file())
+        elif path.exists():
+            yield path
+        else:
+            raise FileNotFoundError(f"{path}: no such scenario file or folder")
+
+
+def load_file(path: Path) -> ScenarioSet:
+    return load_text(path, path.read_text(encoding="utf-8"))
+
+
+def load_text(path: Path, text: str) -> ScenarioSet:
+    root = yamlnodes.load(path, text)
+    if root is None:
+        return ScenarioSet(files=(str(path),))
+    top = root.mapping("a scenario file", {"agents", "auth"})
+    agents = [_agent(node) for node in top["agents"].sequence("agents")] if "agents" in top else []
+    credentials = _auth(top["auth"]) if "auth" in top else {}
+    part = ScenarioSet(
+        agents={a.id: a for a in agents},
+        credentials=credentials,
+        files=(str(path),),
+    )
+    # combine() reports a duplicate id within one file as well as across files.
+    return ScenarioSet.combine(
+        [ScenarioSet(agents={a.id: a}, files=()) for a in agents]
+        + [ScenarioSet(credentials=part.credentials, files=part.files)]
+    )
+
+
+# ── agents ───────────────────────────────────────────────────────────────────────────────────────
+
+_AGENT_KEYS = {"id", "aster_id", "name", "description", "platforms", "pace", "llm", "script", "replies"}
+
+
+def _agent(node: Node) -> Agent:
+    fields = node.mapping("an agent", _AGENT_KEYS, required=frozenset({"id"}))
+    agent_id = fields["id"].text("the agent id")
+    if not _AGENT_ID.match(agent_id):
+        raise fields["id"].error(
+            f"agent id {agent_id!r} must be 1-128 letters, digits or . _ : - (starting with a letter or digit)"
+        )
+    if "script" not in fields and "replies" not in fields:
+        raise node.error(f"agent {agent_id!r} needs a 'script' (or 'replies')")
+    replies = [_reply(n) for n in fields["replies"].sequence("replies")] if "replies" in fields else []
+    if "script" in fields:
+        replies.append(Reply(script=_script(fields["script"])))
+    platforms = None
+    if "platforms" in fields:
+        platforms = frozenset(_enum(n, PlatformKey, "a platform") for n in fields["platforms"].sequence("platforms"))
+    aster_id = fields["aster_id"].integer("aster_id", minimum=1) if "aster_id" in fields else None
+    return Agent(
+        id=agent_id,
+        aster_id=aster_id,
+        name=fields["name"].text("name") if "name" in fields else agent_id,
+        description=fields["description"].text("description") if "description" in fields else "",
+        platforms=platforms,
+        pace=_pace(fields["pace"]) if "pace" in fields else Pace(),
+        llm=_llm(fields["llm"]) if "llm" in fields else Llm(),
+        replies=tuple(replies),
+        source=node.position,
+    )
+
+
+def _reply(node: Node) -> Reply:
+    fields = node.mapping("a reply", {"when", "script"}, required=frozenset({"when", "script"}))
+    return Reply(when=_when(fields["when"]), script=_script(fields["script"]))
+
+
+def _when(node: Node) -> When:
+    fields = node.mapping("when", {"contains", "equals", "regex", "turn"})
+    regex = None
+    if "regex" in fields:
+        source = fields["regex"].string("when.regex")
+        try:
+            regex = re.compile(source)
+        except re.error as err:
+            raise fields["regex"].error(f"invalid regular expression {source!r}: {err}") from err
+    return When(
+        contains=fields["contains"].text("when.contains") if "contains" in fields else None,
+        equals=fields["equals"].text("when.equals") if "equals" in fields else None,
+        regex=regex,
+        turn=fields["turn"].integer("when.turn", minimum=1) if "turn" in fields else None,
+    )
+
+
+def _pace(node: Node) -> Pace:
+    fields = node.mapping("pace", {"queued", "first_frame", "interval", "jitter", "chunk", "chars", "seed"})
+    chunking = _enum(fields["chunk"], Chunking, "pace.chunk") if "chunk" in fields else Chunking.WORDS
+    chars = fields["chars"].integer("pace.chars", minimum=1) if "chars" in fields else 0
+    if chunking is Chunking.CHARS and not chars:
+        raise node.error("pace with chunk: chars needs 'chars' (how many characters a chunk holds)")
+    return Pace(
+        queued=_seconds(fields, "queued", "pace.queued"),
+        first_frame=_seconds(fields, "first_frame", "pace.first_frame"),
+        interval=_seconds(fields, "interval", "pace.interval"),
+        jitter=_seconds(fields, "jitter", "pace.jitter"),
+        chunking=chunking,
+        chunk_chars=chars,
+        seed=fields["seed"].integer("pace.seed") if "seed" in fields else 0,
+    )
+
+
+def _llm(node: Node) -> Llm:
+    fields = node.mapping("llm", {"provider", "model", "reasoning_effort"})
+    default = Llm()
+    return Llm(
+        provider=fields["provider"].string("llm.provider") if "provider" in fields else default.provider,
+        model=fields["model"].string("llm.model") if "model" in fields else default.model,
+        reasoning_effort=(
+            fields["reasoning_effort"].string("llm.reasoning_effort")
+            if "reasoning_effort" in fields
+            else default.reasoning_effort
+        ),
+    )
+
+
+def _auth(node: Node) -> dict[PlatformKey, dict[str, Credential]]:
+    result: dict[PlatformKey, dict[str, Credential]] = {}
+    for name, key_node, value in node.items("auth"):
+        platform = _enum(key_node, PlatformKey, "a platform in auth")
+        del name
+        keys: dict[str, Credential] = {}
+        for entry in value.sequence(f"auth.{platform}"):
+            if entry.is_mapping:
+                fields = entry.mapping("a credential", {"key", "agent"}, required=frozenset({"key"}))
+                credential = Credential(
+                    key=fields["key"].string("key"),
+                    agent=fields["agent"].text("agent") if "agent" in fields else None,
+                )
+            else:
+                credential = Credential(key=entry.string("a credential"))
+            keys[credential.key] = credential
+        result[platform] = keys
+    return result
+
+
+# ── steps ────────────────────────────────────────────────────────────────────────────────────────
+
+
+def _script(node: Node) -> tuple[Step, ...]:
+    steps: list[Step] = []
+    for step_node in node.sequence("a script"):
+        steps.extend(_step(step_node))
+    return tuple(steps)
+
+
+def _step(node: Node) -> list[Step]:
+    """One entry of a script: an action, optionally preceded by ``delay: seconds`` in the same entry."""
+    fields = node.mapping("a step", set(_ACTIONS) | {"delay"})
+    actions = [name for name in fields if name != "delay"]
+    if len(actions) > 1:
+        raise node.error(f"a step does one thing; this one has {' and '.join(map(repr, actions))}")
+    steps: list[Step] = []
+    if "delay" in fields:
+        steps.append(Delay(fields["delay"].number("delay")))
+    if actions:
+        steps.append(_ACTIONS[actions[0]](fields[actions[0]]))
+    elif not steps:
+        raise node.error(f"a step needs one of: {', '.join(sorted(_ACTIONS))}")
+    return steps
+
+
+def _template(node: Node, what: str) -> Template:
+    source = node.text(what)
+    try:
+        return Template(source)
+    except TemplateError as err:
+        raise node.error(f"{what}: {err}") from err
+
+
+def _say(node: Node) -> Say:
+    if not node.is_mapping:
+        return Say(text=_template(node, "say"))
+    fields = node.mapping("say", {"text", "chunks", "chunk", "chars", "interval"})
+    chunks = None
+    if "chunks" in fields:
+        chunks = tuple(n.text("a chunk") for n in fields["chunks"].sequence("say.chunks"))
+    if "text" not in fields and chunks is None:
+        raise node.error("say needs 'text' (or explicit 'chunks')")
+    text = _template(fields["text"], "say.text") if "text" in fields else Template("".join(chunks or ()))
+    chunking = _enum(fields["chunk"], Chunking, "say.chunk") if "chunk" in fields else None
+    chars = fields["chars"].integer("say.chars", minimum=1) if "chars" in fields else 0
+    if chunking is Chunking.CHARS and not chars:
+        raise node.error("say with chunk: chars needs 'chars'")
+    return Say(
+        text=text,
+        chunks=chunks,
+        chunking=chunking,
+        chunk_chars=chars,
+        interval=fields["interval"].number("say.interval") if "interval" in fields else None,
+    )
+
+
+def _reasoning(node: Node) -> Reasoning:
+    return Reasoning(text=_template(node, "reasoning"))
+
+
+def _tool_call(node: Node) -> ToolCall:
+    fields = node.mapping(
+        "tool_call", {"name", "args", "id", "requires_approval", "on_reject"}, required=frozenset({"name"})
+    )
+    args = fields["args"].plain() if "args" in fields else {}
+    if not isinstance(args, dict):
+        raise fields["args"].error(f"tool_call.args must be a mapping, got {args!r}")
+    return ToolCall(
+        name=fields["name"].string("tool_call.name"),
+        args=args,
+        call_id=fields["id"].string("tool_call.id") if "id" in fields else None,
+        requires_approval=fields["requires_approval"].boolean("requires_approval")
+        if "requires_approval" in fields
+        else False,
+        on_reject=_script(fields["on_reject"]) if "on_reject" in fields else None,
+    )
+
+
+def _tool_result(node: Node) -> ToolResult:
+    fields = node.mapping("tool_result", {"output", "error"})
+    if ("output" in fields) == ("error" in fields):
+        raise node.error("tool_result needs exactly one of 'output' or 'error'")
+    if "error" in fields:
+        return ToolResult(error=_template(fields["error"], "tool_result.error"))
+    return ToolResult(output=fields["output"].plain())
+
+
+def _ask(node: Node) -> Ask:
+    if not node.is_mapping:
+        return Ask(question=_template(node, "ask"))
+    fields = node.mapping("ask", {"question", "options"}, required=frozenset({"question"}))
+    options = tuple(n.text("an option") for n in fields["options"].sequence("ask.options")) if "options" in fields else ()
+    return Ask(question=_template(fields["question"], "ask.question"), options=options)
+
+
+def _fail(node: Node) -> Fail:
+    if not node.is_mapping:
+        return Fail(message=_template(node, "fail"))
+    fields = node.mapping("fail", {"message", "code"}, required=frozenset({"message"}))
+    return Fail(
+        message=_template(fields["message"], "fail.message"),
+        code=fields["code"].string("fail.code") if "code" in fields else "agent_error",
+    )
+
+
+def _delay(node: Node) -> Delay:
+    return Delay(node.number("delay"))
+
+
+def _wait_polls(node: Node) -> WaitPolls:
+    return WaitPolls(node.integer("wait_polls", minimum=1))
+
+
+_ACTIONS: dict[str, Callable[[Node], Step]] = {
+    "say": _say,
+    "reasoning": _reasoning,
+    "tool_call": _tool_call,
+    "tool_result": _tool_result,
+    "ask": _ask,
+    "fail": _fail,
+    "wait_polls": _wait_polls,
+}
+
+
+def _seconds(fields: dict[str, Node], key: str, what: str) -> float:
+    return fields[key].number(what) if key in fields else 0.0
+
+
+E = TypeVar("E", Chunking, PlatformKey)
+
+
+def _enum(node: Node, enum: type[E], what: str) -> E:
+    value = node.text(what)
+    try:
+        return enum(value)
+    except ValueError:
+        valid = ", ".join(member.value for member in enum)
+        raise node.error(f"{what} {value!r} is not one of: {valid}") from None

@@ -1,0 +1,114 @@
+"""What a loaded scenario set is: agents with scripts, and the credentials each platform accepts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from mockagent.errors import ScenarioError, SourcePosition
+from mockagent.model import Pace, PlatformKey, Step
+
+
+@dataclass(frozen=True)
+class When:
+    """Which messages a reply answers; every given condition must hold."""
+
+    contains: str | None = None
+    equals: str | None = None
+    regex: re.Pattern[str] | None = None
+    turn: int | None = None
+
+    def matches(self, message: str, turn: int) -> bool:
+        return (
+            (self.contains is None or self.contains.lower() in message.lower())
+            and (self.equals is None or self.equals == message)
+            and (self.regex is None or self.regex.search(message) is not None)
+            and (self.turn is None or self.turn == turn)
+        )
+
+
+@dataclass(frozen=True)
+class Reply:
+    script: tuple[Step, ...]
+    when: When | None = None
+
+
+@dataclass(frozen=True)
+class Llm:
+    """The model an agent is configured with (xpander echoes it in its task objects)."""
+
+    provider: str = "openai"
+    model: str = "gpt-5"
+    reasoning_effort: str = "medium"
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: str
+    replies: tuple[Reply, ...]
+    source: SourcePosition
+    aster_id: int | None = None
+    name: str = ""
+    description: str = ""
+    platforms: frozenset[PlatformKey] | None = None  # None: served on every platform
+    pace: Pace = field(default_factory=Pace)
+    llm: Llm = field(default_factory=Llm)
+
+    def serves(self, platform: PlatformKey) -> bool:
+        return self.platforms is None or platform in self.platforms
+
+    def script_for(self, message: str, turn: int) -> tuple[Step, ...]:
+        """The first reply whose `when` matches; a reply without `when` matches anything."""
+        for reply in self.replies:
+            if reply.when is None or reply.when.matches(message, turn):
+                return reply.script
+        return ()
+
+
+@dataclass(frozen=True)
+class Credential:
+    key: str
+    agent: str | None = None  # an agent-scoped key (AgentOS aos_agent_…) may use only this agent
+
+
+@dataclass(frozen=True)
+class ScenarioSet:
+    """Everything the loaded files declare. Immutable: a reload builds a new one and swaps it in."""
+
+    agents: Mapping[str, Agent] = field(default_factory=dict)
+    aster_ids: Mapping[int, Agent] = field(default_factory=dict)
+    # Per platform, the accepted credentials; a platform absent here accepts any well-formed one.
+    credentials: Mapping[PlatformKey, Mapping[str, Credential]] = field(default_factory=dict)
+    files: tuple[str, ...] = ()
+
+    def agent(self, platform: PlatformKey, agent_id: str) -> Agent | None:
+        agent = self.agents.get(agent_id)
+        return agent if agent is not None and agent.serves(platform) else None
+
+    @classmethod
+    def combine(cls, parts: Iterable[ScenarioSet]) -> ScenarioSet:
+        """Merge sets loaded from several files; an agent id or Aster id declared twice is an error."""
+        agents: dict[str, Agent] = {}
+        aster_ids: dict[int, Agent] = {}
+        credentials: dict[PlatformKey, dict[str, Credential]] = {}
+        files: list[str] = []
+        for part in parts:
+            files.extend(part.files)
+            for agent in part.agents.values():
+                if (twin := agents.get(agent.id)) is not None:
+                    raise ScenarioError(
+                        agent.source, f"agent {agent.id!r} is already declared at {twin.source}"
+                    )
+                agents[agent.id] = agent
+                if agent.aster_id is not None:
+                    if (twin := aster_ids.get(agent.aster_id)) is not None:
+                        raise ScenarioError(
+                            agent.source,
+                            f"aster_id {agent.aster_id} of agent {agent.id!r} is already used by "
+                            f"agent {twin.id!r} at {twin.source}",
+                        )
+                    aster_ids[agent.aster_id] = agent
+            for platform, keys in part.credentials.items():
+                credentials.setdefault(platform, {}).update(keys)
+        return cls(agents=agents, aster_ids=aster_ids, credentials=credentials, files=tuple(files))

@@ -1,0 +1,132 @@
+"""Running the application: in the current event loop, or in a background thread for sync callers."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from mockagent.app import build_app
+from mockagent.appkeys import ENGINE
+from mockagent.clock import Clock, ManualClock
+from mockagent.engine import Engine
+from mockagent.model import PlatformKey
+from mockagent.platforms import platform_classes
+from mockagent.settings import Settings
+
+T = TypeVar("T")
+
+
+class MockServer:
+    """One mockagent server on a loopback port (port 0: a free one)."""
+
+    def __init__(self, settings: Settings | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.settings = settings or Settings()
+        self.host = host
+        self.port = port
+        self.app: web.Application | None = None
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> MockServer:
+        self.app = build_app(self.settings)
+        # Handler cancellation: a client that hangs up ends its stream's work at once.
+        self._runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        assert server is not None and isinstance(server, asyncio.Server)
+        self.port = server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> MockServer:
+        return await self.start()
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    @property
+    def engine(self) -> Engine:
+        assert self.app is not None, "the server is not started"
+        return self.app[ENGINE]
+
+    @property
+    def clock(self) -> Clock:
+        return self.engine.clock
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def base_url(self, platform: PlatformKey | str) -> str:
+        """What a client of `platform` uses in place of the real base URL."""
+        key = PlatformKey(platform)
+        prefix = "" if self.settings.root_platform else f"/{key.value}"
+        return f"{self.url}{prefix}{platform_classes()[key].client_base_path}"
+
+    @property
+    def base_urls(self) -> dict[str, str]:
+        return {key.value: self.base_url(key) for key in self.settings.served()}
+
+    async def advance(self, seconds: float) -> None:
+        """Advance the manual clock (the server must have been started with one)."""
+        clock = self.clock
+        if not isinstance(clock, ManualClock):
+            raise TypeError("advance() needs a server started with manual_clock=True")
+        await clock.advance(seconds)
+
+
+class ThreadedMockServer:
+    """A `MockServer` on its own event loop in a daemon thread, for synchronous tests and clients."""
+
+    def __init__(self, settings: Settings | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.server = MockServer(settings, host, port)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="mockagent", daemon=True)
+
+    def start(self) -> ThreadedMockServer:
+        self._thread.start()
+        self._call(self.server.start())
+        return self
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._call(self.server.stop())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+        self._loop.close()
+
+    def __enter__(self) -> ThreadedMockServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
+
+    def advance(self, seconds: float) -> None:
+        self._call(self.server.advance(seconds))
+
+    @property
+    def engine(self) -> Engine:
+        return self.server.engine
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def base_url(self, platform: PlatformKey | str) -> str:
+        return self.server.base_url(platform)
+
+    @property
+    def base_urls(self) -> dict[str, str]:
+        return self.server.base_urls

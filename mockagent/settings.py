@@ -1,0 +1,41 @@
+"""How a server is set up: the CLI and the pytest plugin both build `Settings`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mockagent.clock import Clock, ManualClock, RealClock
+from mockagent.model import PlatformKey
+from mockagent.scenarios import ScenarioSet, load_paths
+
+BUILTIN_SCENARIOS = Path(__file__).parent / "_builtin_scenarios"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a server is set up; the CLI and the pytest plugin both build one."""
+
+    scenario_paths: tuple[Path, ...] = ()
+    with_builtin: bool = False
+    platforms: tuple[PlatformKey, ...] = tuple(PlatformKey)
+    root_platform: PlatformKey | None = None  # serve this one platform at the root
+    speed: float = 1.0
+    manual_clock: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def scenario_sources(self) -> list[Path]:
+        paths = list(self.scenario_paths)
+        if not paths or self.with_builtin:
+            paths.insert(0, BUILTIN_SCENARIOS)
+        return paths
+
+    def make_clock(self) -> Clock:
+        return ManualClock() if self.manual_clock else RealClock(self.speed)
+
+    def served(self) -> tuple[PlatformKey, ...]:
+        return (self.root_platform,) if self.root_platform else self.platforms
+
+
+def load_scenarios(settings: Settings) -> ScenarioSet:
+    return load_paths(settings.scenario_sources())

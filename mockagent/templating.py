@@ -1,0 +1,64 @@
+"""Text templates in scenario files: sandboxed Jinja2, with a fast path for plain strings.
+
+The variables a template may use are fixed (`VARIABLES`), so a typo such as ``{{ mesage }}`` is caught
+when the file loads, with its line and column, rather than rendering as an empty string mid-demo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+import jinja2.meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+#: What a template can see, with what each means.
+VARIABLES: Mapping[str, str] = {
+    "message": "the user's message in this turn",
+    "answer": "the human's answer to the last question (or the approval decision)",
+    "turn": "1 for the first turn of a conversation, 2 for the next …",
+    "conversation_id": "the platform's id of the conversation",
+    "agent_id": "the agent's id",
+    "platform": "the platform key (beeos, agentos, xpander, zeus, aster)",
+}
+
+_env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+class TemplateError(ValueError):
+    """The template does not compile or uses an unknown variable."""
+
+
+class Template:
+    """A piece of scenario text, rendered against a turn's variables."""
+
+    __slots__ = ("_compiled", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._compiled: jinja2.Template | None = None
+        if "{{" in source or "{%" in source or "{#" in source:
+            try:
+                parsed = _env.parse(source)
+            except jinja2.TemplateSyntaxError as err:
+                raise TemplateError(f"template syntax error: {err.message}") from err
+            unknown = sorted(jinja2.meta.find_undeclared_variables(parsed) - VARIABLES.keys())
+            if unknown:
+                known = ", ".join(VARIABLES)
+                raise TemplateError(f"unknown template variable {unknown[0]!r}; known ones are: {known}")
+            self._compiled = _env.from_string(source)
+
+    def render(self, variables: Mapping[str, Any]) -> str:
+        if self._compiled is None:
+            return self.source
+        return self._compiled.render(variables)
+
+    def __repr__(self) -> str:
+        return f"Template({self.source!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Template) and other.source == self.source
+
+    def __hash__(self) -> int:
+        return hash(self.source)
