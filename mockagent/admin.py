@@ -22,7 +22,21 @@ def admin_routes() -> Iterable[Route]:
         Route("POST", "/clock/advance", on_clock_advance),
         Route("GET", "/runs", on_runs),
         Route("POST", "/reload", on_reload),
+        Route("GET", "/journal", on_journal),
+        Route("DELETE", "/journal", on_journal_clear),
     ]
+
+
+async def on_journal(request: web.Request) -> web.Response:
+    """Requests served so far, oldest first; filter with ?platform=beeos and ?path=/invoke."""
+    journal = request.app[ENGINE].journal
+    entries = journal.entries(platform=request.query.get("platform"), path=request.query.get("path"))
+    return json_response([entry.as_json() for entry in entries])
+
+
+async def on_journal_clear(request: web.Request) -> web.Response:
+    request.app[ENGINE].journal.clear()
+    return json_response({"cleared": True})
 
 
 async def on_health(request: web.Request) -> web.Response:

@@ -10,17 +10,25 @@ from aiohttp import web
 from mockagent.admin import ADMIN_PREFIX, admin_routes
 from mockagent.appkeys import ENGINE, PLATFORMS, SETTINGS
 from mockagent.engine import Engine
+from mockagent.journal import Entry
 from mockagent.model import PlatformKey
 from mockagent.platforms import platform_classes
-from mockagent.platforms.base import ApiError, ErrorKind, Platform, json_response
+from mockagent.platforms.base import AGENT_KEY, FAULT_KEY, ApiError, ErrorKind, Platform, json_response
 from mockagent.settings import Settings, load_scenarios
 
 log = logging.getLogger("mockagent")
 
+
 def build_app(settings: Settings, engine: Engine | None = None) -> web.Application:
     """The whole server as one aiohttp application."""
     if engine is None:
-        engine = Engine(load_scenarios(settings), settings.make_clock())
+        engine = Engine(
+            load_scenarios(settings),
+            settings.make_clock(),
+            fault_rules=settings.fault_rules,
+            chaos=settings.chaos,
+            chaos_seed=settings.seed,
+        )
     classes = platform_classes()
     platforms = {key: classes[key](engine) for key in settings.served()}
     # Bodies are size-checked per platform (each has its own limit and 413 envelope), not by aiohttp.
@@ -60,9 +68,9 @@ def platform_for(request: web.Request) -> Platform | None:
 @web.middleware
 async def _error_middleware(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:  # type: ignore[type-arg]
     try:
-        return await handler(request)
+        response = await handler(request)
     except ApiError as error:
-        return _render(request, error)
+        response = _render(request, error)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -71,11 +79,31 @@ async def _error_middleware(request: web.Request, handler: web.RequestHandler) -
         response = _render(request, ApiError(kind, message))
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
-        return response
     except Exception:
         # A bug of ours must still answer in the platform's shape; the traceback goes to the log only.
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return _render(request, ApiError(ErrorKind.INTERNAL, "internal error in mockagent"))
+        response = _render(request, ApiError(ErrorKind.INTERNAL, "internal error in mockagent"))
+    _record(request, response)
+    return response
+
+
+def _record(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path.startswith(ADMIN_PREFIX):
+        return
+    engine = request.app[ENGINE]
+    platform = platform_for(request)
+    found = request.get(FAULT_KEY)
+    engine.journal.add(
+        Entry(
+            at=engine.clock.wall().isoformat(timespec="milliseconds"),
+            platform=platform.key.value if platform else None,
+            method=request.method,
+            path=request.path,
+            status=response.status,
+            agent=request.get(AGENT_KEY),
+            fault=str(found[0]) if found else None,
+        )
+    )
 
 
 def _render(request: web.Request, error: ApiError) -> web.Response:
@@ -111,4 +139,3 @@ _KIND_STATUS = {
 
 
 __all__ = ["build_app", "platform_for"]
-

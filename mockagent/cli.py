@@ -12,6 +12,7 @@ import click
 
 from mockagent import __version__
 from mockagent.errors import MockAgentError
+from mockagent.faults import FaultRule, FaultSyntaxError, Per, RateLimit, parse_fault
 from mockagent.model import PlatformKey
 from mockagent.platforms import platform_classes
 from mockagent.server import MockServer
@@ -44,6 +45,22 @@ def main() -> None:
     type=click.FloatRange(min=0.0, min_open=True),
     help="Divide every scripted delay by this factor (Retry-After values stay real seconds).",
 )
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="SPEC",
+    help='Apply a fault to every request, e.g. "503" or "latency=0.2" (see docs/faults.md). Repeatable.',
+)
+@click.option("--rate-limit", metavar="N/WINDOW", help="A token bucket per credential, e.g. 60/min.")
+@click.option(
+    "--chaos",
+    default=0.0,
+    type=click.FloatRange(0.0, 1.0),
+    metavar="RATE",
+    help="Inject a fault from the catalogue into this share of requests (0..1).",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed for --chaos and latency samples.")
 @click.option("-v", "--verbose", is_flag=True, help="Log each request.")
 def serve(
     scenario_paths: tuple[Path, ...],
@@ -52,15 +69,28 @@ def serve(
     platform: str | None,
     with_builtin: bool,
     speed: float,
+    faults: tuple[str, ...],
+    rate_limit: str | None,
+    chaos: float,
+    seed: int,
     verbose: bool,
 ) -> None:
     """Serve the platforms from SCENARIO_PATHS (files or folders), or from the demo agents."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        rules = tuple(FaultRule(fault=parse_fault(spec)) for spec in faults)
+        if rate_limit:
+            rules += (FaultRule(rate_limit=RateLimit.parse(rate_limit), per=Per.CREDENTIAL),)
+    except FaultSyntaxError as err:
+        raise click.BadParameter(str(err)) from err
     settings = Settings(
         scenario_paths=scenario_paths,
         with_builtin=with_builtin,
         root_platform=PlatformKey(platform) if platform else None,
         speed=speed,
+        fault_rules=rules,
+        chaos=chaos,
+        seed=seed,
     )
     try:
         load_scenarios(settings)  # fail before binding, with the file's own position

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections import OrderedDict
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from mockagent.clock import Clock
+from mockagent.faults import CHAOS_CATALOGUE, Fault, FaultRule, FaultState, Per
+from mockagent.journal import Journal
 from mockagent.model import PlatformKey
 from mockagent.runs import (
     DEFAULT_APPROVAL_TTL,
@@ -27,10 +30,24 @@ MAX_RUNS = 50_000
 class Engine:
     """Owns the clock, the loaded scenarios, and every run and conversation."""
 
-    def __init__(self, scenarios: ScenarioSet, clock: Clock, *, approval_ttl: float = DEFAULT_APPROVAL_TTL) -> None:
+    def __init__(
+        self,
+        scenarios: ScenarioSet,
+        clock: Clock,
+        *,
+        approval_ttl: float = DEFAULT_APPROVAL_TTL,
+        fault_rules: tuple[FaultRule, ...] = (),
+        chaos: float = 0.0,
+        chaos_seed: int = 0,
+    ) -> None:
         self.scenarios = scenarios
         self.clock = clock
         self.approval_ttl = approval_ttl
+        self.fault_rules = fault_rules  # server-wide (CLI flags), after the agent's own
+        self.fault_state = FaultState()
+        self.chaos = chaos
+        self._chaos_rng = random.Random(chaos_seed)
+        self.journal = Journal()
         self._runs: OrderedDict[str, Run] = OrderedDict()
         self._conversations: OrderedDict[tuple[PlatformKey, str], Conversation] = OrderedDict()
         self._counter = 0
@@ -49,9 +66,47 @@ class Engine:
     def conversation(self, platform: PlatformKey, conversation_id: str) -> Conversation | None:
         return self._conversations.get((platform, conversation_id))
 
+    # ── faults ───────────────────────────────────────────────────────────────────────────────────
+
+    def choose_fault(
+        self,
+        platform: PlatformKey,
+        agent: Agent | None,
+        *,
+        forced: Fault | None,
+        conversation_id: str | None,
+        credential: str,
+    ) -> Fault | None:
+        """The fault this request gets, if any: a forced one (the request header) first, then the
+        agent's rules, then the server's, then chaos. Every counted rule counts this call."""
+        if forced is not None:
+            return forced
+        scopes = {
+            Per.CONVERSATION: f"{platform}:c:{conversation_id}" if conversation_id else f"{platform}:k:{credential}",
+            Per.CREDENTIAL: f"{platform}:k:{credential}",
+            Per.AGENT: f"{platform}:a:{agent.id if agent else ''}",
+        }
+        now = self.clock.now()
+        speed = getattr(self.clock, "speed", 1.0)
+        rules = [(f"{agent.id}#{i}", rule) for i, rule in enumerate(agent.faults)] if agent else []
+        rules += [(f"*#{i}", rule) for i, rule in enumerate(self.fault_rules)]
+        # A conversation the client names already had its first call (the one that created it).
+        known = self._conversations.get((platform, conversation_id)) if conversation_id else None
+        prior = len(known.runs) if known else 0
+        for rule_id, rule in rules:
+            earlier = prior if rule.per is Per.CONVERSATION else 0
+            fault = self.fault_state.decide(rule, rule_id, scopes[rule.per], now, speed, earlier)
+            if fault is not None and not fault.is_empty:
+                return fault
+        if self.chaos and self._chaos_rng.random() < self.chaos:
+            return self._chaos_rng.choice(CHAOS_CATALOGUE)
+        return None
+
     # ── starting runs ────────────────────────────────────────────────────────────────────────────
 
-    def open_conversation(self, platform: PlatformKey, agent: Agent, conversation_id: str | None = None) -> Conversation:
+    def open_conversation(
+        self, platform: PlatformKey, agent: Agent, conversation_id: str | None = None
+    ) -> Conversation:
         """The conversation with this id, created if new (a fresh UUID when no id is given)."""
         conversation_id = conversation_id or str(uuid.uuid4())
         key = (platform, conversation_id)

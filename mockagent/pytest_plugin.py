@@ -9,7 +9,8 @@
         await mockagent_aserver.advance(30)                # 30 s of clock time, instantly
 
 Marker keywords: ``scenarios`` (paths; default: the built-in demo agents), ``with_builtin``,
-``manual_clock``, ``speed``, ``platform`` (serve one platform at the root). Override the
+``manual_clock``, ``speed``, ``platform`` (serve one platform at the root), ``faults`` (fault specs applied
+to every request), ``rate_limit`` ("60/min"), ``chaos`` and ``seed``. Override the
 ``mockagent_settings`` fixture to set them for a whole module or conftest.
 """
 
@@ -22,11 +23,22 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from mockagent.faults import FaultRule, Per, RateLimit, parse_fault
 from mockagent.model import PlatformKey
 from mockagent.server import MockServer, ThreadedMockServer
 from mockagent.settings import Settings
 
-_MARKER_KEYS = {"scenarios", "with_builtin", "manual_clock", "speed", "platform"}
+_MARKER_KEYS = {
+    "scenarios",
+    "with_builtin",
+    "manual_clock",
+    "speed",
+    "platform",
+    "faults",
+    "rate_limit",
+    "chaos",
+    "seed",
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -46,16 +58,20 @@ def mockagent_settings(request: pytest.FixtureRequest) -> Settings:
     if unknown:
         raise pytest.UsageError(f"unknown mockagent marker option(s): {', '.join(sorted(unknown))}")
     root = Path(str(request.config.rootpath))
-    paths = tuple(
-        p if (p := Path(s)).is_absolute() else root / p for s in options.get("scenarios") or ()
-    )
+    paths = tuple(p if (p := Path(s)).is_absolute() else root / p for s in options.get("scenarios") or ())
     platform = options.get("platform")
+    rules = tuple(FaultRule(fault=parse_fault(spec)) for spec in options.get("faults") or ())
+    if options.get("rate_limit"):
+        rules += (FaultRule(rate_limit=RateLimit.parse(options["rate_limit"]), per=Per.CREDENTIAL),)
     return Settings(
         scenario_paths=paths,
         with_builtin=bool(options.get("with_builtin", False)),
         manual_clock=bool(options.get("manual_clock", False)),
         speed=float(options.get("speed", 1.0)),
         root_platform=PlatformKey(platform) if platform else None,
+        fault_rules=rules,
+        chaos=float(options.get("chaos", 0.0)),
+        seed=int(options.get("seed", 0)),
     )
 
 

@@ -481,4 +481,3 @@ def chat_decision(pending: Pending, message: str) -> Decision:
     if pending.pause.kind is PauseKind.INPUT:
         return Decision.ANSWER
     return Decision.APPROVE if _YES.match(message) else Decision.REJECT
-

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from mockagent.clock import Clock, ManualClock, RealClock
+from mockagent.faults import FaultRule
 from mockagent.model import PlatformKey
 from mockagent.scenarios import ScenarioSet, load_paths
 
@@ -22,7 +23,9 @@ class Settings:
     root_platform: PlatformKey | None = None  # serve this one platform at the root
     speed: float = 1.0
     manual_clock: bool = False
-    extra: dict[str, object] = field(default_factory=dict)
+    fault_rules: tuple[FaultRule, ...] = ()  # server-wide: --fault, --rate-limit
+    chaos: float = 0.0  # --chaos RATE: the share of requests that get a fault from the catalogue
+    seed: int = 0  # --seed: makes chaos (and latency samples) repeat for the same request order
 
     def scenario_sources(self) -> list[Path]:
         paths = list(self.scenario_paths)

@@ -17,8 +17,10 @@ from typing import Any, ClassVar, TypeVar
 import pydantic
 from aiohttp import web
 
+from mockagent.clock import Clock
 from mockagent.engine import Engine
 from mockagent.errors import MockAgentError
+from mockagent.faults import Fault, FaultSyntaxError, parse_fault
 from mockagent.model import PlatformKey
 from mockagent.runs import PauseStyle
 from mockagent.scenarios.model import Agent, Credential
@@ -141,8 +143,32 @@ class Platform(ABC):
 
     async def admit(self, request: web.Request, *, agent: Agent | None, scope: str | None = None) -> None:
         """Call after auth and validation, before a run starts: this is where rate limits and
-        injected faults (X-Mockagent-Fault) answer instead of the agent, by raising an ApiError.
-        `scope` is the conversation id (or the credential) a per-conversation fault keys on."""
+        injected faults answer instead of the agent, by raising an ApiError.
+
+        `scope` is the conversation id the client sent (None for a new conversation): per-conversation
+        fault rules count on it, falling back to the credential. Stream faults (drop, stall, …) are
+        left on the request for `EventStream` to apply.
+        """
+        forced = None
+        if (header := request.headers.get(FAULT_HEADER)) is not None:
+            try:
+                forced = parse_fault(header)
+            except FaultSyntaxError as err:
+                raise ApiError.invalid(("header", FAULT_HEADER), str(err)) from None
+        fault = self.engine.choose_fault(
+            self.key, agent, forced=forced, conversation_id=scope, credential=credential_of(request)
+        )
+        request[AGENT_KEY] = agent.id if agent else None
+        if fault is None or fault.is_empty:
+            return
+        request[FAULT_KEY] = (fault, self.engine.clock)
+        if fault.latency is not None:
+            clock = self.engine.clock
+            await clock.sleep_until(clock.now() + fault.latency.sample(self.engine.fault_state.latency_rng))
+        if fault.status is not None:
+            kind = _STATUS_KINDS[fault.status]
+            retry_after = fault.retry_after if fault.retry_after else (1 if fault.status == 429 else None)
+            raise ApiError(kind, _STATUS_MESSAGES[fault.status], retry_after=retry_after)
 
     def timestamp(self, at: float | None) -> str | None:
         """ISO-8601 UTC with milliseconds and a Z, for clock time `at` (None stays None)."""
@@ -162,12 +188,13 @@ class Platform(ABC):
         """The request body as a JSON object, or an ApiError naming what is wrong with it."""
         if request.content_length is not None and request.content_length > self.body_limit:
             raise ApiError(ErrorKind.PAYLOAD_TOO_LARGE, f"request body exceeds {self.body_limit} bytes")
-        if require_json_type and request.content_type not in ("application/json", "application/octet-stream", ""):
-            if not request.content_type.endswith("+json"):
-                raise ApiError(
-                    ErrorKind.UNSUPPORTED_MEDIA_TYPE,
-                    f"Content-Type must be application/json, got {request.content_type}",
-                )
+        # A missing Content-Type is let through (as most JSON APIs do); a wrong one is not.
+        content_type = request.content_type
+        declared = "Content-Type" in request.headers
+        if require_json_type and declared and content_type != "application/json" and not content_type.endswith("+json"):
+            raise ApiError(
+                ErrorKind.UNSUPPORTED_MEDIA_TYPE, f"Content-Type must be application/json, got {content_type}"
+            )
         raw = await request.content.read(self.body_limit + 1)
         if len(raw) > self.body_limit:
             raise ApiError(ErrorKind.PAYLOAD_TOO_LARGE, f"request body exceeds {self.body_limit} bytes")
@@ -178,6 +205,33 @@ class Platform(ABC):
         if not isinstance(body, dict):
             raise ApiError(ErrorKind.INVALID_BODY, f"request body must be a JSON object, got {type(body).__name__}")
         return body
+
+
+FAULT_HEADER = "X-Mockagent-Fault"
+# Where admit() leaves its findings for the stream writer and the journal.
+FAULT_KEY = "mockagent.fault"
+AGENT_KEY = "mockagent.agent"
+
+_STATUS_KINDS = {
+    429: ErrorKind.RATE_LIMITED,
+    500: ErrorKind.INTERNAL,
+    502: ErrorKind.BAD_GATEWAY,
+    503: ErrorKind.UNAVAILABLE,
+    504: ErrorKind.TIMEOUT,
+}
+_STATUS_MESSAGES = {
+    429: "Rate limit exceeded",
+    500: "Internal server error",
+    502: "Bad gateway",
+    503: "Service unavailable",
+    504: "Gateway timeout",
+}
+
+
+def credential_of(request: web.Request) -> str:
+    """The caller's credential, whatever the platform's scheme (for per-credential limits)."""
+    token = bearer(request) or request.headers.get("x-api-key") or ""
+    return token or "anonymous"
 
 
 def bearer(request: web.Request) -> str | None:
@@ -218,9 +272,7 @@ def dumps(value: Any) -> str:
 
 
 def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(
-        text=dumps(body), status=status, content_type="application/json", headers=headers
-    )
+    return web.Response(text=dumps(body), status=status, content_type="application/json", headers=headers)
 
 
 class EventStream:
@@ -233,9 +285,15 @@ class EventStream:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **(headers or {})},
         )
         self.frames = 0
+        found = request.get(FAULT_KEY)
+        self._fault: Fault | None = found[0] if found and found[0].affects_stream else None
+        self._clock: Clock | None = found[1] if found else None
+        self._ended = False
 
     async def open(self) -> EventStream:
         await self.response.prepare(self.request)
+        if self._fault is not None and self._fault.drop_after == 0:
+            self._drop()
         return self
 
     async def send(
@@ -243,6 +301,17 @@ class EventStream:
     ) -> None:
         """Write one frame. Mark the frame that ends the stream by the platform's rules `terminal`
         (faults such as "a stream that ends without its terminal frame" need to know which it is)."""
+        if self._ended:
+            return
+        fault = self._fault
+        if fault is not None:
+            if fault.no_terminal and terminal:
+                self._ended = True  # this frame and everything after it is never sent
+                return
+            if fault.stall is not None and self.frames == fault.stall_after and self._clock is not None:
+                await self._clock.sleep_until(self._clock.now() + fault.stall)
+            if fault.malformed == self.frames + 1:
+                data = data[: max(1, len(data) // 2)]  # cut mid-JSON: a parser must reject it
         lines = []
         if event_id is not None:
             lines.append(f"id: {event_id}\n")
@@ -251,6 +320,16 @@ class EventStream:
         lines.append(f"data: {data}\n\n")
         await self.response.write("".join(lines).encode())
         self.frames += 1
+        if fault is not None and fault.drop_after is not None and self.frames >= fault.drop_after:
+            self._drop()
+
+    def _drop(self) -> None:
+        """Cut the connection mid-stream, as a failing proxy would; the caller treats it as a hang-up."""
+        transport = self.request.transport
+        if transport is not None:
+            transport.close()
+        self._ended = True
+        raise ConnectionResetError("stream dropped by an injected fault")
 
     async def send_json(
         self, value: Any, *, event: str | None = None, event_id: str | None = None, terminal: bool = False
@@ -258,5 +337,6 @@ class EventStream:
         await self.send(dumps(value), event=event, event_id=event_id, terminal=terminal)
 
     async def close(self) -> web.StreamResponse:
-        await self.response.write_eof()
+        if self.request.transport is not None and not self.request.transport.is_closing():
+            await self.response.write_eof()
         return self.response

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-from mockagent.errors import ScenarioError
+from mockagent.faults import Fault, FaultRule, FaultSyntaxError, Per, RateLimit, parse_fault
 from mockagent.model import (
     Ask,
     Chunking,
@@ -63,8 +64,9 @@ def load_text(path: Path, text: str) -> ScenarioSet:
     root = yamlnodes.load(path, text)
     if root is None:
         return ScenarioSet(files=(str(path),))
-    top = root.mapping("a scenario file", {"agents", "auth"})
-    agents = [_agent(node) for node in top["agents"].sequence("agents")] if "agents" in top else []
+    top = root.mapping("a scenario file", {"agents", "auth", "faults"})
+    shared_faults = _faults(top["faults"]) if "faults" in top else ()
+    agents = [_agent(node, shared_faults) for node in top["agents"].sequence("agents")] if "agents" in top else []
     credentials = _auth(top["auth"]) if "auth" in top else {}
     part = ScenarioSet(
         agents={a.id: a for a in agents},
@@ -80,10 +82,10 @@ def load_text(path: Path, text: str) -> ScenarioSet:
 
 # ── agents ───────────────────────────────────────────────────────────────────────────────────────
 
-_AGENT_KEYS = {"id", "aster_id", "name", "description", "platforms", "pace", "llm", "script", "replies"}
+_AGENT_KEYS = {"id", "aster_id", "name", "description", "platforms", "pace", "llm", "script", "replies", "faults"}
 
 
-def _agent(node: Node) -> Agent:
+def _agent(node: Node, shared_faults: tuple[FaultRule, ...] = ()) -> Agent:
     fields = node.mapping("an agent", _AGENT_KEYS, required=frozenset({"id"}))
     agent_id = fields["id"].text("the agent id")
     if not _AGENT_ID.match(agent_id):
@@ -109,6 +111,8 @@ def _agent(node: Node) -> Agent:
         llm=_llm(fields["llm"]) if "llm" in fields else Llm(),
         replies=tuple(replies),
         source=node.position,
+        # The agent's own rules come first: they are the more specific.
+        faults=(_faults(fields["faults"]) if "faults" in fields else ()) + shared_faults,
     )
 
 
@@ -132,6 +136,54 @@ def _when(node: Node) -> When:
         regex=regex,
         turn=fields["turn"].integer("when.turn", minimum=1) if "turn" in fields else None,
     )
+
+
+def _faults(node: Node) -> tuple[FaultRule, ...]:
+    return tuple(_fault_rule(entry) for entry in node.sequence("faults"))
+
+
+_RULE_KEYS = {"fault", "retry_after", "first", "sequence", "probability", "seed", "rate_limit", "per"}
+
+
+def _fault_rule(node: Node) -> FaultRule:
+    """One entry of ``faults:`` — e.g. ``{first: 1, fault: 429, retry_after: 1}`` or ``{rate_limit: 60/min}``."""
+    fields = node.mapping("a fault rule", _RULE_KEYS)
+    kinds = [k for k in ("first", "sequence", "probability", "rate_limit") if k in fields]
+    if len(kinds) > 1:
+        raise node.error(f"a fault rule is one of first, sequence, probability or rate_limit; this one has {kinds}")
+    needs_fault = not {"sequence", "rate_limit"} & fields.keys()
+    if needs_fault and "fault" not in fields:
+        raise node.error("this fault rule needs 'fault' (e.g. fault: 429)")
+    fault = _fault(fields["fault"]) if "fault" in fields else Fault()
+    if "retry_after" in fields:
+        fault = replace(fault, retry_after=fields["retry_after"].integer("retry_after", minimum=1))
+    rule = FaultRule(fault=fault)
+    if "first" in fields:
+        rule = replace(rule, first=fields["first"].integer("first", minimum=1))
+    if "sequence" in fields:
+        rule = replace(rule, sequence=tuple(_fault(n) for n in fields["sequence"].sequence("sequence")))
+    if "probability" in fields:
+        probability = fields["probability"].number("probability")
+        if probability > 1:
+            raise fields["probability"].error(f"probability must be between 0 and 1, got {probability}")
+        rule = replace(rule, probability=probability)
+    if "seed" in fields:
+        rule = replace(rule, seed=fields["seed"].integer("seed"))
+    if "rate_limit" in fields:
+        try:
+            rule = replace(rule, rate_limit=RateLimit.parse(fields["rate_limit"].text("rate_limit")))
+        except FaultSyntaxError as err:
+            raise fields["rate_limit"].error(str(err)) from None
+    if "per" in fields:
+        rule = replace(rule, per=_enum(fields["per"], Per, "per"))
+    return rule
+
+
+def _fault(node: Node) -> Fault:
+    try:
+        return parse_fault(node.text("a fault"))
+    except FaultSyntaxError as err:
+        raise node.error(str(err)) from None
 
 
 def _pace(node: Node) -> Pace:
@@ -277,7 +329,9 @@ def _ask(node: Node) -> Ask:
     if not node.is_mapping:
         return Ask(question=_template(node, "ask"))
     fields = node.mapping("ask", {"question", "options"}, required=frozenset({"question"}))
-    options = tuple(n.text("an option") for n in fields["options"].sequence("ask.options")) if "options" in fields else ()
+    options = (
+        tuple(n.text("an option") for n in fields["options"].sequence("ask.options")) if "options" in fields else ()
+    )
     return Ask(question=_template(fields["question"], "ask.question"), options=options)
 
 
@@ -314,7 +368,7 @@ def _seconds(fields: dict[str, Node], key: str, what: str) -> float:
     return fields[key].number(what) if key in fields else 0.0
 
 
-E = TypeVar("E", Chunking, PlatformKey)
+E = TypeVar("E", Chunking, PlatformKey, Per)
 
 
 def _enum(node: Node, enum: type[E], what: str) -> E:

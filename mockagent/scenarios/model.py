@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from mockagent.errors import ScenarioError, SourcePosition
+from mockagent.faults import FaultRule
 from mockagent.model import Pace, PlatformKey, Step
 
 
@@ -54,6 +55,7 @@ class Agent:
     platforms: frozenset[PlatformKey] | None = None  # None: served on every platform
     pace: Pace = field(default_factory=Pace)
     llm: Llm = field(default_factory=Llm)
+    faults: tuple[FaultRule, ...] = ()
 
     def serves(self, platform: PlatformKey) -> bool:
         return self.platforms is None or platform in self.platforms
@@ -97,9 +99,7 @@ class ScenarioSet:
             files.extend(part.files)
             for agent in part.agents.values():
                 if (twin := agents.get(agent.id)) is not None:
-                    raise ScenarioError(
-                        agent.source, f"agent {agent.id!r} is already declared at {twin.source}"
-                    )
+                    raise ScenarioError(agent.source, f"agent {agent.id!r} is already declared at {twin.source}")
                 agents[agent.id] = agent
                 if agent.aster_id is not None:
                     if (twin := aster_ids.get(agent.aster_id)) is not None:

@@ -1,0 +1,267 @@
+"""Faults on demand: error statuses, latency, and broken streams, each rendered in the platform's shape.
+
+A fault is written the same way everywhere — in the ``X-Mockagent-Fault`` header, in a scenario's
+``faults:`` rules, and on the command line — as comma-separated tokens::
+
+    429                       a status fault: 429, 500, 502, 503 or 504
+    429, retry-after=5        … with its Retry-After (whole real seconds; default 1)
+    latency=0.25              wait before the first byte: fixed seconds,
+    latency=0.1..0.5          uniform between two bounds,
+    latency=lognormal:0.2:0.5 or log-normal with that median and sigma
+    drop-after=3              a stream: the connection drops after 3 frames
+    stall=5, stall-after=1    a stream: stalls 5 s after its first frame
+    no-terminal               a stream: ends without its terminal frame
+    malformed=2               a stream: frame 2 is not valid JSON
+    ok                        no fault (in sequences: "429, then the reply")
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from mockagent.errors import MockAgentError
+
+STATUS_FAULTS = (429, 500, 502, 503, 504)
+
+
+class FaultSyntaxError(MockAgentError, ValueError):
+    """A fault spec does not parse; the message quotes the token and lists what would."""
+
+
+@dataclass(frozen=True)
+class Latency:
+    low: float
+    high: float | None = None  # uniform between low and high
+    sigma: float | None = None  # log-normal: low is the median
+
+    def sample(self, rng: random.Random) -> float:
+        if self.sigma is not None:
+            return rng.lognormvariate(math.log(self.low), self.sigma)
+        if self.high is not None:
+            return rng.uniform(self.low, self.high)
+        return self.low
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What to do to one request; an empty Fault does nothing."""
+
+    status: int | None = None
+    retry_after: int | None = None
+    latency: Latency | None = None
+    drop_after: int | None = None
+    stall: float | None = None
+    stall_after: int = 1
+    no_terminal: bool = False
+    malformed: int | None = None
+    source: str = ""
+
+    @property
+    def is_empty(self) -> bool:
+        return self == Fault(source=self.source)
+
+    @property
+    def affects_stream(self) -> bool:
+        return self.drop_after is not None or self.stall is not None or self.no_terminal or self.malformed is not None
+
+    def __str__(self) -> str:
+        return self.source or "ok"
+
+
+_NUMBER = r"\d+(?:\.\d+)?"
+
+
+def parse_fault(spec: str) -> Fault:
+    """Parse ``"429, retry-after=2"`` and friends (see the module docstring)."""
+    fault = Fault(source=spec.strip())
+    for raw in spec.split(","):
+        token = raw.strip().lower()
+        if not token or token == "ok":
+            continue
+        name, _, value = token.partition("=")
+        name = name.strip()
+        value = value.strip()
+        try:
+            fault = _apply(fault, name, value)
+        except (ValueError, KeyError):
+            raise FaultSyntaxError(
+                f"fault {raw.strip()!r} is not understood; expected one of: "
+                + ", ".join(
+                    [
+                        "429",
+                        "500",
+                        "502",
+                        "503",
+                        "504",
+                        "retry-after=N",
+                        "latency=S",
+                        "latency=A..B",
+                        "latency=lognormal:MEDIAN:SIGMA",
+                        "drop-after=N",
+                        "stall=S",
+                        "stall-after=N",
+                        "no-terminal",
+                        "malformed[=N]",
+                        "ok",
+                    ]
+                )
+            ) from None
+    return fault
+
+
+def _apply(fault: Fault, name: str, value: str) -> Fault:
+    if name.isdigit() and not value:
+        status = int(name)
+        if status not in STATUS_FAULTS:
+            raise ValueError(name)
+        return replace(fault, status=status)
+    if name == "retry-after":
+        return replace(fault, retry_after=max(1, int(value)))
+    if name == "latency":
+        return replace(fault, latency=_latency(value))
+    if name == "drop-after":
+        return replace(fault, drop_after=_count(value, minimum=0))
+    if name == "stall":
+        return replace(fault, stall=float(value))
+    if name == "stall-after":
+        return replace(fault, stall_after=_count(value, minimum=0))
+    if name == "no-terminal" and not value:
+        return replace(fault, no_terminal=True)
+    if name == "malformed":
+        return replace(fault, malformed=_count(value, minimum=1) if value else 1)
+    raise KeyError(name)
+
+
+def _count(value: str, minimum: int) -> int:
+    number = int(value)
+    if number < minimum:
+        raise ValueError(value)
+    return number
+
+
+def _latency(value: str) -> Latency:
+    if m := re.fullmatch(rf"lognormal:({_NUMBER}):({_NUMBER})", value):
+        return Latency(float(m[1]), sigma=float(m[2]))
+    if m := re.fullmatch(rf"({_NUMBER})\.\.({_NUMBER})", value):
+        low, high = float(m[1]), float(m[2])
+        if high < low:
+            raise ValueError(value)
+        return Latency(low, high=high)
+    return Latency(float(value))
+
+
+# ── rules: when a fault applies ──────────────────────────────────────────────────────────────────
+
+
+class Per(StrEnum):
+    """What a counted rule counts per."""
+
+    CONVERSATION = "conversation"  # falls back to the credential for a first call with no conversation id
+    CREDENTIAL = "credential"
+    AGENT = "agent"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A token bucket: `requests` per `window` seconds, per credential."""
+
+    requests: int
+    window: float
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d*)\s*(s|sec|second|m|min|minute|h|hour)\s*", text)
+        if not m or int(m[1]) < 1:
+            raise FaultSyntaxError(f"rate limit {text!r} should look like 60/min, 10/s or 1000/h")
+        unit = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}[m[3]]
+        return cls(int(m[1]), (int(m[2]) if m[2] else 1) * unit)
+
+
+@dataclass(frozen=True)
+class FaultRule:
+    """One ``faults:`` entry of a scenario (or a CLI flag)."""
+
+    fault: Fault = field(default_factory=Fault)
+    first: int | None = None  # the first N calls per scope
+    sequence: tuple[Fault, ...] = ()  # call k of a scope gets sequence[k] (then no fault)
+    probability: float | None = None
+    seed: int = 0
+    rate_limit: RateLimit | None = None
+    per: Per = Per.CONVERSATION
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
+@dataclass
+class FaultState:
+    """Counters, buckets and random streams: the mutable side of fault rules, owned by the engine."""
+
+    calls: dict[tuple[str, str], int] = field(default_factory=dict)
+    buckets: dict[tuple[str, str], _Bucket] = field(default_factory=dict)
+    rngs: dict[str, random.Random] = field(default_factory=dict)
+    latency_rng: random.Random = field(default_factory=lambda: random.Random(0))
+
+    def decide(
+        self, rule: FaultRule, rule_id: str, scope: str, now: float, speed: float, earlier: int = 0
+    ) -> Fault | None:
+        """The fault `rule` imposes on this call (counting the call), or None. `earlier` is how many
+        calls the scope had before this server counted any (a conversation's turns so far)."""
+        if rule.rate_limit is not None:
+            return self._take_token(rule.rate_limit, (rule_id, scope), now, speed)
+        if rule.probability is not None:
+            rng = self.rngs.setdefault(rule_id, random.Random(rule.seed))
+            return rule.fault if rng.random() < rule.probability else None
+        key = (rule_id, scope)
+        index = self.calls.get(key, earlier)
+        self.calls[key] = index + 1
+        if rule.sequence:
+            return rule.sequence[index] if index < len(rule.sequence) else None
+        if rule.first is not None:
+            return rule.fault if index < rule.first else None
+        return rule.fault
+
+    def _take_token(self, limit: RateLimit, key: tuple[str, str], now: float, speed: float) -> Fault | None:
+        rate = limit.requests / limit.window
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            bucket = self.buckets[key] = _Bucket(float(limit.requests), now)
+        bucket.tokens = min(float(limit.requests), bucket.tokens + (now - bucket.at) * rate)
+        bucket.at = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return None
+        # The true wait until a token is back, in real seconds (clock seconds run `speed` times faster).
+        wait = (1.0 - bucket.tokens) / rate / speed
+        retry_after = max(1, math.ceil(wait - 1e-9))
+        return Fault(status=429, retry_after=retry_after, source=f"rate limit {limit.requests}/{limit.window:g}s")
+
+    def forget(self) -> None:
+        self.calls.clear()
+        self.buckets.clear()
+        self.rngs.clear()
+
+
+#: What chaos mode draws from.
+CHAOS_CATALOGUE: tuple[Fault, ...] = tuple(
+    parse_fault(spec)
+    for spec in (
+        "429",
+        "500",
+        "502",
+        "503",
+        "504",
+        "latency=lognormal:0.2:0.6",
+        "drop-after=2",
+        "stall=2",
+        "no-terminal",
+        "malformed=2",
+    )
+)

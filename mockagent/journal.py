@@ -1,0 +1,46 @@
+"""What was asked and answered, for inspection (`GET /__mockagent/journal`) and verification in tests.
+
+Entries hold no headers and no bodies, so no secret can reach the journal.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Any
+
+MAX_ENTRIES = 10_000
+
+
+@dataclass(frozen=True)
+class Entry:
+    at: str  # ISO-8601 (engine clock)
+    platform: str | None
+    method: str
+    path: str
+    status: int
+    agent: str | None = None
+    fault: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Journal:
+    """A bounded record of requests, newest last."""
+
+    def __init__(self, size: int = MAX_ENTRIES) -> None:
+        self._entries: deque[Entry] = deque(maxlen=size)
+
+    def add(self, entry: Entry) -> None:
+        self._entries.append(entry)
+
+    def entries(self, *, platform: str | None = None, path: str | None = None) -> list[Entry]:
+        return [
+            e
+            for e in self._entries
+            if (platform is None or e.platform == platform) and (path is None or path in e.path)
+        ]
+
+    def clear(self) -> None:
+        self._entries.clear()
