@@ -79,10 +79,10 @@ def parse_fault(spec: str) -> Fault:
     """Parse ``"429, retry-after=2"`` and friends (see the module docstring)."""
     fault = Fault(source=spec.strip())
     for raw in spec.split(","):
-        token = raw.strip().lower()
-        if not token or token == "ok":
+        part = raw.strip().lower()
+        if not part or part == "ok":
             continue
-        name, _, value = token.partition("=")
+        name, _, value = part.partition("=")
         name = name.strip()
         value = value.strip()
         try:
