@@ -13,7 +13,7 @@ from mockagent.engine import Engine
 from mockagent.journal import Entry
 from mockagent.model import PlatformKey
 from mockagent.platforms import platform_classes
-from mockagent.platforms.base import AGENT_KEY, FAULT_KEY, ApiError, ErrorKind, Platform, json_response
+from mockagent.platforms.base import AGENT_KEY, FAULT_KEY, ApiError, ErrorKind, Handler, Platform, json_response
 from mockagent.settings import Settings, load_scenarios
 
 log = logging.getLogger("mockagent")
@@ -66,7 +66,7 @@ def platform_for(request: web.Request) -> Platform | None:
 
 
 @web.middleware
-async def _error_middleware(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:  # type: ignore[type-arg]
+async def _error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         response = await handler(request)
     except ApiError as error:

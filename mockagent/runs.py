@@ -394,13 +394,13 @@ class Run:
                         self._pause(pause, steps[index + 1 :], reject, at)
                         return
                 case ToolResult():
-                    call = self._last_call
+                    last = self._last_call
                     error = step.error.render(self.variables) if step.error is not None else None
                     self._append(
                         at,
                         ToolReturned(
-                            call_id=call.call_id if call else f"call_{self._calls}",
-                            name=call.name if call else "tool",
+                            call_id=last.call_id if last else f"call_{self._calls}",
+                            name=last.name if last else "tool",
                             output=step.output,
                             error=error,
                         ),
