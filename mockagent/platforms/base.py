@@ -209,8 +209,8 @@ class Platform(ABC):
 
 FAULT_HEADER = "X-Mockagent-Fault"
 # Where admit() leaves its findings for the stream writer and the journal.
-FAULT_KEY = "mockagent.fault"
-AGENT_KEY = "mockagent.agent"
+FAULT_KEY = web.RequestKey("mockagent.fault", tuple[Fault, Clock])
+AGENT_KEY = web.RequestKey("mockagent.agent", str | None)
 
 _STATUS_KINDS = {
     429: ErrorKind.RATE_LIMITED,
