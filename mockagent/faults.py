@@ -20,8 +20,10 @@ from __future__ import annotations
 import math
 import random
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Protocol
 
 from mockagent.errors import MockAgentError
 
@@ -265,3 +267,13 @@ CHAOS_CATALOGUE: tuple[Fault, ...] = tuple(
         "malformed=2",
     )
 )
+
+
+class FaultableStream(Protocol):
+    async def strike(self, fault: Fault) -> None:
+        """Apply a stream fault from the current frame on."""
+
+
+#: The stream the current request handler is writing, so a fault scripted at a step can reach it
+#: without the platform modules knowing about scripted faults.
+current_stream: ContextVar[FaultableStream | None] = ContextVar("current_stream", default=None)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from mockagent.faults import Fault
 from mockagent.templating import Template
 
 # ── script steps: what a scenario says the agent does ────────────────────────────────────────────────
@@ -89,7 +90,14 @@ class WaitPolls:
     polls: int
 
 
-Step = Say | Reasoning | ToolCall | ToolResult | Ask | Fail | Delay | WaitPolls
+@dataclass(frozen=True)
+class Glitch:
+    """A stream fault at this point of the script (``- fault: drop-after=0``); blocking views ignore it."""
+
+    fault: Fault
+
+
+Step = Say | Reasoning | ToolCall | ToolResult | Ask | Fail | Delay | WaitPolls | Glitch
 
 
 # ── events: what a run did, in order, each at a clock time ──────────────────────────────────────────
@@ -157,7 +165,14 @@ class Completed:
     pass
 
 
-Event = TextDelta | ReasoningDelta | ToolCalled | ToolReturned | Paused | Resumed | Failed | Completed
+@dataclass(frozen=True)
+class Glitched:
+    """Where a scripted stream fault strikes; `Run.follow` applies it to the stream being written."""
+
+    fault: Fault
+
+
+Event = TextDelta | ReasoningDelta | ToolCalled | ToolReturned | Paused | Resumed | Failed | Completed | Glitched
 
 
 @dataclass(frozen=True)

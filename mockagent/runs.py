@@ -20,6 +20,7 @@ from typing import Any
 
 from mockagent.clock import Clock
 from mockagent.errors import RunStateError
+from mockagent.faults import current_stream
 from mockagent.model import (
     Ask,
     Chunking,
@@ -28,6 +29,8 @@ from mockagent.model import (
     Event,
     Fail,
     Failed,
+    Glitch,
+    Glitched,
     Paused,
     PauseKind,
     PlatformKey,
@@ -223,7 +226,7 @@ class Run:
 
     # ── waiting ──────────────────────────────────────────────────────────────────────────────────
 
-    async def settled(self, timeout: float | None = None) -> bool:
+    async def settled(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 (clock time, not wall time)
         """Wait (clock time) until the run is paused or over; False if `timeout` passed first."""
         deadline = None if timeout is None else self.clock.now() + timeout
         while True:
@@ -257,8 +260,13 @@ class Run:
                 if timed.at > self.clock.now():
                     await self._sleep_or_change(timed.at)
                     continue  # the timeline may have been cut (cancelled) while we slept
-                yield index, timed
                 index += 1
+                if isinstance(timed.event, Glitched):
+                    stream = current_stream.get()
+                    if stream is not None:
+                        await stream.strike(timed.event.fault)
+                    continue
+                yield index - 1, timed
                 continue
             status = self.status()
             if status.is_terminal or (status is RunStatus.PAUSED and not through_pauses):
@@ -417,6 +425,8 @@ class Run:
                 case Fail():
                     self._append(at, Failed(step.message.render(self.variables), step.code))
                     return
+                case Glitch(fault):
+                    self._append(at, Glitched(fault))
                 case WaitPolls(polls):
                     if self.polls < polls:
                         self._gate = (polls, steps[index + 1 :])

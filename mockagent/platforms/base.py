@@ -20,7 +20,7 @@ from aiohttp import web
 from mockagent.clock import Clock
 from mockagent.engine import Engine
 from mockagent.errors import MockAgentError
-from mockagent.faults import Fault, FaultSyntaxError, parse_fault
+from mockagent.faults import Fault, FaultSyntaxError, current_stream, parse_fault
 from mockagent.model import PlatformKey
 from mockagent.runs import PauseStyle
 from mockagent.scenarios.model import Agent, Credential
@@ -158,7 +158,8 @@ class Platform(ABC):
         fault = self.engine.choose_fault(
             self.key, agent, forced=forced, conversation_id=scope, credential=credential_of(request)
         )
-        request[AGENT_KEY] = agent.id if agent else None
+        if agent is not None:
+            request[AGENT_KEY] = agent.id
         if fault is None or fault.is_empty:
             return
         request[FAULT_KEY] = (fault, self.engine.clock)
@@ -210,7 +211,7 @@ class Platform(ABC):
 FAULT_HEADER = "X-Mockagent-Fault"
 # Where admit() leaves its findings for the stream writer and the journal.
 FAULT_KEY = web.RequestKey("mockagent.fault", tuple[Fault, Clock])
-AGENT_KEY = web.RequestKey("mockagent.agent", str | None)
+AGENT_KEY = web.RequestKey("mockagent.agent", str)
 
 _STATUS_KINDS = {
     429: ErrorKind.RATE_LIMITED,
@@ -276,7 +277,11 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
 
 
 class EventStream:
-    """A Server-Sent Events response, written frame by frame as the run produces them."""
+    """A Server-Sent Events response, written frame by frame as the run produces them.
+
+    Stream faults — from the request (`X-Mockagent-Fault`, rules, chaos) or struck at a script step —
+    are applied here, so every platform's stream breaks the same way.
+    """
 
     def __init__(self, request: web.Request, headers: Mapping[str, str] | None = None) -> None:
         self.request = request
@@ -285,33 +290,53 @@ class EventStream:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **(headers or {})},
         )
         self.frames = 0
-        found = request.get(FAULT_KEY)
-        self._fault: Fault | None = found[0] if found and found[0].affects_stream else None
-        self._clock: Clock | None = found[1] if found else None
         self._ended = False
+        self._drop_at: int | None = None
+        self._malformed_at: int | None = None
+        self._no_terminal = False
+        self._stall: tuple[int, float] | None = None  # (after this many frames, clock seconds)
+        found = request.get(FAULT_KEY)
+        self._clock: Clock | None = found[1] if found else None
+        if found is not None:
+            fault = found[0]
+            self._arm(fault)
+            if fault.stall is not None:
+                self._stall = (fault.stall_after, fault.stall)
+
+    def _arm(self, fault: Fault) -> None:
+        if fault.drop_after is not None:
+            self._drop_at = self.frames + fault.drop_after
+        if fault.malformed is not None:
+            self._malformed_at = self.frames + fault.malformed
+        self._no_terminal = self._no_terminal or fault.no_terminal
 
     async def open(self) -> EventStream:
         await self.response.prepare(self.request)
-        if self._fault is not None and self._fault.drop_after == 0:
+        current_stream.set(self)
+        if self._drop_at == 0:
             self._drop()
         return self
+
+    async def strike(self, fault: Fault) -> None:
+        """A fault scripted at a step: it counts from the frames written so far."""
+        self._arm(fault)
+        if self._drop_at == self.frames:
+            self._drop()
 
     async def send(
         self, data: str, *, event: str | None = None, event_id: str | None = None, terminal: bool = False
     ) -> None:
         """Write one frame. Mark the frame that ends the stream by the platform's rules `terminal`
-        (faults such as "a stream that ends without its terminal frame" need to know which it is)."""
+        (under the no-terminal fault, that frame and everything after it is never sent)."""
         if self._ended:
             return
-        fault = self._fault
-        if fault is not None:
-            if fault.no_terminal and terminal:
-                self._ended = True  # this frame and everything after it is never sent
-                return
-            if fault.stall is not None and self.frames == fault.stall_after and self._clock is not None:
-                await self._clock.sleep_until(self._clock.now() + fault.stall)
-            if fault.malformed == self.frames + 1:
-                data = data[: max(1, len(data) // 2)]  # cut mid-JSON: a parser must reject it
+        if self._no_terminal and terminal:
+            self._ended = True
+            return
+        if self._stall is not None and self.frames == self._stall[0] and self._clock is not None:
+            await self._clock.sleep_until(self._clock.now() + self._stall[1])
+        if self._malformed_at == self.frames + 1:
+            data = data[: max(1, len(data) // 2)]  # cut mid-JSON: a parser must reject it
         lines = []
         if event_id is not None:
             lines.append(f"id: {event_id}\n")
@@ -320,7 +345,7 @@ class EventStream:
         lines.append(f"data: {data}\n\n")
         await self.response.write("".join(lines).encode())
         self.frames += 1
-        if fault is not None and fault.drop_after is not None and self.frames >= fault.drop_after:
+        if self._drop_at is not None and self.frames >= self._drop_at:
             self._drop()
 
     def _drop(self) -> None:

@@ -23,6 +23,7 @@ from mockagent.model import (
     Chunking,
     Delay,
     Fail,
+    Glitch,
     Pace,
     PlatformKey,
     Reasoning,
@@ -349,6 +350,17 @@ def _delay(node: Node) -> Delay:
     return Delay(node.number("delay"))
 
 
+def _glitch(node: Node) -> Glitch:
+    fault = _fault(node)
+    if fault.status is not None or fault.latency is not None:
+        raise node.error(
+            f"a fault at a step must be a stream fault (drop-after, stall, no-terminal, malformed), not {fault}"
+        )
+    if fault.stall is not None:
+        raise node.error("a stall at a step is a pause: write `delay: S` instead")
+    return Glitch(fault)
+
+
 def _wait_polls(node: Node) -> WaitPolls:
     return WaitPolls(node.integer("wait_polls", minimum=1))
 
@@ -361,6 +373,7 @@ _ACTIONS: dict[str, Callable[[Node], Step]] = {
     "ask": _ask,
     "fail": _fail,
     "wait_polls": _wait_polls,
+    "fault": _glitch,
 }
 
 

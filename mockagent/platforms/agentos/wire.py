@@ -1,0 +1,199 @@
+"""AgentOS on the wire: the envelope, the error codes, and the request bodies."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from aiohttp import web
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from mockagent.platforms.base import ApiError, ErrorKind, dumps, json_response
+
+# The documented codes are UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, VALIDATION_ERROR and RATE_LIMITED;
+# the rest are CHOSEN (the SDK names its own fallbacks INTERNAL_ERROR and UNAVAILABLE, so we use those).
+ERROR_CODES: Mapping[ErrorKind, tuple[int, str]] = {
+    ErrorKind.INVALID_JSON: (400, "VALIDATION_ERROR"),
+    ErrorKind.INVALID_BODY: (400, "VALIDATION_ERROR"),
+    ErrorKind.VALIDATION: (400, "VALIDATION_ERROR"),
+    ErrorKind.MISSING_CREDENTIAL: (401, "UNAUTHENTICATED"),
+    ErrorKind.INVALID_CREDENTIAL: (401, "UNAUTHENTICATED"),
+    ErrorKind.FORBIDDEN: (403, "FORBIDDEN"),
+    ErrorKind.NOT_FOUND: (404, "NOT_FOUND"),
+    ErrorKind.METHOD_NOT_ALLOWED: (405, "METHOD_NOT_ALLOWED"),
+    ErrorKind.CONFLICT: (409, "CONFLICT"),
+    ErrorKind.PAYLOAD_TOO_LARGE: (413, "PAYLOAD_TOO_LARGE"),
+    ErrorKind.UNSUPPORTED_MEDIA_TYPE: (415, "UNSUPPORTED_MEDIA_TYPE"),
+    ErrorKind.RATE_LIMITED: (429, "RATE_LIMITED"),
+    ErrorKind.INTERNAL: (500, "INTERNAL_ERROR"),
+    ErrorKind.BAD_GATEWAY: (502, "BAD_GATEWAY"),
+    ErrorKind.UNAVAILABLE: (503, "UNAVAILABLE"),
+    ErrorKind.TIMEOUT: (504, "TIMEOUT"),
+}
+
+
+def ok(data: Any, status: int = 200) -> web.Response:
+    return json_response({"data": data, "error": None}, status=status)
+
+
+def render_error(error: ApiError) -> web.Response:
+    status, code = ERROR_CODES[error.kind]
+    headers = None
+    if error.kind is ErrorKind.RATE_LIMITED:
+        headers = {"Retry-After": str(max(1, error.retry_after or 1))}
+    body = {"data": None, "error": {"code": error.code or code, "message": error.message}}
+    return json_response(body, status=status, headers=headers)
+
+
+def _uuid(value: str) -> str:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise PydanticCustomError("uuid_parsing", "Input should be a valid UUID") from None
+    return value
+
+
+Uuid = Annotated[str, AfterValidator(_uuid)]
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class _Body(BaseModel):
+    # Unknown fields are dropped, not refused, as a zod-style API does by default (CHOSEN).
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# ── hosted agents ───────────────────────────────────────────────────────────────────────────────────
+
+
+class HistoryTurn(_Body):
+    role: Literal["user", "assistant", "system"]
+    content: str
+
+
+class InvokeBody(_Body):
+    input: dict[str, Any] = Field(default_factory=dict)
+    prompt_variables: dict[str, str] | None = None
+    session_id: Uuid | None = None
+    start_session: bool = False
+    external_user_id: NonEmpty | None = None
+    history: list[HistoryTurn] | None = None
+    parent_run_id: Uuid | None = None
+    stream: bool = False
+    test: bool = False
+
+    def check(self) -> None:
+        """The rules between fields, each naming the field at fault."""
+        if self.session_id is not None and self.start_session:
+            raise ApiError.invalid("start_session", "cannot be combined with session_id")
+        if self.history is not None and (self.session_id is not None or self.start_session):
+            other = "session_id" if self.session_id is not None else "start_session"
+            raise ApiError.invalid("history", f"cannot be combined with {other}")
+        if self.external_user_id is not None and self.session_id is None and not self.start_session:
+            raise ApiError.invalid("external_user_id", "is only allowed with session_id or start_session")
+
+
+MESSAGE_KEYS = ("query", "message", "text", "prompt")
+
+
+def message_of(input_: Mapping[str, Any]) -> str:
+    """The user's message: the first of input.query|message|text|prompt, else the whole input as JSON."""
+    for key in MESSAGE_KEYS:
+        if key in input_:
+            value = input_[key]
+            return value if isinstance(value, str) else dumps(value)
+    return dumps(input_)
+
+
+class ReplyBody(_Body):
+    request_id: NonEmpty
+    response: NonEmpty
+
+
+class HumanInputBody(_Body):
+    response: NonEmpty
+
+
+class DecideBody(_Body):
+    decision: Literal["approve", "reject"]
+    decision_note: str | None = None
+
+
+class RpcDecideBody(_Body):
+    approval_id: NonEmpty
+    decision: Literal["approved", "rejected"]
+    decision_note: str | None = None
+    workspace: str | None = None
+
+
+class RpcListBody(_Body):
+    agent_id: str | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    workspace: str | None = None
+
+
+class RpcRunBody(_Body):
+    run_id: NonEmpty
+    workspace: str | None = None
+
+
+# ── ingest ──────────────────────────────────────────────────────────────────────────────────────────
+
+
+class RunStartBody(_Body):
+    agent_id: NonEmpty
+    trigger_type: Literal["manual", "scheduled", "webhook", "sdk"] = "sdk"
+    input: dict[str, Any] = Field(default_factory=dict)
+    external_run_id: NonEmpty | None = None
+    parent_run_id: str | None = None
+
+
+class IngestEvent(BaseModel):
+    # Spans carry extra keys (span_id, started_at, duration_ms …): kept as sent.
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: NonEmpty
+    level: Literal["debug", "info", "warn", "error"] = "info"
+    payload: dict[str, Any] = Field(default_factory=dict)
+    occurred_at: str | None = None
+
+
+class RunRef(_Body):
+    """An ingest call about one reported run."""
+
+    run_id: NonEmpty
+
+
+class EventsBody(RunRef):
+    events: list[IngestEvent]
+
+
+class CompleteBody(RunRef):
+    output: dict[str, Any] | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_creation_tokens: int | None = None
+
+
+class FailBody(RunRef):
+    error_message: NonEmpty
+    error_detail: dict[str, Any] | None = None
+
+
+class CancelBody(RunRef):
+    reason: str | None = None
+
+
+class TaskReport(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    id: NonEmpty
+    name: NonEmpty
+    status: Literal["pending", "running", "completed", "failed", "skipped"]
+    input: dict[str, Any] | None = None
+    output: dict[str, Any] | None = None
+    error_message: str | None = None
+
+
+class TaskBody(RunRef):
+    task: TaskReport

@@ -1,0 +1,5 @@
+"""xpander.ai — `https://api.xpander.ai`, impersonated."""
+
+from mockagent.platforms.xpander.api import Xpander
+
+__all__ = ["Xpander"]
