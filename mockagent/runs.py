@@ -362,6 +362,8 @@ class Run:
     def continue_from(self, pending: Pending, decision: Decision) -> None:
         """Start this run where a chat-style pause of an earlier turn left off."""
         steps = pending.on_reject if decision is Decision.REJECT else pending.rest
+        # A tool_result right after the approval belongs to the call that was approved.
+        self._last_call = pending.pause.tool_call
         self._play(steps, self.started_at + self.agent.pace.first_frame)
 
     def _play(self, steps: tuple[Step, ...], at: float) -> None:
