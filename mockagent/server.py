@@ -38,7 +38,8 @@ class MockServer:
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         server = site._server
-        assert server is not None and isinstance(server, asyncio.Server)
+        if not isinstance(server, asyncio.Server):
+            raise RuntimeError("aiohttp's site did not start a server")
         self.port = server.sockets[0].getsockname()[1]
         return self
 

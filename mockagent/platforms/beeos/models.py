@@ -1,0 +1,64 @@
+"""BeeOS request bodies and wire constants.
+
+Bodies validate strictly (a JSON int for `timeout_ms`, a string for every metadata value), as the
+gateway's typed decoder and the official SDK's pydantic models do. Unknown keys are ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+MAX_ID = 128  # agentId, taskId, file id, context_id, attachment file_id
+MAX_ATTACHMENTS = 16
+TIMEOUT_CAP_MS = 115_000  # the gateway's hard cap, so a reply always flushes before its 120 s WriteTimeout
+DEFAULT_TIMEOUT_MS = 120_000
+MAX_DEADLINE_MS = 604_800_000  # 7 days, the SDK's client-side bound
+RESERVED_METADATA = frozenset({"protocol", "caller_owner_id", "target_agent_id", "delivery_principal"})
+
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID)]
+
+
+class AttachmentRef(BaseModel):
+    file_id: Id
+    filename: str | None = None
+    content_type: str | None = None
+
+
+class TurnBody(BaseModel):
+    """What invoke and create-task share: one user message into a conversation (channel)."""
+
+    # The gateway's `required` binding rejects the zero value, so "" is as good as missing.
+    message: Annotated[str, Field(min_length=1)]
+    context_id: Id | None = None
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    metadata: dict[str, str] | None = None
+    attachments: Annotated[list[AttachmentRef], Field(max_length=MAX_ATTACHMENTS)] | None = None
+
+    def clean_metadata(self) -> dict[str, str]:
+        """The caller's metadata without the routing keys the gateway scrubs."""
+        return {k: v for k, v in (self.metadata or {}).items() if k not in RESERVED_METADATA}
+
+
+class InvokeBody(TurnBody):
+    # No upper bound here: values above the cap are clamped, not rejected.
+    timeout_ms: Annotated[int, Field(ge=0)] | None = None
+
+
+class CreateTaskBody(TurnBody):
+    deadline_ms: Annotated[int, Field(ge=0, le=MAX_DEADLINE_MS)] | None = None
+
+
+class CancelBody(BaseModel):
+    reason: Annotated[str, Field(max_length=1024)] | None = None
+
+
+class ContinueBody(BaseModel):
+    input: Any = None
+    auth_grant: bool | None = None
+
+
+class PresignBody(BaseModel):
+    filename: Annotated[str, Field(min_length=1, max_length=512)]
+    content_type: Annotated[str, Field(min_length=1, max_length=255)]
