@@ -13,7 +13,16 @@ from mockagent.engine import Engine
 from mockagent.journal import Entry
 from mockagent.model import PlatformKey
 from mockagent.platforms import platform_classes
-from mockagent.platforms.base import AGENT_KEY, FAULT_KEY, ApiError, ErrorKind, Handler, Platform, json_response
+from mockagent.platforms.base import (
+    AGENT_KEY,
+    FAULT_KEY,
+    HTTP_STATUS,
+    ApiError,
+    ErrorKind,
+    Handler,
+    Platform,
+    json_response,
+)
 from mockagent.settings import Settings, load_scenarios
 
 log = logging.getLogger("mockagent")
@@ -110,7 +119,7 @@ def _render(request: web.Request, error: ApiError) -> web.Response:
     platform = platform_for(request)
     if platform is not None:
         return platform.render_error(error)
-    status = _KIND_STATUS.get(error.kind, 500)
+    status = HTTP_STATUS[error.kind]
     body: dict[str, object] = {"error": error.message}
     if platform is None and error.kind is ErrorKind.NOT_FOUND and not request.path.startswith(ADMIN_PREFIX):
         mounted = ", ".join(f"/{key.value}" for key in request.app[PLATFORMS])
@@ -126,16 +135,6 @@ _HTTP_KINDS = {
     400: ErrorKind.INVALID_BODY,
 }
 _HTTP_MESSAGES = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
-_KIND_STATUS = {
-    ErrorKind.NOT_FOUND: 404,
-    ErrorKind.METHOD_NOT_ALLOWED: 405,
-    ErrorKind.INVALID_JSON: 400,
-    ErrorKind.INVALID_BODY: 400,
-    ErrorKind.VALIDATION: 400,
-    ErrorKind.PAYLOAD_TOO_LARGE: 413,
-    ErrorKind.UNSUPPORTED_MEDIA_TYPE: 415,
-    ErrorKind.CONFLICT: 409,
-}
 
 
 __all__ = ["build_app", "platform_for"]

@@ -274,6 +274,9 @@ class Run:
             settles = self.settles_at
             if settles is not None and settles > self.clock.now():
                 await self._sleep_or_change(settles)
+            elif status is RunStatus.PAUSED and self.pending is not None and self.pending.expires_at is not None:
+                # An undecided approval expires: a stream that waits through pauses must see that too.
+                await self._sleep_or_change(self.pending.expires_at)
             else:
                 await self._wait_changed(None)
 

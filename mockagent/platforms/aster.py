@@ -30,6 +30,7 @@ from mockagent.model import (
     ToolReturned,
 )
 from mockagent.platforms.base import (
+    HTTP_STATUS,
     ApiError,
     ErrorKind,
     EventStream,
@@ -47,24 +48,6 @@ from mockagent.scenarios.model import Agent
 
 Chunk = dict[str, Any]
 
-_STATUS = {
-    ErrorKind.INVALID_JSON: 400,
-    ErrorKind.INVALID_BODY: 400,
-    ErrorKind.VALIDATION: 400,
-    ErrorKind.MISSING_CREDENTIAL: 401,
-    ErrorKind.INVALID_CREDENTIAL: 401,
-    ErrorKind.FORBIDDEN: 403,
-    ErrorKind.NOT_FOUND: 404,
-    ErrorKind.METHOD_NOT_ALLOWED: 405,
-    ErrorKind.CONFLICT: 409,
-    ErrorKind.PAYLOAD_TOO_LARGE: 413,
-    ErrorKind.UNSUPPORTED_MEDIA_TYPE: 415,
-    ErrorKind.RATE_LIMITED: 429,
-    ErrorKind.INTERNAL: 500,
-    ErrorKind.BAD_GATEWAY: 502,
-    ErrorKind.UNAVAILABLE: 503,
-    ErrorKind.TIMEOUT: 504,
-}
 # Aster's documented (or CHOSEN) fixed texts; a kind not listed here shows the ApiError's own message.
 _TEXT = {
     ErrorKind.MISSING_CREDENTIAL: "Unauthorized",
@@ -148,7 +131,7 @@ class Aster(Platform):
         ]
 
     def render_error(self, error: ApiError) -> web.Response:
-        status = _STATUS[error.kind]
+        status = HTTP_STATUS[error.kind]
         body: dict[str, Any] = {"error": _TEXT.get(error.kind, error.message)}
         if error.kind in (ErrorKind.INVALID_JSON, ErrorKind.INVALID_BODY):
             body = {"error": _INVALID_BODY, "details": [{"message": error.message, "path": []}]}
@@ -207,12 +190,15 @@ class Aster(Platform):
             raise ApiError(ErrorKind.CONFLICT, "A response is already in progress for this conversation")
 
     async def _stream(self, request: web.Request, run: Run, headers: Mapping[str, str]) -> web.StreamResponse:
-        stream = EventStream(request, headers={
-            **headers,
-            "Connection": "keep-alive",
-            "x-vercel-ai-ui-message-stream": "v1",
-            "x-accel-buffering": "no",
-        })
+        stream = EventStream(
+            request,
+            headers={
+                **headers,
+                "Connection": "keep-alive",
+                "x-vercel-ai-ui-message-stream": "v1",
+                "x-accel-buffering": "no",
+            },
+        )
         turn: _Turn = run.metadata[_TURN]
         frames = _UiMessageFrames(turn.assistant_id, turn.carried_call)
         watchdog = asyncio.ensure_future(self._gateway_watchdog(run))
@@ -261,20 +247,22 @@ class Aster(Platform):
             + [t.at for t in latest.visible()[-1:]]
             + ([end] if status.is_terminal and (end := latest.moment(status)) is not None else [])
         )
-        return json_response({
-            "id": conversation.id,
-            "agentId": first.agent_id,
-            "userId": first.caller.user_id,
-            "organizationId": first.caller.org_id,
-            "name": _title(first),
-            "upstreamConversationId": None,
-            "renderedSystemPrompt": _system_prompt(agent, turn.timezone),
-            "streamStatus": _STREAM_STATUS[status],
-            "createdAt": self.timestamp(conversation.created_at),
-            "updatedAt": self.timestamp(updated),
-            "deletedAt": None,
-            "messages": [m for run in conversation.runs for m in _transcript(run)],
-        })
+        return json_response(
+            {
+                "id": conversation.id,
+                "agentId": first.agent_id,
+                "userId": first.caller.user_id,
+                "organizationId": first.caller.org_id,
+                "name": _title(first),
+                "upstreamConversationId": None,
+                "renderedSystemPrompt": _system_prompt(agent, turn.timezone),
+                "streamStatus": _STREAM_STATUS[status],
+                "createdAt": self.timestamp(conversation.created_at),
+                "updatedAt": self.timestamp(updated),
+                "deletedAt": None,
+                "messages": [m for run in conversation.runs for m in _transcript(run)],
+            }
+        )
 
     def _status(self, run: Run) -> RunStatus:
         """The run's status, after ending a background run that outlived its limit."""
@@ -494,9 +482,7 @@ def _parse_chat(body: dict[str, Any]) -> _ChatRequest:
         errors.append(FieldError(("threadId",), "Invalid uuid", "invalid_string"))
 
     timezone: Any = body.get("timezone")
-    if "timezone" in body and _expect("string", timezone, ("timezone",), errors) and not _TIMEZONE.match(
-        timezone
-    ):
+    if "timezone" in body and _expect("string", timezone, ("timezone",), errors) and not _TIMEZONE.match(timezone):
         errors.append(FieldError(("timezone",), "Invalid timezone", "custom"))
 
     if errors:

@@ -50,6 +50,34 @@ class ErrorKind(StrEnum):
     TIMEOUT = "timeout"
 
 
+#: The HTTP status each kind means on most platforms; a platform changes only what differs.
+HTTP_STATUS: Mapping[ErrorKind, int] = {
+    ErrorKind.INVALID_JSON: 400,
+    ErrorKind.INVALID_BODY: 400,
+    ErrorKind.VALIDATION: 400,
+    ErrorKind.MISSING_CREDENTIAL: 401,
+    ErrorKind.INVALID_CREDENTIAL: 401,
+    ErrorKind.FORBIDDEN: 403,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.METHOD_NOT_ALLOWED: 405,
+    ErrorKind.CONFLICT: 409,
+    ErrorKind.PAYLOAD_TOO_LARGE: 413,
+    ErrorKind.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorKind.RATE_LIMITED: 429,
+    ErrorKind.INTERNAL: 500,
+    ErrorKind.BAD_GATEWAY: 502,
+    ErrorKind.UNAVAILABLE: 503,
+    ErrorKind.TIMEOUT: 504,
+}
+#: FastAPI's: every request-body problem is a 422 (xpander, Zeus).
+FASTAPI_STATUS: Mapping[ErrorKind, int] = {
+    **HTTP_STATUS,
+    ErrorKind.INVALID_JSON: 422,
+    ErrorKind.INVALID_BODY: 422,
+    ErrorKind.VALIDATION: 422,
+}
+
+
 @dataclass(frozen=True)
 class FieldError:
     """One invalid field: `loc` is its path inside the body, e.g. ("input", "user", "email")."""

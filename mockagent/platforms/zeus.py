@@ -28,6 +28,7 @@ from mockagent.model import (
     ToolReturned,
 )
 from mockagent.platforms.base import (
+    FASTAPI_STATUS,
     ApiError,
     ErrorKind,
     EventStream,
@@ -247,7 +248,7 @@ class Zeus(Platform):
     # ── errors ───────────────────────────────────────────────────────────────────────────────────
 
     def render_error(self, error: ApiError) -> web.Response:
-        status = _STATUS.get(error.kind, 500)
+        status = FASTAPI_STATUS[error.kind]
         headers: dict[str, str] = {}
         detail: Any = error.message
         if error.kind in (ErrorKind.VALIDATION, ErrorKind.INVALID_JSON, ErrorKind.INVALID_BODY):
@@ -261,24 +262,6 @@ class Zeus(Platform):
 
 TERMINAL = frozenset({"done", "error", "interrupt"})
 
-_STATUS: Mapping[ErrorKind, int] = {
-    ErrorKind.INVALID_JSON: 422,
-    ErrorKind.INVALID_BODY: 422,
-    ErrorKind.VALIDATION: 422,
-    ErrorKind.UNSUPPORTED_MEDIA_TYPE: 415,
-    ErrorKind.MISSING_CREDENTIAL: 401,
-    ErrorKind.INVALID_CREDENTIAL: 401,
-    ErrorKind.FORBIDDEN: 403,
-    ErrorKind.NOT_FOUND: 404,
-    ErrorKind.METHOD_NOT_ALLOWED: 405,
-    ErrorKind.CONFLICT: 409,
-    ErrorKind.PAYLOAD_TOO_LARGE: 413,
-    ErrorKind.RATE_LIMITED: 429,
-    ErrorKind.INTERNAL: 500,
-    ErrorKind.BAD_GATEWAY: 502,
-    ErrorKind.UNAVAILABLE: 503,
-    ErrorKind.TIMEOUT: 504,
-}
 _JSON_POSITION = re.compile(r"\(char (\d+)\)")
 
 

@@ -23,7 +23,16 @@ from mockagent.model import (
     ToolCalled,
     ToolReturned,
 )
-from mockagent.platforms.base import ApiError, ErrorKind, EventStream, FieldError, Platform, Route, json_response
+from mockagent.platforms.base import (
+    FASTAPI_STATUS,
+    ApiError,
+    ErrorKind,
+    EventStream,
+    FieldError,
+    Platform,
+    Route,
+    json_response,
+)
 from mockagent.platforms.xpander.requests import (
     LLM_CATALOG,
     Decision,
@@ -40,24 +49,6 @@ from mockagent.runs import Conversation, Run
 from mockagent.runs import Decision as RunDecision
 from mockagent.scenarios.model import Agent
 
-_STATUS = {
-    ErrorKind.INVALID_JSON: 422,
-    ErrorKind.INVALID_BODY: 422,
-    ErrorKind.VALIDATION: 422,
-    ErrorKind.UNSUPPORTED_MEDIA_TYPE: 415,
-    ErrorKind.MISSING_CREDENTIAL: 401,
-    ErrorKind.INVALID_CREDENTIAL: 401,
-    ErrorKind.FORBIDDEN: 403,
-    ErrorKind.NOT_FOUND: 404,
-    ErrorKind.METHOD_NOT_ALLOWED: 405,
-    ErrorKind.CONFLICT: 409,
-    ErrorKind.PAYLOAD_TOO_LARGE: 413,
-    ErrorKind.RATE_LIMITED: 429,
-    ErrorKind.INTERNAL: 500,
-    ErrorKind.BAD_GATEWAY: 502,
-    ErrorKind.UNAVAILABLE: 503,
-    ErrorKind.TIMEOUT: 504,
-}
 # Starlette's own wording where the detail is a fixed phrase; other kinds carry their message.
 _FIXED_DETAIL = {
     ErrorKind.METHOD_NOT_ALLOWED: "Method Not Allowed",
@@ -126,7 +117,7 @@ class Xpander(Platform):
         headers = None
         if error.kind is ErrorKind.RATE_LIMITED:
             headers = {"Retry-After": str(max(1, math.ceil(error.retry_after or 1)))}
-        return json_response({"detail": detail}, status=_STATUS[error.kind], headers=headers)
+        return json_response({"detail": detail}, status=FASTAPI_STATUS[error.kind], headers=headers)
 
     # ── invoking ────────────────────────────────────────────────────────────────────────────────
 
