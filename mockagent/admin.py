@@ -45,9 +45,11 @@ async def on_health(request: web.Request) -> web.Response:
 
 async def on_clock(request: web.Request) -> web.Response:
     clock = request.app[ENGINE].clock
-    return json_response(
-        {"now": clock.now(), "wall": clock.wall().isoformat(), "manual": isinstance(clock, ManualClock)}
-    )
+    manual = isinstance(clock, ManualClock)
+    body = {"now": clock.now(), "wall": clock.wall().isoformat(), "manual": manual}
+    if isinstance(clock, ManualClock):
+        body["waiting"] = clock.waiting  # timers set and not yet due
+    return json_response(body)
 
 
 async def on_clock_advance(request: web.Request) -> web.Response:

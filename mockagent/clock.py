@@ -92,6 +92,11 @@ class ManualClock:
     async def sleep_until(self, at: float) -> None:
         await self.timer(at)
 
+    @property
+    def waiting(self) -> int:
+        """How many timers are set and not yet due: a test can wait until the server is blocked on the clock."""
+        return sum(1 for _, _, future in self._sleepers if not future.done())
+
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking each sleeper at its own deadline and letting it run before the next.
 

@@ -4,7 +4,9 @@ the flaky demo agent, 5xx statuses, broken streams, and chaos repeating itself f
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -331,3 +333,55 @@ def test_a_fault_scripted_at_a_step_breaks_the_stream_there(
     # The blocking view of the same script is untouched by a stream fault.
     blocking = CLIENTS[1].call(mockagent_server, "dropper")
     assert blocking.json()["data"]["output"] == {"text": "before after"}
+
+
+def wait_until_blocked_on_the_clock(server: ThreadedMockServer, timers: int = 1) -> None:
+    for _ in range(500):
+        if httpx.get(f"{server.url}/__mockagent/clock").json()["waiting"] >= timers:
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError("the server never waited on its clock")
+
+
+@pytest.mark.mockagent(manual_clock=True, scenarios=["tests/scenarios/instant.yaml"])
+def test_latency_is_clock_time_before_the_first_byte(mockagent_server: ThreadedMockServer) -> None:
+    with ThreadPoolExecutor(1) as pool:
+        reply = pool.submit(CLIENTS[0].call, mockagent_server, "echo", headers={"X-Mockagent-Fault": "latency=5"})
+        wait_until_blocked_on_the_clock(mockagent_server)
+        mockagent_server.advance(4.9)
+        assert not reply.done()
+        assert httpx.get(f"{mockagent_server.url}/__mockagent/journal").json() == []
+        mockagent_server.advance(0.1)
+        response = reply.result(timeout=10)
+    assert response.json()["data"]["text"] == "Echo: hi"
+
+
+@pytest.mark.mockagent(manual_clock=True, scenarios=["tests/scenarios/instant.yaml"])
+def test_a_stalled_stream_resumes_when_the_stall_is_over(mockagent_server: ThreadedMockServer) -> None:
+    path, body, headers = STREAMS["agentos"]
+    received: list[str] = []
+
+    def read() -> None:
+        with httpx.stream(
+            "POST",
+            mockagent_server.base_url("agentos") + path.replace("tools", "echo"),
+            json=body,
+            headers={**headers, "X-Mockagent-Fault": "stall=30, stall-after=1"},
+            timeout=10,
+        ) as r:
+            for line in r.iter_lines():
+                if line.startswith("data:"):
+                    received.append(json.loads(line[5:])["type"])
+
+    with ThreadPoolExecutor(1) as pool:
+        done = pool.submit(read)
+        for _ in range(500):  # the first frame needs no clock time; then the stall holds the rest
+            if received:
+                break
+            threading.Event().wait(0.01)
+        assert received == ["start"]
+        mockagent_server.advance(29)
+        assert received == ["start"]
+        mockagent_server.advance(1)
+        done.result(timeout=10)
+    assert received == ["start", "chunk", "chunk", "done"]  # "Echo: " and "hi", split by words
