@@ -1,0 +1,139 @@
+"""Load from a separate process on loopback: wrk where it is installed, else bench/loadgen.py."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from procs import BENCH, HOST
+from rawhttp import RequestSpec
+
+LOADGEN = BENCH / "loadgen.py"
+WRK_MARK = "BENCH-RESULT "
+_LUA = """\
+wrk.method = {method}
+wrk.body = {body}
+{headers}
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('{mark}{{"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,'
+    .. '"errors":%d}}\\n', summary.requests, summary.duration, latency:percentile(50),
+    latency:percentile(99), e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    tool: str
+    requests: int
+    errors: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+def wrk_path() -> str | None:
+    return shutil.which("wrk")
+
+
+def _lua_string(text: str) -> str:
+    return json.dumps(text)  # a JSON string literal is a valid Lua one for our ASCII payloads
+
+
+def _lua_script(spec: RequestSpec) -> str:
+    headers = "\n".join(f"wrk.headers[{_lua_string(k)}] = {_lua_string(v)}" for k, v in spec.headers.items())
+    return _LUA.format(method=_lua_string(spec.method), body=_lua_string(spec.body), headers=headers, mark=WRK_MARK)
+
+
+def run_wrk(wrk: str, port: int, spec: RequestSpec, connections: int, seconds: float, work: Path) -> LoadResult:
+    script = work / "wrk-request.lua"
+    script.write_text(_lua_script(spec), encoding="utf-8")
+    command = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s"]
+    command += ["-s", str(script), f"http://{HOST}:{port}{spec.path}"]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
+    return parse_wrk(output)
+
+
+def parse_wrk(output: str) -> LoadResult:
+    """The result line our Lua `done` hook prints."""
+    line = next((x for x in output.splitlines() if x.startswith(WRK_MARK)), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result:\n{output}")
+    data = json.loads(line[len(WRK_MARK) :])
+    elapsed = data["duration_us"] / 1e6
+    requests = data["requests"] - data["errors"]
+    return LoadResult(
+        tool="wrk",
+        requests=requests,
+        errors=data["errors"],
+        seconds=elapsed,
+        rps=requests / elapsed,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+    )
+
+
+def parse_loadgen(data: dict[str, Any]) -> LoadResult:
+    return LoadResult(
+        tool="python",
+        requests=data["requests"],
+        errors=data["errors"],
+        seconds=data["duration"],
+        rps=data["rps"],
+        p50_ms=data["p50_ms"],
+        p99_ms=data["p99_ms"],
+    )
+
+
+def run_loadgen(mode: str, port: int, spec: RequestSpec, *, limit: float, **options: float) -> dict[str, Any]:
+    """Run bench/loadgen.py in its own process and return what it printed."""
+    command = [sys.executable, str(LOADGEN), mode, "--port", str(port), "--request", json.dumps(spec.as_json())]
+    for name, value in options.items():
+        command += [f"--{name}", str(value)]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=limit, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"loadgen {mode} failed:\n{completed.stderr}")
+    result: dict[str, Any] = json.loads(completed.stdout)
+    return result
+
+
+class LoadProcess:
+    """A load generator started in the background (for measuring something else under load)."""
+
+    def __init__(self, port: int, spec: RequestSpec, connections: int, seconds: float, work: Path) -> None:
+        wrk = wrk_path()
+        if wrk is not None:
+            script = work / "wrk-background.lua"
+            script.write_text(_lua_script(spec), encoding="utf-8")
+            command = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", str(script)]
+            command.append(f"http://{HOST}:{port}{spec.path}")
+        else:
+            command = [sys.executable, str(LOADGEN), "load", "--port", str(port)]
+            command += ["--request", json.dumps(spec.as_json()), "--connections", str(connections)]
+            command += ["--duration", str(seconds)]
+        self.wrk = wrk is not None
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.seconds = seconds
+
+    def wait(self) -> LoadResult:
+        out, err = self.process.communicate(timeout=self.seconds + 30)
+        if self.process.returncode != 0:
+            raise RuntimeError(f"the background load failed:\n{err}")
+        return parse_wrk(out) if self.wrk else parse_loadgen(json.loads(out))
+
+
+def measure_throughput(
+    port: int, spec: RequestSpec, connections: int, seconds: float, work: Path, force_python: bool = False
+) -> LoadResult:
+    wrk = None if force_python else wrk_path()
+    if wrk is not None:
+        return run_wrk(wrk, port, spec, connections, seconds, work)
+    data = run_loadgen("load", port, spec, limit=seconds + 60, connections=connections, duration=seconds)
+    return parse_loadgen(data)

@@ -1,0 +1,495 @@
+"""The measurements, one function per section of the table. Every server and load generator is its own
+process on loopback; every figure of the mock is taken next to the bare aiohttp baseline's in the same run."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import procs
+import scenarios
+import wire
+from analysis import StreamStats, percentile, stream_stats
+from load import LoadProcess, LoadResult, measure_throughput, run_loadgen
+from procs import RssSampler, Server
+from rawhttp import RequestSpec
+
+MB = 1_000_000 / 1024  # KiB per MB: figures are in decimal megabytes
+STREAMS_LIMIT = 30.0  # seconds a burst of streams may take before the unfinished ones count as failed
+IDLE_SETTLE = 1.0  # seconds a freshly started server sits idle before its RSS is read
+MOCK = "mockagent"
+BARE = "bare aiohttp"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long and how hard each measurement runs."""
+
+    work: Path
+    quick: bool = False
+    window: int = 3  # seconds of one throughput measurement (wrk takes whole seconds)
+    rounds: int = 3  # throughput windows per server, interleaved with the baseline's; medians are shown
+    warmup: int = 1
+    connections: int = 32  # the invoke load: wrk -c / loadgen connections
+    stream_counts: tuple[int, ...] = (200, 2000)
+    timing_seconds: int = 8  # the timed streams under load
+    cold_repeats: int = 5
+    probe_connections: int = 4  # timed streams sent alongside the invoke load
+    force_python: bool = False  # the Python load generator even where wrk is installed
+
+    @classmethod
+    def make(cls, work: Path, *, quick: bool, force_python: bool) -> Plan:
+        if quick:
+            return cls(
+                work,
+                quick=True,
+                window=1,
+                rounds=1,
+                stream_counts=(2000,),
+                timing_seconds=2,
+                cold_repeats=3,
+                force_python=force_python,
+            )
+        return cls(work, force_python=force_python)
+
+
+@dataclass(frozen=True)
+class Row:
+    section: str
+    measure: str
+    mock: str
+    bare: str = ""
+    ratio: str = ""
+    target: str = ""
+    ok: bool | None = None
+
+
+@dataclass
+class Bench:
+    """The generated scenario folders and captured wire, and how to start each server."""
+
+    plan: Plan
+    folders: dict[str, Path]
+    wire_file: Path
+
+    def log(self, name: str) -> Path:
+        return self.plan.work / "logs" / f"{name}.log"
+
+    def start_mock(self, folder: str = "suite") -> Server:
+        port = procs.free_port()
+        return procs.start(f"mock-{folder}", procs.mock_command(self.folders[folder], port), port, self.log(folder))
+
+    def start_bare(self) -> Server:
+        port = procs.free_port()
+        return procs.start("bare", procs.baseline_command(self.wire_file, port), port, self.log("bare"))
+
+    @contextmanager
+    def mock(self, folder: str = "suite") -> Iterator[Server]:
+        server = self.start_mock(folder)
+        try:
+            yield server
+        finally:
+            server.stop()
+
+    @contextmanager
+    def bare(self) -> Iterator[Server]:
+        server = self.start_bare()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+# ── formatting ───────────────────────────────────────────────────────────────────────────────────────
+
+
+def ms(seconds: float) -> str:
+    return "–" if math.isnan(seconds) else f"{seconds * 1000:.1f} ms"
+
+
+def ms_pair(p50: float, p99: float) -> str:
+    if math.isnan(p50):
+        return "–"
+    return f"{p50 * 1000:.1f} / {p99 * 1000:.1f} ms"
+
+
+def per_second(value: float) -> str:
+    return f"{value:,.0f}/s"
+
+
+def megabytes(kib_or_mib: float, *, mib: bool = True) -> str:
+    kib = kib_or_mib * 1024 if mib else kib_or_mib
+    return f"{kib / MB:.0f} MB"
+
+
+def times(ratio: float) -> str:
+    return f"{ratio:.2f}×"
+
+
+# ── preparing ────────────────────────────────────────────────────────────────────────────────────────
+
+
+def prepare(plan: Plan) -> Bench:
+    """Generate the scenario files, check the mock answers, and capture its wire for the baseline."""
+    plan.work.mkdir(parents=True, exist_ok=True)
+    folders = scenarios.write_all(plan.work)
+    bench = Bench(plan, folders, plan.work / "wire.json")
+    with bench.mock("suite") as server:
+        wire.capture(server.port, bench.wire_file)
+    return bench
+
+
+# ── cold start and idle memory ───────────────────────────────────────────────────────────────────────
+
+
+def _cold_starts(start: Callable[[], Server], repeats: int) -> tuple[float, float]:
+    """Median seconds from spawn to the first answered request, and the idle RSS (MiB) of the last one."""
+    readies: list[float] = []
+    rss = 0.0
+    for attempt in range(repeats):
+        server = start()
+        try:
+            readies.append(server.ready_seconds)
+            if attempt == repeats - 1:
+                time.sleep(IDLE_SETTLE)
+                rss = server.rss_mib()
+        finally:
+            server.stop()
+    return percentile(readies, 50), rss
+
+
+def cold_start(bench: Bench) -> list[Row]:
+    repeats = bench.plan.cold_repeats
+    bare_ready, bare_rss = _cold_starts(bench.start_bare, repeats)
+    mock_ready, mock_rss = _cold_starts(bench.start_mock, repeats)
+    section = "Cold start & idle memory"
+    ratio = mock_ready / bare_ready
+    rows = [
+        Row(
+            section,
+            f"spawn → first 200 on /__mockagent/health, median of {repeats} (4 agents)",
+            ms(mock_ready),
+            ms(bare_ready),
+            times(ratio),
+            "≤ 1.5× bare",
+            ratio <= 1.5,
+        ),
+        Row(
+            section,
+            "idle RSS after start (4 agents)",
+            megabytes(mock_rss),
+            megabytes(bare_rss),
+            "",
+            "≤ 60 MB",
+            mock_rss * 1024 / MB <= 60,
+        ),
+    ]
+    if not bench.plan.quick:
+        many_ready, many_rss = _cold_starts(lambda: bench.start_mock("many"), 1)
+        rows += [
+            Row(
+                section,
+                "spawn → first 200 (1,001 agents)",
+                ms(many_ready),
+                ms(bare_ready),
+                times(many_ready / bare_ready),
+            ),
+            Row(section, "idle RSS after start (1,001 agents)", megabytes(many_rss), megabytes(bare_rss)),
+        ]
+    return rows
+
+
+# ── throughput: JSON invoke and unpaced SSE ──────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """A server's windows under the same load, summarised by their medians."""
+
+    windows: tuple[LoadResult, ...]
+
+    @property
+    def rps(self) -> float:
+        return percentile([w.rps for w in self.windows], 50)
+
+    @property
+    def p50_ms(self) -> float:
+        return percentile([w.p50_ms for w in self.windows], 50)
+
+    @property
+    def p99_ms(self) -> float:
+        return percentile([w.p99_ms for w in self.windows], 50)
+
+    @property
+    def errors(self) -> int:
+        return sum(w.errors for w in self.windows)
+
+    @property
+    def tool(self) -> str:
+        return "wrk" if self.windows[0].tool == "wrk" else "Python client"
+
+
+def _compare(bench: Bench, spec: RequestSpec, servers: dict[str, Callable[[], Server]]) -> dict[str, Throughput]:
+    """Start every server, warm each up, then measure them in turn, round after round, so that whatever
+    else the machine does falls on all of them alike."""
+    plan = bench.plan
+    running: dict[str, Server] = {}
+    windows: dict[str, list[LoadResult]] = {name: [] for name in servers}
+
+    def measure(server: Server, seconds: int) -> LoadResult:
+        return measure_throughput(server.port, spec, plan.connections, seconds, plan.work, plan.force_python)
+
+    try:
+        for name, start in servers.items():
+            running[name] = start()
+            measure(running[name], plan.warmup)
+        for _ in range(plan.rounds):
+            for name, server in running.items():
+                windows[name].append(measure(server, plan.window))
+    finally:
+        for server in running.values():
+            server.stop()
+    return {name: Throughput(tuple(results)) for name, results in windows.items()}
+
+
+def _load_rows(section: str, label: str, mock: Throughput, bare: Throughput, target: float) -> list[Row]:
+    ratio = mock.rps / bare.rps
+    rows = [
+        Row(
+            section,
+            f"{label}: throughput",
+            per_second(mock.rps),
+            per_second(bare.rps),
+            times(ratio),
+            f"≥ {target}× bare",
+            ratio >= target,
+        ),
+        Row(
+            section,
+            f"{label}: latency p50 / p99",
+            f"{mock.p50_ms:.1f} / {mock.p99_ms:.1f} ms",
+            f"{bare.p50_ms:.1f} / {bare.p99_ms:.1f} ms",
+        ),
+    ]
+    if mock.errors or bare.errors:
+        rows.append(Row(section, f"{label}: failed requests", str(mock.errors), str(bare.errors), "", "0", False))
+    return rows
+
+
+def _load_section(bench: Bench, what: str, result: Throughput) -> str:
+    plan = bench.plan
+    rounds = f"median of {plan.rounds} × {plan.window} s" if plan.rounds > 1 else f"{plan.window} s"
+    return f"{what} ({result.tool}, {plan.connections} connections, {rounds})"
+
+
+def json_invoke(bench: Bench) -> list[Row]:
+    spec = wire.invoke_spec(scenarios.ECHO)
+    results = _compare(
+        bench,
+        spec,
+        {BARE: bench.start_bare, "one": lambda: bench.start_mock("one"), "many": lambda: bench.start_mock("many")},
+    )
+    bare, one, many = results[BARE], results["one"], results["many"]
+    section = _load_section(bench, "JSON invoke", bare)
+    flat = many.rps / one.rps
+    return [
+        *_load_rows(section, "1 scenario", one, bare, 0.7),
+        *_load_rows(section, "1,000 scenarios", many, bare, 0.7),
+        Row(
+            section,
+            "flatness: throughput 1,000 ÷ 1 scenario",
+            times(flat),
+            "",
+            "",
+            "within 10 %",
+            abs(flat - 1) <= 0.10,
+        ),
+    ]
+
+
+def sse_unpaced(bench: Bench) -> list[Row]:
+    spec = wire.invoke_spec(scenarios.UNPACED.id, stream=True)
+    results = _compare(bench, spec, {BARE: bench.start_bare, MOCK: bench.start_mock})
+    section = _load_section(bench, f"SSE unpaced, {scenarios.FRAMES} chunks a stream", results[BARE])
+    return _load_rows(section, "streams", results[MOCK], results[BARE], 0.7)
+
+
+# ── paced streams held at once ───────────────────────────────────────────────────────────────────────
+
+
+def _burst(server: Server, count: int) -> tuple[StreamStats, float]:
+    """Open `count` paced streams at once: their stats, and the server's peak RSS (MiB) meanwhile."""
+    spec = wire.invoke_spec(scenarios.PACED.id, stream=True)
+    with RssSampler(server.pid) as sampler:
+        result = run_loadgen("streams", server.port, spec, limit=STREAMS_LIMIT + 60, count=count, timeout=STREAMS_LIMIT)
+    return stream_stats(result["exchanges"], scenarios.PACED.schedule), sampler.peak_mib
+
+
+def _paced_rows(count: int, mock: StreamStats, bare: StreamStats, rss: tuple[float, float], judged: bool) -> list[Row]:
+    scripted = scenarios.PACED.scripted
+    section = f"SSE paced: {count:,} streams at once, {scenarios.FRAMES} chunks over {scripted:g} s"
+    ratio = mock.total_p99 / scripted
+    mock_rss, bare_rss = rss
+    return [
+        Row(
+            section,
+            "streams completed",
+            f"{mock.completed:,}/{mock.started:,}",
+            f"{bare.completed:,}/{bare.started:,}",
+            "",
+            "all" if judged else "",
+            mock.completed == count if judged else None,
+        ),
+        Row(
+            section,
+            "duration p50 / p99, request → end",
+            ms_pair(mock.total_p50, mock.total_p99),
+            ms_pair(bare.total_p50, bare.total_p99),
+            f"p99 {times(ratio)} scripted",
+            "p99 ≤ 1.1× scripted" if judged else "",
+            ratio <= 1.1 if judged else None,
+        ),
+        Row(
+            section,
+            "response headers p50 / p99, request → headers",
+            ms_pair(mock.head_p50, mock.head_p99),
+            ms_pair(bare.head_p50, bare.head_p99),
+        ),
+        Row(
+            section,
+            "chunk arrival − scheduled p50 / p99",
+            ms_pair(mock.schedule_error_p50, mock.schedule_error_p99),
+            ms_pair(bare.schedule_error_p50, bare.schedule_error_p99),
+        ),
+        Row(
+            section,
+            "inter-frame gap error p50 / p99",
+            ms_pair(mock.gap_error_p50, mock.gap_error_p99),
+            ms_pair(bare.gap_error_p50, bare.gap_error_p99),
+        ),
+        Row(
+            section,
+            "peak RSS",
+            megabytes(mock_rss),
+            megabytes(bare_rss),
+            "",
+            "< 300 MB" if judged else "",
+            mock_rss * 1024 / MB < 300 if judged else None,
+        ),
+    ]
+
+
+def paced_streams(bench: Bench) -> list[Row]:
+    rows: list[Row] = []
+    for count in bench.plan.stream_counts:
+        with bench.bare() as server:
+            bare, bare_rss = _burst(server, count)
+        with bench.mock() as server:
+            mock, mock_rss = _burst(server, count)
+        rows += _paced_rows(count, mock, bare, (mock_rss, bare_rss), judged=count == max(bench.plan.stream_counts))
+    return rows
+
+
+# ── timing accuracy under the invoke load ───────────────────────────────────────────────────────────
+
+
+def _timed_under_load(bench: Bench, server: Server) -> tuple[StreamStats, StreamStats, LoadResult]:
+    """Delay and paced streams, a few at a time, timed while the JSON invoke load runs."""
+    plan = bench.plan
+    seconds = plan.timing_seconds
+    background = LoadProcess(server.port, wire.invoke_spec(scenarios.ECHO), plan.connections, seconds + 1, plan.work)
+    time.sleep(0.5)
+    probes = {agent.id: wire.invoke_spec(agent.id, stream=True) for agent in (scenarios.DELAYED, scenarios.PACED)}
+    with ThreadPoolExecutor(len(probes)) as pool:
+        futures = {
+            name: pool.submit(
+                run_loadgen,
+                "probe",
+                server.port,
+                spec,
+                limit=seconds + 60,
+                connections=plan.probe_connections,
+                duration=seconds - 1,
+            )
+            for name, spec in probes.items()
+        }
+        results: dict[str, dict[str, Any]] = {name: future.result() for name, future in futures.items()}
+    served = background.wait()
+    delay = stream_stats(results[scenarios.DELAYED.id]["exchanges"], scenarios.DELAYED.schedule)
+    paced = stream_stats(results[scenarios.PACED.id]["exchanges"], scenarios.PACED.schedule)
+    return delay, paced, served
+
+
+def timing(bench: Bench) -> list[Row]:
+    with bench.bare() as server:
+        bare_delay, bare_paced, bare_load = _timed_under_load(bench, server)
+    with bench.mock() as server:
+        mock_delay, mock_paced, mock_load = _timed_under_load(bench, server)
+    plan = bench.plan
+    section = (
+        f"Timing under load ({plan.probe_connections} timed streams at a time beside {plan.connections} connections "
+        f"of JSON invoke, {plan.timing_seconds} s)"
+    )
+    delay = f"{scenarios.DELAY * 1000:.0f} ms delay"
+    return [
+        Row(
+            section,
+            f"{delay}: overshoot p50 / p99 (headers → chunk)",
+            ms_pair(mock_delay.first_chunk_late_p50, mock_delay.first_chunk_late_p99),
+            ms_pair(bare_delay.first_chunk_late_p50, bare_delay.first_chunk_late_p99),
+            "",
+            "p99 ≤ 10 ms",
+            mock_delay.first_chunk_late_p99 <= 0.010,
+        ),
+        Row(
+            section,
+            f"{delay}: request → chunk, minus the delay, p50 / p99",
+            ms_pair(mock_delay.first_chunk_e2e_p50, mock_delay.first_chunk_e2e_p99),
+            ms_pair(bare_delay.first_chunk_e2e_p50, bare_delay.first_chunk_e2e_p99),
+        ),
+        Row(
+            section,
+            "paced: inter-frame gap error p50 / p99",
+            ms_pair(mock_paced.gap_error_p50, mock_paced.gap_error_p99),
+            ms_pair(bare_paced.gap_error_p50, bare_paced.gap_error_p99),
+        ),
+        Row(
+            section,
+            "paced: chunk arrival − scheduled p50 / p99",
+            ms_pair(mock_paced.schedule_error_p50, mock_paced.schedule_error_p99),
+            ms_pair(bare_paced.schedule_error_p50, bare_paced.schedule_error_p99),
+        ),
+        Row(
+            section,
+            "timed streams completed",
+            f"{mock_delay.completed + mock_paced.completed:,}",
+            f"{bare_delay.completed + bare_paced.completed:,}",
+        ),
+        Row(
+            section,
+            "invoke load served meanwhile",
+            per_second(mock_load.rps),
+            per_second(bare_load.rps),
+            times(mock_load.rps / bare_load.rps),
+        ),
+    ]
+
+
+def replay(_: Bench) -> list[Row]:
+    return [Row("Replay", "requests/s from a 10,000-interaction cassette", "n/a (replay not built)")]
+
+
+PHASES: dict[str, Callable[[Bench], list[Row]]] = {
+    "cold": cold_start,
+    "json": json_invoke,
+    "sse": sse_unpaced,
+    "paced": paced_streams,
+    "timing": timing,
+    "replay": replay,
+}

@@ -1,0 +1,98 @@
+"""Run mockagent's benchmark suite: print the table and write bench/RESULTS.md.
+
+    python bench/run.py                 # everything (under 5 minutes on 2 cores)
+    python bench/run.py --quick         # a fast smoke run (about 30 s)
+    python bench/run.py --only json     # one section: cold, json, sse, paced, timing, replay
+
+Every server (mockagent and the bare aiohttp baseline) and every load generator (wrk where installed,
+else bench/loadgen.py) runs as its own process on loopback; each measurement is bounded in time and count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+WORK = BENCH / ".work"
+RESULTS = BENCH / "RESULTS.md"
+
+sys.path.insert(0, str(BENCH))
+
+import phases  # noqa: E402
+import procs  # noqa: E402
+import report  # noqa: E402
+
+NOTES = (
+    'JSON invoke: `POST /beeos/api/v1/agents/echo/invoke` with a Bearer `oag_…` key and `{"message": "hi"}`, '
+    "through auth, validation, scenario match, render and journal; the 1,000-scenario server loads "
+    "bench-agent-0000 … 0999 (each with `when` replies) beside `echo`.",
+    "SSE: the same invoke with `Accept: text/event-stream`; the baseline writes the frames captured from the mock "
+    "(the chunk frames and the closing `done`), at once or at their scheduled offsets with asyncio.sleep.",
+    "Paced streams: all connections are opened first (100 at a time), then every request is sent at once; "
+    "the total duration runs from the request to the end of the response; the scripted duration is 1.00 s "
+    "(first chunk at 0.05 s, then one every 0.05 s).",
+    "Timing: delay and paced streams are sent 4 at a time while the JSON invoke load runs; the overshoot is a "
+    "chunk's arrival after the response headers minus its scripted moment (the run starts as the headers go out), "
+    "so the request's own queueing under load is shown on its own line.",
+    "Cold start: from spawning `mockagent serve` (or `python bench/baseline.py`) to the first 200 on "
+    "`/__mockagent/health`; idle RSS is VmRSS 1 s later; peak RSS is VmRSS sampled every 20 ms.",
+)
+
+
+def ensure_python() -> None:
+    """Re-run under a Python that has aiohttp and mockagent when this one lacks them."""
+    if procs.environment_python_ok():
+        return
+    python = procs.find_project_python(REPO)
+    if python is None:
+        sys.exit(
+            "bench: this Python cannot import aiohttp and mockagent; run it with the project's virtualenv "
+            "(or set MOCKAGENT_PYTHON)"
+        )
+    os.execv(str(python), [str(python), *sys.argv])
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short measurements: a smoke run of about 30 s")
+    parser.add_argument("--only", choices=sorted(phases.PHASES), action="append", help="run only this section")
+    parser.add_argument("--python-load", action="store_true", help="use the Python load generator even with wrk")
+    parser.add_argument("--no-write", action="store_true", help=f"print the table without writing {RESULTS.name}")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ensure_python()
+    args = parse_args(argv)
+    procs.raise_fd_limit()
+    started = time.perf_counter()
+    plan = phases.Plan.make(WORK, quick=args.quick, force_python=args.python_load)
+    print("preparing: scenario files, and the mock's wire captured for the baseline …", flush=True)
+    bench = phases.prepare(plan)
+    rows: list[phases.Row] = []
+    for name, phase in phases.PHASES.items():
+        if args.only and name not in args.only:
+            continue
+        print(f"running {name} …", flush=True)
+        phase_started = time.perf_counter()
+        rows += phase(bench)
+        print(f"  {name} done in {time.perf_counter() - phase_started:.0f} s", flush=True)
+    elapsed = time.perf_counter() - started
+    print()
+    print(report.text_table(rows))
+    print(f"\n{len(rows)} figures in {elapsed:.0f} s")
+    if not args.no_write:
+        command = shlex.join(["python", "bench/run.py", *(argv if argv is not None else sys.argv[1:])])
+        RESULTS.write_text(report.markdown(rows, command, elapsed, NOTES), encoding="utf-8")
+        print(f"wrote {RESULTS.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""The scenario files the benchmark serves, generated into bench/.work/.
+
+- one/    the `echo` agent alone (JSON invoke with 1 scenario)
+- many/   1,000 agents bench-agent-0000 … plus `echo` (the same invoke with 1,000 scenarios)
+- suite/  echo, and the streaming and timing agents below
+
+Streamed text is cut into explicit chunks tok00 … tok19, so a client can tell which scripted chunk a frame
+carries (and so when it was scheduled) whatever frames the platform adds around them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+FRAMES = 20
+PACED_FIRST = 0.05  # chunk i is scheduled at PACED_FIRST + i * PACED_INTERVAL: the last at 1.00 s
+PACED_INTERVAL = 0.05
+DELAY = 0.1
+MANY = 1000
+SCENARIOS_PER_FILE = 100
+
+
+@dataclass(frozen=True)
+class StreamAgent:
+    """An agent whose reply is chunks tok00 …, and when (seconds after the run starts) each is due."""
+
+    id: str
+    schedule: tuple[float, ...]  # one entry per token
+
+    @property
+    def scripted(self) -> float:
+        return self.schedule[-1]
+
+
+ECHO = "echo"
+UNPACED = StreamAgent("stream20", tuple(0.0 for _ in range(FRAMES)))
+PACED = StreamAgent("paced20", tuple(round(PACED_FIRST + i * PACED_INTERVAL, 6) for i in range(FRAMES)))
+DELAYED = StreamAgent("delay100", (DELAY,))
+
+
+def _chunks(count: int) -> str:
+    return json.dumps([f"tok{i:02d} " for i in range(count)])
+
+
+ECHO_YAML = f"""\
+  - id: {ECHO}
+    description: "Replies with Echo and the message, at once."
+    script:
+      - say: "Echo: {{{{ message }}}}"
+"""
+
+SUITE_YAML = f"""\
+agents:
+{ECHO_YAML}
+  - id: {UNPACED.id}
+    description: {FRAMES} chunks, unpaced.
+    script:
+      - say: {{chunks: {_chunks(FRAMES)}}}
+
+  - id: {PACED.id}
+    description: {FRAMES} chunks over 1 s (first at {PACED_FIRST} s, then every {PACED_INTERVAL} s).
+    pace: {{first_frame: {PACED_FIRST}, interval: {PACED_INTERVAL}}}
+    script:
+      - say: {{chunks: {_chunks(FRAMES)}}}
+
+  - id: {DELAYED.id}
+    description: Waits {DELAY} s, then answers.
+    script:
+      - delay: {DELAY}
+        say: {{chunks: {_chunks(1)}}}
+"""
+
+
+def _many_agent(n: int) -> str:
+    agent_id = f"bench-agent-{n:04d}"
+    return f"""\
+  - id: {agent_id}
+    description: Benchmark filler {n}.
+    pace: {{first_frame: 0.01, interval: 0.01}}
+    replies:
+      - when: {{contains: "order {n}"}}
+        script:
+          - tool_call: {{name: lookup_order, args: {{id: {n}}}}}
+          - tool_result: {{output: {{status: shipped}}}}
+          - say: "Order {n} has shipped."
+      - when: {{regex: "^refund {n}$"}}
+        script:
+          - say: "Refund {n} is on its way."
+    script:
+      - say: "Agent {n} heard: {{{{ message }}}}"
+"""
+
+
+def write_all(work: Path) -> dict[str, Path]:
+    """Write the three scenario folders; return them by name."""
+    folders = {name: work / "scenarios" / name for name in ("one", "many", "suite")}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.yaml"):
+            old.unlink()
+    (folders["one"] / "echo.yaml").write_text("agents:\n" + ECHO_YAML, encoding="utf-8")
+    (folders["suite"] / "suite.yaml").write_text(SUITE_YAML, encoding="utf-8")
+    (folders["many"] / "echo.yaml").write_text("agents:\n" + ECHO_YAML, encoding="utf-8")
+    for first in range(0, MANY, SCENARIOS_PER_FILE):
+        body = "".join(_many_agent(n) for n in range(first, first + SCENARIOS_PER_FILE))
+        (folders["many"] / f"agents-{first:04d}.yaml").write_text("agents:\n" + body, encoding="utf-8")
+    return folders
