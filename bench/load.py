@@ -52,15 +52,6 @@ def _lua_script(spec: RequestSpec) -> str:
     return _LUA.format(method=_lua_string(spec.method), body=_lua_string(spec.body), headers=headers, mark=WRK_MARK)
 
 
-def run_wrk(wrk: str, port: int, spec: RequestSpec, connections: int, seconds: float, work: Path) -> LoadResult:
-    script = work / "wrk-request.lua"
-    script.write_text(_lua_script(spec), encoding="utf-8")
-    command = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s"]
-    command += ["-s", str(script), f"http://{HOST}:{port}{spec.path}"]
-    output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
-    return parse_wrk(output)
-
-
 def parse_wrk(output: str) -> LoadResult:
     """The result line our Lua `done` hook prints."""
     line = next((x for x in output.splitlines() if x.startswith(WRK_MARK)), None)
@@ -104,36 +95,41 @@ def run_loadgen(mode: str, port: int, spec: RequestSpec, *, limit: float, **opti
     return result
 
 
-class LoadProcess:
-    """A load generator started in the background (for measuring something else under load)."""
+def _wrk_command(wrk: str, port: int, spec: RequestSpec, connections: int, seconds: int, work: Path) -> list[str]:
+    script = work / f"wrk-{port}.lua"
+    script.write_text(_lua_script(spec), encoding="utf-8")
+    command = [wrk, "-t1", f"-c{connections}", f"-d{max(1, seconds)}s", "--timeout", "10s", "-s", str(script)]
+    return [*command, f"http://{HOST}:{port}{spec.path}"]
 
-    def __init__(self, port: int, spec: RequestSpec, connections: int, seconds: float, work: Path) -> None:
-        wrk = wrk_path()
-        if wrk is not None:
-            script = work / "wrk-background.lua"
-            script.write_text(_lua_script(spec), encoding="utf-8")
-            command = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", str(script)]
-            command.append(f"http://{HOST}:{port}{spec.path}")
-        else:
-            command = [sys.executable, str(LOADGEN), "load", "--port", str(port)]
-            command += ["--request", json.dumps(spec.as_json()), "--connections", str(connections)]
-            command += ["--duration", str(seconds)]
+
+def _loadgen_command(port: int, spec: RequestSpec, connections: int, seconds: int) -> list[str]:
+    command = [sys.executable, str(LOADGEN), "load", "--port", str(port), "--request", json.dumps(spec.as_json())]
+    return [*command, "--connections", str(connections), "--duration", str(seconds)]
+
+
+class LoadProcess:
+    """A closed-loop keep-alive load of one request: wrk where installed, else the Python load generator."""
+
+    def __init__(
+        self, port: int, spec: RequestSpec, connections: int, seconds: int, work: Path, force_python: bool = False
+    ) -> None:
+        wrk = None if force_python else wrk_path()
         self.wrk = wrk is not None
+        if wrk is not None:
+            command = _wrk_command(wrk, port, spec, connections, seconds, work)
+        else:
+            command = _loadgen_command(port, spec, connections, seconds)
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.seconds = seconds
 
     def wait(self) -> LoadResult:
         out, err = self.process.communicate(timeout=self.seconds + 30)
         if self.process.returncode != 0:
-            raise RuntimeError(f"the background load failed:\n{err}")
+            raise RuntimeError(f"the load generator failed:\n{err}")
         return parse_wrk(out) if self.wrk else parse_loadgen(json.loads(out))
 
 
 def measure_throughput(
-    port: int, spec: RequestSpec, connections: int, seconds: float, work: Path, force_python: bool = False
+    port: int, spec: RequestSpec, connections: int, seconds: int, work: Path, force_python: bool = False
 ) -> LoadResult:
-    wrk = None if force_python else wrk_path()
-    if wrk is not None:
-        return run_wrk(wrk, port, spec, connections, seconds, work)
-    data = run_loadgen("load", port, spec, limit=seconds + 60, connections=connections, duration=seconds)
-    return parse_loadgen(data)
+    return LoadProcess(port, spec, connections, seconds, work, force_python).wait()

@@ -43,7 +43,12 @@ async def _worker(port: int, request: bytes, deadline: float, record: bool, sink
     connection: Connection | None = None
     while time.perf_counter() < deadline:
         if connection is None or not connection.usable:
-            connection = await connect(HOST, port, record_frames=record)
+            try:
+                connection = await connect(HOST, port, record_frames=record)
+            except OSError:
+                sink(Exchange(status=-1))
+                await asyncio.sleep(0.01)
+                continue
         remaining = deadline + 5.0 - time.perf_counter()  # an answer may finish a little past the deadline
         try:
             exchange = await asyncio.wait_for(connection.send(request), timeout=max(0.1, remaining))
@@ -95,16 +100,10 @@ async def streams(port: int, spec: RequestSpec, count: int, timeout: float) -> d
     connect_time = time.perf_counter() - connect_started
     waiters = [connection.send(request) for connection in connections]
     done, _ = await asyncio.wait(waiters, timeout=timeout)
-    exchanges = [w.result() if w in done else _pending(c) for w, c in zip(waiters, connections, strict=True)]
+    exchanges = [w.result() if w in done else c.partial() for w, c in zip(waiters, connections, strict=True)]
     for connection in connections:
         connection.close()
     return {"connect_seconds": connect_time, "exchanges": [e.as_json() for e in exchanges]}
-
-
-def _pending(connection: Connection) -> Exchange:
-    """An exchange that did not finish in time: what it had received so far."""
-    parser = connection._parser
-    return parser.exchange if parser is not None else Exchange()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,7 +20,6 @@ from load import LoadProcess, LoadResult, measure_throughput, run_loadgen
 from procs import RssSampler, Server
 from rawhttp import RequestSpec
 
-MB = 1_000_000 / 1024  # KiB per MB: figures are in decimal megabytes
 STREAMS_LIMIT = 30.0  # seconds a burst of streams may take before the unfinished ones count as failed
 IDLE_SETTLE = 1.0  # seconds a freshly started server sits idle before its RSS is read
 MOCK = "mockagent"
@@ -123,9 +122,13 @@ def per_second(value: float) -> str:
     return f"{value:,.0f}/s"
 
 
-def megabytes(kib_or_mib: float, *, mib: bool = True) -> str:
-    kib = kib_or_mib * 1024 if mib else kib_or_mib
-    return f"{kib / MB:.0f} MB"
+def mb(mib: float) -> float:
+    """Decimal megabytes, the unit of the targets, from the MiB that /proc gives."""
+    return mib * 1024 * 1024 / 1e6
+
+
+def megabytes(mib: float) -> str:
+    return f"{mb(mib):.0f} MB"
 
 
 def times(ratio: float) -> str:
@@ -187,7 +190,7 @@ def cold_start(bench: Bench) -> list[Row]:
             megabytes(bare_rss),
             "",
             "≤ 60 MB",
-            mock_rss * 1024 / MB <= 60,
+            mb(mock_rss) <= 60,
         ),
     ]
     if not bench.plan.quick:
@@ -380,7 +383,7 @@ def _paced_rows(count: int, mock: StreamStats, bare: StreamStats, rss: tuple[flo
             megabytes(bare_rss),
             "",
             "< 300 MB" if judged else "",
-            mock_rss * 1024 / MB < 300 if judged else None,
+            mb(mock_rss) < 300 if judged else None,
         ),
     ]
 
@@ -403,7 +406,8 @@ def _timed_under_load(bench: Bench, server: Server) -> tuple[StreamStats, Stream
     """Delay and paced streams, a few at a time, timed while the JSON invoke load runs."""
     plan = bench.plan
     seconds = plan.timing_seconds
-    background = LoadProcess(server.port, wire.invoke_spec(scenarios.ECHO), plan.connections, seconds + 1, plan.work)
+    invoke = wire.invoke_spec(scenarios.ECHO)
+    background = LoadProcess(server.port, invoke, plan.connections, seconds + 1, plan.work, plan.force_python)
     time.sleep(0.5)
     probes = {agent.id: wire.invoke_spec(agent.id, stream=True) for agent in (scenarios.DELAYED, scenarios.PACED)}
     with ThreadPoolExecutor(len(probes)) as pool:

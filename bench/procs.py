@@ -11,8 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,15 +111,6 @@ def start(name: str, command: list[str], port: int, log: Path) -> Server:
             raise RuntimeError(f"{name} did not answer within {START_TIMEOUT:.0f} s; see {log}")
         time.sleep(0.002)
     return Server(name, process, port, time.perf_counter() - spawned)
-
-
-@contextmanager
-def running(name: str, command: list[str], port: int, log: Path) -> Iterator[Server]:
-    server = start(name, command, port, log)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @dataclass

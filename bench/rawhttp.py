@@ -208,6 +208,10 @@ class Connection(asyncio.Protocol):
         self.transport.write(request)
         return self._waiter
 
+    def partial(self) -> Exchange:
+        """The exchange in progress, with what has arrived so far (for one that did not finish in time)."""
+        return self._parser.exchange if self._parser is not None else Exchange()
+
     @property
     def usable(self) -> bool:
         return self.transport is not None and not self.transport.is_closing()
