@@ -45,6 +45,8 @@ class StreamStats:
     total_p99: float
     head_p50: float  # request sent → response headers
     head_p99: float
+    stream_p50: float  # response headers → response complete
+    stream_p99: float
     schedule_error_p50: float  # a chunk's arrival after the headers minus its scripted moment
     schedule_error_p99: float
     gap_error_p50: float  # |observed - scripted| gap between consecutive chunks
@@ -68,6 +70,7 @@ def stream_stats(exchanges: Sequence[dict[str, Any]], chunk_times: Sequence[floa
     complete = [e for e in exchanges if _complete(e, len(chunk_times))]
     totals = [e["end"] - e["sent"] for e in complete]
     heads = [e["head"] - e["sent"] for e in complete]
+    streams = [e["end"] - e["head"] for e in complete]
     schedule_errors: list[float] = []
     gap_errors: list[float] = []
     first_late: list[float] = []
@@ -90,6 +93,8 @@ def stream_stats(exchanges: Sequence[dict[str, Any]], chunk_times: Sequence[floa
         total_p99=percentile(totals, 99),
         head_p50=percentile(heads, 50),
         head_p99=percentile(heads, 99),
+        stream_p50=percentile(streams, 50),
+        stream_p99=percentile(streams, 99),
         schedule_error_p50=percentile(schedule_errors, 50),
         schedule_error_p99=percentile(schedule_errors, 99),
         gap_error_p50=percentile(gap_errors, 50),

@@ -95,8 +95,7 @@ def run_loadgen(mode: str, port: int, spec: RequestSpec, *, limit: float, **opti
     return result
 
 
-def _wrk_command(wrk: str, port: int, spec: RequestSpec, connections: int, seconds: int, work: Path) -> list[str]:
-    script = work / f"wrk-{port}.lua"
+def _wrk_command(wrk: str, port: int, spec: RequestSpec, connections: int, seconds: int, script: Path) -> list[str]:
     script.write_text(_lua_script(spec), encoding="utf-8")
     command = [wrk, "-t1", f"-c{connections}", f"-d{max(1, seconds)}s", "--timeout", "10s", "-s", str(script)]
     return [*command, f"http://{HOST}:{port}{spec.path}"]
@@ -115,8 +114,9 @@ class LoadProcess:
     ) -> None:
         wrk = None if force_python else wrk_path()
         self.wrk = wrk is not None
+        self.script = work / f"wrk-{port}.lua"
         if wrk is not None:
-            command = _wrk_command(wrk, port, spec, connections, seconds, work)
+            command = _wrk_command(wrk, port, spec, connections, seconds, self.script)
         else:
             command = _loadgen_command(port, spec, connections, seconds)
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -124,6 +124,7 @@ class LoadProcess:
 
     def wait(self) -> LoadResult:
         out, err = self.process.communicate(timeout=self.seconds + 30)
+        self.script.unlink(missing_ok=True)
         if self.process.returncode != 0:
             raise RuntimeError(f"the load generator failed:\n{err}")
         return parse_wrk(out) if self.wrk else parse_loadgen(json.loads(out))

@@ -13,7 +13,7 @@ from importlib import metadata
 
 from phases import BARE, MOCK, Row
 
-HEADERS = ("measure", MOCK, BARE, "ratio", "target", "")
+HEADERS = ("measure", MOCK, BARE, "ratio", "target", "verdict")
 
 
 def verdict(ok: bool | None) -> str:
@@ -78,7 +78,7 @@ def _wrk_version() -> str:
     if wrk is None:
         return "not installed (Python load generator used)"
     output = subprocess.run([wrk, "--version"], capture_output=True, text=True, check=False).stdout
-    return output.splitlines()[0].strip() if output else wrk
+    return output.split("Copyright")[0].strip() if output else wrk
 
 
 def machine() -> dict[str, str]:

@@ -34,9 +34,13 @@ NOTES = (
     "bench-agent-0000 … 0999 (each with `when` replies) beside `echo`.",
     "SSE: the same invoke with `Accept: text/event-stream`; the baseline writes the frames captured from the mock "
     "(the chunk frames and the closing `done`), at once or at their scheduled offsets with asyncio.sleep.",
-    "Paced streams: all connections are opened first (100 at a time), then every request is sent at once; "
-    "the total duration runs from the request to the end of the response; the scripted duration is 1.00 s "
-    "(first chunk at 0.05 s, then one every 0.05 s).",
+    "Paced streams: all connections are opened first (100 at a time, under the accept backlog), then every "
+    "request is sent at once. The target is judged on the stream's own duration (response headers to its end; "
+    "the run starts as the headers go out) against the scripted 1.00 s (first chunk at 0.05 s, then one every "
+    "0.05 s); the admission of the burst (request to headers) and the total are shown beside it.",
+    "Throughput: each server is warmed up, then measured in turn with the others, round after round; "
+    "throughput is over all its rounds, latency the median of the rounds' percentiles. Load is wrk -t1 where "
+    "installed, else bench/loadgen.py (stdlib asyncio, keep-alive).",
     "Timing: delay and paced streams are sent 4 at a time while the JSON invoke load runs; the overshoot is a "
     "chunk's arrival after the response headers minus its scripted moment (the run starts as the headers go out), "
     "so the request's own queueing under load is shown on its own line.",
