@@ -40,6 +40,7 @@ from mockagent.platforms.base import (
     Route,
     bearer,
     dumps,
+    hang_up_cancels,
     is_jwt,
     json_response,
 )
@@ -203,23 +204,18 @@ class Aster(Platform):
         frames = _UiMessageFrames(turn.assistant_id, turn.carried_call)
         watchdog = asyncio.ensure_future(self._gateway_watchdog(run))
         try:
-            await stream.open()
-            await _send(stream, frames.begin())
-            async for _, timed in run.follow():
-                await _send(stream, frames.feed(timed.event))
-            if not frames.finished:  # the run was ended from outside: timed out or cancelled
-                timed_out = run.status() is RunStatus.TIMED_OUT
-                await _send(stream, frames.end(_TEXT[ErrorKind.TIMEOUT]) if timed_out else frames.abort())
-            await stream.send("[DONE]")
-            return await stream.close()
-        except asyncio.CancelledError:
-            run.cancel("client disconnected")
-            raise
-        except ConnectionResetError:
-            run.cancel("client disconnected")
-            return stream.response
+            with hang_up_cancels(run):
+                await stream.open()
+                await _send(stream, frames.begin())
+                async for _, timed in run.follow():
+                    await _send(stream, frames.feed(timed.event))
+                if not frames.finished:  # the run was ended from outside: timed out or cancelled
+                    timed_out = run.status() is RunStatus.TIMED_OUT
+                    await _send(stream, frames.end(_TEXT[ErrorKind.TIMEOUT]) if timed_out else frames.abort())
+                await stream.send("[DONE]")
         finally:
             watchdog.cancel()
+        return await stream.close()
 
     async def _gateway_watchdog(self, run: Run) -> None:
         remaining = run.started_at + self.gateway_timeout - self.engine.clock.now()

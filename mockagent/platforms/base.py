@@ -7,9 +7,11 @@ into its own envelope and status.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
@@ -22,7 +24,7 @@ from mockagent.engine import Engine
 from mockagent.errors import MockAgentError
 from mockagent.faults import Fault, FaultSyntaxError, current_stream, parse_fault
 from mockagent.model import PlatformKey
-from mockagent.runs import PauseStyle
+from mockagent.runs import PauseStyle, Run
 from mockagent.scenarios.model import Agent, Credential
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -302,6 +304,23 @@ def dumps(value: Any) -> str:
 
 def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
     return web.Response(text=dumps(body), status=status, content_type="application/json", headers=headers)
+
+
+@contextlib.contextmanager
+def hang_up_cancels(run: Run) -> Iterator[None]:
+    """Around a stream's writing: a client that hangs up ends its run at once.
+
+    A hang-up shows either as the handler being cancelled (aiohttp's handler cancellation) or as a write
+    that finds the connection gone (a client reset, or an injected drop); both leave the run cancelled.
+    After a reset the block is left quietly, and `EventStream.close()` knows not to write to the dead socket.
+    """
+    try:
+        yield
+    except asyncio.CancelledError:
+        run.cancel("client disconnected")
+        raise
+    except ConnectionResetError:
+        run.cancel("client disconnected")
 
 
 class EventStream:

@@ -36,6 +36,7 @@ from mockagent.platforms.base import (
     Platform,
     Route,
     bearer,
+    hang_up_cancels,
     is_jwt,
     json_response,
     validate,
@@ -226,24 +227,19 @@ class Zeus(Platform):
         deadline = self.engine.clock.now() + self.gateway_timeout
         watchdog = asyncio.ensure_future(_time_out_at(run, deadline))
         try:
-            await stream.open()
-            for frame in prelude:
-                await stream.send_json(frame)
-            async for _, timed in run.follow(start):
-                for frame in _frames(timed.event, session_id):
-                    await stream.send_json(frame, terminal=frame["type"] in TERMINAL)
-            ending = _ending(run)
-            if ending is not None:
-                await stream.send_json(ending, terminal=True)
-            await stream.close()
-        except asyncio.CancelledError:
-            run.cancel("client disconnected")
-            raise
-        except ConnectionResetError:
-            run.cancel("client disconnected")
+            with hang_up_cancels(run):
+                await stream.open()
+                for frame in prelude:
+                    await stream.send_json(frame)
+                async for _, timed in run.follow(start):
+                    for frame in _frames(timed.event, session_id):
+                        await stream.send_json(frame, terminal=frame["type"] in TERMINAL)
+                ending = _ending(run)
+                if ending is not None:
+                    await stream.send_json(ending, terminal=True)
         finally:
             watchdog.cancel()
-        return stream.response
+        return await stream.close()
 
     # ── errors ───────────────────────────────────────────────────────────────────────────────────
 

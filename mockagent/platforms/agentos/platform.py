@@ -39,7 +39,16 @@ from mockagent.platforms.agentos.wire import (
     ok,
     render_error,
 )
-from mockagent.platforms.base import ApiError, ErrorKind, EventStream, Platform, Route, json_response, validate
+from mockagent.platforms.base import (
+    ApiError,
+    ErrorKind,
+    EventStream,
+    Platform,
+    Route,
+    hang_up_cancels,
+    json_response,
+    validate,
+)
 from mockagent.runs import Conversation, Decision, Run, RunStatus
 from mockagent.scenarios.model import Agent
 
@@ -166,21 +175,16 @@ class AgentOS(Platform):
         stream = EventStream(request)
         watchdog = asyncio.create_task(self._watchdog(run))
         try:
-            await stream.open()
-            await stream.send_json({"type": "start", "run_id": run.id})
-            async for _, timed in run.follow():
-                frame = self._frame(run, timed.event)
-                if frame is not None:
-                    await stream.send_json(frame, terminal=frame["type"] in TERMINAL_FRAMES)
-            if run.status() in (RunStatus.TIMED_OUT, RunStatus.CANCELLED):
-                code, message = self._run_error(run)
-                await stream.send_json({"type": "error", "code": code, "message": message}, terminal=True)
-        except asyncio.CancelledError:
-            run.cancel("client disconnected")
-            raise
-        except ConnectionResetError:
-            run.cancel("client disconnected")
-            return stream.response
+            with hang_up_cancels(run):
+                await stream.open()
+                await stream.send_json({"type": "start", "run_id": run.id})
+                async for _, timed in run.follow():
+                    frame = self._frame(run, timed.event)
+                    if frame is not None:
+                        await stream.send_json(frame, terminal=frame["type"] in TERMINAL_FRAMES)
+                if run.status() in (RunStatus.TIMED_OUT, RunStatus.CANCELLED):
+                    code, message = self._run_error(run)
+                    await stream.send_json({"type": "error", "code": code, "message": message}, terminal=True)
         finally:
             watchdog.cancel()
         return await stream.close()

@@ -34,6 +34,7 @@ from mockagent.platforms.base import (
     Platform,
     Route,
     bearer,
+    hang_up_cancels,
     is_jwt,
     json_response,
     validate,
@@ -165,24 +166,19 @@ class BeeOS(Platform):
         watchdog = asyncio.ensure_future(_time_out_at(run, deadline, TIMEOUT_MESSAGE))
         stream = EventStream(request, headers={"X-Request-Id": _request_id(), "X-Accel-Buffering": "no"})
         try:
-            await stream.open()
-            async for _, timed in run.follow():
-                match timed.event:
-                    case ReasoningDelta(text=text):
-                        await stream.send_json({"type": "reasoning", "text": text})
-                    case TextDelta(text=text):
-                        await stream.send_json({"type": "delta", "text": text})
-            for frame in _ending(_outcome(run), run.conversation.id):
-                await stream.send_json(frame, terminal=frame["type"] == "done")
-            await stream.close()
-        except asyncio.CancelledError:
-            run.cancel("client disconnected")
-            raise
-        except ConnectionResetError:
-            run.cancel("client disconnected")
+            with hang_up_cancels(run):
+                await stream.open()
+                async for _, timed in run.follow():
+                    match timed.event:
+                        case ReasoningDelta(text=text):
+                            await stream.send_json({"type": "reasoning", "text": text})
+                        case TextDelta(text=text):
+                            await stream.send_json({"type": "delta", "text": text})
+                for frame in _ending(_outcome(run), run.conversation.id):
+                    await stream.send_json(frame, terminal=frame["type"] == "done")
         finally:
             watchdog.cancel()
-        return stream.response
+        return await stream.close()
 
     # ── tasks ────────────────────────────────────────────────────────────────────────────────────
 

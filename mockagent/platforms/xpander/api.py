@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 import uuid
@@ -31,6 +30,7 @@ from mockagent.platforms.base import (
     FieldError,
     Platform,
     Route,
+    hang_up_cancels,
     json_response,
 )
 from mockagent.platforms.xpander.requests import (
@@ -135,14 +135,8 @@ class Xpander(Platform):
     async def _invoke_stream(self, request: web.Request) -> web.StreamResponse:
         run = await self._start(request, stream=True)
         stream = await EventStream(request).open()
-        try:
+        with hang_up_cancels(run):
             await self._stream(stream, run)
-        except asyncio.CancelledError:
-            run.cancel("client disconnected")
-            raise
-        except ConnectionResetError:
-            run.cancel("client disconnected")
-            return stream.response
         return await stream.close()
 
     async def _start(self, request: web.Request, *, stream: bool = False) -> Run:
