@@ -31,9 +31,18 @@ class Clock(Protocol):
         waits on it together with something else cannot miss a moment (cancel it when done)."""
         ...
 
+    def wake(self, at: float, future: asyncio.Future[None]) -> Cancellable:
+        """Resolve `future` once clock time reaches `at` (unless it is done by then); cancelling the
+        returned handle drops the timer. The cheapest way to wait for a moment *or* something else."""
+        ...
+
     async def sleep_until(self, at: float) -> None:
         """Return once clock time has reached `at`."""
         ...
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
 
 
 class RealClock:
@@ -59,6 +68,9 @@ class RealClock:
         handle = loop.call_later(delay, _resolve, future)
         future.add_done_callback(lambda _: handle.cancel())
         return future
+
+    def wake(self, at: float, future: asyncio.Future[None]) -> Cancellable:
+        return asyncio.get_running_loop().call_later(max(0.0, (at - self.now()) / self.speed), _resolve, future)
 
     async def sleep_until(self, at: float) -> None:
         # Re-check after waking: the event loop may wake us a hair early.
@@ -89,6 +101,14 @@ class ManualClock:
             heapq.heappush(self._sleepers, (at, next(self._order), future))
         return future
 
+    def wake(self, at: float, future: asyncio.Future[None]) -> Cancellable:
+        if at <= self._now:
+            _resolve(future)
+        else:
+            # A future resolved some other way stays in the heap until its moment; `advance` skips it.
+            heapq.heappush(self._sleepers, (at, next(self._order), future))
+        return _NOTHING_TO_CANCEL
+
     async def sleep_until(self, at: float) -> None:
         await self.timer(at)
 
@@ -114,6 +134,14 @@ class ManualClock:
             await _let_run()
         self._now = target
         await _let_run()
+
+
+class _NothingToCancel:
+    def cancel(self) -> None:
+        pass
+
+
+_NOTHING_TO_CANCEL = _NothingToCancel()
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

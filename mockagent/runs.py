@@ -141,18 +141,24 @@ class Run:
         self.metadata: dict[str, Any] = {}  # per-platform extras (ids, request fields) that views echo
         self._gate: tuple[int, tuple[Step, ...]] | None = None
         self._ended: tuple[RunStatus, float, str] | None = None  # cancelled / timed out: (status, at, reason)
-        self._rng = random.Random(seed)
+        self._seed = seed
+        self._rng: random.Random | None = None  # seeded on first use: most scripts have no jitter
         self._require_approval = require_approval
         self._text_blocks = 0
         self._last_call: ToolCalled | None = None
         self._calls = 0
-        self._waiters: list[asyncio.Future[None]] = []
+        # Futures of the tasks waiting for this run to change (a dict: ordered, O(1) removal).
+        self._waiters: dict[asyncio.Future[None], None] = {}
+        # A gateway limit: (clock time, reason, whether it also runs while the run is paused).
+        self._deadline: tuple[float, str, bool] | None = None
 
     # ── reading the run at a moment ──────────────────────────────────────────────────────────────
 
     def visible(self, now: float | None = None) -> list[Timed]:
         """The events that have happened by clock time `now`."""
         now = self.clock.now() if now is None else now
+        if self._deadline is not None:
+            self._enforce(now)
         events = self.timeline
         if events and events[-1].at <= now:
             return events
@@ -160,6 +166,11 @@ class Run:
 
     def status(self, now: float | None = None) -> RunStatus:
         now = self.clock.now() if now is None else now
+        if self._deadline is not None:
+            self._enforce(now)
+        return self._status_at(now)
+
+    def _status_at(self, now: float) -> RunStatus:
         if self._ended is not None and self._ended[1] <= now:
             return self._ended[0]
         if now < self.started_at:
@@ -200,6 +211,8 @@ class Run:
 
     def moment(self, status: RunStatus) -> float | None:
         """When the run entered `status` (clock time), if it has, for timestamps such as finished_at."""
+        if self._deadline is not None:
+            self._enforce(self.clock.now())
         if status is RunStatus.QUEUED:
             return self.created_at
         if status is RunStatus.RUNNING:
@@ -218,6 +231,8 @@ class Run:
     @property
     def settles_at(self) -> float | None:
         """When the run next stops on its own (paused or terminal); None while it waits for polls."""
+        if self._deadline is not None:
+            self._enforce(self.clock.now())
         if self._ended is not None:
             return self._ended[1]
         if self.timeline and isinstance(self.timeline[-1].event, Completed | Failed | Paused):
@@ -230,22 +245,16 @@ class Run:
         """Wait (clock time) until the run is paused or over; False if `timeout` passed first."""
         deadline = None if timeout is None else self.clock.now() + timeout
         while True:
-            status = self.status()
+            now = self.clock.now()
+            status = self.status(now)
             if status is not RunStatus.RUNNING and status is not RunStatus.QUEUED:
                 return True
+            if deadline is not None and now >= deadline:
+                return False
             target = self.settles_at
             if deadline is not None and (target is None or target > deadline):
-                if target is None:
-                    await self._wait_changed(deadline)
-                else:
-                    await self._sleep_or_change(deadline)
-                if self.clock.now() >= deadline and self.status() in (RunStatus.RUNNING, RunStatus.QUEUED):
-                    return False
-                continue
-            if target is None:
-                await self._wait_changed(None)
-            else:
-                await self._sleep_or_change(target)
+                target = deadline
+            await self._sleep_until(target)
 
     async def follow(self, start: int = 0, *, through_pauses: bool = False) -> AsyncIterator[tuple[int, Timed]]:
         """Yield (index, event) as each event's moment comes; ends when the run is over, or paused.
@@ -255,10 +264,12 @@ class Run:
         """
         index = start
         while True:
+            now = self.clock.now()
+            status = self.status(now)  # first: a gateway limit that has passed cuts the timeline
             if index < len(self.timeline):
                 timed = self.timeline[index]
-                if timed.at > self.clock.now():
-                    await self._sleep_or_change(timed.at)
+                if timed.at > now:
+                    await self._sleep_until(timed.at)
                     continue  # the timeline may have been cut (cancelled) while we slept
                 index += 1
                 if isinstance(timed.event, Glitched):
@@ -268,48 +279,65 @@ class Run:
                     continue
                 yield index - 1, timed
                 continue
-            status = self.status()
             if status.is_terminal or (status is RunStatus.PAUSED and not through_pauses):
                 return
             settles = self.settles_at
-            if settles is not None and settles > self.clock.now():
-                await self._sleep_or_change(settles)
+            if settles is not None and settles > now:
+                await self._sleep_until(settles)
             elif status is RunStatus.PAUSED and self.pending is not None and self.pending.expires_at is not None:
                 # An undecided approval expires: a stream that waits through pauses must see that too.
-                await self._sleep_or_change(self.pending.expires_at)
+                await self._sleep_until(self.pending.expires_at)
             else:
-                await self._wait_changed(None)
+                await self._sleep_until(None)
 
-    async def _sleep_or_change(self, at: float) -> None:
-        changed = self._change()
-        sleeper = self.clock.timer(at)
+    async def _sleep_until(self, at: float | None) -> None:
+        """Wait until clock time `at` (None: no set time), the run's gateway limit, or the run's next
+        change (an event added, a cancel, a resume), whichever comes first.
+
+        One future does it all — resolved by the clock's timer or by `_notify` — because this is paid
+        once per frame of every stream.
+        """
+        if self._deadline is not None:
+            at = self._deadline[0] if at is None else min(at, self._deadline[0])
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters[waiter] = None
+        timer = None if at is None else self.clock.wake(at, waiter)
         try:
-            await asyncio.wait((changed, sleeper), return_when=asyncio.FIRST_COMPLETED)
+            await waiter
         finally:
-            changed.cancel()
-            sleeper.cancel()
-
-    async def _wait_changed(self, deadline: float | None) -> None:
-        if deadline is None:
-            changed = self._change()
-            try:
-                await changed
-            finally:
-                changed.cancel()
-        else:
-            await self._sleep_or_change(deadline)
-
-    def _change(self) -> asyncio.Future[None]:
-        """A future resolved at the run's next change (an event added, a cancel, a resume)."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(future)
-        return future
+            self._waiters.pop(waiter, None)
+            if timer is not None:
+                timer.cancel()
 
     def _notify(self) -> None:
-        waiters, self._waiters = self._waiters, []
+        if not self._waiters:
+            return
+        waiters, self._waiters = self._waiters, {}
         for future in waiters:
             if not future.done():
                 future.set_result(None)
+
+    # ── gateway limits ───────────────────────────────────────────────────────────────────────────
+
+    def time_out_at(self, at: float, reason: str, *, through_pauses: bool = False) -> None:
+        """A gateway limit: unless the run has settled by clock time `at` — or, `through_pauses`, is
+        over by then — it times out at `at`. Replaces an earlier limit.
+
+        The limit is a moment in the run's own state, not a watchdog task: every view (status, poll,
+        stream) applies it when it reads the run, and waiting streams wake for it.
+        """
+        self._deadline = (at, reason, through_pauses)
+        self._notify()  # waiting streams re-plan their sleep around the new limit
+
+    def _enforce(self, now: float) -> None:
+        deadline = self._deadline
+        if deadline is None or now < deadline[0]:
+            return
+        at, reason, through_pauses = deadline
+        self._deadline = None
+        state = self._status_at(at)
+        if state in (RunStatus.QUEUED, RunStatus.RUNNING) or (through_pauses and state is RunStatus.PAUSED):
+            self._end(RunStatus.TIMED_OUT, reason, at)
 
     # ── acting on the run ────────────────────────────────────────────────────────────────────────
 
@@ -320,13 +348,15 @@ class Run:
     def time_out(self, reason: str = "timed out") -> bool:
         return self._end(RunStatus.TIMED_OUT, reason)
 
-    def _end(self, status: RunStatus, reason: str) -> bool:
-        now = self.clock.now()
-        if self.status(now).is_terminal:
+    def _end(self, status: RunStatus, reason: str, at: float | None = None) -> bool:
+        """End the run at clock time `at` (now by default; a passed gateway limit ends it in the past)."""
+        at = self.clock.now() if at is None else at
+        if self.status(at).is_terminal:
             return False
-        self.timeline = [t for t in self.timeline if t.at <= now]
-        self._ended = (status, now, reason)
+        self.timeline = [t for t in self.timeline if t.at <= at]
+        self._ended = (status, at, reason)
         self._gate = None
+        self._deadline = None
         self._notify()
         return True
 
@@ -347,6 +377,8 @@ class Run:
         if status is not RunStatus.PAUSED or self.pending is None:
             raise RunStateError(f"the run is {status.value}, not paused")
         pending, self.pending = self.pending, None
+        if self._deadline is not None and not self._deadline[2]:
+            self._deadline = None  # the request that set it ended at the pause
         kind = pending.pause.kind
         if kind is PauseKind.INPUT and decision is not Decision.ANSWER:
             raise RunStateError("the run is waiting for an answer, not an approval")
@@ -468,9 +500,9 @@ class Run:
         self._notify()
 
     def _chunks(self, step: Say) -> list[str]:
-        text = step.text.render(self.variables)
         if step.chunks is not None:
             return list(step.chunks)
+        text = step.text.render(self.variables)
         pace = self.agent.pace
         chunking = step.chunking or pace.chunking
         size = step.chunk_chars or pace.chunk_chars
@@ -485,6 +517,8 @@ class Run:
         jitter = self.agent.pace.jitter
         if not jitter:
             return base
+        if self._rng is None:
+            self._rng = random.Random(self._seed)
         return max(0.0, base + self._rng.uniform(-jitter, jitter))
 
 

@@ -6,6 +6,7 @@ when the file loads, with its line and column, rather than rendering as an empty
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,9 @@ VARIABLES: Mapping[str, str] = {
 }
 
 _env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+# Text with only `{{ name }}` substitutions (most scenario text) renders without Jinja: a render
+# is a string join instead of a new Jinja context per call, which is most of an echo's cost.
+_SIMPLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 class TemplateError(ValueError):
@@ -33,11 +37,12 @@ class TemplateError(ValueError):
 class Template:
     """A piece of scenario text, rendered against a turn's variables."""
 
-    __slots__ = ("_compiled", "source")
+    __slots__ = ("_compiled", "_parts", "source")
 
     def __init__(self, source: str) -> None:
         self.source = source
         self._compiled: jinja2.Template | None = None
+        self._parts: tuple[str, ...] | None = None  # literal, name, literal, name, …, literal
         if "{{" in source or "{%" in source or "{#" in source:
             try:
                 parsed = _env.parse(source)
@@ -47,9 +52,17 @@ class Template:
             if unknown:
                 known = ", ".join(VARIABLES)
                 raise TemplateError(f"unknown template variable {unknown[0]!r}; known ones are: {known}")
-            self._compiled = _env.from_string(source)
+            self._parts = _simple_parts(source)
+            if self._parts is None:
+                self._compiled = _env.from_string(source)
 
     def render(self, variables: Mapping[str, Any]) -> str:
+        parts = self._parts
+        if parts is not None:
+            out = list(parts)
+            for i in range(1, len(out), 2):
+                out[i] = str(variables[out[i]])
+            return "".join(out)
         if self._compiled is None:
             return self.source
         return self._compiled.render(variables)
@@ -62,3 +75,16 @@ class Template:
 
     def __hash__(self) -> int:
         return hash(self.source)
+
+
+def _simple_parts(source: str) -> tuple[str, ...] | None:
+    """Split `Echo: {{ message }}` into ("Echo: ", "message", ""), or None when Jinja is needed."""
+    if "{%" in source or "{#" in source or "\r" in source:
+        return None  # statements, comments, and Jinja's newline normalisation
+    parts = _SIMPLE.split(source)
+    if any("{{" in literal or "}}" in literal for literal in parts[::2]):
+        return None  # filters, expressions, or escapes: leave them to Jinja
+    # Jinja drops one trailing newline from a template (keep_trailing_newline=False); so does this.
+    if parts[-1].endswith("\n"):
+        parts[-1] = parts[-1][:-1]
+    return tuple(parts)

@@ -6,7 +6,6 @@ Aster has no paused state: the agent asks in text and the next message on the sa
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -202,25 +201,17 @@ class Aster(Platform):
         )
         turn: _Turn = run.metadata[_TURN]
         frames = _UiMessageFrames(turn.assistant_id, turn.carried_call)
-        watchdog = asyncio.ensure_future(self._gateway_watchdog(run))
-        try:
-            with hang_up_cancels(run):
-                await stream.open()
-                await _send(stream, frames.begin())
-                async for _, timed in run.follow():
-                    await _send(stream, frames.feed(timed.event))
-                if not frames.finished:  # the run was ended from outside: timed out or cancelled
-                    timed_out = run.status() is RunStatus.TIMED_OUT
-                    await _send(stream, frames.end(_TEXT[ErrorKind.TIMEOUT]) if timed_out else frames.abort())
-                await stream.send("[DONE]")
-        finally:
-            watchdog.cancel()
+        run.time_out_at(run.started_at + self.gateway_timeout, "gateway timeout")
+        with hang_up_cancels(run):
+            await stream.open()
+            await _send(stream, frames.begin())
+            async for _, timed in run.follow():
+                await _send(stream, frames.feed(timed.event))
+            if not frames.finished:  # the run was ended from outside: timed out or cancelled
+                timed_out = run.status() is RunStatus.TIMED_OUT
+                await _send(stream, frames.end(_TEXT[ErrorKind.TIMEOUT]) if timed_out else frames.abort())
+            await stream.send("[DONE]")
         return await stream.close()
-
-    async def _gateway_watchdog(self, run: Run) -> None:
-        remaining = run.started_at + self.gateway_timeout - self.engine.clock.now()
-        if not await run.settled(timeout=max(0.0, remaining)):
-            run.time_out("gateway timeout")
 
     # ── GET /api/getConversation ─────────────────────────────────────────────────────────────────
 

@@ -7,7 +7,6 @@ is picked by `?agent=`, the `X-Mockagent-Agent` header, the session's own agent,
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, ClassVar, Literal
@@ -224,21 +223,17 @@ class Zeus(Platform):
         """Write the run's frames from timeline index `start` as each one's moment comes."""
         session_id = run.conversation.id
         stream = EventStream(request, headers={"X-Accel-Buffering": "no"})
-        deadline = self.engine.clock.now() + self.gateway_timeout
-        watchdog = asyncio.ensure_future(_time_out_at(run, deadline))
-        try:
-            with hang_up_cancels(run):
-                await stream.open()
-                for frame in prelude:
-                    await stream.send_json(frame)
-                async for _, timed in run.follow(start):
-                    for frame in _frames(timed.event, session_id):
-                        await stream.send_json(frame, terminal=frame["type"] in TERMINAL)
-                ending = _ending(run)
-                if ending is not None:
-                    await stream.send_json(ending, terminal=True)
-        finally:
-            watchdog.cancel()
+        run.time_out_at(self.engine.clock.now() + self.gateway_timeout, "gateway timeout")
+        with hang_up_cancels(run):
+            await stream.open()
+            for frame in prelude:
+                await stream.send_json(frame)
+            async for _, timed in run.follow(start):
+                for frame in _frames(timed.event, session_id):
+                    await stream.send_json(frame, terminal=frame["type"] in TERMINAL)
+            ending = _ending(run)
+            if ending is not None:
+                await stream.send_json(ending, terminal=True)
         return await stream.close()
 
     # ── errors ───────────────────────────────────────────────────────────────────────────────────
@@ -376,11 +371,6 @@ def _ending(run: Run) -> Frame | None:
         case RunStatus.CANCELLED:
             return {"type": "error", "error": "The run was cancelled", "error_code": "cancelled"}
     return None
-
-
-async def _time_out_at(run: Run, deadline: float) -> None:
-    if not await run.settled(timeout=max(0.0, deadline - run.clock.now())):
-        run.time_out("gateway timeout")
 
 
 __all__ = ["InvokeBody", "ResumeBody", "Zeus"]

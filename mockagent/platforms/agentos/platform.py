@@ -6,7 +6,6 @@ endpoints) reads the same engine `Run`; approvals are that run's pause, looked u
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -173,27 +172,19 @@ class AgentOS(Platform):
 
     async def _stream(self, request: web.Request, run: Run) -> web.StreamResponse:
         stream = EventStream(request)
-        watchdog = asyncio.create_task(self._watchdog(run))
-        try:
-            with hang_up_cancels(run):
-                await stream.open()
-                await stream.send_json({"type": "start", "run_id": run.id})
-                async for _, timed in run.follow():
-                    frame = self._frame(run, timed.event)
-                    if frame is not None:
-                        await stream.send_json(frame, terminal=frame["type"] in TERMINAL_FRAMES)
-                if run.status() in (RunStatus.TIMED_OUT, RunStatus.CANCELLED):
-                    code, message = self._run_error(run)
-                    await stream.send_json({"type": "error", "code": code, "message": message}, terminal=True)
-        finally:
-            watchdog.cancel()
+        # The gateway limit for a stream: the run times out and the stream ends with an error frame.
+        run.time_out_at(run.created_at + self.gateway_timeout, "the gateway limit passed")
+        with hang_up_cancels(run):
+            await stream.open()
+            await stream.send_json({"type": "start", "run_id": run.id})
+            async for _, timed in run.follow():
+                frame = self._frame(run, timed.event)
+                if frame is not None:
+                    await stream.send_json(frame, terminal=frame["type"] in TERMINAL_FRAMES)
+            if run.status() in (RunStatus.TIMED_OUT, RunStatus.CANCELLED):
+                code, message = self._run_error(run)
+                await stream.send_json({"type": "error", "code": code, "message": message}, terminal=True)
         return await stream.close()
-
-    async def _watchdog(self, run: Run) -> None:
-        """The gateway limit for a stream: the run times out and the stream ends with an error frame."""
-        await self.engine.clock.sleep_until(run.created_at + self.gateway_timeout)
-        if run.status() in (RunStatus.QUEUED, RunStatus.RUNNING):
-            run.time_out("the gateway limit passed")
 
     def _frame(self, run: Run, event: Event) -> dict[str, Any] | None:
         session = {"session_id": s} if (s := run.metadata.get("session_id")) else {}

@@ -100,7 +100,6 @@ class BeeOS(Platform):
         # idempotency_key → what the first request started, per (caller, agent, key)
         self._invokes: dict[tuple[str, str, str], Run] = {}
         self._task_keys: dict[tuple[str, str, str], Task] = {}
-        self._watchdogs: set[asyncio.Task[None]] = set()
         self._seq = itertools.count(1)
 
     def routes(self) -> Iterable[Route]:
@@ -162,22 +161,18 @@ class BeeOS(Platform):
 
     async def _stream(self, request: web.Request, run: Run, window: float) -> web.StreamResponse:
         """Bare `data:` frames as the run produces them; at most one `error`, then the terminal `done`."""
-        deadline = self.engine.clock.now() + window
-        watchdog = asyncio.ensure_future(_time_out_at(run, deadline, TIMEOUT_MESSAGE))
+        run.time_out_at(self.engine.clock.now() + window, TIMEOUT_MESSAGE)
         stream = EventStream(request, headers={"X-Request-Id": _request_id(), "X-Accel-Buffering": "no"})
-        try:
-            with hang_up_cancels(run):
-                await stream.open()
-                async for _, timed in run.follow():
-                    match timed.event:
-                        case ReasoningDelta(text=text):
-                            await stream.send_json({"type": "reasoning", "text": text})
-                        case TextDelta(text=text):
-                            await stream.send_json({"type": "delta", "text": text})
-                for frame in _ending(_outcome(run), run.conversation.id):
-                    await stream.send_json(frame, terminal=frame["type"] == "done")
-        finally:
-            watchdog.cancel()
+        with hang_up_cancels(run):
+            await stream.open()
+            async for _, timed in run.follow():
+                match timed.event:
+                    case ReasoningDelta(text=text):
+                        await stream.send_json({"type": "reasoning", "text": text})
+                    case TextDelta(text=text):
+                        await stream.send_json({"type": "delta", "text": text})
+            for frame in _ending(_outcome(run), run.conversation.id):
+                await stream.send_json(frame, terminal=frame["type"] == "done")
         return await stream.close()
 
     # ── tasks ────────────────────────────────────────────────────────────────────────────────────
@@ -218,9 +213,7 @@ class BeeOS(Platform):
         task = Task(task_id, run, caller, body.clean_metadata(), deadline, next(self._seq))
         self._tasks[task_id] = task
         if deadline is not None:
-            watchdog = asyncio.ensure_future(_time_out_at(run, deadline, "task deadline exceeded", pauses=True))
-            self._watchdogs.add(watchdog)
-            watchdog.add_done_callback(self._watchdogs.discard)
+            run.time_out_at(deadline, "task deadline exceeded", through_pauses=True)
         return task
 
     async def get_task(self, request: web.Request) -> web.Response:
@@ -613,27 +606,3 @@ def _ending(outcome: Outcome, context_id: str) -> list[Json]:
         return [done]
     error = {"type": "error", "code": outcome.code, "status_code": outcome.status_code, "message": outcome.error}
     return [error, {**done, "error": outcome.error, "code": outcome.code}]
-
-
-async def _time_out_at(run: Run, deadline: float, reason: str, *, pauses: bool = False) -> None:
-    """Time the run out at `deadline` (clock time) unless it settles first — or, with `pauses`, unless
-    it is over first (a task's deadline also runs while it waits for input)."""
-    clock = run.clock
-    if not pauses:
-        if not await run.settled(timeout=max(0.0, deadline - clock.now())):
-            run.time_out(reason)
-        return
-    timer = clock.timer(deadline)
-    over = asyncio.ensure_future(_drain(run))
-    try:
-        await asyncio.wait((timer, over), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        timer.cancel()
-        over.cancel()
-    if clock.now() >= deadline:
-        run.time_out(reason)
-
-
-async def _drain(run: Run) -> None:
-    async for _ in run.follow(through_pauses=True):
-        pass
