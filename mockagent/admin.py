@@ -29,9 +29,9 @@ def admin_routes() -> Iterable[Route]:
 
 async def on_journal(request: web.Request) -> web.Response:
     """Requests served so far, oldest first; filter with ?platform=beeos and ?path=/invoke."""
-    journal = request.app[ENGINE].journal
-    entries = journal.entries(platform=request.query.get("platform"), path=request.query.get("path"))
-    return json_response([entry.as_json() for entry in entries])
+    engine = request.app[ENGINE]
+    entries = engine.journal.entries(platform=request.query.get("platform"), path=request.query.get("path"))
+    return json_response([entry.as_json(engine.clock) for entry in entries])
 
 
 async def on_journal_clear(request: web.Request) -> web.Response:

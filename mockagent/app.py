@@ -23,16 +23,19 @@ from mockagent.platforms.base import (
     Platform,
     json_response,
 )
+from mockagent.scenarios.model import ScenarioSet
 from mockagent.settings import Settings, load_scenarios
 
 log = logging.getLogger("mockagent")
 
 
-def build_app(settings: Settings, engine: Engine | None = None) -> web.Application:
-    """The whole server as one aiohttp application."""
+def build_app(
+    settings: Settings, engine: Engine | None = None, scenarios: ScenarioSet | None = None
+) -> web.Application:
+    """The whole server as one aiohttp application (`scenarios`: already loaded from `settings`)."""
     if engine is None:
         engine = Engine(
-            load_scenarios(settings),
+            scenarios if scenarios is not None else load_scenarios(settings),
             settings.make_clock(),
             fault_rules=settings.fault_rules,
             chaos=settings.chaos,
@@ -67,15 +70,17 @@ def platform_for(request: web.Request) -> Platform | None:
         return None
     if settings.root_platform is not None:
         return platforms[settings.root_platform]
-    first = path.split("/", 2)[1] if path.count("/") >= 1 else ""
-    try:
-        return platforms.get(PlatformKey(first))
-    except ValueError:
-        return None
+    key = _KEYS.get(path.split("/", 2)[1] if path.startswith("/") else "")
+    return platforms.get(key) if key is not None else None
+
+
+_KEYS = {key.value: key for key in PlatformKey}
 
 
 @web.middleware
 async def _error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    engine = request.app[ENGINE]
+    engine.in_flight += 1
     try:
         response = await handler(request)
     except ApiError as error:
@@ -92,6 +97,8 @@ async def _error_middleware(request: web.Request, handler: Handler) -> web.Strea
         # A bug of ours must still answer in the platform's shape; the traceback goes to the log only.
         log.exception("unhandled error on %s %s", request.method, request.path)
         response = _render(request, ApiError(ErrorKind.INTERNAL, "internal error in mockagent"))
+    finally:
+        engine.in_flight -= 1
     _record(request, response)
     return response
 
@@ -104,7 +111,7 @@ def _record(request: web.Request, response: web.StreamResponse) -> None:
     found = request.get(FAULT_KEY)
     engine.journal.add(
         Entry(
-            at=engine.clock.wall().isoformat(timespec="milliseconds"),
+            at=engine.clock.now(),
             platform=platform.key.value if platform else None,
             method=request.method,
             path=request.path,

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from mockagent import __version__
+from mockagent.collector import Collector
 from mockagent.errors import MockAgentError
 from mockagent.faults import FaultRule, FaultSyntaxError, Per, RateLimit, parse_fault
 from mockagent.model import PlatformKey
@@ -93,20 +94,22 @@ def serve(
         seed=seed,
     )
     try:
-        load_scenarios(settings)  # fail before binding, with the file's own position
+        scenarios = load_scenarios(settings)  # fail before binding, with the file's own position
     except (MockAgentError, OSError) as err:
         raise click.ClickException(str(err)) from err
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(settings, host, port))
+        asyncio.run(_serve(MockServer(settings, host, port, scenarios=scenarios)))
     click.echo("mockagent stopped.")
 
 
-async def _serve(settings: Settings, host: str, port: int) -> None:
-    server = MockServer(settings, host, port)
+async def _serve(server: MockServer) -> None:
+    settings = server.settings
     try:
         await server.start()
     except OSError as err:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror or err}") from err
+        raise click.ClickException(f"cannot listen on {server.host}:{server.port}: {err.strerror or err}") from err
+    collector = Collector(server.engine)
+    collector.start()
     agents = sorted(server.engine.scenarios.agents)
     click.echo(f"mockagent {__version__} listening on {server.url}  (speed {settings.speed:g}x)")
     classes = platform_classes()
@@ -118,6 +121,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     try:
         await asyncio.Event().wait()
     finally:
+        await collector.stop()
         await server.stop()
 
 

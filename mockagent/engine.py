@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections import OrderedDict
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -21,10 +20,7 @@ from mockagent.runs import (
     chat_decision,
 )
 from mockagent.scenarios.model import Agent, ScenarioSet
-
-# Old runs and conversations are forgotten past this many, so a long benchmark or demo cannot grow
-# the process without bound.
-MAX_RUNS = 50_000
+from mockagent.store import Bounded
 
 
 class Engine:
@@ -48,9 +44,14 @@ class Engine:
         self.chaos = chaos
         self._chaos_rng = random.Random(chaos_seed)
         self.journal = Journal()
-        self._runs: OrderedDict[str, Run] = OrderedDict()
-        self._conversations: OrderedDict[tuple[PlatformKey, str], Conversation] = OrderedDict()
+        self._runs: Bounded[str, Run] = Bounded()
+        self._conversations: Bounded[tuple[PlatformKey, str], Conversation] = Bounded(on_evict=_forget)
         self._counter = 0
+        self.in_flight = 0  # requests being answered now (streams included), kept by the app
+
+    @property
+    def runs_started(self) -> int:
+        return self._counter
 
     # ── look-ups ─────────────────────────────────────────────────────────────────────────────────
 
@@ -81,6 +82,8 @@ class Engine:
         agent's rules, then the server's, then chaos. Every counted rule counts this call."""
         if forced is not None:
             return forced
+        if not self.fault_rules and not self.chaos and (agent is None or not agent.faults):
+            return None
         scopes = {
             Per.CONVERSATION: f"{platform}:c:{conversation_id}" if conversation_id else f"{platform}:k:{credential}",
             Per.CREDENTIAL: f"{platform}:k:{credential}",
@@ -117,8 +120,6 @@ class Engine:
             id=conversation_id, platform=platform, agent_id=agent.id, created_at=self.clock.now()
         )
         self._conversations[key] = conversation
-        if len(self._conversations) > MAX_RUNS:
-            self._conversations.popitem(last=False)
         return conversation
 
     def start_run(
@@ -161,8 +162,6 @@ class Engine:
         )
         conversation.runs.append(run)
         self._runs[run.id] = run
-        if len(self._runs) > MAX_RUNS:
-            self._runs.popitem(last=False)
         pending, conversation.pending = conversation.pending, None
         if pending is not None:
             # The previous turn asked in text; this message is the answer.
@@ -173,3 +172,9 @@ class Engine:
         else:
             run.start(agent.script_for(message, turn))
         return run
+
+
+def _forget(conversation: Conversation) -> None:
+    # A conversation and its runs point at each other; cutting the link lets reference counting free
+    # them as soon as the run store forgets the runs too, without waiting for a full garbage collection.
+    conversation.runs.clear()

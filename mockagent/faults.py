@@ -273,7 +273,10 @@ class FaultableStream(Protocol):
     async def strike(self, fault: Fault) -> None:
         """Apply a stream fault from the current frame on."""
 
+    async def flush(self) -> None:
+        """Write out the frames sent so far (the run is about to wait)."""
 
-#: The stream the current request handler is writing, so a fault scripted at a step can reach it
-#: without the platform modules knowing about scripted faults.
+
+#: The stream the current request handler is writing, so a fault scripted at a step can reach it, and
+#: a run about to wait can flush it, without the platform modules knowing about either.
 current_stream: ContextVar[FaultableStream | None] = ContextVar("current_stream", default=None)

@@ -94,7 +94,7 @@ class Pending:
     expires_at: float | None
 
 
-@dataclass
+@dataclass(slots=True)
 class Conversation:
     """One conversation (context, session, thread) of one platform, with its runs in order."""
 
@@ -110,6 +110,34 @@ class Conversation:
 
 class Run:
     """One agent turn, its timeline and its lifecycle."""
+
+    # Thousands are kept for polling: slots keep each one small.
+    __slots__ = (
+        "_calls",
+        "_deadline",
+        "_ended",
+        "_gate",
+        "_last_call",
+        "_require_approval",
+        "_rng",
+        "_seed",
+        "_text_blocks",
+        "_waiters",
+        "agent",
+        "approval_ttl",
+        "clock",
+        "conversation",
+        "created_at",
+        "id",
+        "message",
+        "metadata",
+        "pause_style",
+        "pending",
+        "polls",
+        "started_at",
+        "timeline",
+        "variables",
+    )
 
     def __init__(
         self,
@@ -269,6 +297,7 @@ class Run:
             if index < len(self.timeline):
                 timed = self.timeline[index]
                 if timed.at > now:
+                    await _flush()
                     await self._sleep_until(timed.at)
                     continue  # the timeline may have been cut (cancelled) while we slept
                 index += 1
@@ -281,6 +310,7 @@ class Run:
                 continue
             if status.is_terminal or (status is RunStatus.PAUSED and not through_pauses):
                 return
+            await _flush()
             settles = self.settles_at
             if settles is not None and settles > now:
                 await self._sleep_until(settles)
@@ -520,6 +550,13 @@ class Run:
         if self._rng is None:
             self._rng = random.Random(self._seed)
         return max(0.0, base + self._rng.uniform(-jitter, jitter))
+
+
+async def _flush() -> None:
+    # Frames due at the same moment leave in one write; before waiting, what was sent goes out.
+    stream = current_stream.get()
+    if stream is not None:
+        await stream.flush()
 
 
 _DEFAULT_REJECT: tuple[Step, ...] = (Fail(message=Template("The tool call was rejected."), code="rejected"),)

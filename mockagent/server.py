@@ -15,6 +15,7 @@ from mockagent.clock import Clock, ManualClock
 from mockagent.engine import Engine
 from mockagent.model import PlatformKey
 from mockagent.platforms import platform_classes
+from mockagent.scenarios.model import ScenarioSet
 from mockagent.settings import Settings
 
 T = TypeVar("T")
@@ -23,15 +24,24 @@ T = TypeVar("T")
 class MockServer:
     """One mockagent server on a loopback port (port 0: a free one)."""
 
-    def __init__(self, settings: Settings | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        scenarios: ScenarioSet | None = None,
+    ) -> None:
         self.settings = settings or Settings()
         self.host = host
         self.port = port
         self.app: web.Application | None = None
+        self._scenarios = scenarios  # already loaded from `settings` (the CLI validates before binding)
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> MockServer:
-        self.app = build_app(self.settings)
+        self.app = build_app(self.settings, scenarios=self._scenarios)
+        self._scenarios = None  # a restart reads the files again
         # Handler cancellation: a client that hangs up ends its stream's work at once.
         self._runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
         await self._runner.setup()

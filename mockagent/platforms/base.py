@@ -337,6 +337,8 @@ class EventStream:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **(headers or {})},
         )
         self.frames = 0
+        self._buffer: list[bytes] = []  # frames sent but not yet written (see flush)
+        self._buffered = 0
         self._ended = False
         self._drop_at: int | None = None
         self._malformed_at: int | None = None
@@ -361,26 +363,31 @@ class EventStream:
         await self.response.prepare(self.request)
         current_stream.set(self)
         if self._drop_at == 0:
-            self._drop()
+            await self._drop()
         return self
 
     async def strike(self, fault: Fault) -> None:
         """A fault scripted at a step: it counts from the frames written so far."""
         self._arm(fault)
         if self._drop_at == self.frames:
-            self._drop()
+            await self._drop()
 
     async def send(
         self, data: str, *, event: str | None = None, event_id: str | None = None, terminal: bool = False
     ) -> None:
-        """Write one frame. Mark the frame that ends the stream by the platform's rules `terminal`
-        (under the no-terminal fault, that frame and everything after it is never sent)."""
+        """Send one frame. Mark the frame that ends the stream by the platform's rules `terminal`
+        (under the no-terminal fault, that frame and everything after it is never sent).
+
+        Frames are buffered until `flush` — which the run calls before it waits for its next moment,
+        and `close` calls at the end — so frames due at the same moment cost one write, not one each.
+        """
         if self._ended:
             return
         if self._no_terminal and terminal:
             self._ended = True
             return
         if self._stall is not None and self.frames == self._stall[0] and self._clock is not None:
+            await self.flush()
             await self._clock.sleep_until(self._clock.now() + self._stall[1])
         if self._malformed_at == self.frames + 1:
             data = data[: max(1, len(data) // 2)]  # cut mid-JSON: a parser must reject it
@@ -390,13 +397,25 @@ class EventStream:
         if event is not None:
             lines.append(f"event: {event}\n")
         lines.append(f"data: {data}\n\n")
-        await self.response.write("".join(lines).encode())
+        frame = "".join(lines).encode()
+        self._buffer.append(frame)
+        self._buffered += len(frame)
         self.frames += 1
         if self._drop_at is not None and self.frames >= self._drop_at:
-            self._drop()
+            await self._drop()
+        elif self._buffered >= FLUSH_BYTES:
+            await self.flush()
 
-    def _drop(self) -> None:
+    async def flush(self) -> None:
+        if self._buffer:
+            data = b"".join(self._buffer)
+            self._buffer.clear()
+            self._buffered = 0
+            await self.response.write(data)
+
+    async def _drop(self) -> None:
         """Cut the connection mid-stream, as a failing proxy would; the caller treats it as a hang-up."""
+        await self.flush()  # the frames before the cut reach the client
         transport = self.request.transport
         if transport is not None:
             transport.close()
@@ -410,5 +429,9 @@ class EventStream:
 
     async def close(self) -> web.StreamResponse:
         if self.request.transport is not None and not self.request.transport.is_closing():
+            await self.flush()
             await self.response.write_eof()
         return self.response
+
+
+FLUSH_BYTES = 64 * 1024  # a long burst of due frames still goes out in pieces

@@ -25,6 +25,7 @@ from mockagent.platforms.agentos.wire import (
     ok,
 )
 from mockagent.platforms.base import ApiError, ErrorKind, Platform, Route, json_response, validate
+from mockagent.store import Bounded
 
 R = TypeVar("R", bound=RunRef)
 _OK = {"ok": True}
@@ -64,8 +65,8 @@ class Ingest:
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
-        self.runs: dict[str, IngestRun] = {}
-        self._external: dict[tuple[str, str], str] = {}
+        self.runs: Bounded[str, IngestRun] = Bounded()
+        self._external: Bounded[tuple[str, str], str] = Bounded()
 
     def routes(self) -> Iterable[Route]:
         base = "/api/ingest/v1"

@@ -50,6 +50,7 @@ from mockagent.platforms.base import (
 )
 from mockagent.runs import Conversation, Decision, Run, RunStatus
 from mockagent.scenarios.model import Agent
+from mockagent.store import Bounded
 
 TERMINAL_FRAMES = frozenset({"done", "awaiting_approval", "awaiting_input", "error"})
 
@@ -90,7 +91,7 @@ class AgentOS(Platform):
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
         self.ingest = Ingest(self)
-        self._approvals: dict[str, Approval] = {}
+        self._approvals: Bounded[str, Approval] = Bounded()
 
     def routes(self) -> Iterable[Route]:
         return [

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import hashlib
 import itertools
 import json
@@ -53,6 +54,7 @@ from mockagent.platforms.beeos.models import (
 from mockagent.platforms.beeos.tasks import DELTA_TYPE, Json, Task, compact
 from mockagent.runs import Conversation, Decision, PauseStyle, Run, RunStatus
 from mockagent.scenarios.model import Agent
+from mockagent.store import Bounded
 
 API_KEY = re.compile(r"oag_[0-9a-fA-F]{64}")
 TIMEOUT_MESSAGE = "agent invocation timed out"
@@ -95,11 +97,11 @@ class BeeOS(Platform):
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
-        self._tasks: dict[str, Task] = {}
-        self._files: dict[str, StoredFile] = {}
+        self._tasks: Bounded[str, Task] = Bounded()
+        self._files: Bounded[str, StoredFile] = Bounded()
         # idempotency_key → what the first request started, per (caller, agent, key)
-        self._invokes: dict[tuple[str, str, str], Run] = {}
-        self._task_keys: dict[tuple[str, str, str], Task] = {}
+        self._invokes: Bounded[tuple[str, str, str], Run] = Bounded()
+        self._task_keys: Bounded[tuple[str, str, str], Task] = Bounded()
         self._seq = itertools.count(1)
 
     def routes(self) -> Iterable[Route]:
@@ -505,6 +507,7 @@ def _request_id() -> str:
     return f"req_{secrets.token_hex(12)}"
 
 
+@functools.lru_cache(maxsize=1024)  # a client sends the same token on every call
 def _caller_id(token: str) -> str:
     """`user:<sub>` from a JWT's claims where it has one; otherwise a stable id derived from the token."""
     if is_jwt(token):
