@@ -230,7 +230,8 @@ class Platform(ABC):
         if len(raw) > self.body_limit:
             raise ApiError(ErrorKind.PAYLOAD_TOO_LARGE, f"request body exceeds {self.body_limit} bytes")
         try:
-            body = json.loads(raw)
+            # JSON on the wire is UTF-8 (RFC 8259); decoding first skips json's encoding sniffing.
+            body = _DECODER.decode(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as err:
             raise ApiError(ErrorKind.INVALID_JSON, f"request body is not valid JSON: {err}") from None
         if not isinstance(body, dict):
@@ -298,8 +299,13 @@ def validate(model: type[M], data: Mapping[str, Any]) -> M:
         raise ApiError(ErrorKind.VALIDATION, f"{first.field}: {first.msg}", fields=fields) from None
 
 
+# One encoder and decoder for every request: json.dumps with options builds a new encoder per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_DECODER = json.JSONDecoder()
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
