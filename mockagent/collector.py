@@ -25,6 +25,12 @@ import gc
 from mockagent.engine import Engine
 
 
+# Young collections every 20,000 net allocations instead of 700: a request's garbage is freed by
+# reference counting long before that, so each collection finds only what is live, and runs a thirtieth
+# as often.
+YOUNG_THRESHOLDS = (20_000, 10, 10)
+
+
 class Collector:
     def __init__(self, engine: Engine, *, batch: int = 1_000, tick: float = 0.5, full_every: int = 100) -> None:
         self.engine = engine
@@ -35,10 +41,12 @@ class Collector:
         self._frozen_at = 0  # engine.runs_started at the last freeze
         self._seen = 0
         self._task: asyncio.Task[None] | None = None
+        self._thresholds = gc.get_threshold()
 
     def start(self) -> None:
         gc.collect()
         gc.freeze()
+        gc.set_threshold(*YOUNG_THRESHOLDS)
         self._task = asyncio.create_task(self._tend(), name="mockagent-collector")
 
     async def stop(self) -> None:
@@ -46,6 +54,7 @@ class Collector:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        gc.set_threshold(*self._thresholds)
         gc.unfreeze()
 
     async def _tend(self) -> None:

@@ -293,7 +293,8 @@ class Run:
         index = start
         while True:
             now = self.clock.now()
-            status = self.status(now)  # first: a gateway limit that has passed cuts the timeline
+            if self._deadline is not None:
+                self._enforce(now)  # first: a gateway limit that has passed cuts the timeline
             if index < len(self.timeline):
                 timed = self.timeline[index]
                 if timed.at > now:
@@ -308,6 +309,7 @@ class Run:
                     continue
                 yield index - 1, timed
                 continue
+            status = self._status_at(now)
             if status.is_terminal or (status is RunStatus.PAUSED and not through_pauses):
                 return
             await _flush()
