@@ -24,7 +24,6 @@ import gc
 
 from mockagent.engine import Engine
 
-
 # Young collections every 20,000 net allocations instead of 700: a request's garbage is freed by
 # reference counting long before that, so each collection finds only what is live, and runs a thirtieth
 # as often.

@@ -20,7 +20,7 @@ from mockagent.runs import (
     chat_decision,
 )
 from mockagent.scenarios.model import Agent, ScenarioSet
-from mockagent.store import Bounded
+from mockagent.store import STORE_LIMIT, Bounded
 
 
 class Engine:
@@ -35,6 +35,7 @@ class Engine:
         fault_rules: tuple[FaultRule, ...] = (),
         chaos: float = 0.0,
         chaos_seed: int = 0,
+        store_limit: int = STORE_LIMIT,
     ) -> None:
         self.scenarios = scenarios
         self.clock = clock
@@ -44,8 +45,9 @@ class Engine:
         self.chaos = chaos
         self._chaos_rng = random.Random(chaos_seed)
         self.journal = Journal()
-        self._runs: Bounded[str, Run] = Bounded()
-        self._conversations: Bounded[tuple[PlatformKey, str], Conversation] = Bounded(on_evict=_forget)
+        self.store_limit = store_limit  # runs, conversations, and each platform's own records
+        self._runs: Bounded[str, Run] = Bounded(store_limit)
+        self._conversations: Bounded[tuple[PlatformKey, str], Conversation] = Bounded(store_limit, _forget)
         self._counter = 0
         self.in_flight = 0  # requests being answered now (streams included), kept by the app
 

@@ -113,6 +113,7 @@ class Run:
 
     # Thousands are kept for polling: slots keep each one small.
     __slots__ = (
+        "__weakref__",
         "_calls",
         "_deadline",
         "_ended",

@@ -65,8 +65,8 @@ class Ingest:
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
-        self.runs: Bounded[str, IngestRun] = Bounded()
-        self._external: Bounded[tuple[str, str], str] = Bounded()
+        self.runs: Bounded[str, IngestRun] = Bounded(platform.engine.store_limit)
+        self._external: Bounded[tuple[str, str], str] = Bounded(platform.engine.store_limit)
 
     def routes(self) -> Iterable[Route]:
         base = "/api/ingest/v1"

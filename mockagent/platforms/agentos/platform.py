@@ -91,7 +91,7 @@ class AgentOS(Platform):
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
         self.ingest = Ingest(self)
-        self._approvals: Bounded[str, Approval] = Bounded()
+        self._approvals: Bounded[str, Approval] = Bounded(engine.store_limit)
 
     def routes(self) -> Iterable[Route]:
         return [

@@ -97,11 +97,11 @@ class BeeOS(Platform):
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
-        self._tasks: Bounded[str, Task] = Bounded()
-        self._files: Bounded[str, StoredFile] = Bounded()
+        self._tasks: Bounded[str, Task] = Bounded(engine.store_limit)
+        self._files: Bounded[str, StoredFile] = Bounded(engine.store_limit)
         # idempotency_key → what the first request started, per (caller, agent, key)
-        self._invokes: Bounded[tuple[str, str, str], Run] = Bounded()
-        self._task_keys: Bounded[tuple[str, str, str], Task] = Bounded()
+        self._invokes: Bounded[tuple[str, str, str], Run] = Bounded(engine.store_limit)
+        self._task_keys: Bounded[tuple[str, str, str], Task] = Bounded(engine.store_limit)
         self._seq = itertools.count(1)
 
     def routes(self) -> Iterable[Route]:
