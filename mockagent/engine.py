@@ -71,6 +71,10 @@ class Engine:
 
     # ── faults ───────────────────────────────────────────────────────────────────────────────────
 
+    def may_fault(self, agent: Agent | None) -> bool:
+        """Whether any rule or chaos could fault a request to `agent` (most servers have none)."""
+        return bool(self.fault_rules or self.chaos or (agent is not None and agent.faults))
+
     def choose_fault(
         self,
         platform: PlatformKey,
@@ -84,7 +88,7 @@ class Engine:
         agent's rules, then the server's, then chaos. Every counted rule counts this call."""
         if forced is not None:
             return forced
-        if not self.fault_rules and not self.chaos and (agent is None or not agent.faults):
+        if not self.may_fault(agent):
             return None
         scopes = {
             Per.CONVERSATION: f"{platform}:c:{conversation_id}" if conversation_id else f"{platform}:k:{credential}",

@@ -80,6 +80,7 @@ class Decision(StrEnum):
 
 
 DEFAULT_APPROVAL_TTL = 24 * 3600.0
+_WORDS = re.compile(r"\s*\S+\s*")  # a word with the spaces around it: chunks join back to the text
 _YES = re.compile(r"^\s*(y|yes|ok|okay|sure|approve|approved|go ahead|confirm(ed)?)\b", re.IGNORECASE)
 
 
@@ -543,7 +544,7 @@ class Run:
             return [text]
         if chunking is Chunking.CHARS:
             return [text[i : i + size] for i in range(0, len(text), size)]
-        words = re.findall(r"\s*\S+\s*", text)
+        words = _WORDS.findall(text)
         return words or [text]
 
     def _interval(self, base: float) -> float:

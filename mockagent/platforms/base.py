@@ -185,11 +185,13 @@ class Platform(ABC):
                 forced = parse_fault(header)
             except FaultSyntaxError as err:
                 raise ApiError.invalid(("header", FAULT_HEADER), str(err)) from None
+        if agent is not None:
+            request[AGENT_KEY] = agent.id
+        if forced is None and not self.engine.may_fault(agent):
+            return
         fault = self.engine.choose_fault(
             self.key, agent, forced=forced, conversation_id=scope, credential=credential_of(request)
         )
-        if agent is not None:
-            request[AGENT_KEY] = agent.id
         if fault is None or fault.is_empty:
             return
         request[FAULT_KEY] = (fault, self.engine.clock)

@@ -15,6 +15,7 @@ import functools
 import hashlib
 import itertools
 import json
+import os
 import re
 import secrets
 import uuid
@@ -504,7 +505,7 @@ def _ok(data: Any, status: int = 200) -> web.Response:
 
 
 def _request_id() -> str:
-    return f"req_{secrets.token_hex(12)}"
+    return f"req_{os.urandom(12).hex()}"
 
 
 @functools.lru_cache(maxsize=1024)  # a client sends the same token on every call
