@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from mockagent.clock import Clock
 from mockagent.faults import CHAOS_CATALOGUE, Fault, FaultRule, FaultState, Per
+from mockagent.ids import uuid4
 from mockagent.journal import Journal
 from mockagent.model import PlatformKey
 from mockagent.runs import (
@@ -117,7 +117,7 @@ class Engine:
         self, platform: PlatformKey, agent: Agent, conversation_id: str | None = None
     ) -> Conversation:
         """The conversation with this id, created if new (a fresh UUID when no id is given)."""
-        conversation_id = conversation_id or str(uuid.uuid4())
+        conversation_id = conversation_id or uuid4()
         key = (platform, conversation_id)
         found = self._conversations.get(key)
         if found is not None:
@@ -147,7 +147,7 @@ class Engine:
         self._counter += 1
         turn = len(conversation.runs) + 1
         run = Run(
-            run_id=run_id or str(uuid.uuid4()),
+            run_id=run_id or uuid4(),
             agent=agent,
             conversation=conversation,
             message=message,

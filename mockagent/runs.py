@@ -12,7 +12,6 @@ import asyncio
 import json
 import random
 import re
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -21,6 +20,7 @@ from typing import Any
 from mockagent.clock import Clock
 from mockagent.errors import RunStateError
 from mockagent.faults import current_stream
+from mockagent.ids import uuid4
 from mockagent.model import (
     Ask,
     Chunking,
@@ -465,7 +465,7 @@ class Run:
                         args = json.dumps(step.args, ensure_ascii=False)
                         pause = Paused(
                             kind=PauseKind.APPROVAL,
-                            request_id=str(uuid.uuid4()),
+                            request_id=uuid4(),
                             question=f"May I call {step.name} with {args}? (yes/no)",
                             tool_call=call,
                         )
@@ -487,7 +487,7 @@ class Run:
                 case Ask():
                     pause = Paused(
                         kind=PauseKind.INPUT,
-                        request_id=str(uuid.uuid4()),
+                        request_id=uuid4(),
                         question=step.question.render(self.variables),
                         options=step.options,
                     )

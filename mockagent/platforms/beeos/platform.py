@@ -18,7 +18,6 @@ import json
 import os
 import re
 import secrets
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
@@ -27,6 +26,7 @@ from aiohttp import web
 
 from mockagent.engine import Engine
 from mockagent.errors import RunStateError
+from mockagent.ids import uuid4_hex
 from mockagent.model import Paused, PauseKind, PlatformKey, ReasoningDelta, TextDelta
 from mockagent.platforms.base import (
     ApiError,
@@ -205,7 +205,7 @@ class BeeOS(Platform):
         return _ok(data, status=202)  # the SDK maps only 202: a 200 would make create_task return None
 
     def _start_task(self, agent: Agent, body: CreateTaskBody, caller: str) -> Task:
-        task_id = f"ch-{uuid.uuid4().hex}"
+        task_id = f"ch-{uuid4_hex()}"
         conversation = self.engine.open_conversation(self.key, agent, body.context_id or task_id)
         # A task is dispatched to the agent asynchronously, so it is seen `queued` first.
         pace = replace(agent.pace, queued=max(agent.pace.queued, self.task_dispatch))
@@ -336,7 +336,7 @@ class BeeOS(Platform):
         body = validate(PresignBody, await self.read_json(request))
         await self.admit(request, agent=None)
         stored = StoredFile(
-            id=f"file_{uuid.uuid4().hex}",
+            id=f"file_{uuid4_hex()}",
             owner=caller,
             filename=body.filename,
             content_type=body.content_type,
@@ -454,7 +454,7 @@ class BeeOS(Platform):
 
     def _conversation(self, agent: Agent, context_id: str | None) -> Conversation:
         # CHOSEN: an unknown context_id is adopted as a new conversation with that id.
-        return self.engine.open_conversation(self.key, agent, context_id or f"ch-{uuid.uuid4().hex}")
+        return self.engine.open_conversation(self.key, agent, context_id or f"ch-{uuid4_hex()}")
 
     async def _optional_json(self, request: web.Request) -> dict[str, Any]:
         """cancel/continue accept no body at all (the SDK sends Content-Length: 0)."""
