@@ -7,17 +7,18 @@ import contextlib
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mockagent import __version__
-from mockagent.collector import Collector
 from mockagent.errors import MockAgentError
 from mockagent.faults import FaultRule, FaultSyntaxError, Per, RateLimit, parse_fault
 from mockagent.model import PlatformKey
-from mockagent.platforms import platform_classes
-from mockagent.server import MockServer
 from mockagent.settings import Settings, load_scenarios
+
+if TYPE_CHECKING:
+    from mockagent.server import MockServer
 
 DEFAULT_PORT = 8710
 
@@ -97,12 +98,19 @@ def serve(
         scenarios = load_scenarios(settings)  # fail before binding, with the file's own position
     except (MockAgentError, OSError) as err:
         raise click.ClickException(str(err)) from err
+    # The server, aiohttp and the platforms are imported only by the commands that serve: `validate`
+    # and `--help` would otherwise spend most of their time importing them.
+    from mockagent.server import MockServer
+
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(MockServer(settings, host, port, scenarios=scenarios)))
     click.echo("mockagent stopped.")
 
 
 async def _serve(server: MockServer) -> None:
+    from mockagent.collector import Collector
+    from mockagent.platforms import platform_classes
+
     settings = server.settings
     try:
         await server.start()
@@ -139,5 +147,7 @@ def validate(scenario_paths: tuple[Path, ...]) -> None:
 @main.command("platforms")
 def list_platforms() -> None:
     """List the impersonated platforms and the real base URL each stands in for."""
+    from mockagent.platforms import platform_classes
+
     for key, cls in platform_classes().items():
         click.echo(f"{key.value:<8} {cls.title:<14} {cls.real_base_url}")

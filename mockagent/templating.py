@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import jinja2
-import jinja2.meta
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+if TYPE_CHECKING:
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 #: What a template can see, with what each means.
 VARIABLES: Mapping[str, str] = {
@@ -24,10 +25,19 @@ VARIABLES: Mapping[str, str] = {
     "platform": "the platform key (beeos, agentos, xpander, zeus, aster)",
 }
 
-_env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
 # Text with only `{{ name }}` substitutions (most scenario text) renders without Jinja: a render
 # is a string join instead of a new Jinja context per call, which is most of an echo's cost.
 _SIMPLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+@cache
+def _env() -> ImmutableSandboxedEnvironment:
+    """The Jinja environment, built on first need: importing Jinja is a sizeable share of start-up,
+    and most scenario sets only hold plain text and `{{ name }}` substitutions, which never need it."""
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    return ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
 class TemplateError(ValueError):
@@ -44,17 +54,30 @@ class Template:
         self._compiled: jinja2.Template | None = None
         self._parts: tuple[str, ...] | None = None  # literal, name, literal, name, …, literal
         if "{{" in source or "{%" in source or "{#" in source:
-            try:
-                parsed = _env.parse(source)
-            except jinja2.TemplateSyntaxError as err:
-                raise TemplateError(f"template syntax error: {err.message}") from err
-            unknown = sorted(jinja2.meta.find_undeclared_variables(parsed) - VARIABLES.keys())
-            if unknown:
-                known = ", ".join(VARIABLES)
-                raise TemplateError(f"unknown template variable {unknown[0]!r}; known ones are: {known}")
-            self._parts = _simple_parts(source)
-            if self._parts is None:
-                self._compiled = _env.from_string(source)
+            parts = _simple_parts(source)
+            # Jinja would parse such text into exactly these substitutions, and every name is known,
+            # so it is valid: anything else (unknown names too, for Jinja's own error) goes to Jinja.
+            if parts is not None and all(name in VARIABLES for name in parts[1::2]):
+                self._parts = parts
+            else:
+                self._compile(source)
+
+    def _compile(self, source: str) -> None:
+        import jinja2
+        import jinja2.meta
+
+        env = _env()
+        try:
+            parsed = env.parse(source)
+        except jinja2.TemplateSyntaxError as err:
+            raise TemplateError(f"template syntax error: {err.message}") from err
+        unknown = sorted(jinja2.meta.find_undeclared_variables(parsed) - VARIABLES.keys())
+        if unknown:
+            known = ", ".join(VARIABLES)
+            raise TemplateError(f"unknown template variable {unknown[0]!r}; known ones are: {known}")
+        # Names Jinja reads as literals (`{{ true }}`) pass the check above but are no variables, so
+        # such text renders with Jinja too: a string join would look them up and fail.
+        self._compiled = env.from_string(source)
 
     def render(self, variables: Mapping[str, Any]) -> str:
         parts = self._parts
@@ -84,6 +107,10 @@ def _simple_parts(source: str) -> tuple[str, ...] | None:
     parts = _SIMPLE.split(source)
     if any("{{" in literal or "}}" in literal for literal in parts[::2]):
         return None  # filters, expressions, or escapes: leave them to Jinja
+    # Jinja opens a tag at the first `{{` it meets, so in `{{{ message }}` it reads `{ message }` as an
+    # expression where the pattern above found a name one brace later: only Jinja can judge that text.
+    if any(literal.endswith("{") for literal in parts[:-1:2]):
+        return None
     # Jinja drops one trailing newline from a template (keep_trailing_newline=False); so does this.
     if parts[-1].endswith("\n"):
         parts[-1] = parts[-1][:-1]

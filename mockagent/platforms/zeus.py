@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from mockagent.errors import RunStateError
 from mockagent.model import (
@@ -49,9 +49,12 @@ FALLBACK_AGENT = "echo"
 
 
 # ── request models ─────────────────────────────────────────────────────────────────────────────────
+# Each builds its validator on first use (defer_build), not at import: building them all took a
+# large share of the server's start-up.
 
 
 class LlmConfig(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     baseUrl: str  # the wire spells these in camelCase
     apiKey: str
     modelName: str
@@ -60,22 +63,26 @@ class LlmConfig(BaseModel):
 
 class Tool(BaseModel):
     # Other keys (base_url, api_key, …) are accepted and dropped, so a tool's secret is never kept.
+    model_config = ConfigDict(defer_build=True)
     type: Literal["mcp", "oauth"]
     name: str
 
 
 class ChatMessage(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     role: Literal["user", "assistant", "system"]
     content: str
     timestamp: str | int | float | None = None
 
 
 class InterruptConfig(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     enabled: bool = True
     requires_interrupt: bool = False
 
 
 class InvokeBody(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     message: Annotated[str, Field(min_length=1)]
     llm_config: LlmConfig
     session_id: Annotated[str, Field(min_length=1, max_length=256)] | None = None
@@ -94,6 +101,7 @@ class InvokeBody(BaseModel):
 
 
 class ToolCallResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     tool_call_id: str
     tool_name: str
     decision: Literal["approved", "rejected", "modified", "timeout"]
@@ -101,6 +109,7 @@ class ToolCallResult(BaseModel):
 
 
 class ResumeBody(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     session_id: Annotated[str, Field(min_length=1)]
     llm_config: LlmConfig
     tool_call_results: list[ToolCallResult]

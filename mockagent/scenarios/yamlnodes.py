@@ -6,6 +6,8 @@ PyYAML's composer keeps marks on nodes; this wraps them so that a validator can 
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import yaml
 
 from mockagent.errors import ScenarioError, SourcePosition
 
+_STR_TAG = "tag:yaml.org,2002:str"
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -63,9 +66,12 @@ class Node:
         seen: set[str] = set()
         for key_node, value_node in self._node.value:
             key = Node(key_node, self.path)
-            name = key.scalar(f"a key in {what}")
-            if not isinstance(name, str):
-                raise key.error(f"keys in {what} must be strings, got {name!r}")
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _STR_TAG:
+                name = key_node.value  # what scalar() gives for a string key, without formatting its message
+            else:
+                name = key.scalar(f"a key in {what}")
+                if not isinstance(name, str):
+                    raise key.error(f"keys in {what} must be strings, got {name!r}")
             if allowed is not None and name not in allowed:
                 raise key.error(f"unknown key {name!r} in {what}; expected one of: {', '.join(sorted(allowed))}")
             if name in seen:
@@ -127,10 +133,14 @@ class Node:
 
     def plain(self) -> Any:
         """The node as ordinary Python data (for tool arguments and outputs)."""
-        if isinstance(self._node, yaml.ScalarNode) and self._node.tag not in _SCALAR_TAGS:
-            raise self.error(f"unsupported YAML tag {self._node.tag}")
+        node = self._node
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _STR_TAG:
+                return node.value  # what SafeConstructor.construct_yaml_str gives, minus its setup
+            if node.tag not in _SCALAR_TAGS:
+                raise self.error(f"unsupported YAML tag {node.tag}")
         try:
-            return _Constructor().construct_document(self._node)
+            return _Constructor().construct_document(node)
         except yaml.YAMLError as err:
             raise self.error(str(err)) from err
 
@@ -144,10 +154,15 @@ class Node:
 
 
 class _Constructor(yaml.SafeLoader):
-    """A SafeLoader used only to construct one already-composed node."""
+    """A SafeLoader used only to construct one already-composed node.
+
+    Only the constructor part is set up: a whole SafeLoader also builds a reader, scanner and parser
+    for a stream it never reads, and that cost was paid for every scalar of every scenario file.
+    It stays a SafeLoader so that it constructs with exactly SafeLoader's constructors.
+    """
 
     def __init__(self) -> None:
-        super().__init__("")
+        yaml.constructor.SafeConstructor.__init__(self)
         self.deep_construct = True
 
 
@@ -157,7 +172,7 @@ def load(path: Path, text: str | None = None) -> Node | None:
     if text is None:
         text = path.read_text(encoding="utf-8")
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -165,3 +180,52 @@ def load(path: Path, text: str | None = None) -> Node | None:
     except yaml.YAMLError as err:
         raise ScenarioError(SourcePosition(shown, 1, 1), f"YAML error: {err}") from err
     return None if node is None else Node(node, shown)
+
+
+# libyaml's parser composes the same nodes (the Python resolver still gives the tags) several times
+# faster than PyYAML's pure-Python one, which was most of the time taken to load a big scenario set.
+# PyYAML only defines CSafeLoader when it was built with libyaml.
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", None)
+_NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
+# Where the two parsers part ways, the pure one decides, as it always has. Besides the characters its
+# reader refuses up front (above), libyaml accepts or places differently: tabs, byte-order marks and the
+# Unicode line breaks; tags and directives (a `!` or `%` where a token can start: libyaml takes handles
+# that the pure scanner refuses); and a comment glued to a block scalar's header (`|#`).
+_SCANNED_APART = re.compile(r"[\t\ufeff\x85\u2028\u2029]|(?<![^\s\[\]{},:?-])[!%]|[|>][-+0-9]*#")
+
+
+def _compose(text: str) -> yaml.Node | None:
+    if _FAST_LOADER is not None and not _NON_PRINTABLE.search(text) and not _SCANNED_APART.search(text):
+        # Text libyaml refuses goes on to the pure parser below, whose messages and positions are
+        # the ones users have always seen.
+        with contextlib.suppress(Exception):
+            node: yaml.Node | None = yaml.compose(text, Loader=_FAST_LOADER)
+            if node is None or _same_as_pure(node, question_marks="?" in text):
+                return node
+    return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
+def _same_as_pure(root: yaml.Node, question_marks: bool) -> bool:
+    """False for the two shapes libyaml composes otherwise: an empty value (libyaml puts it one column
+    further on), and a `?` inside a plain scalar in a flow collection (the pure parser takes it for a
+    key indicator and refuses the text)."""
+    if not isinstance(root, yaml.CollectionNode):
+        return not isinstance(root, yaml.ScalarNode) or bool(root.style or root.value)
+    seen: set[int] = set()  # collections only: an alias repeats a node, and must not repeat the walk
+    stack: list[yaml.CollectionNode] = [root]
+    while stack:
+        collection = stack.pop()
+        if id(collection) in seen:
+            continue
+        seen.add(id(collection))
+        in_flow = question_marks and collection.flow_style
+        children = collection.value
+        if isinstance(collection, yaml.MappingNode):
+            children = [child for pair in children for child in pair]
+        for child in children:
+            if isinstance(child, yaml.ScalarNode):
+                if not child.style and (not child.value or (in_flow and "?" in child.value)):
+                    return False
+            elif isinstance(child, yaml.CollectionNode):
+                stack.append(child)
+    return True

@@ -61,7 +61,9 @@ NonEmpty = Annotated[str, Field(min_length=1)]
 
 class _Body(BaseModel):
     # Unknown fields are dropped, not refused, as a zod-style API does by default (CHOSEN).
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # defer_build here and below: validators are built on a model's first use rather than at import,
+    # which took a large share of the server's start-up.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 # ── hosted agents ───────────────────────────────────────────────────────────────────────────────────
@@ -151,7 +153,7 @@ class RunStartBody(_Body):
 
 class IngestEvent(BaseModel):
     # Spans carry extra keys (span_id, started_at, duration_ms …): kept as sent.
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
     type: NonEmpty
     level: Literal["debug", "info", "warn", "error"] = "info"
     payload: dict[str, Any] = Field(default_factory=dict)
@@ -186,7 +188,7 @@ class CancelBody(RunRef):
 
 
 class TaskReport(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
     id: NonEmpty
     name: NonEmpty
     status: Literal["pending", "running", "completed", "failed", "skipped"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 MAX_ID = 128  # agentId, taskId, file id, context_id, attachment file_id
 MAX_ATTACHMENTS = 16
@@ -20,7 +20,10 @@ RESERVED_METADATA = frozenset({"protocol", "caller_owner_id", "target_agent_id",
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID)]
 
 
+# Each model builds its validator on first use, not at import: building them all took a large share
+# of the server's start-up, and most runs touch only a few of them.
 class AttachmentRef(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     file_id: Id
     filename: str | None = None
     content_type: str | None = None
@@ -29,6 +32,7 @@ class AttachmentRef(BaseModel):
 class TurnBody(BaseModel):
     """What invoke and create-task share: one user message into a conversation (channel)."""
 
+    model_config = ConfigDict(defer_build=True)
     # The gateway's `required` binding rejects the zero value, so "" is as good as missing.
     message: Annotated[str, Field(min_length=1)]
     context_id: Id | None = None
@@ -51,14 +55,17 @@ class CreateTaskBody(TurnBody):
 
 
 class CancelBody(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     reason: Annotated[str, Field(max_length=1024)] | None = None
 
 
 class ContinueBody(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     input: Any = None
     auth_grant: bool | None = None
 
 
 class PresignBody(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     filename: Annotated[str, Field(min_length=1, max_length=512)]
     content_type: Annotated[str, Field(min_length=1, max_length=255)]

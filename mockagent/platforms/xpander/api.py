@@ -37,11 +37,8 @@ from mockagent.platforms.xpander.requests import (
     LLM_CATALOG,
     Decision,
     HitlBody,
-    InvokeBody,
     StreamBody,
-    StreamInput,
     SyncBody,
-    SyncInput,
     validate_body,
 )
 from mockagent.platforms.xpander.tasks import META, QUESTION_REJECTED, REJECTED, TaskRequest, TaskView, status_of
@@ -142,7 +139,7 @@ class Xpander(Platform):
     async def _start(self, request: web.Request, *, stream: bool = False) -> Run:
         credential = self._authenticate(request)
         raw = await self._read_body(request)
-        body: InvokeBody[SyncInput] | InvokeBody[StreamInput] = (
+        body: SyncBody | StreamBody = (
             validate_body(StreamBody, raw) if stream else validate_body(SyncBody, raw)
         )
         # `version` (latest, "draft", a number) selects nothing here: every version is the scenario's agent.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import pydantic
 from pydantic import BaseModel, ConfigDict
@@ -42,9 +42,11 @@ class SourceNodeType(StrEnum):
     SLACK = "slack"
 
 
+# Each model builds its validator on first use (defer_build), not at import: building them all took
+# a large share of the server's start-up, and most runs touch only a few of them.
 class _UserBase(BaseModel):
     # The user object is free-form context for the agent: unknown keys are kept, not rejected.
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     first_name: str | None = None
     last_name: str | None = None
 
@@ -60,6 +62,7 @@ class StreamUser(_UserBase):
 
 
 class _InputBase(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     text: str
     files: list[str] | None = None
 
@@ -72,11 +75,14 @@ class StreamInput(_InputBase):
     user: StreamUser | None = None
 
 
-InputT = TypeVar("InputT", SyncInput, StreamInput)
+class InvokeBody(BaseModel):
+    """What every invoke body has; `SyncBody` and `StreamBody` add their `input`.
 
+    Two subclasses rather than a generic model: parametrising a generic builds its validator at import,
+    whatever `defer_build` says, and that was a tenth of the server's start-up."""
 
-class InvokeBody(BaseModel, Generic[InputT]):
-    input: InputT
+    model_config = ConfigDict(defer_build=True)
+    input: _InputBase  # narrowed by each subclass; declared here to keep it first in errors
     id: str | None = None
     disable_attachment_injection: bool = False
     think_mode: ThinkMode = ThinkMode.DEFAULT
@@ -92,8 +98,12 @@ class InvokeBody(BaseModel, Generic[InputT]):
     source_node_type: SourceNodeType | None = None
 
 
-SyncBody = InvokeBody[SyncInput]  # sync and async invoke: input.user.id and .email are required
-StreamBody = InvokeBody[StreamInput]
+class SyncBody(InvokeBody):
+    input: SyncInput  # sync and async invoke: input.user.id and .email are required
+
+
+class StreamBody(InvokeBody):
+    input: StreamInput
 
 
 class Decision(StrEnum):
@@ -102,6 +112,7 @@ class Decision(StrEnum):
 
 
 class HitlBody(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     decision: Decision
     comment: str | None = None
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from mockagent.model import Paused, PauseKind
 from mockagent.platforms.base import dumps
-from mockagent.platforms.xpander.requests import InvokeBody, OutputFormat, StreamInput, SyncInput
+from mockagent.platforms.xpander.requests import OutputFormat, StreamBody, SyncBody
 from mockagent.runs import Conversation, Run, RunStatus
 from mockagent.scenarios.model import Agent
 
@@ -47,7 +47,7 @@ class TaskRequest:
     llm_reasoning_effort: str
 
     @classmethod
-    def of(cls, body: InvokeBody[SyncInput] | InvokeBody[StreamInput], agent: Agent) -> TaskRequest:
+    def of(cls, body: SyncBody | StreamBody, agent: Agent) -> TaskRequest:
         user = body.input.user
         return cls(
             input={
