@@ -139,9 +139,7 @@ class Xpander(Platform):
     async def _start(self, request: web.Request, *, stream: bool = False) -> Run:
         credential = self._authenticate(request)
         raw = await self._read_body(request)
-        body: SyncBody | StreamBody = (
-            validate_body(StreamBody, raw) if stream else validate_body(SyncBody, raw)
-        )
+        body: SyncBody | StreamBody = validate_body(StreamBody, raw) if stream else validate_body(SyncBody, raw)
         # `version` (latest, "draft", a number) selects nothing here: every version is the scenario's agent.
         agent = self.engine.agent(self.key, request.match_info["agent_id"])
         if agent is None:
