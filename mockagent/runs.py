@@ -293,15 +293,18 @@ class Run:
         task event stream stays open until the task is terminal).
         """
         index = start
+        now = self.clock.now()
         while True:
-            now = self.clock.now()
             if self._deadline is not None:
                 self._enforce(now)  # first: a gateway limit that has passed cuts the timeline
             if index < len(self.timeline):
                 timed = self.timeline[index]
                 if timed.at > now:
-                    await _flush()
-                    await self._sleep_until(timed.at)
+                    now = self.clock.now()  # read again only when the last reading says "not yet"
+                    if timed.at > now:
+                        await _flush()
+                        await self._sleep_until(timed.at)
+                        now = self.clock.now()
                     continue  # the timeline may have been cut (cancelled) while we slept
                 index += 1
                 if isinstance(timed.event, Glitched):
@@ -311,6 +314,9 @@ class Run:
                     continue
                 yield index - 1, timed
                 continue
+            now = self.clock.now()
+            if self._deadline is not None:
+                self._enforce(now)
             status = self._status_at(now)
             if status.is_terminal or (status is RunStatus.PAUSED and not through_pauses):
                 return
@@ -323,6 +329,7 @@ class Run:
                 await self._sleep_until(self.pending.expires_at)
             else:
                 await self._sleep_until(None)
+            now = self.clock.now()
 
     async def _sleep_until(self, at: float | None) -> None:
         """Wait until clock time `at` (None: no set time), the run's gateway limit, or the run's next
