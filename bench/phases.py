@@ -39,7 +39,7 @@ class Plan:
     connections: int = 32  # the invoke load: wrk -c / loadgen connections
     stream_counts: tuple[int, ...] = (200, 2000)
     timing_seconds: int = 8  # the timed streams under load
-    cold_repeats: int = 5
+    cold_repeats: int = 9
     probe_connections: int = 4  # timed streams sent alongside the invoke load
     force_python: bool = False  # the Python load generator even where wrk is installed
 
@@ -169,26 +169,29 @@ def _compile_bytecode() -> None:
 # ── cold start and idle memory ───────────────────────────────────────────────────────────────────────
 
 
-def _cold_starts(start: Callable[[], Server], repeats: int) -> tuple[float, float]:
-    """Median seconds from spawn to the first answered request, and the idle RSS (MiB) of the last one."""
-    readies: list[float] = []
-    rss = 0.0
+def _cold_starts(starts: dict[str, Callable[[], Server]], repeats: int) -> dict[str, tuple[float, float]]:
+    """Per server: median seconds from spawn to the first answered request, and the idle RSS (MiB) of
+    its last start. The servers take turns, start after start, so a drift in the machine's speed
+    (another process, a CPU's clock) falls on all of them alike."""
+    readies: dict[str, list[float]] = {name: [] for name in starts}
+    rss: dict[str, float] = {}
     for attempt in range(repeats):
-        server = start()
-        try:
-            readies.append(server.ready_seconds)
-            if attempt == repeats - 1:
-                time.sleep(IDLE_SETTLE)
-                rss = server.rss_mib()
-        finally:
-            server.stop()
-    return percentile(readies, 50), rss
+        for name, start in starts.items():
+            server = start()
+            try:
+                readies[name].append(server.ready_seconds)
+                if attempt == repeats - 1:
+                    time.sleep(IDLE_SETTLE)
+                    rss[name] = server.rss_mib()
+            finally:
+                server.stop()
+    return {name: (percentile(readies[name], 50), rss[name]) for name in starts}
 
 
 def cold_start(bench: Bench) -> list[Row]:
     repeats = bench.plan.cold_repeats
-    bare_ready, bare_rss = _cold_starts(bench.start_bare, repeats)
-    mock_ready, mock_rss = _cold_starts(bench.start_mock, repeats)
+    measured = _cold_starts({"bare": bench.start_bare, "mock": bench.start_mock}, repeats)
+    (bare_ready, bare_rss), (mock_ready, mock_rss) = measured["bare"], measured["mock"]
     section = "Cold start & idle memory"
     ratio = mock_ready / bare_ready
     rows = [
@@ -212,7 +215,7 @@ def cold_start(bench: Bench) -> list[Row]:
         ),
     ]
     if not bench.plan.quick:
-        many_ready, many_rss = _cold_starts(lambda: bench.start_mock("many"), 1)
+        many_ready, many_rss = _cold_starts({"many": lambda: bench.start_mock("many")}, 1)["many"]
         rows += [
             Row(
                 section,
