@@ -443,6 +443,10 @@ class Run:
         self._play(steps, self.started_at + self.agent.pace.first_frame)
 
     def _play(self, steps: tuple[Step, ...], at: float) -> None:
+        self._lay_out(steps, at)
+        self._notify()  # once the script is laid out, not once per event
+
+    def _lay_out(self, steps: tuple[Step, ...], at: float) -> None:
         pace = self.agent.pace
         for index, step in enumerate(steps):
             match step:
@@ -538,7 +542,6 @@ class Run:
         if self.timeline and at < self.timeline[-1].at:
             at = self.timeline[-1].at
         self.timeline.append(Timed(at, event, len(self.timeline)))
-        self._notify()
 
     def _chunks(self, step: Say) -> list[str]:
         if step.chunks is not None:
