@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
@@ -228,9 +228,7 @@ class Platform(ABC):
             raise ApiError(
                 ErrorKind.UNSUPPORTED_MEDIA_TYPE, f"Content-Type must be application/json, got {content_type}"
             )
-        raw = await request.content.read(self.body_limit + 1)
-        if len(raw) > self.body_limit:
-            raise ApiError(ErrorKind.PAYLOAD_TOO_LARGE, f"request body exceeds {self.body_limit} bytes")
+        raw = await read_body(request, self.body_limit, "request body")
         try:
             # JSON on the wire is UTF-8 (RFC 8259); decoding first skips json's encoding sniffing.
             body = _DECODER.decode(raw.decode("utf-8"))
@@ -239,6 +237,21 @@ class Platform(ABC):
         if not isinstance(body, dict):
             raise ApiError(ErrorKind.INVALID_BODY, f"request body must be a JSON object, got {type(body).__name__}")
         return body
+
+
+async def read_body(request: web.Request, limit: int, what: str) -> bytes:
+    """The whole body, however many packets it came in; a 413 ApiError as soon as it passes `limit`.
+
+    (`request.content.read(n)` returns what has arrived so far, which for a large body is only a part.)
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(ErrorKind.PAYLOAD_TOO_LARGE, f"{what} exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 FAULT_HEADER = "X-Mockagent-Fault"
@@ -329,16 +342,19 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
     return web.Response(text=dumps(body), status=status, content_type="application/json", headers=headers)
 
 
-@contextlib.contextmanager
-def hang_up_cancels(run: Run) -> Iterator[None]:
+@contextlib.asynccontextmanager
+async def hang_up_cancels(run: Run, stream: EventStream) -> AsyncIterator[None]:
     """Around a stream's writing: a client that hangs up ends its run at once.
 
     A hang-up shows either as the handler being cancelled (aiohttp's handler cancellation) or as a write
     that finds the connection gone (a client reset, or an injected drop); both leave the run cancelled.
-    After a reset the block is left quietly, and `EventStream.close()` knows not to write to the dead socket.
+    The frames still buffered are flushed inside the block, so a hang-up during the last of them counts
+    too. After a reset the block is left quietly, and `EventStream.close()` knows not to write to the
+    dead socket.
     """
     try:
         yield
+        await stream.flush()
     except asyncio.CancelledError:
         run.cancel("client disconnected")
         raise
@@ -450,9 +466,12 @@ class EventStream:
         await self.send(dumps(value), event=event, event_id=event_id, terminal=terminal)
 
     async def close(self) -> web.StreamResponse:
-        if self.request.transport is not None and not self.request.transport.is_closing():
-            await self.flush()
-            await self.response.write_eof()
+        transport = self.request.transport
+        if transport is not None and not transport.is_closing():
+            # A client that leaves as the stream ends (after its last frame) is no error of ours.
+            with contextlib.suppress(ConnectionResetError):
+                await self.flush()
+                await self.response.write_eof()
         return self.response
 
 

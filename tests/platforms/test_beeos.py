@@ -677,3 +677,24 @@ def test_served_at_the_root_alone(mockagent_server: ThreadedMockServer) -> None:
     assert data(response)["text"] == "Echo: root"
     presigned = data(presign(mockagent_server))
     assert presigned["upload_url"].startswith(f"{mockagent_server.url}/storage/")
+
+
+@pytest.mark.mockagent(scenarios=["tests/scenarios/instant.yaml"])  # an unpaced echo
+def test_a_large_body_is_read_whole_however_many_packets_it_takes(mockagent_server: ThreadedMockServer) -> None:
+    message = "x" * 900_000  # many TCP segments, still under BeeOS's 1 MiB limit
+    reply = data(call(mockagent_server, "POST", "/api/v1/agents/echo/invoke", json={"message": message}))
+    assert reply["text"] == f"Echo: {message}"
+    too_big = call(mockagent_server, "POST", "/api/v1/agents/echo/invoke", json={"message": "x" * (1024 * 1024)})
+    assert error(too_big, 413)["code"] == "payload_too_large"
+
+
+def test_a_large_upload_is_stored_whole(mockagent_server: ThreadedMockServer) -> None:
+    presigned = data(presign(mockagent_server, {"filename": "big.bin", "content_type": "application/octet-stream"}))
+    content = bytes(range(256)) * 20_000  # 5 MB
+    uploaded = httpx.put(
+        presigned["upload_url"], content=content, headers={"Content-Type": "application/octet-stream"}, timeout=10
+    )
+    assert uploaded.status_code == 200
+    meta = data(call(mockagent_server, "GET", f"/api/v1/files/{presigned['file_id']}"))
+    assert meta["size"] == len(content)
+    assert httpx.get(meta["download_url"], timeout=10).content == content

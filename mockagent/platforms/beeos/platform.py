@@ -39,6 +39,7 @@ from mockagent.platforms.base import (
     hang_up_cancels,
     is_jwt,
     json_response,
+    read_body,
     validate,
 )
 from mockagent.platforms.beeos.models import (
@@ -166,7 +167,7 @@ class BeeOS(Platform):
         """Bare `data:` frames as the run produces them; at most one `error`, then the terminal `done`."""
         run.time_out_at(self.engine.clock.now() + window, TIMEOUT_MESSAGE)
         stream = EventStream(request, headers={"X-Request-Id": _request_id(), "X-Accel-Buffering": "no"})
-        with hang_up_cancels(run):
+        async with hang_up_cancels(run, stream):
             await stream.open()
             async for _, timed in run.follow():
                 match timed.event:
@@ -378,9 +379,7 @@ class BeeOS(Platform):
             raise ApiError(
                 ErrorKind.FORBIDDEN, f"Content-Type {declared} does not match the presigned {stored.content_type}"
             )
-        data = await request.content.read(self.upload_limit + 1)
-        if len(data) > self.upload_limit:
-            raise ApiError(ErrorKind.PAYLOAD_TOO_LARGE, f"upload exceeds {self.upload_limit} bytes")
+        data = await read_body(request, self.upload_limit, "upload")
         stored.data = data
         return web.Response(status=200, headers={"ETag": f'"{hashlib.md5(data).hexdigest()}"'})  # noqa: S324
 

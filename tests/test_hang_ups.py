@@ -1,0 +1,51 @@
+"""Clients that hang up mid-stream: the server logs no error of its own, stays up, and journals the call."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import struct
+
+import httpx
+import pytest
+
+from mockagent.server import ThreadedMockServer
+
+KEY = "oag_" + "0123456789abcdef" * 4
+MESSAGE = "x" * 600_000  # streamed back in 64-character chunks: ~10,000 frames, ~1 MB of SSE
+
+
+def _hang_up_after_headers(port: int, path: str, body: dict[str, str], headers: dict[str, str]) -> bytes:
+    raw = json.dumps(body).encode()
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(raw)}\r\n{head}\r\n"
+    ).encode() + raw
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        first = sock.recv(4096)
+        # Linger 0: close() sends a reset at once, with the server's frames still unread.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    return first
+
+
+@pytest.mark.mockagent(scenarios=["tests/scenarios/bulky.yaml"])
+def test_a_hang_up_mid_stream_is_no_server_error(
+    mockagent_server: ThreadedMockServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="mockagent")
+    for _ in range(15):
+        first = _hang_up_after_headers(
+            mockagent_server.server.port,
+            "/beeos/api/v1/agents/bulky/invoke",
+            {"message": MESSAGE},
+            {"Accept": "text/event-stream", "Authorization": f"Bearer {KEY}"},
+        )
+        assert first.startswith(b"HTTP/1.1 200")
+    health = httpx.get(f"{mockagent_server.url}/__mockagent/health")
+    assert health.status_code == 200
+    journal = httpx.get(f"{mockagent_server.url}/__mockagent/journal", params={"path": "/bulky/"}).json()
+    assert [entry["status"] for entry in journal] == [200] * 15
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
