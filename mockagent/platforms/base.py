@@ -244,7 +244,15 @@ async def read_body(request: web.Request, limit: int, what: str) -> bytes:
 
     (`request.content.read(n)` returns what has arrived so far, which for a large body is only a part.)
     """
-    chunks: list[bytes] = []
+    length = request.content_length
+    if length is not None:
+        if length > limit:
+            raise ApiError(ErrorKind.PAYLOAD_TOO_LARGE, f"{what} exceeds {limit} bytes")
+        try:
+            return await request.content.readexactly(length)
+        except asyncio.IncompleteReadError:
+            raise ApiError(ErrorKind.INVALID_BODY, f"{what} ended before its Content-Length") from None
+    chunks: list[bytes] = []  # chunked: no length to trust
     size = 0
     while chunk := await request.content.readany():
         size += len(chunk)

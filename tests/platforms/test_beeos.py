@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -698,3 +699,18 @@ def test_a_large_upload_is_stored_whole(mockagent_server: ThreadedMockServer) ->
     meta = data(call(mockagent_server, "GET", f"/api/v1/files/{presigned['file_id']}"))
     assert meta["size"] == len(content)
     assert httpx.get(meta["download_url"], timeout=10).content == content
+
+
+@pytest.mark.mockagent(scenarios=["tests/scenarios/instant.yaml"])
+def test_a_chunked_body_is_read_whole_and_limited(mockagent_server: ThreadedMockServer) -> None:
+    def body(size: int) -> Iterator[bytes]:
+        yield b'{"message": "'
+        for _ in range(size // 1000):
+            yield b"y" * 1000
+        yield b'"}'
+
+    headers = {"Content-Type": "application/json"}
+    reply = call(mockagent_server, "POST", "/api/v1/agents/echo/invoke", content=body(200_000), headers=headers)
+    assert data(reply)["text"] == "Echo: " + "y" * 200_000
+    too_big = call(mockagent_server, "POST", "/api/v1/agents/echo/invoke", content=body(2_000_000), headers=headers)
+    assert error(too_big, 413)["code"] == "payload_too_large"
