@@ -122,8 +122,10 @@ class AgentOS(Platform):
         agent = self.engine.agent(self.key, agent_id)
         if agent is None:
             raise ApiError(ErrorKind.NOT_FOUND, f"Agent {agent_id} not found.")
-        conversation = self._conversation(agent, body)
+        session = self._session(agent, body)
         await self.admit(request, agent=agent, scope=body.session_id)
+        # A new conversation only once the call is admitted: a 429 leaves nothing behind.
+        conversation = session or self.engine.open_conversation(self.key, agent)
         run = self.engine.start_run(agent, message_of(body.input), conversation, pause_style=self.pause_style)
         run.metadata.update(
             prompt_variables=body.prompt_variables or {},
@@ -137,10 +139,10 @@ class AgentOS(Platform):
             return await self._stream(request, run)
         return await self._settle(run)
 
-    def _conversation(self, agent: Agent, body: InvokeBody) -> Conversation:
-        """A session continues its conversation; without one every invoke stands alone."""
+    def _session(self, agent: Agent, body: InvokeBody) -> Conversation | None:
+        """The conversation a session_id continues (checked); None: this invoke stands alone."""
         if body.session_id is None:
-            return self.engine.open_conversation(self.key, agent)
+            return None
         conversation = self.engine.conversation(self.key, body.session_id)
         if conversation is None or conversation.agent_id != agent.id:
             raise ApiError(ErrorKind.NOT_FOUND, f"Session {body.session_id} not found.")
