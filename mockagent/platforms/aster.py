@@ -202,7 +202,7 @@ class Aster(Platform):
         turn: _Turn = run.metadata[_TURN]
         frames = _UiMessageFrames(turn.assistant_id, turn.carried_call)
         run.time_out_at(run.started_at + self.gateway_timeout, "gateway timeout")
-        async with hang_up_cancels(run, stream):
+        with hang_up_cancels(run):
             await stream.open()
             await _send(stream, frames.begin())
             async for _, timed in run.follow():

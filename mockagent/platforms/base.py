@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
@@ -350,19 +350,17 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
     return web.Response(text=dumps(body), status=status, content_type="application/json", headers=headers)
 
 
-@contextlib.asynccontextmanager
-async def hang_up_cancels(run: Run, stream: EventStream) -> AsyncIterator[None]:
+@contextlib.contextmanager
+def hang_up_cancels(run: Run) -> Iterator[None]:
     """Around a stream's writing: a client that hangs up ends its run at once.
 
     A hang-up shows either as the handler being cancelled (aiohttp's handler cancellation) or as a write
     that finds the connection gone (a client reset, or an injected drop); both leave the run cancelled.
-    The frames still buffered are flushed inside the block, so a hang-up during the last of them counts
-    too. After a reset the block is left quietly, and `EventStream.close()` knows not to write to the
-    dead socket.
+    After a reset the block is left quietly, and `EventStream.close()` knows not to write to the dead
+    socket. The frames still buffered when the block ends go out with the end of the response.
     """
     try:
         yield
-        await stream.flush()
     except asyncio.CancelledError:
         run.cancel("client disconnected")
         raise
@@ -476,10 +474,13 @@ class EventStream:
     async def close(self) -> web.StreamResponse:
         transport = self.request.transport
         if transport is not None and not transport.is_closing():
-            # A client that leaves as the stream ends (after its last frame) is no error of ours.
+            # The last frames and the end of the response leave in one write. A client that leaves as
+            # the stream ends is no error of ours (and the run is already over or paused).
+            data = b"".join(self._buffer)
+            self._buffer.clear()
+            self._buffered = 0
             with contextlib.suppress(ConnectionResetError):
-                await self.flush()
-                await self.response.write_eof()
+                await self.response.write_eof(data)
         return self.response
 
 

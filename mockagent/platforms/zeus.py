@@ -233,7 +233,7 @@ class Zeus(Platform):
         session_id = run.conversation.id
         stream = EventStream(request, headers={"X-Accel-Buffering": "no"})
         run.time_out_at(self.engine.clock.now() + self.gateway_timeout, "gateway timeout")
-        async with hang_up_cancels(run, stream):
+        with hang_up_cancels(run):
             await stream.open()
             for frame in prelude:
                 await stream.send_json(frame)

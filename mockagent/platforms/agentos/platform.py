@@ -177,7 +177,7 @@ class AgentOS(Platform):
         stream = EventStream(request)
         # The gateway limit for a stream: the run times out and the stream ends with an error frame.
         run.time_out_at(run.created_at + self.gateway_timeout, "the gateway limit passed")
-        async with hang_up_cancels(run, stream):
+        with hang_up_cancels(run):
             await stream.open()
             await stream.send_json({"type": "start", "run_id": run.id})
             async for _, timed in run.follow():

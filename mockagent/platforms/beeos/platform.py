@@ -167,7 +167,7 @@ class BeeOS(Platform):
         """Bare `data:` frames as the run produces them; at most one `error`, then the terminal `done`."""
         run.time_out_at(self.engine.clock.now() + window, TIMEOUT_MESSAGE)
         stream = EventStream(request, headers={"X-Request-Id": _request_id(), "X-Accel-Buffering": "no"})
-        async with hang_up_cancels(run, stream):
+        with hang_up_cancels(run):
             await stream.open()
             async for _, timed in run.follow():
                 match timed.event:

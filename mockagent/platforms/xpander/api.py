@@ -132,7 +132,7 @@ class Xpander(Platform):
     async def _invoke_stream(self, request: web.Request) -> web.StreamResponse:
         run = await self._start(request, stream=True)
         stream = await EventStream(request).open()
-        async with hang_up_cancels(run, stream):
+        with hang_up_cancels(run):
             await self._stream(stream, run)
         return await stream.close()
 
