@@ -20,7 +20,7 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from aiohttp import web
 
@@ -52,6 +52,7 @@ from mockagent.platforms.beeos.models import (
     CreateTaskBody,
     InvokeBody,
     PresignBody,
+    TurnBody,
 )
 from mockagent.platforms.beeos.tasks import DELTA_TYPE, Json, Task, compact
 from mockagent.runs import Conversation, Decision, PauseStyle, Run, RunStatus
@@ -128,19 +129,13 @@ class BeeOS(Platform):
     # ── invoke ───────────────────────────────────────────────────────────────────────────────────
 
     async def invoke(self, request: web.Request) -> web.StreamResponse:
-        caller = self._authenticate(request)
-        agent_id = _path_id(request, "agentId")
-        body = validate(InvokeBody, await self.read_json(request))
-        agent = self._agent(request, agent_id)
-        attachments = self._attachments(body.attachments, caller)
-        self._check_context(agent, body.context_id)
-        await self.admit(request, agent=agent, scope=body.context_id)
-        key = (caller, agent.id, body.idempotency_key) if body.idempotency_key else None
+        turn = await self._admit_turn(request, InvokeBody)
+        body, key = turn.body, turn.key
         run = self._invokes.get(key) if key else None
         if run is None:  # a repeated idempotency_key replays the first run instead of a new turn
-            conversation = self._conversation(agent, body.context_id)
-            run = self.engine.start_run(agent, body.message, conversation, pause_style=PauseStyle.CHAT)
-            run.metadata.update(metadata=body.clean_metadata(), attachments=attachments)
+            conversation = self._conversation(turn.agent, body.context_id)
+            run = self.engine.start_run(turn.agent, body.message, conversation, pause_style=PauseStyle.CHAT)
+            run.metadata.update(metadata=body.clean_metadata(), attachments=turn.attachments)
             if key:
                 self._invokes[key] = run
         window = min((body.timeout_ms or DEFAULT_TIMEOUT_MS) / 1000, self.gateway_timeout)
@@ -182,18 +177,12 @@ class BeeOS(Platform):
     # ── tasks ────────────────────────────────────────────────────────────────────────────────────
 
     async def create_task(self, request: web.Request) -> web.Response:
-        caller = self._authenticate(request)
-        agent_id = _path_id(request, "agentId")
-        body = validate(CreateTaskBody, await self.read_json(request))
-        agent = self._agent(request, agent_id)
-        attachments = self._attachments(body.attachments, caller)
-        self._check_context(agent, body.context_id)
-        await self.admit(request, agent=agent, scope=body.context_id)
-        key = (caller, agent.id, body.idempotency_key) if body.idempotency_key else None
+        turn = await self._admit_turn(request, CreateTaskBody)
+        key = turn.key
         task = self._task_keys.get(key) if key else None
         if task is None:
-            task = self._start_task(agent, body, caller)
-            task.run.metadata.update(attachments=attachments)
+            task = self._start_task(turn.agent, turn.body, turn.caller)
+            task.run.metadata.update(attachments=turn.attachments)
             if key:
                 self._task_keys[key] = task
         run = task.run
@@ -420,6 +409,19 @@ class BeeOS(Platform):
             )
         return out
 
+    async def _admit_turn(self, request: web.Request, model: type[B]) -> _Turn[B]:
+        """The gate invoke and create-task share, in the order their errors take precedence: auth, the
+        body, the agent, its attachments and context, then faults and rate limits."""
+        caller = self._authenticate(request)
+        agent_id = _path_id(request, "agentId")
+        body = validate(model, await self.read_json(request))
+        agent = self._agent(request, agent_id)
+        attachments = self._attachments(body.attachments, caller)
+        self._check_context(agent, body.context_id)
+        await self.admit(request, agent=agent, scope=body.context_id)
+        key = (caller, agent.id, body.idempotency_key) if body.idempotency_key else None
+        return _Turn(caller, body, agent, attachments, key)
+
     # ── auth, agents, conversations ──────────────────────────────────────────────────────────────
 
     def _authenticate(self, request: web.Request) -> str:
@@ -497,6 +499,20 @@ _ERRORS: Mapping[ErrorKind, tuple[int, str, str]] = {
     ErrorKind.UNAVAILABLE: (503, "api_error", "agent_service_unavailable"),
     ErrorKind.TIMEOUT: (504, "api_error", "service_timeout"),
 }
+
+
+B = TypeVar("B", bound=TurnBody)
+
+
+@dataclass(frozen=True)
+class _Turn(Generic[B]):
+    """A turn through the gate (`BeeOS._admit_turn`)."""
+
+    caller: str
+    body: B
+    agent: Agent
+    attachments: list[Json]
+    key: tuple[str, str, str] | None  # (caller, agent, idempotency_key), when the client sent one
 
 
 def _ok(data: Any, status: int = 200) -> web.Response:
