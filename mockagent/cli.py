@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import sys
 from pathlib import Path
@@ -86,9 +85,6 @@ def serve(
             rules += (FaultRule(rate_limit=RateLimit.parse(rate_limit), per=Per.CREDENTIAL),)
     except FaultSyntaxError as err:
         raise click.BadParameter(str(err)) from err
-    # Start-up allocates only what stays (modules, scenarios, routes): collections would walk all of it
-    # for nothing. The server's collector policy turns the collector back on once it is listening.
-    gc.disable()
     settings = Settings(
         scenario_paths=scenario_paths,
         with_builtin=with_builtin,

@@ -26,11 +26,6 @@ class Clock(Protocol):
         """The UTC wall-clock moment of clock time `at` (default: now), for timestamps on the wire."""
         ...
 
-    def timer(self, at: float) -> asyncio.Future[None]:
-        """A future that resolves once clock time reaches `at`; registered at once, so a caller that
-        waits on it together with something else cannot miss a moment (cancel it when done)."""
-        ...
-
     def wake(self, at: float, future: asyncio.Future[None]) -> Cancellable:
         """Resolve `future` once clock time reaches `at` (unless it is done by then); cancelling the
         returned handle drops the timer. The cheapest way to wait for a moment *or* something else."""
@@ -61,21 +56,11 @@ class RealClock:
     def wall(self, at: float | None = None) -> datetime:
         return self._wall0 + timedelta(seconds=self.now() if at is None else at)
 
-    def timer(self, at: float) -> asyncio.Future[None]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        delay = max(0.0, (at - self.now()) / self.speed)
-        handle = loop.call_later(delay, _resolve, future)
-        future.add_done_callback(lambda _: handle.cancel())
-        return future
-
     def wake(self, at: float, future: asyncio.Future[None]) -> Cancellable:
         return asyncio.get_running_loop().call_later(max(0.0, (at - self.now()) / self.speed), _resolve, future)
 
     async def sleep_until(self, at: float) -> None:
-        # Re-check after waking: the event loop may wake us a hair early.
-        while at - self.now() > 0:
-            await self.timer(at)
+        await _sleep_until(self, at)
 
 
 class ManualClock:
@@ -93,14 +78,6 @@ class ManualClock:
     def wall(self, at: float | None = None) -> datetime:
         return self._wall0 + timedelta(seconds=self._now if at is None else at)
 
-    def timer(self, at: float) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if at <= self._now:
-            future.set_result(None)
-        else:
-            heapq.heappush(self._sleepers, (at, next(self._order), future))
-        return future
-
     def wake(self, at: float, future: asyncio.Future[None]) -> Cancellable:
         if at <= self._now:
             _resolve(future)
@@ -110,7 +87,7 @@ class ManualClock:
         return _NOTHING_TO_CANCEL
 
     async def sleep_until(self, at: float) -> None:
-        await self.timer(at)
+        await _sleep_until(self, at)
 
     @property
     def waiting(self) -> int:
@@ -142,6 +119,17 @@ class _NothingToCancel:
 
 
 _NOTHING_TO_CANCEL = _NothingToCancel()
+
+
+async def _sleep_until(clock: Clock, at: float) -> None:
+    # Re-check after waking: the event loop may wake a real clock's sleeper a hair early.
+    while at - clock.now() > 0:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        timer = clock.wake(at, future)
+        try:
+            await future
+        finally:
+            timer.cancel()
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

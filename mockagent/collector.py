@@ -6,7 +6,7 @@ every request and the error of every scripted delay under load. So `mockagent se
 
 - freezes what start-up loaded (modules, scenarios): `gc.freeze()` puts it out of the collector's
   reach for good (no collection first: start-up makes next to no garbage, and the 14 ms would delay
-  the first request; `serve` even keeps the collector off until then);
+  the first request; the `mockagent` command keeps the collector off until then, see _entry.py);
 - every `batch` runs, freezes whatever is alive, so the collector only ever scans what is newer than
   that. Frozen objects are still freed by reference counting when the stores let them go (the engine
   cuts the one conversation↔run cycle when it evicts). No collection runs first: it would cost ~12 ms a

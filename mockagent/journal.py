@@ -6,7 +6,7 @@ Entries hold no headers and no bodies, so no secret can reach the journal.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from mockagent.clock import Clock
@@ -25,15 +25,7 @@ class Entry:
     fault: str | None = None
 
     def as_json(self, clock: Clock) -> dict[str, Any]:
-        return {
-            "at": clock.wall(self.at).isoformat(timespec="milliseconds"),
-            "platform": self.platform,
-            "method": self.method,
-            "path": self.path,
-            "status": self.status,
-            "agent": self.agent,
-            "fault": self.fault,
-        }
+        return asdict(self) | {"at": clock.wall(self.at).isoformat(timespec="milliseconds")}
 
 
 class Journal:

@@ -452,10 +452,14 @@ class EventStream:
 
     async def flush(self) -> None:
         if self._buffer:
-            data = b"".join(self._buffer)
-            self._buffer.clear()
-            self._buffered = 0
-            await self.response.write(data)
+            await self.response.write(self._take())
+
+    def _take(self) -> bytes:
+        """The buffered frames, as one piece; the buffer is empty after."""
+        data = b"".join(self._buffer)
+        self._buffer.clear()
+        self._buffered = 0
+        return data
 
     async def _drop(self) -> None:
         """Cut the connection mid-stream, as a failing proxy would; the caller treats it as a hang-up."""
@@ -476,11 +480,8 @@ class EventStream:
         if transport is not None and not transport.is_closing():
             # The last frames and the end of the response leave in one write. A client that leaves as
             # the stream ends is no error of ours (and the run is already over or paused).
-            data = b"".join(self._buffer)
-            self._buffer.clear()
-            self._buffered = 0
             with contextlib.suppress(ConnectionResetError):
-                await self.response.write_eof(data)
+                await self.response.write_eof(self._take())
         return self.response
 
 
