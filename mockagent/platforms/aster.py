@@ -37,10 +37,8 @@ from mockagent.platforms.base import (
     MiB,
     Platform,
     Route,
-    bearer,
     dumps,
     hang_up_cancels,
-    is_jwt,
     json_response,
 )
 from mockagent.runs import PauseStyle, Run, RunStatus
@@ -264,12 +262,8 @@ class Aster(Platform):
     # ── auth ─────────────────────────────────────────────────────────────────────────────────────
 
     def _authenticate(self, request: web.Request) -> _Caller:
-        token = bearer(request)
-        if token is None:
-            raise ApiError(ErrorKind.MISSING_CREDENTIAL, "Unauthorized")
+        token = self.bearer_jwt(request, missing="Unauthorized", invalid="Unauthorized")
         keys = self.credentials()
-        if not is_jwt(token) or (keys is not None and token not in keys):
-            raise ApiError(ErrorKind.INVALID_CREDENTIAL, "Unauthorized")
         claims = _claims(token)
         org_claim = claims.get("o")  # Clerk's v2 session token nests the organisation
         org: dict[str, Any] = org_claim if isinstance(org_claim, dict) else {}

@@ -213,6 +213,17 @@ class Platform(ABC):
         """The keys a scenario file declared for this platform, or None: any well-formed key passes."""
         return self.engine.scenarios.credentials.get(self.key)
 
+    def bearer_jwt(self, request: web.Request, *, missing: str, invalid: str) -> str:
+        """The `Authorization: Bearer` JWT of a platform whose clients sign in (Zeus, Aster): any
+        well-formed one, or one of the keys a scenario file declared."""
+        token = bearer(request)
+        if token is None:
+            raise ApiError(ErrorKind.MISSING_CREDENTIAL, missing)
+        known = self.credentials()
+        if not is_jwt(token) or (known is not None and token not in known):
+            raise ApiError(ErrorKind.INVALID_CREDENTIAL, invalid)
+        return token
+
     def url(self, request: web.Request, path: str) -> str:
         """An absolute URL on this server for a platform path (honouring the mount prefix)."""
         return f"{request.scheme}://{request.host}{self.mount.prefix}{path}"

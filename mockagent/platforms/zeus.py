@@ -36,7 +36,6 @@ from mockagent.platforms.base import (
     Route,
     bearer,
     hang_up_cancels,
-    is_jwt,
     json_response,
     validate,
 )
@@ -182,12 +181,7 @@ class Zeus(Platform):
     # ── auth and agent choice ────────────────────────────────────────────────────────────────────
 
     def _authenticate(self, request: web.Request) -> None:
-        token = bearer(request)
-        if token is None:
-            raise ApiError(ErrorKind.MISSING_CREDENTIAL, "Not authenticated")
-        known = self.credentials()
-        if not is_jwt(token) or (known is not None and token not in known):
-            raise ApiError(ErrorKind.INVALID_CREDENTIAL, "Could not validate credentials")
+        self.bearer_jwt(request, missing="Not authenticated", invalid="Could not validate credentials")
 
     def _check_scope(self, request: web.Request, agent: Agent) -> None:
         known = self.credentials()
