@@ -1,76 +1,121 @@
-"""mockagent's own API under /__mockagent: health, the clock, runs, reload."""
+"""mockagent's own API under /__mockagent: health, sessions, the clock, runs, the journal, reload.
+
+Everything but health and reload is about one session: the one named by ``X-Mockagent-Session`` (or
+``?session=``), else the default session.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from mockagent.appkeys import ENGINE, PLATFORMS, SETTINGS
 from mockagent.clock import ManualClock
-from mockagent.errors import MockAgentError
-from mockagent.platforms.base import ApiError, ErrorKind, Route, json_response
+from mockagent.encoding import json_response, loads
+from mockagent.errors import ApiError, ErrorKind, MockAgentError
+from mockagent.platforms.bodies import read_body
+from mockagent.sessions import DEFAULT_SESSION, SESSION_HEADER, SESSION_NAME, Session
 from mockagent.settings import load_scenarios
 
 ADMIN_PREFIX = "/__mockagent"
 
 
-def admin_routes() -> Iterable[Route]:
+@dataclass(frozen=True)
+class AdminRoute:
+    method: str
+    path: str
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def admin_routes() -> Iterable[AdminRoute]:
     return [
-        Route("GET", "/health", on_health),
-        Route("GET", "/clock", on_clock),
-        Route("POST", "/clock/advance", on_clock_advance),
-        Route("GET", "/runs", on_runs),
-        Route("POST", "/reload", on_reload),
-        Route("GET", "/journal", on_journal),
-        Route("DELETE", "/journal", on_journal_clear),
+        AdminRoute("GET", "/health", on_get_health),
+        AdminRoute("GET", "/sessions", on_list_sessions),
+        AdminRoute("DELETE", "/sessions/{name}", on_reset_session),
+        AdminRoute("GET", "/clock", on_get_clock),
+        AdminRoute("POST", "/clock/advance", on_advance_clock),
+        AdminRoute("GET", "/runs", on_list_runs),
+        AdminRoute("POST", "/reload", on_reload),
+        AdminRoute("GET", "/journal", on_get_journal),
+        AdminRoute("DELETE", "/journal", on_clear_journal),
     ]
 
 
-async def on_journal(request: web.Request) -> web.Response:
-    """Requests served so far, oldest first; filter with ?platform=beeos and ?path=/invoke."""
-    engine = request.app[ENGINE]
-    entries = engine.journal.entries(platform=request.query.get("platform"), path=request.query.get("path"))
-    return json_response([entry.as_json(engine.clock) for entry in entries])
+async def session_of(request: web.Request) -> Session:
+    """The session a request lives in: ``X-Mockagent-Session``, else ``?session=`` on the admin API, else
+    the default one. A name that cannot be one is the platform's validation error, naming the header."""
+    name = request.headers.get(SESSION_HEADER)
+    where: tuple[str, str] = ("header", SESSION_HEADER)
+    if name is None and request.path.startswith(ADMIN_PREFIX):
+        name, where = request.query.get("session"), ("query", "session")
+    if name is None:
+        name = DEFAULT_SESSION
+    elif not SESSION_NAME.match(name):
+        raise ApiError.invalid(
+            where, f"session name {name[:40]!r} must be 1-128 letters, digits or . _ : @ / + - (no spaces)"
+        )
+    return await request.app[ENGINE].sessions.open(name)
 
 
-async def on_journal_clear(request: web.Request) -> web.Response:
-    request.app[ENGINE].journal.clear()
-    return json_response({"cleared": True})
-
-
-async def on_health(request: web.Request) -> web.Response:
+async def on_get_health(request: web.Request) -> web.Response:
     return json_response({"status": "ok", "platforms": [key.value for key in request.app[PLATFORMS]]})
 
 
-async def on_clock(request: web.Request) -> web.Response:
-    clock = request.app[ENGINE].clock
-    manual = isinstance(clock, ManualClock)
-    body = {"now": clock.now(), "wall": clock.wall().isoformat(), "manual": manual}
+async def on_list_sessions(request: web.Request) -> web.Response:
+    return json_response(
+        [
+            {
+                "name": session.name,
+                "runs": len(session.runs),
+                "conversations": len(session.conversations),
+                "in_flight": session.in_flight,
+            }
+            for session in request.app[ENGINE].sessions.sessions()
+        ]
+    )
+
+
+async def on_reset_session(request: web.Request) -> web.Response:
+    """Forget everything the session holds (its unfinished runs are cancelled); its next request starts
+    from a clean state. Resetting a session that does not exist is not an error."""
+    name = request.match_info["name"]
+    existed = await request.app[ENGINE].sessions.reset(name)
+    return json_response({"session": name, "reset": existed})
+
+
+async def on_get_clock(request: web.Request) -> web.Response:
+    clock = (await session_of(request)).clock
+    body: dict[str, object] = {
+        "now": clock.now(),
+        "wall": clock.wall().isoformat(),
+        "manual": isinstance(clock, ManualClock),
+    }
     if isinstance(clock, ManualClock):
         body["waiting"] = clock.waiting  # timers set and not yet due
     return json_response(body)
 
 
-async def on_clock_advance(request: web.Request) -> web.Response:
-    """Advance a manual clock: ``{"seconds": 30}``. Answers once the woken runs have moved on."""
-    clock = request.app[ENGINE].clock
+async def on_advance_clock(request: web.Request) -> web.Response:
+    """Advance a session's manual clock: ``{"seconds": 30}``. Answers once the woken runs have moved on."""
+    clock = (await session_of(request)).clock
     if not isinstance(clock, ManualClock):
         raise ApiError(ErrorKind.CONFLICT, "the clock is not manual; start the server with a manual clock")
     try:
-        body = await request.json()
+        body = loads((await read_body(request, 4096, "request body")).decode("utf-8"))
         seconds = float(body["seconds"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise ApiError(ErrorKind.INVALID_BODY, 'expected {"seconds": <number>}') from None
-    if seconds < 0:
-        raise ApiError(ErrorKind.INVALID_BODY, "seconds must not be negative")
+    if not 0 <= seconds < float("inf"):
+        raise ApiError(ErrorKind.INVALID_BODY, "seconds must be a finite number, not negative")
     await clock.advance(seconds)
     return json_response({"now": clock.now(), "wall": clock.wall().isoformat()})
 
 
-async def on_runs(request: web.Request) -> web.Response:
-    engine = request.app[ENGINE]
-    now = engine.clock.now()
+async def on_list_runs(request: web.Request) -> web.Response:
+    session = await session_of(request)
+    now = session.clock.now()
     return json_response(
         [
             {
@@ -81,8 +126,9 @@ async def on_runs(request: web.Request) -> web.Response:
                 "status": run.status(now).value,
                 "message": run.message,
                 "text": run.text(now),
+                "reply": run.reply or None,
             }
-            for run in engine.runs()
+            for run in session.runs.values()
         ]
     )
 
@@ -95,3 +141,15 @@ async def on_reload(request: web.Request) -> web.Response:
     except (MockAgentError, OSError) as err:
         return json_response({"reloaded": False, "error": str(err)}, status=422)
     return json_response({"reloaded": True, "agents": sorted(engine.scenarios.agents)})
+
+
+async def on_get_journal(request: web.Request) -> web.Response:
+    """Requests served so far in the session, oldest first; filter with ?platform=beeos and ?path=/invoke."""
+    session = await session_of(request)
+    entries = session.journal.entries(platform=request.query.get("platform"), path=request.query.get("path"))
+    return json_response([entry.as_json(session.clock) for entry in entries])
+
+
+async def on_clear_journal(request: web.Request) -> web.Response:
+    (await session_of(request)).journal.clear()
+    return json_response({"cleared": True})

@@ -1,32 +1,47 @@
-"""Building the aiohttp application: platforms mounted under their keys (or one at the root), the
-error middleware that gives every failure its platform's shape, and the /__mockagent admin API."""
+"""Building the aiohttp application: platforms mounted under their keys (or one at the root), the frame
+every platform route passes (its session and request context), the error middleware that gives every
+failure its platform's shape, and the /__mockagent admin API."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from mockagent.admin import ADMIN_PREFIX, admin_routes
-from mockagent.appkeys import ENGINE, PLATFORMS, SETTINGS
+from mockagent.admin import ADMIN_PREFIX, admin_routes, session_of
+from mockagent.appkeys import CONTEXT, ENGINE, PLATFORMS, SETTINGS
+from mockagent.context import RequestContext
+from mockagent.encoding import json_response
 from mockagent.engine import Engine
+from mockagent.errors import HTTP_STATUS, ApiError, ErrorKind, RunStateError
 from mockagent.journal import Entry
 from mockagent.model import PlatformKey
 from mockagent.platforms import platform_classes
-from mockagent.platforms.base import (
-    AGENT_KEY,
-    FAULT_KEY,
-    HTTP_STATUS,
-    ApiError,
-    ErrorKind,
-    Handler,
-    Platform,
-    json_response,
-)
+from mockagent.platforms.base import Platform, Route
+from mockagent.platforms.credentials import credential_of
 from mockagent.scenarios.model import ScenarioSet
+from mockagent.sessions import MemorySessions, Session
 from mockagent.settings import Settings, load_scenarios
 
 log = logging.getLogger("mockagent")
+RequestHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def build_engine(settings: Settings, scenarios: ScenarioSet | None = None) -> Engine:
+    shared_clock = None if settings.manual_clock else settings.make_clock()
+
+    def make_session(name: str) -> Session:
+        # With a manual clock each session has its own, so that parallel tests advance only their own time.
+        clock = shared_clock or settings.make_clock()
+        return Session(name, clock, store_limit=settings.store_limit, seed=settings.seed)
+
+    return Engine(
+        scenarios if scenarios is not None else load_scenarios(settings),
+        MemorySessions(make_session, settings.max_sessions),
+        fault_rules=settings.fault_rules,
+        chaos=settings.chaos,
+    )
 
 
 def build_app(
@@ -34,30 +49,80 @@ def build_app(
 ) -> web.Application:
     """The whole server as one aiohttp application (`scenarios`: already loaded from `settings`)."""
     if engine is None:
-        engine = Engine(
-            scenarios if scenarios is not None else load_scenarios(settings),
-            settings.make_clock(),
-            fault_rules=settings.fault_rules,
-            chaos=settings.chaos,
-            chaos_seed=settings.seed,
-        )
+        engine = build_engine(settings, scenarios)
     classes = platform_classes()
-    platforms = {key: classes[key](engine) for key in settings.served()}
+    platforms = {
+        key: classes[key](engine, "" if settings.root_platform else f"/{key.value}") for key in settings.served()
+    }
     # Bodies are size-checked per platform (each has its own limit and 413 envelope), not by aiohttp.
     app = web.Application(middlewares=[_error_middleware], client_max_size=1024**3)
     app[ENGINE] = engine
     app[PLATFORMS] = platforms
     app[SETTINGS] = settings
-    for key, platform in platforms.items():
-        prefix = "" if settings.root_platform else f"/{key.value}"
-        platform.mount.prefix = prefix
+    for platform in platforms.values():
         for route in platform.routes():
-            app.router.add_route(route.method, prefix + route.path, route.handler)
+            app.router.add_route(route.method, platform.prefix + route.path, _admitted_route(platform, route))
         for route in platform.admin_routes():
-            app.router.add_route(route.method, f"{ADMIN_PREFIX}/{key.value}{route.path}", route.handler)
-    for route in admin_routes():
-        app.router.add_route(route.method, ADMIN_PREFIX + route.path, route.handler)
+            path = f"{ADMIN_PREFIX}/{platform.key.value}{route.path}"
+            app.router.add_route(route.method, path, _admin_route(platform, route))
+    for admin in admin_routes():
+        app.router.add_route(admin.method, ADMIN_PREFIX + admin.path, admin.handler)
+    app.on_cleanup.append(_close_sessions)
     return app
+
+
+async def _close_sessions(app: web.Application) -> None:
+    sessions = app[ENGINE].sessions
+    if isinstance(sessions, MemorySessions):
+        sessions.close()
+
+
+def _admitted_route(platform: Platform, route: Route) -> RequestHandler:
+    """A platform route in the shared frame: its session, its request context, and a check that the
+    handler passed admission (every route does; a test holds each one to it)."""
+    endpoint = route.endpoint
+    handler = route.handler
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        ctx = await _context(request, platform, endpoint)
+        session = ctx.session
+        session.in_flight += 1
+        try:
+            response = await handler(request, ctx)
+        finally:
+            session.in_flight -= 1
+        if not ctx.admitted:
+            log.error("%s %s was answered without admission (a bug of mockagent)", request.method, request.path)
+        return response
+
+    return handle
+
+
+def _admin_route(platform: Platform, route: Route) -> RequestHandler:
+    endpoint = route.endpoint
+    handler = route.handler
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        ctx = await _context(request, platform, endpoint)
+        ctx.admitted = True  # inspection: never faulted
+        return await handler(request, ctx)
+
+    return handle
+
+
+async def _context(request: web.Request, platform: Platform, endpoint: str) -> RequestContext:
+    ctx = RequestContext(
+        platform=platform.key,
+        endpoint=endpoint,
+        method=request.method,
+        path=request.path,
+        session=await session_of(request),
+        headers=request.headers,
+        query=request.query,
+        credential=credential_of(request.headers),
+    )
+    request[CONTEXT] = ctx
+    return ctx
 
 
 def platform_for(request: web.Request) -> Platform | None:
@@ -78,13 +143,16 @@ _KEYS = {key.value: key for key in PlatformKey}
 
 
 @web.middleware
-async def _error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def _error_middleware(request: web.Request, handler: RequestHandler) -> web.StreamResponse:
     engine = request.app[ENGINE]
     engine.in_flight += 1
     try:
         response = await handler(request)
     except ApiError as error:
         response = _render(request, error)
+    except RunStateError as error:
+        # A state the request found no longer holds (two decisions raced): the platform's 409, never a 500.
+        response = _render(request, ApiError(ErrorKind.CONFLICT, str(error)))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -107,17 +175,20 @@ def _record(request: web.Request, response: web.StreamResponse) -> None:
     if request.path.startswith(ADMIN_PREFIX):
         return
     engine = request.app[ENGINE]
+    ctx = request.get(CONTEXT)
+    session = ctx.session if ctx is not None else engine.default_sessions.default
     platform = platform_for(request)
-    found = request.get(FAULT_KEY)
-    engine.journal.add(
+    agent = ctx.agent if ctx is not None else None
+    fault = ctx.fault if ctx is not None else None
+    session.journal.add(
         Entry(
-            at=engine.clock.now(),
+            at=session.clock.now(),
             platform=platform.key.value if platform else None,
             method=request.method,
             path=request.path,
             status=response.status,
-            agent=request.get(AGENT_KEY),
-            fault=str(found[0]) if found else None,
+            agent=agent.id if agent is not None else None,
+            fault=str(fault) if fault is not None else None,
         )
     )
 
@@ -128,7 +199,7 @@ def _render(request: web.Request, error: ApiError) -> web.Response:
         return platform.render_error(error)
     status = HTTP_STATUS[error.kind]
     body: dict[str, object] = {"error": error.message}
-    if platform is None and error.kind is ErrorKind.NOT_FOUND and not request.path.startswith(ADMIN_PREFIX):
+    if error.kind is ErrorKind.NOT_FOUND and not request.path.startswith(ADMIN_PREFIX):
         mounted = ", ".join(f"/{key.value}" for key in request.app[PLATFORMS])
         body["error"] = f"nothing is served at {request.path}; platforms are mounted at {mounted}"
     return json_response(body, status=status)
@@ -144,4 +215,4 @@ _HTTP_KINDS = {
 _HTTP_MESSAGES = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
 
 
-__all__ = ["build_app", "platform_for"]
+__all__ = ["build_app", "build_engine", "platform_for"]

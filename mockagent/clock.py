@@ -11,6 +11,8 @@ import asyncio
 import heapq
 import itertools
 import time
+import weakref
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -26,9 +28,12 @@ class Clock(Protocol):
         """The UTC wall-clock moment of clock time `at` (default: now), for timestamps on the wire."""
         ...
 
-    def wake(self, at: float, future: asyncio.Future[None]) -> Cancellable:
+    def wake(self, at: float | None, future: asyncio.Future[None]) -> Cancellable:
         """Resolve `future` once clock time reaches `at` (unless it is done by then); cancelling the
-        returned handle drops the timer. The cheapest way to wait for a moment *or* something else."""
+        returned handle drops the timer. `at=None` sets no timer: the caller waits for something else,
+        and tells the clock so (a manual clock knows the caller is parked, not busy).
+
+        The cheapest way to wait for a moment *or* something else."""
         ...
 
     async def sleep_until(self, at: float) -> None:
@@ -56,21 +61,59 @@ class RealClock:
     def wall(self, at: float | None = None) -> datetime:
         return self._wall0 + timedelta(seconds=self.now() if at is None else at)
 
-    def wake(self, at: float, future: asyncio.Future[None]) -> Cancellable:
+    def wake(self, at: float | None, future: asyncio.Future[None]) -> Cancellable:
+        if at is None:
+            return _NOTHING_TO_CANCEL
         return asyncio.get_running_loop().call_later(max(0.0, (at - self.now()) / self.speed), _resolve, future)
 
     async def sleep_until(self, at: float) -> None:
         await _sleep_until(self, at)
 
 
+@dataclass(order=True, slots=True)
+class _Timer:
+    at: float
+    order: int
+    future: asyncio.Future[None] = field(compare=False)
+    task: asyncio.Task[object] | None = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+    popped: bool = field(default=False, compare=False)
+
+    @property
+    def live(self) -> bool:
+        return not self.cancelled and not self.future.done()
+
+
+class _TimerHandle:
+    __slots__ = ("_clock", "_timer")
+
+    def __init__(self, clock: ManualClock, timer: _Timer) -> None:
+        self._clock = clock
+        self._timer = timer
+
+    def cancel(self) -> None:
+        self._clock._cancel(self._timer)
+
+
 class ManualClock:
-    """A clock that moves only when `advance` is called; sleepers wake in deadline order."""
+    """A clock that moves only when `advance` is called; sleepers wake in deadline order.
+
+    Time never goes backwards: advances are serialized, each one starting from where the last ended.
+    """
+
+    #: How many loop turns `advance` gives a woken task to come back to the clock before it moves on
+    #: without it (a task blocked on a slow socket must not stall the clock for good).
+    max_turns = 1_000
 
     def __init__(self, start: datetime | None = None) -> None:
         self._now = 0.0
         self._wall0 = start or datetime.now(UTC)
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._timers: list[_Timer] = []
+        self._cancelled = 0
         self._order = itertools.count()
+        # Bumped each time a task calls `wake`: a woken task that calls it again has come back to the clock.
+        self._returns: weakref.WeakKeyDictionary[asyncio.Task[object], int] = weakref.WeakKeyDictionary()
+        self._lock: asyncio.Lock | None = None  # made on first advance, inside the loop that uses it
 
     def now(self) -> float:
         return self._now
@@ -78,13 +121,30 @@ class ManualClock:
     def wall(self, at: float | None = None) -> datetime:
         return self._wall0 + timedelta(seconds=self._now if at is None else at)
 
-    def wake(self, at: float, future: asyncio.Future[None]) -> Cancellable:
+    def wake(self, at: float | None, future: asyncio.Future[None]) -> Cancellable:
+        task = asyncio.current_task()
+        if task is not None:
+            self._returns[task] = self._returns.get(task, 0) + 1
+        if at is None:
+            return _NOTHING_TO_CANCEL
         if at <= self._now:
             _resolve(future)
-        else:
-            # A future resolved some other way stays in the heap until its moment; `advance` skips it.
-            heapq.heappush(self._sleepers, (at, next(self._order), future))
-        return _NOTHING_TO_CANCEL
+            return _NOTHING_TO_CANCEL
+        timer = _Timer(at, next(self._order), future, task)
+        heapq.heappush(self._timers, timer)
+        return _TimerHandle(self, timer)
+
+    def _cancel(self, timer: _Timer) -> None:
+        if timer.cancelled or timer.popped:
+            return
+        timer.cancelled = True
+        self._cancelled += 1
+        # Cancelled timers leave the heap lazily; once they are most of it, it is rebuilt, so a stream
+        # that waits and is woken early a million times keeps a heap the size of what is really waiting.
+        if self._cancelled > 64 and self._cancelled * 2 > len(self._timers):
+            self._timers = [t for t in self._timers if not t.cancelled]
+            heapq.heapify(self._timers)
+            self._cancelled = 0
 
     async def sleep_until(self, at: float) -> None:
         await _sleep_until(self, at)
@@ -92,7 +152,12 @@ class ManualClock:
     @property
     def waiting(self) -> int:
         """How many timers are set and not yet due: a test can wait until the server is blocked on the clock."""
-        return sum(1 for _, _, future in self._sleepers if not future.done())
+        return sum(1 for timer in self._timers if timer.live)
+
+    @property
+    def timers(self) -> int:
+        """How many timers the heap holds, live or not (bounded: see `_cancel`)."""
+        return len(self._timers)
 
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking each sleeper at its own deadline and letting it run before the next.
@@ -102,15 +167,34 @@ class ManualClock:
         """
         if seconds < 0:
             raise ValueError(f"a clock cannot go back ({seconds} s)")
-        target = self._now + seconds
-        while self._sleepers and self._sleepers[0][0] <= target:
-            at, _, future = heapq.heappop(self._sleepers)
-            self._now = max(self._now, at)
-            if not future.done():
-                future.set_result(None)
-            await _let_run()
-        self._now = target
-        await _let_run()
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            target = self._now + seconds
+            while self._timers and self._timers[0].at <= target:
+                timer = heapq.heappop(self._timers)
+                timer.popped = True
+                if timer.cancelled:
+                    self._cancelled -= 1
+                    continue
+                if timer.future.done():
+                    continue
+                self._now = max(self._now, timer.at)
+                task = timer.task
+                returns = self._returns.get(task, 0) if task is not None else 0
+                timer.future.set_result(None)
+                if task is not None:
+                    await self._until_back(task, returns)
+            self._now = max(self._now, target)
+            await asyncio.sleep(0)
+
+    async def _until_back(self, task: asyncio.Task[object], returns: int) -> None:
+        """Let a woken task run until it waits on the clock again (or ends): its frame is written and
+        its next timer set before time moves on."""
+        for _ in range(self.max_turns):
+            await asyncio.sleep(0)
+            if task.done() or self._returns.get(task, 0) > returns:
+                return
 
 
 class _NothingToCancel:
@@ -135,9 +219,3 @@ async def _sleep_until(clock: Clock, at: float) -> None:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
-
-
-async def _let_run() -> None:
-    # Turns of the loop let a woken task write its frame and set its next timer before time moves on.
-    for _ in range(20):
-        await asyncio.sleep(0)

@@ -1,186 +1,144 @@
-"""The engine: scenarios in, runs out. Platforms ask it to start, find and resume runs."""
+"""The engine: scenarios in, decisions and runs out.
+
+One question decides every answer: `resolve(context)` → the scenario `Reply` that answers the request, or
+`Unmatched` with the nearest candidates and why each failed. Runs are made by `start_turn`, in the
+request's session; the engine itself keeps no per-client state.
+"""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from mockagent.clock import Clock
-from mockagent.faults import CHAOS_CATALOGUE, Fault, FaultRule, FaultState, Per
+from mockagent.context import RequestContext
+from mockagent.errors import ApiError, ErrorKind
+from mockagent.faults import FaultRule
 from mockagent.ids import uuid4
-from mockagent.journal import Journal
 from mockagent.model import PlatformKey
-from mockagent.runs import (
-    DEFAULT_APPROVAL_TTL,
-    Conversation,
-    Decision,
-    PauseStyle,
-    Run,
-    chat_decision,
-)
-from mockagent.scenarios.model import Agent, ScenarioSet
-from mockagent.store import STORE_LIMIT, Bounded
+from mockagent.runs import DEFAULT_APPROVAL_TTL, Conversation, Decision, PauseStyle, Run, chat_decision
+from mockagent.scenarios.model import Agent, NearMiss, Reply, ScenarioSet, Unmatched
+from mockagent.sessions import MemorySessions, SessionStore
+
+#: How many near misses an unmatched request's explanation lists.
+NEAREST = 3
 
 
 class Engine:
-    """Owns the clock, the loaded scenarios, and every run and conversation."""
+    """The loaded scenarios, the server-wide fault settings, and the session store."""
 
     def __init__(
         self,
         scenarios: ScenarioSet,
-        clock: Clock,
+        sessions: SessionStore,
         *,
         approval_ttl: float = DEFAULT_APPROVAL_TTL,
         fault_rules: tuple[FaultRule, ...] = (),
         chaos: float = 0.0,
-        chaos_seed: int = 0,
-        store_limit: int = STORE_LIMIT,
     ) -> None:
         self.scenarios = scenarios
-        self.clock = clock
+        self.sessions = sessions
         self.approval_ttl = approval_ttl
         self.fault_rules = fault_rules  # server-wide (CLI flags), after the agent's own
-        self.fault_state = FaultState()
         self.chaos = chaos
-        self._chaos_rng = random.Random(chaos_seed)
-        self.journal = Journal()
-        self.store_limit = store_limit  # runs, conversations, and each platform's own records
-        self._runs: Bounded[str, Run] = Bounded(store_limit)
-        self._conversations: Bounded[tuple[PlatformKey, str], Conversation] = Bounded(store_limit, _forget)
-        self._counter = 0
+        self.runs_started = 0  # in every session, for the collector
         self.in_flight = 0  # requests being answered now (streams included), kept by the app
 
     @property
-    def runs_started(self) -> int:
-        return self._counter
-
-    # ── look-ups ─────────────────────────────────────────────────────────────────────────────────
+    def default_sessions(self) -> MemorySessions:
+        """The in-memory store (the default), for what only it offers (its default session)."""
+        if not isinstance(self.sessions, MemorySessions):
+            raise TypeError("the session store is not in memory")
+        return self.sessions
 
     def agent(self, platform: PlatformKey, agent_id: str) -> Agent | None:
         return self.scenarios.agent(platform, agent_id)
 
-    def run(self, run_id: str) -> Run | None:
-        return self._runs.get(run_id)
+    # ── the one decision ─────────────────────────────────────────────────────────────────────────
 
-    def runs(self, platform: PlatformKey | None = None) -> list[Run]:
-        return [r for r in self._runs.values() if platform is None or r.conversation.platform is platform]
-
-    def conversation(self, platform: PlatformKey, conversation_id: str) -> Conversation | None:
-        return self._conversations.get((platform, conversation_id))
-
-    # ── faults ───────────────────────────────────────────────────────────────────────────────────
-
-    def may_fault(self, agent: Agent | None) -> bool:
-        """Whether any rule or chaos could fault a request to `agent` (most servers have none)."""
-        return bool(self.fault_rules or self.chaos or (agent is not None and agent.faults))
-
-    def choose_fault(
-        self,
-        platform: PlatformKey,
-        agent: Agent | None,
-        *,
-        forced: Fault | None,
-        conversation_id: str | None,
-        credential: str,
-    ) -> Fault | None:
-        """The fault this request gets, if any: a forced one (the request header) first, then the
-        agent's rules, then the server's, then chaos. Every counted rule counts this call."""
-        if forced is not None:
-            return forced
-        if not self.may_fault(agent):
-            return None
-        scopes = {
-            Per.CONVERSATION: f"{platform}:c:{conversation_id}" if conversation_id else f"{platform}:k:{credential}",
-            Per.CREDENTIAL: f"{platform}:k:{credential}",
-            Per.AGENT: f"{platform}:a:{agent.id if agent else ''}",
-        }
-        now = self.clock.now()
-        speed = getattr(self.clock, "speed", 1.0)
-        rules = [(f"{agent.id}#{i}", rule) for i, rule in enumerate(agent.faults)] if agent else []
-        rules += [(f"*#{i}", rule) for i, rule in enumerate(self.fault_rules)]
-        # A conversation the client names already had its first call (the one that created it).
-        known = self._conversations.get((platform, conversation_id)) if conversation_id else None
-        prior = len(known.runs) if known else 0
-        for rule_id, rule in rules:
-            earlier = prior if rule.per is Per.CONVERSATION else 0
-            fault = self.fault_state.decide(rule, rule_id, scopes[rule.per], now, speed, earlier)
-            if fault is not None and not fault.is_empty:
-                return fault
-        if self.chaos and self._chaos_rng.random() < self.chaos:
-            return self._chaos_rng.choice(CHAOS_CATALOGUE)
-        return None
+    def resolve(self, context: RequestContext) -> Reply | Unmatched:
+        """The reply that answers this request: the agent's first reply whose `when` holds (a reply
+        without `when` holds for anything), or `Unmatched` naming the nearest replies and why."""
+        agent = context.agent
+        if agent is None:
+            raise ValueError("resolve needs the request's agent")
+        message = context.message or ""
+        turn = context.turn
+        for reply in agent.replies:
+            if reply.when is None or reply.when.matches(message, turn):
+                return reply
+        # Only now, for the explanation: which conditions failed, with the values they saw.
+        misses = [NearMiss(reply, reply.when.explain(message, turn)) for reply in agent.replies if reply.when]
+        misses.sort(key=lambda miss: len(miss.failed))
+        return Unmatched(agent.id, tuple(misses[:NEAREST]))
 
     # ── starting runs ────────────────────────────────────────────────────────────────────────────
 
-    def open_conversation(
-        self, platform: PlatformKey, agent: Agent, conversation_id: str | None = None
-    ) -> Conversation:
-        """The conversation with this id, created if new (a fresh UUID when no id is given)."""
-        conversation_id = conversation_id or uuid4()
-        key = (platform, conversation_id)
-        found = self._conversations.get(key)
-        if found is not None:
-            return found
-        conversation = Conversation(
-            id=conversation_id, platform=platform, agent_id=agent.id, created_at=self.clock.now()
-        )
-        self._conversations[key] = conversation
-        return conversation
-
-    def start_run(
+    def start_turn(
         self,
-        agent: Agent,
-        message: str,
+        context: RequestContext,
         conversation: Conversation,
         *,
         pause_style: PauseStyle,
         run_id: str | None = None,
         variables: Mapping[str, Any] | None = None,
         require_approval: Collection[str] = (),
+        agent: Agent | None = None,
     ) -> Run:
-        """Start a turn: pick the agent's reply for this message and lay out its timeline.
+        """Start a turn of the context's agent in `conversation`, with the reply `resolve` picks (or, when
+        the conversation's last turn asked in text, with the rest of that script).
 
-        `require_approval` names tools whose calls pause for approval even where the script does not
-        say so (Zeus's per-request tool_interrupt_config).
+        An unmatched message is the platform's 404, explained. `require_approval` names tools whose calls
+        pause for approval even where the script does not say so (Zeus's tool_interrupt_config); `agent`
+        plays the context's agent with other settings (a BeeOS task's dispatch delay).
         """
-        self._counter += 1
-        turn = len(conversation.runs) + 1
+        if context.agent is None or context.message is None:
+            raise ValueError("a turn needs the request's agent and message")
+        context.conversation = conversation
+        pending = conversation.pending
+        reply: Reply | None = None
+        if pending is None:
+            outcome = self.resolve(context)
+            if isinstance(outcome, Unmatched):
+                raise ApiError(ErrorKind.NOT_FOUND, outcome.explain())
+            reply = outcome
+        session = context.session
+        self.runs_started += 1
+        session.runs_started += 1
+        played = agent or context.agent
+        conversation.turns += 1
+        message = context.message
         run = Run(
             run_id=run_id or uuid4(),
-            agent=agent,
+            agent=played,
             conversation=conversation,
             message=message,
-            clock=self.clock,
+            clock=session.clock,
             pause_style=pause_style,
             approval_ttl=self.approval_ttl,
             variables={
                 "message": message,
                 "answer": conversation.variables.get("answer", ""),
-                "turn": turn,
+                "turn": conversation.turns,
                 "conversation_id": conversation.id,
-                "agent_id": agent.id,
+                "agent_id": played.id,
                 "platform": conversation.platform.value,
                 **(variables or {}),
             },
-            seed=f"{agent.pace.seed}:{agent.id}:{self._counter}",
+            seed=f"{played.pace.seed}:{played.id}:{session.runs_started}",
             require_approval=frozenset(require_approval),
+            reply=str(reply.source) if reply is not None and reply.source is not None else "",
         )
         conversation.runs.append(run)
-        self._runs[run.id] = run
-        pending, conversation.pending = conversation.pending, None
+        session.runs[run.id] = run
+        context.run = run
         if pending is not None:
             # The previous turn asked in text; this message is the answer.
+            conversation.pending = None
             decision = chat_decision(pending, message)
             answer = message if decision is Decision.ANSWER else decision.value
             run.variables["answer"] = conversation.variables["answer"] = answer
             run.continue_from(pending, decision)
         else:
-            run.start(agent.script_for(message, turn))
+            assert reply is not None
+            run.start(reply.script)
         return run
-
-
-def _forget(conversation: Conversation) -> None:
-    # A conversation and its runs point at each other; cutting the link lets reference counting free
-    # them as soon as the run store forgets the runs too, without waiting for a full garbage collection.
-    conversation.runs.clear()

@@ -20,12 +20,11 @@ from __future__ import annotations
 import math
 import random
 import re
-from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Protocol
 
 from mockagent.errors import MockAgentError
+from mockagent.store import STORE_LIMIT, Bounded
 
 STATUS_FAULTS = (429, 500, 502, 503, 504)
 
@@ -65,10 +64,6 @@ class Fault:
     @property
     def is_empty(self) -> bool:
         return self == Fault(source=self.source)
-
-    @property
-    def affects_stream(self) -> bool:
-        return self.drop_after is not None or self.stall is not None or self.no_terminal or self.malformed is not None
 
     def __str__(self) -> str:
         return self.source or "ok"
@@ -202,14 +197,18 @@ class _Bucket:
     at: float
 
 
-@dataclass
 class FaultState:
-    """Counters, buckets and random streams: the mutable side of fault rules, owned by the engine."""
+    """Counters, buckets and random streams: the mutable side of fault rules, owned by a session.
 
-    calls: dict[tuple[str, str], int] = field(default_factory=dict)
-    buckets: dict[tuple[str, str], _Bucket] = field(default_factory=dict)
-    rngs: dict[str, random.Random] = field(default_factory=dict)
-    latency_rng: random.Random = field(default_factory=lambda: random.Random(0))
+    Counters and buckets are kept for the latest `limit` scopes (conversations, credentials), so a
+    client that opens a million conversations cannot grow them without bound."""
+
+    def __init__(self, limit: int = STORE_LIMIT, seed: int = 0) -> None:
+        self.calls: Bounded[tuple[str, str], int] = Bounded(limit)
+        self.buckets: Bounded[tuple[str, str], _Bucket] = Bounded(limit)
+        self.rngs: dict[str, random.Random] = {}  # one per probability rule: as many as the scenarios have
+        self.latency_rng = random.Random(seed)
+        self.chaos_rng = random.Random(seed)
 
     def decide(
         self, rule: FaultRule, rule_id: str, scope: str, now: float, speed: float, earlier: int = 0
@@ -245,11 +244,6 @@ class FaultState:
         retry_after = max(1, math.ceil(wait - 1e-9))
         return Fault(status=429, retry_after=retry_after, source=f"rate limit {limit.requests}/{limit.window:g}s")
 
-    def forget(self) -> None:
-        self.calls.clear()
-        self.buckets.clear()
-        self.rngs.clear()
-
 
 #: What chaos mode draws from.
 CHAOS_CATALOGUE: tuple[Fault, ...] = tuple(
@@ -267,16 +261,3 @@ CHAOS_CATALOGUE: tuple[Fault, ...] = tuple(
         "malformed=2",
     )
 )
-
-
-class FaultableStream(Protocol):
-    async def strike(self, fault: Fault) -> None:
-        """Apply a stream fault from the current frame on."""
-
-    async def flush(self) -> None:
-        """Write out the frames sent so far (the run is about to wait)."""
-
-
-#: The stream the current request handler is writing, so a fault scripted at a step can reach it, and
-#: a run about to wait can flush it, without the platform modules knowing about either.
-current_stream: ContextVar[FaultableStream | None] = ContextVar("current_stream", default=None)

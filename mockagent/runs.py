@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import re
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from mockagent.clock import Clock
 from mockagent.errors import RunStateError
-from mockagent.faults import current_stream
+from mockagent.faults import Fault
 from mockagent.ids import uuid4
 from mockagent.model import (
     Ask,
@@ -80,6 +82,29 @@ class Decision(StrEnum):
 
 
 DEFAULT_APPROVAL_TTL = 24 * 3600.0
+#: CHOSEN: how many turns a conversation keeps (older ones are forgotten, as old runs are).
+TURNS_KEPT = 1_000
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """A moment by which a run must have settled, and what it times out with if it has not."""
+
+    at: float
+    reason: str
+
+
+class Sink(Protocol):
+    """Where a view of a run writes (a client's stream): `Run.follow` drives it explicitly."""
+
+    async def strike(self, fault: Fault) -> None:
+        """Apply a stream fault scripted at this point of the run, from the current frame on."""
+
+    async def flush(self) -> None:
+        """Write out what was sent so far: the run is about to wait for its next moment."""
+
+
 _WORDS = re.compile(r"\s*\S+\s*")  # a word with the spaces around it: chunks join back to the text
 _YES = re.compile(r"^\s*(y|yes|ok|okay|sure|approve|approved|go ahead|confirm(ed)?)\b", re.IGNORECASE)
 
@@ -97,20 +122,30 @@ class Pending:
 
 @dataclass(slots=True)
 class Conversation:
-    """One conversation (context, session, thread) of one platform, with its runs in order."""
+    """One conversation (context, session, thread) of one platform, with its latest runs in order."""
 
     id: str
     platform: PlatformKey
     agent_id: str
     created_at: float
-    runs: list[Run] = field(default_factory=list)
+    runs: deque[Run] = field(default_factory=lambda: deque(maxlen=TURNS_KEPT))
+    turns: int = 0  # every turn it has had, forgotten ones included
     # A chat-style pause: the agent asked in text, and the next message answers.
     pending: Pending | None = None
     variables: dict[str, Any] = field(default_factory=dict)
+    record: object = None  # the platform's own typed record of the conversation
+
+    @property
+    def last(self) -> Run | None:
+        return self.runs[-1] if self.runs else None
 
 
 class Run:
-    """One agent turn, its timeline and its lifecycle."""
+    """One agent turn, its timeline and its lifecycle.
+
+    Reading a run (`status`, `visible`, `moment`, `text` …) never changes it: a limit that has passed is
+    derived when the run is read. Only the acts below (`cancel`, `time_out`, `resume`, `poll`) change it.
+    """
 
     # Thousands are kept for polling: slots keep each one small.
     __slots__ = (
@@ -132,10 +167,11 @@ class Run:
         "created_at",
         "id",
         "message",
-        "metadata",
         "pause_style",
         "pending",
         "polls",
+        "record",
+        "reply",
         "started_at",
         "timeline",
         "variables",
@@ -154,6 +190,7 @@ class Run:
         variables: Mapping[str, Any],
         seed: str,
         require_approval: frozenset[str] = frozenset(),
+        reply: str = "",
     ) -> None:
         self.id = run_id
         self.agent = agent
@@ -163,12 +200,13 @@ class Run:
         self.pause_style = pause_style
         self.approval_ttl = approval_ttl
         self.variables: dict[str, Any] = dict(variables)
+        self.reply = reply  # what decided this run's script (a reply's place in its file), for inspection
         self.created_at = clock.now()
         self.started_at = self.created_at + agent.pace.queued
         self.timeline: list[Timed] = []
         self.pending: Pending | None = None
         self.polls = 0
-        self.metadata: dict[str, Any] = {}  # per-platform extras (ids, request fields) that views echo
+        self.record: object = None  # the platform's own typed record of this run (see `record_of`)
         self._gate: tuple[int, tuple[Step, ...]] | None = None
         self._ended: tuple[RunStatus, float, str] | None = None  # cancelled / timed out: (status, at, reason)
         self._seed = seed
@@ -179,16 +217,33 @@ class Run:
         self._calls = 0
         # Futures of the tasks waiting for this run to change (a dict: ordered, O(1) removal).
         self._waiters: dict[asyncio.Future[None], None] = {}
-        # A gateway limit: (clock time, reason, whether it also runs while the run is paused).
-        self._deadline: tuple[float, str, bool] | None = None
+        self._deadline: Limit | None = None  # the run's own limit (a task deadline), through pauses
+
+    def record_of(self, kind: type[R]) -> R:
+        """The platform's record of this run, as the type the platform stored."""
+        record = self.record
+        if not isinstance(record, kind):
+            raise TypeError(f"run {self.id} has no {kind.__name__} record")
+        return record
 
     # ── reading the run at a moment ──────────────────────────────────────────────────────────────
+
+    def _end_state(self) -> tuple[RunStatus, float, str] | None:
+        """How and when the run ends unless something changes: ended by an act, or by its own deadline
+        (derived, never stored, so that reading the run does not change it)."""
+        if self._ended is not None:
+            return self._ended
+        deadline = self._deadline
+        if deadline is not None and not self._raw_status(deadline.at).is_terminal:
+            return (RunStatus.TIMED_OUT, deadline.at, deadline.reason)
+        return None
 
     def visible(self, now: float | None = None) -> list[Timed]:
         """The events that have happened by clock time `now`."""
         now = self.clock.now() if now is None else now
-        if self._deadline is not None:
-            self._enforce(now)
+        end = self._end_state()
+        if end is not None and end[1] < now:
+            now = end[1]
         events = self.timeline
         if events and events[-1].at <= now:
             return events
@@ -196,11 +251,13 @@ class Run:
 
     def status(self, now: float | None = None) -> RunStatus:
         now = self.clock.now() if now is None else now
-        if self._deadline is not None:
-            self._enforce(now)
-        return self._status_at(now)
+        end = self._end_state()
+        if end is not None and end[1] <= now:
+            return end[0]
+        return self._raw_status(now)
 
-    def _status_at(self, now: float) -> RunStatus:
+    def _raw_status(self, now: float) -> RunStatus:
+        """The status from the timeline alone (acts and deadlines aside)."""
         if self._ended is not None and self._ended[1] <= now:
             return self._ended[0]
         if now < self.started_at:
@@ -237,18 +294,18 @@ class Run:
 
     @property
     def end_reason(self) -> str | None:
-        return self._ended[2] if self._ended else None
+        end = self._end_state()
+        return end[2] if end is not None and end[1] <= self.clock.now() else None
 
     def moment(self, status: RunStatus) -> float | None:
         """When the run entered `status` (clock time), if it has, for timestamps such as finished_at."""
-        if self._deadline is not None:
-            self._enforce(self.clock.now())
         if status is RunStatus.QUEUED:
             return self.created_at
         if status is RunStatus.RUNNING:
             return self.started_at
-        if self._ended is not None and self._ended[0] is status:
-            return self._ended[1]
+        end = self._end_state()
+        if end is not None and end[0] is status:
+            return end[1] if end[1] <= self.clock.now() else None
         if status is RunStatus.EXPIRED:
             return self.pending.expires_at if self.pending else None
         kinds = {RunStatus.COMPLETED: Completed, RunStatus.FAILED: Failed, RunStatus.PAUSED: Paused}
@@ -261,94 +318,107 @@ class Run:
     @property
     def settles_at(self) -> float | None:
         """When the run next stops on its own (paused or terminal); None while it waits for polls."""
-        if self._deadline is not None:
-            self._enforce(self.clock.now())
-        if self._ended is not None:
-            return self._ended[1]
-        if self.timeline and isinstance(self.timeline[-1].event, Completed | Failed | Paused):
-            return self.timeline[-1].at
-        return None
+        end = self._end_state()
+        last = self.timeline[-1] if self.timeline else None
+        settles = last.at if last is not None and isinstance(last.event, Completed | Failed | Paused) else None
+        if end is not None and (settles is None or end[1] < settles):
+            return end[1]
+        return settles
 
     # ── waiting ──────────────────────────────────────────────────────────────────────────────────
 
-    async def settled(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 (clock time, not wall time)
-        """Wait (clock time) until the run is paused or over; False if `timeout` passed first."""
-        deadline = None if timeout is None else self.clock.now() + timeout
+    async def settled(self, limit: Limit | None = None) -> bool:
+        """Wait (clock time) until the run is paused or over. A `limit` is the caller's own: if it passes
+        first, the run times out at that moment and this returns False."""
         while True:
             now = self.clock.now()
             status = self.status(now)
             if status is not RunStatus.RUNNING and status is not RunStatus.QUEUED:
                 return True
-            if deadline is not None and now >= deadline:
+            if limit is not None and now >= limit.at:
+                self.time_out(limit.reason, at=limit.at)
                 return False
             target = self.settles_at
-            if deadline is not None and (target is None or target > deadline):
-                target = deadline
+            if limit is not None and (target is None or target > limit.at):
+                target = limit.at
             await self._sleep_until(target)
 
-    async def follow(self, start: int = 0, *, through_pauses: bool = False) -> AsyncIterator[tuple[int, Timed]]:
+    async def until_started(self, sink: Sink | None = None) -> None:
+        """Wait until the run leaves its queue (or ends before it does)."""
+        while self.clock.now() < self.started_at and not self.status().is_terminal:
+            if sink is not None:
+                await sink.flush()
+            await self._sleep_until(self.started_at)
+
+    async def follow(
+        self,
+        sink: Sink | None = None,
+        start: int = 0,
+        *,
+        through_pauses: bool = False,
+        limit: Limit | None = None,
+    ) -> AsyncIterator[tuple[int, Timed]]:
         """Yield (index, event) as each event's moment comes; ends when the run is over, or paused.
 
-        With `through_pauses`, a pause does not end the iteration: it waits for the resume (the BeeOS
-        task event stream stays open until the task is terminal).
+        `sink` is the writer of this view: the run flushes it before each wait (frames due together leave
+        in one write), and a fault scripted at a step strikes it — that view alone; several views may
+        follow one run at once. `limit` is this view's gateway limit: if it passes before the run settles,
+        the run times out at that moment. With `through_pauses`, a pause does not end the iteration: it
+        waits for the resume (the BeeOS task event stream stays open until the task is terminal).
         """
         index = start
         now = self.clock.now()
         while True:
-            if self._deadline is not None:
-                self._enforce(now)  # first: a gateway limit that has passed cuts the timeline
+            end = self._end_state()
+            horizon = end[1] if end is not None else math.inf  # nothing after it is ever seen
+            if limit is not None and limit.at < horizon:
+                horizon = limit.at
             if index < len(self.timeline):
-                timed = self.timeline[index]
-                if timed.at > now:
-                    now = self.clock.now()  # read again only when the last reading says "not yet"
-                    if timed.at > now:
-                        await _flush()
-                        await self._sleep_until(timed.at)
-                        now = self.clock.now()
-                    continue  # the timeline may have been cut (cancelled) while we slept
-                index += 1
-                if isinstance(timed.event, Glitched):
-                    stream = current_stream.get()
-                    if stream is not None:
-                        await stream.strike(timed.event.fault)
+                at = self.timeline[index].at
+                # The clock is read again only when the last reading says "not yet".
+                if at <= horizon and (at <= now or at <= (now := self.clock.now())):
+                    timed = self.timeline[index]
+                    index += 1
+                    if isinstance(timed.event, Glitched):
+                        if sink is not None:
+                            await sink.strike(timed.event.fault)
+                        continue
+                    yield index - 1, timed
                     continue
-                yield index - 1, timed
-                continue
             now = self.clock.now()
-            if self._deadline is not None:
-                self._enforce(now)
-            status = self._status_at(now)
+            if limit is not None and limit.at <= now:
+                if self.status(limit.at) in (RunStatus.QUEUED, RunStatus.RUNNING):
+                    self.time_out(limit.reason, at=limit.at)
+                limit = None
+                continue
+            status = self.status(now)
             if status.is_terminal or (status is RunStatus.PAUSED and not through_pauses):
                 return
-            await _flush()
-            settles = self.settles_at
-            if settles is not None and settles > now:
-                await self._sleep_until(settles)
+            due = horizon
+            if index < len(self.timeline):
+                due = min(due, self.timeline[index].at)
             elif status is RunStatus.PAUSED and self.pending is not None and self.pending.expires_at is not None:
-                # An undecided approval expires: a stream that waits through pauses must see that too.
-                await self._sleep_until(self.pending.expires_at)
-            else:
-                await self._sleep_until(None)
+                due = min(due, self.pending.expires_at)  # an undecided approval expires
+            if sink is not None:
+                await sink.flush()
+            await self._sleep_until(None if due == math.inf else due)
             now = self.clock.now()
 
     async def _sleep_until(self, at: float | None) -> None:
-        """Wait until clock time `at` (None: no set time), the run's gateway limit, or the run's next
-        change (an event added, a cancel, a resume), whichever comes first.
+        """Wait until clock time `at` (None: no set time) or the run's next change (an event added, a
+        cancel, a resume), whichever comes first.
 
         One future does it all — resolved by the clock's timer or by `_notify` — because this is paid
         once per frame of every stream.
         """
-        if self._deadline is not None:
-            at = self._deadline[0] if at is None else min(at, self._deadline[0])
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters[waiter] = None
-        timer = None if at is None else self.clock.wake(at, waiter)
+        timer = self.clock.wake(at, waiter)
         try:
             await waiter
         finally:
             self._waiters.pop(waiter, None)
-            if timer is not None:
-                timer.cancel()
+            timer.cancel()
 
     def _notify(self) -> None:
         if not self._waiters:
@@ -358,27 +428,14 @@ class Run:
             if not future.done():
                 future.set_result(None)
 
-    # ── gateway limits ───────────────────────────────────────────────────────────────────────────
+    # ── limits ───────────────────────────────────────────────────────────────────────────────────
 
-    def time_out_at(self, at: float, reason: str, *, through_pauses: bool = False) -> None:
-        """A gateway limit: unless the run has settled by clock time `at` — or, `through_pauses`, is
-        over by then — it times out at `at`. Replaces an earlier limit.
-
-        The limit is a moment in the run's own state, not a watchdog task: every view (status, poll,
-        stream) applies it when it reads the run, and waiting streams wake for it.
-        """
-        self._deadline = (at, reason, through_pauses)
-        self._notify()  # waiting streams re-plan their sleep around the new limit
-
-    def _enforce(self, now: float) -> None:
-        deadline = self._deadline
-        if deadline is None or now < deadline[0]:
-            return
-        at, reason, through_pauses = deadline
-        self._deadline = None
-        state = self._status_at(at)
-        if state in (RunStatus.QUEUED, RunStatus.RUNNING) or (through_pauses and state is RunStatus.PAUSED):
-            self._end(RunStatus.TIMED_OUT, reason, at)
+    def set_deadline(self, limit: Limit) -> None:
+        """The run's own limit (a BeeOS task's deadline, an Aster background run's): unless the run is
+        over by `limit.at`, it times out then, paused or not. Set once, as the run is made; a view's
+        gateway limit is the view's own (`follow(limit=…)`, `settled(limit)`)."""
+        self._deadline = limit
+        self._notify()
 
     # ── acting on the run ────────────────────────────────────────────────────────────────────────
 
@@ -386,18 +443,18 @@ class Run:
         """Cancel now; False (and nothing changes) when the run is already over."""
         return self._end(RunStatus.CANCELLED, reason)
 
-    def time_out(self, reason: str = "timed out") -> bool:
-        return self._end(RunStatus.TIMED_OUT, reason)
+    def time_out(self, reason: str = "timed out", *, at: float | None = None) -> bool:
+        """Time the run out at clock time `at` (now by default: a gateway limit that passed ends the run
+        at the limit, not at the moment somebody noticed)."""
+        return self._end(RunStatus.TIMED_OUT, reason, at)
 
     def _end(self, status: RunStatus, reason: str, at: float | None = None) -> bool:
-        """End the run at clock time `at` (now by default; a passed gateway limit ends it in the past)."""
         at = self.clock.now() if at is None else at
         if self.status(at).is_terminal:
             return False
         self.timeline = [t for t in self.timeline if t.at <= at]
         self._ended = (status, at, reason)
         self._gate = None
-        self._deadline = None
         self._notify()
         return True
 
@@ -409,22 +466,27 @@ class Run:
             self._gate = None
             self._play(rest, self.clock.now())
 
-    def resume(self, decision: Decision, answer: str = "") -> None:
-        """Answer the pause: approve or reject a tool call, or answer a question."""
-        now = self.clock.now()
-        status = self.status(now)
+    def check_resume(self, decision: Decision) -> Pending:
+        """The pause `decision` answers, or RunStateError if it does not fit the run's state."""
+        status = self.status()
         if status is RunStatus.EXPIRED:
             raise RunStateError("the approval expired")
-        if status is not RunStatus.PAUSED or self.pending is None:
+        pending = self.pending
+        if status is not RunStatus.PAUSED or pending is None:
             raise RunStateError(f"the run is {status.value}, not paused")
-        pending, self.pending = self.pending, None
-        if self._deadline is not None and not self._deadline[2]:
-            self._deadline = None  # the request that set it ended at the pause
         kind = pending.pause.kind
         if kind is PauseKind.INPUT and decision is not Decision.ANSWER:
             raise RunStateError("the run is waiting for an answer, not an approval")
         if kind is PauseKind.APPROVAL and decision is Decision.ANSWER:
             raise RunStateError("the run is waiting for an approval, not an answer")
+        return pending
+
+    def resume(self, decision: Decision, answer: str = "") -> None:
+        """Answer the pause: approve or reject a tool call, or answer a question. Checked before anything
+        changes: a resume that does not fit leaves the run as it was."""
+        pending = self.check_resume(decision)
+        now = self.clock.now()
+        self.pending = None
         self.variables["answer"] = answer if decision is Decision.ANSWER else decision.value
         outcome = {Decision.APPROVE: "approved", Decision.REJECT: "rejected", Decision.ANSWER: "answered"}
         self._append(now, Resumed(outcome[decision]))
@@ -564,13 +626,6 @@ class Run:
         if self._rng is None:
             self._rng = random.Random(self._seed)
         return max(0.0, base + self._rng.uniform(-jitter, jitter))
-
-
-async def _flush() -> None:
-    # Frames due at the same moment leave in one write; before waiting, what was sent goes out.
-    stream = current_stream.get()
-    if stream is not None:
-        await stream.flush()
 
 
 _DEFAULT_REJECT: tuple[Step, ...] = (Fail(message=Template("The tool call was rejected."), code="rejected"),)

@@ -16,6 +16,7 @@ from mockagent.engine import Engine
 from mockagent.model import PlatformKey
 from mockagent.platforms import platform_classes
 from mockagent.scenarios.model import ScenarioSet
+from mockagent.sessions import DEFAULT_SESSION, Session
 from mockagent.settings import Settings
 
 T = TypeVar("T")
@@ -69,9 +70,18 @@ class MockServer:
         assert self.app is not None, "the server is not started"
         return self.app[ENGINE]
 
+    def session(self, name: str = DEFAULT_SESSION) -> Session:
+        """A session of this server (made on first use): its runs, conversations, journal and clock."""
+        return self.engine.default_sessions.get(name)
+
     @property
     def clock(self) -> Clock:
-        return self.engine.clock
+        """The default session's clock."""
+        return self.session().clock
+
+    async def reset(self, session: str = DEFAULT_SESSION) -> None:
+        """Forget everything `session` holds, as ``DELETE /__mockagent/sessions/NAME`` does."""
+        await self.engine.sessions.reset(session)
 
     @property
     def url(self) -> str:
@@ -87,9 +97,9 @@ class MockServer:
     def base_urls(self) -> dict[str, str]:
         return {key.value: self.base_url(key) for key in self.settings.served()}
 
-    async def advance(self, seconds: float) -> None:
-        """Advance the manual clock (the server must have been started with one)."""
-        clock = self.clock
+    async def advance(self, seconds: float, session: str = DEFAULT_SESSION) -> None:
+        """Advance a session's manual clock (the server must have been started with one)."""
+        clock = self.session(session).clock
         if not isinstance(clock, ManualClock):
             raise TypeError("advance() needs a server started with manual_clock=True")
         await clock.advance(seconds)
@@ -124,8 +134,18 @@ class ThreadedMockServer:
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
 
-    def advance(self, seconds: float) -> None:
-        self._call(self.server.advance(seconds))
+    def advance(self, seconds: float, session: str = DEFAULT_SESSION) -> None:
+        self._call(self.server.advance(seconds, session))
+
+    def reset(self, session: str = DEFAULT_SESSION) -> None:
+        self._call(self.server.reset(session))
+
+    def session(self, name: str = DEFAULT_SESSION) -> Session:
+        return self.server.session(name)
+
+    @property
+    def clock(self) -> Clock:
+        return self.server.clock
 
     @property
     def engine(self) -> Engine:

@@ -9,6 +9,8 @@ from mockagent.clock import Clock, ManualClock, RealClock
 from mockagent.faults import FaultRule
 from mockagent.model import PlatformKey
 from mockagent.scenarios import ScenarioSet, load_paths
+from mockagent.sessions import MAX_SESSIONS
+from mockagent.store import STORE_LIMIT
 
 BUILTIN_SCENARIOS = Path(__file__).parent / "_builtin_scenarios"
 
@@ -26,6 +28,8 @@ class Settings:
     fault_rules: tuple[FaultRule, ...] = ()  # server-wide: --fault, --rate-limit
     chaos: float = 0.0  # --chaos RATE: the share of requests that get a fault from the catalogue
     seed: int = 0  # --seed: makes chaos (and latency samples) repeat for the same request order
+    store_limit: int = STORE_LIMIT  # runs (conversations, tasks …) each session keeps
+    max_sessions: int = MAX_SESSIONS
 
     def scenario_sources(self) -> list[Path]:
         paths = list(self.scenario_paths)

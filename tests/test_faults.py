@@ -141,7 +141,7 @@ def test_forced_429_has_the_platform_shape_and_retry_after(
     assert response.headers["Retry-After"] == "7"
     assert client.rate_limited(response.json()), response.text
     # A 429 is not a turn: nothing ran.
-    assert mockagent_server.engine.runs() == []
+    assert mockagent_server.session().runs_of() == []
     entry = httpx.get(f"{mockagent_server.url}/__mockagent/journal").json()[-1]
     assert (entry["status"], entry["fault"], entry["platform"]) == (429, "429, retry-after=7", client.platform)
 
@@ -282,7 +282,7 @@ def test_stream_faults(mockagent_server: ThreadedMockServer, platform: str) -> N
     dropped, ok = stream(mockagent_server, platform, "drop-after=2")
     assert not ok, "a dropped stream must not end cleanly"
     assert len([b for b in dropped.split("\n\n") if b.strip()]) == 2
-    runs = mockagent_server.engine.runs()
+    runs = mockagent_server.session().runs_of()
     assert runs[-1].status().value == "cancelled"
 
     truncated, ok = stream(mockagent_server, platform, "no-terminal")
@@ -329,7 +329,7 @@ def test_a_fault_scripted_at_a_step_breaks_the_stream_there(
     text = "".join(chunks)
     assert "before" in text
     assert "after" not in text
-    assert mockagent_server.engine.runs()[-1].status().value == "cancelled"
+    assert mockagent_server.session().runs_of()[-1].status().value == "cancelled"
     # The blocking view of the same script is untouched by a stream fault.
     blocking = CLIENTS[1].call(mockagent_server, "dropper")
     assert blocking.json()["data"]["output"] == {"text": "before after"}

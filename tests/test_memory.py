@@ -14,10 +14,9 @@ from aiohttp import web
 
 from mockagent.app import build_app
 from mockagent.appkeys import ENGINE
-from mockagent.clock import RealClock
 from mockagent.collector import Collector
 from mockagent.engine import Engine
-from mockagent.settings import Settings, load_scenarios
+from mockagent.settings import Settings
 
 KEY = "oag_" + "0123456789abcdef" * 4
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -27,9 +26,8 @@ LIMIT = 3
 @pytest.fixture
 async def small_store() -> AsyncIterator[tuple[str, Engine]]:
     """A real server on loopback whose stores keep only the last LIMIT entries."""
-    settings = Settings()
-    engine = Engine(load_scenarios(settings), RealClock(speed=1000), store_limit=LIMIT)
-    runner = web.AppRunner(build_app(settings, engine=engine), handler_cancellation=True)
+    settings = Settings(speed=1000, store_limit=LIMIT)
+    runner = web.AppRunner(build_app(settings), handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -65,13 +63,13 @@ async def test_forgotten_runs_are_freed_without_a_full_collection(small_store: t
     async with aiohttp.ClientSession(headers=AUTH) as session:
         async with session.post(f"{base}/invoke", json={"message": "first"}) as response:
             assert response.status == 200
-        first = weakref.ref(engine.runs()[0])
+        first = weakref.ref(engine.default_sessions.default.runs_of()[0])
         gc.disable()  # what frees the run must be reference counting, not the cycle collector
         try:
             for n in range(LIMIT * 2):
                 async with session.post(f"{base}/invoke", json={"message": f"more {n}"}) as response:
                     assert response.status == 200
-            assert len(engine.runs()) == LIMIT
+            assert len(engine.default_sessions.default.runs_of()) == LIMIT
             assert first() is None
         finally:
             gc.enable()

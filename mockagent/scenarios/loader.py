@@ -114,7 +114,7 @@ def _agent(node: Node, shared_faults: tuple[FaultRule, ...] = ()) -> Agent:
         raise node.error(f"agent {agent_id!r} needs a 'script' (or 'replies')")
     replies = [_reply(n) for n in fields["replies"].sequence("replies")] if "replies" in fields else []
     if "script" in fields:
-        replies.append(Reply(script=_script(fields["script"])))
+        replies.append(Reply(script=_script(fields["script"]), source=fields["script"].position))
     platforms = None
     if "platforms" in fields:
         platforms = frozenset(_enum(n, PlatformKey, "a platform") for n in fields["platforms"].sequence("platforms"))
@@ -136,7 +136,7 @@ def _agent(node: Node, shared_faults: tuple[FaultRule, ...] = ()) -> Agent:
 
 def _reply(node: Node) -> Reply:
     fields = node.mapping("a reply", {"when", "script"}, required=frozenset({"when", "script"}))
-    return Reply(when=_when(fields["when"]), script=_script(fields["script"]))
+    return Reply(when=_when(fields["when"]), script=_script(fields["script"]), source=node.position)
 
 
 def _when(node: Node) -> When:

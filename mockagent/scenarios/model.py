@@ -28,11 +28,53 @@ class When:
             and (self.turn is None or self.turn == turn)
         )
 
+    def explain(self, message: str, turn: int) -> tuple[str, ...]:
+        """Each condition that fails for this message and turn, with the value it saw."""
+        seen = _quote(message)
+        failed: list[str] = []
+        if self.contains is not None and self.contains.lower() not in message.lower():
+            failed.append(f"contains {self.contains!r}: the message {seen} does not contain it")
+        if self.equals is not None and self.equals != message:
+            failed.append(f"equals {self.equals!r}: the message is {seen}")
+        if self.regex is not None and self.regex.search(message) is None:
+            failed.append(f"regex {self.regex.pattern!r}: no match in the message {seen}")
+        if self.turn is not None and self.turn != turn:
+            failed.append(f"turn {self.turn}: this is turn {turn}")
+        return tuple(failed)
+
+
+def _quote(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
 
 @dataclass(frozen=True)
 class Reply:
     script: tuple[Step, ...]
     when: When | None = None
+    source: SourcePosition | None = None  # where the reply is declared
+
+    def describe(self) -> str:
+        return f"the reply at {self.source}" if self.source is not None else "a reply"
+
+
+@dataclass(frozen=True)
+class NearMiss:
+    """A reply that did not match, and why."""
+
+    reply: Reply
+    failed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """No reply of the agent answers this request: the nearest candidates, each with what failed."""
+
+    agent_id: str
+    nearest: tuple[NearMiss, ...]
+
+    def explain(self) -> str:
+        reasons = "; ".join(f"{miss.reply.describe()} wants {', and '.join(miss.failed)}" for miss in self.nearest)
+        return f"agent {self.agent_id!r} has no reply for this request: {reasons}"
 
 
 @dataclass(frozen=True)
@@ -59,13 +101,6 @@ class Agent:
 
     def serves(self, platform: PlatformKey) -> bool:
         return self.platforms is None or platform in self.platforms
-
-    def script_for(self, message: str, turn: int) -> tuple[Step, ...]:
-        """The first reply whose `when` matches; a reply without `when` matches anything."""
-        for reply in self.replies:
-            if reply.when is None or reply.when.matches(message, turn):
-                return reply.script
-        return ()
 
 
 @dataclass(frozen=True)

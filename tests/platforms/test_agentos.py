@@ -441,7 +441,7 @@ def test_poll_slow_sees_running_then_completed(mockagent_server: ThreadedMockSer
     assert done["duration_ms"] == 3000
     assert done["error"] is None
     assert frames[-1] == {"type": "done", "run_id": run_id, "duration_ms": 3000}
-    assert mockagent_server.engine.run(run_id).polls == 3  # type: ignore[union-attr]
+    assert mockagent_server.session().run(run_id).polls == 3  # type: ignore[union-attr]
 
 
 @MANUAL
@@ -452,13 +452,13 @@ def test_blocking_gateway_timeout_is_504(mockagent_server: ThreadedMockServer) -
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(api.invoke, "glacial", {})
         for _ in range(500):
-            if mockagent_server.engine.runs():
+            if mockagent_server.session().runs_of():
                 break
             time.sleep(0.01)
         mockagent_server.advance(300)
         response = pending.result()
     assert error_of(response, 504, "TIMEOUT") == "The run did not finish within 300 s."
-    run = api.run(mockagent_server.engine.runs()[0].id)
+    run = api.run(mockagent_server.session().runs_of()[0].id)
     assert run["status"] == "failed"
     assert run["error"]["code"] == "TIMEOUT"
 

@@ -17,12 +17,13 @@ from sse import check_vocabulary, parse
 
 from mockagent.clock import ManualClock
 from mockagent.engine import Engine
+from mockagent.errors import ApiError, ErrorKind, FieldError
 from mockagent.model import PlatformKey
 from mockagent.platforms.aster import Aster
-from mockagent.platforms.base import ApiError, ErrorKind, FieldError
 from mockagent.runs import RunStatus
 from mockagent.scenarios.model import ScenarioSet
 from mockagent.server import MockServer, ThreadedMockServer
+from mockagent.sessions import MemorySessions, Session
 
 SCENARIOS = "tests/platforms/scenarios/aster_agents.yaml"
 AUTH_SCENARIOS = "tests/platforms/scenarios/aster_auth.yaml"
@@ -218,7 +219,7 @@ async def test_client_disconnect_cancels_the_run(mockagent_aserver: MockServer) 
         thread = response.headers["X-Thread-ID"]
         assert (await response.content.readline()).startswith(b'data: {"type":"start"')
         response.close()
-        run = mockagent_aserver.engine.runs(PlatformKey.ASTER)[0]
+        run = mockagent_aserver.session().runs_of(PlatformKey.ASTER)[0]
         for _ in range(500):  # the server notices the hang-up on its next turn of the loop
             if run.status() is not RunStatus.RUNNING:
                 break
@@ -235,7 +236,7 @@ async def test_stream_past_the_gateway_limit_ends_with_gateway_timeout(mockagent
         async with session.post(f"{base}/chat", json={"agentId": TIMEOUT, "message": user("hi")}) as response:
             assert response.status == 200
             await mockagent_aserver.advance(Aster.gateway_timeout - 1)
-            run = mockagent_aserver.engine.runs(PlatformKey.ASTER)[0]
+            run = mockagent_aserver.session().runs_of(PlatformKey.ASTER)[0]
             assert run.status() is RunStatus.RUNNING
             await mockagent_aserver.advance(1)
             chunks = chunks_of(await response.text())
@@ -278,7 +279,7 @@ def test_background_slow_poll_loop_sees_in_progress_then_completed(mockagent_ser
     created = datetime.fromisoformat(done["createdAt"].replace("Z", "+00:00"))
     updated = datetime.fromisoformat(done["updatedAt"].replace("Z", "+00:00"))
     assert (updated - created).total_seconds() == 3.0  # the moment the run completed, not the poll's
-    assert mockagent_server.engine.runs(PlatformKey.ASTER)[0].polls == 5
+    assert mockagent_server.session().runs_of(PlatformKey.ASTER)[0].polls == 5
 
 
 @pytest.mark.mockagent(manual_clock=True)
@@ -645,7 +646,7 @@ RENDERED = {
 
 @pytest.mark.parametrize("kind", list(ErrorKind))
 def test_render_error_covers_every_kind(kind: ErrorKind) -> None:
-    platform = Aster(Engine(ScenarioSet(), ManualClock()))
+    platform = Aster(Engine(ScenarioSet(), MemorySessions(lambda name: Session(name, ManualClock()))))
     fields = [FieldError(("a", 0), "Req")] if kind is ErrorKind.VALIDATION else []
     response = platform.render_error(ApiError(kind, "why", fields=fields, retry_after=3))
     status, body = RENDERED[kind]

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sse import check_vocabulary, json_frames, parse
 
-from mockagent.platforms.base import ApiError, ErrorKind, FieldError
+from mockagent.errors import ApiError, ErrorKind, FieldError
 from mockagent.platforms.beeos import BeeOS
 from mockagent.runs import RunStatus
 from mockagent.server import ThreadedMockServer
@@ -78,7 +78,7 @@ def error(response: httpx.Response, status: int) -> dict[str, Any]:
 
 
 def stamp(server: ThreadedMockServer, at: float) -> str:
-    return server.engine.clock.wall(at).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return server.clock.wall(at).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def sse(response: httpx.Response) -> list[dict[str, Any]]:
@@ -173,14 +173,14 @@ def test_idempotency_key_replays_without_a_new_turn(mockagent_server: ThreadedMo
     first = data(invoke(mockagent_server, "echo", body))
     second = data(invoke(mockagent_server, "echo", {**body, "message": "different"}))
     assert second == first
-    assert len(mockagent_server.engine.runs()) == 1
+    assert len(mockagent_server.session().runs_of()) == 1
 
 
 def test_metadata_drops_reserved_keys(mockagent_server: ThreadedMockServer) -> None:
     metadata = {"trace_id": "t-1", "protocol": "x", "caller_owner_id": "y", "target_agent_id": "z"}
     data(invoke(mockagent_server, "echo", {"message": "m", "metadata": {**metadata, "delivery_principal": "p"}}))
-    (run,) = mockagent_server.engine.runs()
-    assert run.metadata["metadata"] == {"trace_id": "t-1"}
+    (run,) = mockagent_server.session().runs_of()
+    assert run.record.metadata == {"trace_id": "t-1"}
 
 
 def test_timeout_above_the_cap_is_clamped_not_rejected(mockagent_server: ThreadedMockServer) -> None:
@@ -210,7 +210,7 @@ def test_timeout_above_the_cap_is_clamped_not_rejected(mockagent_server: Threade
 def test_invoke_validation(mockagent_server: ThreadedMockServer, body: Any, code: str, param: str) -> None:
     err = error(invoke(mockagent_server, "echo", body), 400)
     assert (err["type"], err["code"], err["param"]) == ("invalid_request_error", code, param)
-    assert mockagent_server.engine.runs() == []
+    assert mockagent_server.session().runs_of() == []
 
 
 def test_agent_id_longer_than_128_is_invalid(mockagent_server: ThreadedMockServer) -> None:
@@ -265,7 +265,7 @@ def test_injected_status_faults(
     err = error(response, status)
     assert (err["type"], err["code"]) == (kind, code)
     assert response.headers.get("Retry-After") == retry_after
-    assert mockagent_server.engine.runs() == []
+    assert mockagent_server.session().runs_of() == []
 
 
 def test_render_error_covers_every_kind() -> None:
@@ -355,13 +355,13 @@ def test_stream_replay_with_the_same_idempotency_key(mockagent_server: ThreadedM
     first = sse(invoke(mockagent_server, "echo", body, headers=STREAM))
     assert sse(invoke(mockagent_server, "echo", body, headers=STREAM)) == first
     assert data(invoke(mockagent_server, "echo", body))["text"] == "Echo: same"
-    assert len(mockagent_server.engine.runs()) == 1
+    assert len(mockagent_server.session().runs_of()) == 1
 
 
 def test_dropped_stream_cancels_the_run(mockagent_server: ThreadedMockServer) -> None:
     with pytest.raises(httpx.RemoteProtocolError):
         invoke(mockagent_server, "echo", {"message": "a b c"}, headers={**STREAM, "X-Mockagent-Fault": "drop-after=1"})
-    (run,) = mockagent_server.engine.runs()
+    (run,) = mockagent_server.session().runs_of()
     assert run.status() is RunStatus.CANCELLED
     assert run.end_reason == "client disconnected"
 
@@ -413,7 +413,7 @@ def test_task_lifecycle_and_timestamps(mockagent_server: ThreadedMockServer) -> 
     assert done["status"] == "completed"
     assert done["result"] == {"text": "Done after a while."}
     assert done["completed_at"] == stamp(mockagent_server, 3.5)
-    (run,) = mockagent_server.engine.runs()
+    (run,) = mockagent_server.session().runs_of()
     assert run.polls == 3
 
 
@@ -518,7 +518,7 @@ def test_task_validation_and_idempotency(mockagent_server: ThreadedMockServer) -
     )
     first = create(mockagent_server, "echo", {"message": "x", "idempotency_key": "t-1"})
     assert create(mockagent_server, "echo", {"message": "x", "idempotency_key": "t-1"}) == first
-    assert len(mockagent_server.engine.runs()) == 1
+    assert len(mockagent_server.session().runs_of()) == 1
 
 
 @pytest.mark.mockagent(manual_clock=True)
@@ -661,8 +661,8 @@ def test_invoke_with_an_uploaded_attachment(mockagent_server: ThreadedMockServer
     file_id = data(presign(mockagent_server))["file_id"]
     reply = data(invoke(mockagent_server, "echo", {"message": "see file", "attachments": [{"file_id": file_id}]}))
     assert reply["text"] == "Echo: see file"
-    (run,) = mockagent_server.engine.runs()
-    assert run.metadata["attachments"] == [{"file_id": file_id, "filename": "a.png", "content_type": "image/png"}]
+    (run,) = mockagent_server.session().runs_of()
+    assert run.record.attachments == [{"file_id": file_id, "filename": "a.png", "content_type": "image/png"}]
     other = {"message": "x", "attachments": [{"file_id": file_id}]}
     assert error(invoke(mockagent_server, "echo", other, token=OTHER_KEY), 400)["param"] == "attachments.0.file_id"
 

@@ -92,8 +92,8 @@ def test_files_then_invoke_with_the_attachment(client: ApiClient, mockagent_serv
         "echo", InvokeAgentRequest(message="look", attachments=[AttachmentRef(file_id=presigned.data.file_id)])
     )
     assert reply.data.text == "Echo: look"
-    (run,) = mockagent_server.engine.runs()
-    assert run.metadata["attachments"][0]["file_id"] == presigned.data.file_id
+    (run,) = mockagent_server.session().runs_of()
+    assert run.record.attachments[0]["file_id"] == presigned.data.file_id
 
 
 @pytest.mark.parametrize(
@@ -195,7 +195,7 @@ def test_approval_and_cancel_through_the_sdk(client: ApiClient, mockagent_server
     assert (result.data.status.value, result.data.error) == ("canceled", "canceled by the caller")
     again = tasks.cancel_task("approval", canceled, CancelTaskRequest(reason="user"))
     assert again.data.status.value == "canceled"
-    run = mockagent_server.engine.run(canceled)
+    run = mockagent_server.session().run(canceled)
     assert run is not None
     assert run.status() is RunStatus.CANCELLED
 

@@ -30,7 +30,7 @@ VOCABULARY = {
 async def started(server: MockServer) -> Run:
     """The one run, once its handler has started it (the request is in flight on the same loop)."""
     for _ in range(500):
-        if runs := server.engine.runs():
+        if runs := server.session().runs_of():
             await asyncio.sleep(0.01)  # let the handler reach its wait
             return runs[-1]
         await asyncio.sleep(0.01)

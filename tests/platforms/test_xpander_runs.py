@@ -51,7 +51,7 @@ async def poll(session: aiohttp.ClientSession, task_id: str) -> dict[str, Any]:
 async def started_run(server: MockServer, count: int = 1) -> Run:
     """The newest xpander run, once the server has started the `count`-th one."""
     for _ in range(500):
-        runs = server.engine.runs(PlatformKey.XPANDER)
+        runs = server.session().runs_of(PlatformKey.XPANDER)
         if len(runs) >= count:
             return runs[-1]
         await asyncio.sleep(0.01)

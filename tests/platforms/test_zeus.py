@@ -11,6 +11,7 @@ import pytest
 from sse import check_vocabulary, json_frames
 
 from mockagent.model import PlatformKey
+from mockagent.platforms.zeus.routes import Invocation
 from mockagent.runs import RunStatus
 from mockagent.server import MockServer, ThreadedMockServer
 
@@ -77,7 +78,7 @@ def without_chunks(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def run_status(server: ThreadedMockServer | MockServer, session_id: str) -> str:
-    (run,) = [r for r in server.engine.runs() if r.conversation.id == session_id][-1:]
+    (run,) = [r for r in server.session().runs_of() if r.conversation.id == session_id][-1:]
     return run.status().value
 
 
@@ -109,7 +110,7 @@ def test_session_continues_the_conversation(mockagent_server: ThreadedMockServer
     second = invoke(mockagent_server, "two", session_id="sess_456")
     assert text(second) == "Turn 2 of sess_456: two"
     assert second[-1] == {"type": "done", "session_id": "sess_456"}
-    conversation = mockagent_server.engine.conversation(PlatformKey.ZEUS, "sess_456")
+    conversation = mockagent_server.session().conversation(PlatformKey.ZEUS, "sess_456")
     assert conversation is not None
     assert [run.message for run in conversation.runs] == ["one", "two"]
 
@@ -449,8 +450,8 @@ def test_api_key_is_not_kept(mockagent_server: ThreadedMockServer) -> None:
     runs = httpx.get(f"{mockagent_server.url}/__mockagent/runs", timeout=10).text
     assert SECRET not in runs
     assert "tool-secret" not in runs
-    (run,) = mockagent_server.engine.runs()
-    assert run.metadata == {"mode": "agent", "model": "gpt-4o"}
+    (run,) = mockagent_server.session().runs_of()
+    assert run.record == Invocation(mode="agent", model="gpt-4o")
 
 
 @pytest.mark.mockagent(platform="zeus")
@@ -503,7 +504,7 @@ async def test_client_disconnect_cancels_the_run(mockagent_aserver: MockServer) 
         if run_status(mockagent_aserver, "s-gone") != "running":
             break
         await asyncio.sleep(0.01)
-    (run,) = mockagent_aserver.engine.runs()
+    (run,) = mockagent_aserver.session().runs_of()
     assert run.status() is RunStatus.CANCELLED
     assert run.end_reason == "client disconnected"
     async with aiohttp.ClientSession() as session:
@@ -548,8 +549,8 @@ def test_status_faults(
     response = post(mockagent_server, "invoke", body, headers={"X-Mockagent-Fault": fault})
     assert detail(response, status) == message
     assert response.headers.get("Retry-After") == retry_after
-    assert mockagent_server.engine.runs() == []  # the agent never ran
-    assert mockagent_server.engine.conversation(PlatformKey.ZEUS, "s-fault") is None
+    assert mockagent_server.session().runs_of() == []  # the agent never ran
+    assert mockagent_server.session().conversation(PlatformKey.ZEUS, "s-fault") is None
 
 
 def test_malformed_fault_header_is_422(mockagent_server: ThreadedMockServer) -> None:
@@ -564,7 +565,7 @@ def test_dropped_stream_cancels_the_run(mockagent_server: ThreadedMockServer) ->
     body = {"message": "a b c", "llm_config": LLM, "session_id": "s-drop"}
     with pytest.raises(httpx.RemoteProtocolError):
         post(mockagent_server, "invoke", body, headers={"X-Mockagent-Fault": "drop-after=1"})
-    (run,) = mockagent_server.engine.runs()
+    (run,) = mockagent_server.session().runs_of()
     assert run.status() is RunStatus.CANCELLED
     assert run.end_reason == "client disconnected"
 

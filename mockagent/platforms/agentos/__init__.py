@@ -1,7 +1,7 @@
-"""AgentOS (https://agentos-ai.dev): hosted-agent invoke, human-in-the-loop resumes, and run ingest."""
+"""AgentOS (https://agentos-ai.dev): hosted-agent invoke, human-in-the-loop resumes, approvals, and ingest."""
 
 from __future__ import annotations
 
-from mockagent.platforms.agentos.platform import AgentOS
+from mockagent.platforms.agentos.routes import AgentOS
 
 __all__ = ["AgentOS"]

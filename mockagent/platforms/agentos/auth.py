@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from mockagent.platforms.base import ApiError, ErrorKind, Platform, bearer
+from mockagent.errors import ApiError, ErrorKind
+from mockagent.platforms.base import Platform
+from mockagent.platforms.credentials import bearer
 
 WORKSPACE_PREFIX = "aos_ws_"
 AGENT_PREFIX = "aos_agent_"
@@ -29,7 +31,7 @@ class Key:
 
 
 def authenticate(platform: Platform, request: web.Request) -> Key:
-    token = bearer(request)
+    token = bearer(request.headers)
     if token is None:
         raise ApiError(ErrorKind.MISSING_CREDENTIAL, "Missing API key: send Authorization: Bearer <key>.")
     declared = platform.credentials()

@@ -1,5 +1,5 @@
-"""BeeOS: the platform module, split by concern (request models, task views, the handlers)."""
+"""BeeOS: the platform package (routes, request models, the wire rendering, tasks, files, records)."""
 
-from mockagent.platforms.beeos.platform import BeeOS
+from mockagent.platforms.beeos.routes import BeeOS
 
 __all__ = ["BeeOS"]

@@ -9,7 +9,6 @@ list, events, messages) derives from the run at the moment it is asked, so none 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,10 +25,10 @@ from mockagent.model import (
     ToolCalled,
     ToolReturned,
 )
+from mockagent.platforms.base import iso
 from mockagent.runs import Run, RunStatus
 
 Json = dict[str, Any]
-Stamp = Callable[[float | None], str | None]
 
 # The engine's lifecycle in BeeOS TaskStatus words (one "l" in canceled; an expired approval is rejected).
 TASK_STATUS: dict[RunStatus, str] = {
@@ -59,6 +58,9 @@ class Task:
     def agent_id(self) -> str:
         return self.run.agent.id
 
+    def stamp(self, at: float | None) -> str | None:
+        return iso(self.run.clock, at)
+
     def status(self, now: float | None = None) -> str:
         pause = self.run.pause(now)
         if pause is not None:
@@ -80,7 +82,7 @@ class Task:
                 return "the approval request expired"
         return None
 
-    def view(self, stamp: Stamp, now: float) -> Json:
+    def view(self, now: float) -> Json:
         """TaskResponse.data."""
         run = self.run
         status = run.status(now)
@@ -90,10 +92,10 @@ class Task:
             "status": self.status(now),
             "caller_id": self.owner,
             "metadata": self.metadata,
-            "created_at": stamp(run.created_at),
-            "started_at": None if status is RunStatus.QUEUED else stamp(run.moment(RunStatus.RUNNING)),
-            "completed_at": stamp(run.moment(status)) if status.is_terminal else None,
-            "deadline_at": stamp(self.deadline_at),
+            "created_at": self.stamp(run.created_at),
+            "started_at": None if status is RunStatus.QUEUED else self.stamp(run.moment(RunStatus.RUNNING)),
+            "completed_at": self.stamp(run.moment(status)) if status.is_terminal else None,
+            "deadline_at": self.stamp(self.deadline_at),
             "truncated": False,
         }
         pause = run.pause(now)
@@ -106,7 +108,7 @@ class Task:
             data["error"] = self.error(now)
         return {k: v for k, v in data.items() if v is not None}
 
-    def summary(self, stamp: Stamp, now: float) -> Json:
+    def summary(self, now: float) -> Json:
         """TaskSummary: active | closed, with the closing status as close_reason."""
         status = self.run.status(now)
         data: Json = {
@@ -116,7 +118,7 @@ class Task:
             "state": "closed" if status.is_terminal else "active",
             "close_reason": self.status(now) if status.is_terminal else None,
             "metadata": self.metadata,
-            "deadline_at": stamp(self.deadline_at),
+            "deadline_at": self.stamp(self.deadline_at),
         }
         return {k: v for k, v in data.items() if v is not None}
 
@@ -125,7 +127,7 @@ class Task:
     def message_id(self, offset: int) -> str:
         return f"msg-{self.id.removeprefix('ch-')}-{offset}"
 
-    def opening(self, stamp: Stamp) -> Json:
+    def opening(self) -> Json:
         """The user's message, offset 1."""
         return {
             "type": "chat_message",
@@ -134,14 +136,14 @@ class Task:
             "publisher_id": self.owner,
             "payload": {"text": self.run.message},
             "body": self.run.message,
-            "created_at": stamp(self.run.created_at),
+            "created_at": self.stamp(self.run.created_at),
         }
 
-    def message(self, timed: Timed, stamp: Stamp) -> Json:
+    def message(self, timed: Timed) -> Json:
         """One channel message for one neutral event."""
-        return self._compose(timed.seq + 2, timed.at, self._content(timed), stamp)
+        return self._compose(timed.seq + 2, timed.at, self._content(timed))
 
-    def _compose(self, offset: int, at: float | None, content: Json, stamp: Stamp) -> Json:
+    def _compose(self, offset: int, at: float | None, content: Json) -> Json:
         """An agent-side message: `content` (its type, payload, …) in the channel's envelope."""
         return {
             "type": content.pop("type"),
@@ -149,7 +151,7 @@ class Task:
             "offset": offset,
             "publisher_id": f"agent:{self.agent_id}",
             "in_reply_to": self.message_id(1),
-            "created_at": stamp(at),
+            "created_at": self.stamp(at),
             **content,
         }
 
@@ -187,7 +189,7 @@ class Task:
         # A stream fault's marker is not a channel message (follow() and messages() skip it).
         raise ValueError(f"no channel message for {event!r}")
 
-    def closing(self, stamp: Stamp) -> Json | None:
+    def closing(self) -> Json | None:
         """The agent_reply for a run the engine ended early (cut timelines have no closing event)."""
         run = self.run
         status = run.status()
@@ -201,13 +203,13 @@ class Task:
         state, stop_reason = endings[status]
         error = self.error() or ""
         content = _reply(error, state, stop_reason, {"text": run.text(), "error": error})
-        return self._compose(len(run.timeline) + 2, run.moment(status), content, stamp)
+        return self._compose(len(run.timeline) + 2, run.moment(status), content)
 
-    def messages(self, stamp: Stamp, now: float) -> list[Json]:
+    def messages(self, now: float) -> list[Json]:
         """The whole channel as of `now`."""
-        out = [self.opening(stamp)]
-        out += [self.message(t, stamp) for t in self.run.visible(now) if not isinstance(t.event, Glitched)]
-        if self.run.status(now).is_terminal and (closing := self.closing(stamp)) is not None:
+        out = [self.opening()]
+        out += [self.message(t) for t in self.run.visible(now) if not isinstance(t.event, Glitched)]
+        if self.run.status(now).is_terminal and (closing := self.closing()) is not None:
             out.append(closing)
         return [compact(m) for m in out]
 

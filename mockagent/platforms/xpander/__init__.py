@@ -1,5 +1,5 @@
-"""xpander.ai — `https://api.xpander.ai`, impersonated."""
+"""xpander.ai (https://api.xpander.ai): sync, async and streamed invocations, tasks per thread, HITL."""
 
-from mockagent.platforms.xpander.api import Xpander
+from mockagent.platforms.xpander.routes import Xpander
 
 __all__ = ["Xpander"]

@@ -4,18 +4,16 @@ read at a clock moment, so a poll, a sync reply and a stream frame of the same m
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mockagent.clock import Clock
+from mockagent.encoding import dumps
 from mockagent.model import Paused, PauseKind
-from mockagent.platforms.base import dumps
-from mockagent.platforms.xpander.requests import OutputFormat, StreamBody, SyncBody
+from mockagent.platforms.base import iso
+from mockagent.platforms.xpander.models import OutputFormat, StreamBody, SyncBody
 from mockagent.runs import Conversation, Run, RunStatus
 from mockagent.scenarios.model import Agent
-
-META = "xpander"  # run.metadata key of the TaskRequest
-REJECTED = "xpander_rejected"  # run.metadata key: a question refused through /hitl (the run was ended)
 
 STATUS = {
     RunStatus.QUEUED: "pending",
@@ -32,9 +30,10 @@ APPROVAL_EXPIRED = "The approval expired."
 TIMED_OUT = "The task timed out."
 
 
-@dataclass(frozen=True)
+@dataclass
 class TaskRequest:
-    """What one invocation asked for, echoed by every view of its task (never the OIDC token)."""
+    """What one invocation asked for, echoed by every view of its task (never the OIDC token); the record
+    of its run."""
 
     input: dict[str, Any]
     output_format: OutputFormat
@@ -45,6 +44,7 @@ class TaskRequest:
     llm_model_provider: str
     llm_model_name: str
     llm_reasoning_effort: str
+    rejected: bool = False  # a question refused through /hitl (the run was ended)
 
     @classmethod
     def of(cls, body: SyncBody | StreamBody, agent: Agent) -> TaskRequest:
@@ -69,14 +69,12 @@ class TaskRequest:
 
 
 def request_of(run: Run) -> TaskRequest:
-    found = run.metadata[META]
-    assert isinstance(found, TaskRequest)
-    return found
+    return run.record_of(TaskRequest)
 
 
 def status_of(run: Run, now: float) -> str:
     status = run.status(now)
-    if status is RunStatus.CANCELLED and run.metadata.get(REJECTED):
+    if status is RunStatus.CANCELLED and request_of(run).rejected:
         return "failed"
     return STATUS[status]
 
@@ -104,7 +102,7 @@ def _result(run: Run, now: float) -> str | None:
     if status is RunStatus.TIMED_OUT:
         return TIMED_OUT
     if status is RunStatus.CANCELLED:
-        return QUESTION_REJECTED if run.metadata.get(REJECTED) else (run.text(now) or None)
+        return QUESTION_REJECTED if request_of(run).rejected else (run.text(now) or None)
     return None
 
 
@@ -136,11 +134,15 @@ def _tokens(request: TaskRequest | None, completion: str) -> dict[str, int]:
 
 
 class TaskView:
-    """Renders tasks, thread messages and stream frames for one server (one organization)."""
+    """Renders tasks, thread messages and stream frames for one organization (CHOSEN: one per session, with
+    an id fresh for each)."""
 
-    def __init__(self, organization_id: str, stamp: Callable[[float | None], str | None]) -> None:
+    def __init__(self, organization_id: str, clock: Clock) -> None:
         self.organization_id = organization_id
-        self.stamp = stamp
+        self.clock = clock
+
+    def stamp(self, at: float | None) -> str | None:
+        return iso(self.clock, at)
 
     def task(self, run: Run, now: float, *, created: bool = False) -> dict[str, Any]:
         """The task at clock time `now`; `created`: the snapshot of its creation (pending, not started)."""

@@ -1,4 +1,4 @@
-"""AgentOS on the wire: the envelope, the error codes, and the request bodies."""
+"""AgentOS request bodies: hosted-agent invokes, human input, approvals, the RPC calls, and ingest."""
 
 from __future__ import annotations
 
@@ -6,45 +6,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from aiohttp import web
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from mockagent.platforms.base import ApiError, ErrorKind, dumps, json_response
-
-# The documented codes are UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, VALIDATION_ERROR and RATE_LIMITED;
-# the rest are CHOSEN (the SDK names its own fallbacks INTERNAL_ERROR and UNAVAILABLE, so we use those).
-ERROR_CODES: Mapping[ErrorKind, tuple[int, str]] = {
-    ErrorKind.INVALID_JSON: (400, "VALIDATION_ERROR"),
-    ErrorKind.INVALID_BODY: (400, "VALIDATION_ERROR"),
-    ErrorKind.VALIDATION: (400, "VALIDATION_ERROR"),
-    ErrorKind.MISSING_CREDENTIAL: (401, "UNAUTHENTICATED"),
-    ErrorKind.INVALID_CREDENTIAL: (401, "UNAUTHENTICATED"),
-    ErrorKind.FORBIDDEN: (403, "FORBIDDEN"),
-    ErrorKind.NOT_FOUND: (404, "NOT_FOUND"),
-    ErrorKind.METHOD_NOT_ALLOWED: (405, "METHOD_NOT_ALLOWED"),
-    ErrorKind.CONFLICT: (409, "CONFLICT"),
-    ErrorKind.PAYLOAD_TOO_LARGE: (413, "PAYLOAD_TOO_LARGE"),
-    ErrorKind.UNSUPPORTED_MEDIA_TYPE: (415, "UNSUPPORTED_MEDIA_TYPE"),
-    ErrorKind.RATE_LIMITED: (429, "RATE_LIMITED"),
-    ErrorKind.INTERNAL: (500, "INTERNAL_ERROR"),
-    ErrorKind.BAD_GATEWAY: (502, "BAD_GATEWAY"),
-    ErrorKind.UNAVAILABLE: (503, "UNAVAILABLE"),
-    ErrorKind.TIMEOUT: (504, "TIMEOUT"),
-}
-
-
-def ok(data: Any, status: int = 200) -> web.Response:
-    return json_response({"data": data, "error": None}, status=status)
-
-
-def render_error(error: ApiError) -> web.Response:
-    status, code = ERROR_CODES[error.kind]
-    headers = None
-    if error.kind is ErrorKind.RATE_LIMITED:
-        headers = {"Retry-After": str(max(1, error.retry_after or 1))}
-    body = {"data": None, "error": {"code": error.code or code, "message": error.message}}
-    return json_response(body, status=status, headers=headers)
+from mockagent.encoding import dumps
+from mockagent.errors import ApiError
 
 
 def _uuid(value: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import pydantic
 from pydantic import BaseModel, ConfigDict
 
-from mockagent.platforms.base import ApiError, ErrorKind, FieldError
+from mockagent.errors import ApiError, ErrorKind, FieldError
 
 
 class ThinkMode(StrEnum):

@@ -1,0 +1,102 @@
+"""Admission: the one step where faults, rate limits and chaos answer instead of the agent.
+
+Every platform route passes it once, after the request is authenticated, validated and its target found,
+and before it changes anything (`Platform.admit`). What it decides stays on the request context: a status
+fault is raised here as the platform's error; a stream fault (drop, stall, …) is applied by the stream.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mockagent.context import RequestContext
+from mockagent.errors import ApiError, ErrorKind
+from mockagent.faults import CHAOS_CATALOGUE, Fault, FaultSyntaxError, Per, parse_fault
+from mockagent.scenarios.model import Agent
+
+if TYPE_CHECKING:
+    from mockagent.engine import Engine
+
+FAULT_HEADER = "X-Mockagent-Fault"
+
+_STATUS_KINDS = {
+    429: ErrorKind.RATE_LIMITED,
+    500: ErrorKind.INTERNAL,
+    502: ErrorKind.BAD_GATEWAY,
+    503: ErrorKind.UNAVAILABLE,
+    504: ErrorKind.TIMEOUT,
+}
+_STATUS_MESSAGES = {
+    429: "Rate limit exceeded",
+    500: "Internal server error",
+    502: "Bad gateway",
+    503: "Service unavailable",
+    504: "Gateway timeout",
+}
+
+
+async def admit(engine: Engine, context: RequestContext, *, agent: Agent | None, scope: str | None) -> None:
+    """Admit the request, or raise the fault it gets as an ApiError (after any latency it gets first).
+
+    `agent` is the agent the request reaches (its own fault rules apply), if any; `scope` the conversation
+    id the client sent (None for a new conversation): per-conversation rules count on it, falling back to
+    the credential. A second call for the same request does nothing.
+    """
+    if context.admitted:
+        return
+    context.admitted = True
+    if agent is not None:
+        context.agent = agent
+    forced = None
+    if (header := context.headers.get(FAULT_HEADER)) is not None:
+        try:
+            forced = parse_fault(header)
+        except FaultSyntaxError as err:
+            raise ApiError.invalid(("header", FAULT_HEADER), str(err)) from None
+    if forced is None and not may_fault(engine, agent):
+        return
+    fault = forced if forced is not None else choose_fault(engine, context, agent, scope)
+    if fault is None or fault.is_empty:
+        return
+    context.fault = fault
+    session = context.session
+    if fault.latency is not None:
+        clock = session.clock
+        await clock.sleep_until(clock.now() + fault.latency.sample(session.faults.latency_rng))
+    if fault.status is not None:
+        kind = _STATUS_KINDS[fault.status]
+        retry_after = fault.retry_after if fault.retry_after else (1 if fault.status == 429 else None)
+        raise ApiError(kind, _STATUS_MESSAGES[fault.status], retry_after=retry_after)
+
+
+def may_fault(engine: Engine, agent: Agent | None) -> bool:
+    """Whether any rule or chaos could fault a request to `agent` (most servers have none)."""
+    return bool(engine.fault_rules or engine.chaos or (agent is not None and agent.faults))
+
+
+def choose_fault(engine: Engine, context: RequestContext, agent: Agent | None, scope: str | None) -> Fault | None:
+    """The agent's rules, then the server's, then chaos. Every counted rule counts this call."""
+    platform = context.platform
+    credential = context.credential
+    scopes = {
+        Per.CONVERSATION: f"{platform}:c:{scope}" if scope else f"{platform}:k:{credential}",
+        Per.CREDENTIAL: f"{platform}:k:{credential}",
+        Per.AGENT: f"{platform}:a:{agent.id if agent else ''}",
+    }
+    session = context.session
+    now = session.clock.now()
+    speed = getattr(session.clock, "speed", 1.0)
+    rules = [(f"{agent.id}#{i}", rule) for i, rule in enumerate(agent.faults)] if agent else []
+    rules += [(f"*#{i}", rule) for i, rule in enumerate(engine.fault_rules)]
+    # A conversation the client names already had its first call (the one that created it).
+    known = session.conversation(platform, scope) if scope else None
+    prior = known.turns if known else 0
+    for rule_id, rule in rules:
+        earlier = prior if rule.per is Per.CONVERSATION else 0
+        fault = session.faults.decide(rule, rule_id, scopes[rule.per], now, speed, earlier)
+        if fault is not None and not fault.is_empty:
+            return fault
+    rng = session.faults.chaos_rng
+    if engine.chaos and rng.random() < engine.chaos:
+        return rng.choice(CHAOS_CATALOGUE)
+    return None

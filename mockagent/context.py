@@ -1,0 +1,42 @@
+"""The request context: what a platform understood of one request, in neutral terms.
+
+A platform parses its request (auth, body, path) into a `RequestContext` and asks the engine one question
+about it — `Engine.resolve` — so that what decides an answer (scenario replies today; stubs and cassette
+interactions later) sees the whole request and never its wire format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mockagent.faults import Fault
+from mockagent.model import PlatformKey
+from mockagent.runs import Conversation, Run
+from mockagent.scenarios.model import Agent
+from mockagent.sessions import Session
+
+
+@dataclass(slots=True)
+class RequestContext:
+    platform: PlatformKey
+    endpoint: str  # the route's name, e.g. "invoke", "get-task"
+    method: str
+    path: str
+    session: Session
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    credential: str  # the caller's credential, whatever the platform's scheme ("anonymous" if none)
+    body: Mapping[str, Any] | None = None  # the parsed JSON body, once read
+    agent: Agent | None = None
+    message: str | None = None  # the user's message, on a route that starts a turn
+    conversation: Conversation | None = None
+    run: Run | None = None  # the run this request started or acted on
+    fault: Fault | None = None  # what admission decided for this request (stream faults act on its stream)
+    admitted: bool = False
+
+    @property
+    def turn(self) -> int:
+        """The turn this message would be in its conversation (1 for a new one)."""
+        return self.conversation.turns + 1 if self.conversation is not None else 1

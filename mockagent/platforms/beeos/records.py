@@ -1,0 +1,27 @@
+"""What BeeOS keeps in a session: tasks, files, and what each idempotency key started."""
+
+from __future__ import annotations
+
+import itertools
+
+from mockagent.platforms.beeos.files import StoredFile, Uploads
+from mockagent.platforms.beeos.tasks import Task
+from mockagent.runs import Run
+from mockagent.sessions import Session
+from mockagent.store import Bounded
+
+IdempotencyKey = tuple[str, str, str]  # (caller, agent, the client's key)
+
+
+class BeeOSRecords:
+    def __init__(self, session: Session) -> None:
+        limit = session.store_limit
+        self.tasks: Bounded[str, Task] = Bounded(limit)
+        self.uploads = Uploads(session.scratch)
+        self.files: Bounded[str, StoredFile] = Bounded(limit, self.uploads.forget)
+        self.invokes: Bounded[IdempotencyKey, Run] = Bounded(limit)
+        self.task_keys: Bounded[IdempotencyKey, Task] = Bounded(limit)
+        self.seq = itertools.count(1)  # task creation order, the list cursor
+
+    def close(self) -> None:
+        pass  # the uploads' folder is the session's, removed with it

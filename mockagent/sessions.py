@@ -1,0 +1,181 @@
+"""Sessions: every piece of mutable state, one set per client (or test worker), behind a small store.
+
+A request carrying ``X-Mockagent-Session: NAME`` lives in session NAME (made on first use); any other
+lives in the default session. A session holds its runs and conversations, each platform's own records
+(typed: `Session.records`), its fault counters and rate-limit buckets, its journal, and its clock when
+the server's clock is manual. Two sessions never see each other's state, and resetting one leaves the
+others alone. The store keeps at most `MAX_SESSIONS` (the oldest idle one is forgotten first; the
+default session never is).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import tempfile
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Protocol, TypeVar, cast
+
+from mockagent.clock import Clock
+from mockagent.faults import FaultState
+from mockagent.journal import Journal
+from mockagent.model import PlatformKey
+from mockagent.runs import Conversation, Run
+from mockagent.store import STORE_LIMIT, Bounded
+
+SESSION_HEADER = "X-Mockagent-Session"
+DEFAULT_SESSION = "default"
+#: CHOSEN: how many sessions are kept; past it, the one unused for longest (with nothing in flight) goes.
+MAX_SESSIONS = 100
+SESSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$")
+
+
+class Records(Protocol):
+    """A platform's own records in a session (BeeOS tasks and files, AgentOS approvals …), made from the
+    session on first use."""
+
+    def close(self) -> None:
+        """The session is reset or forgotten: release what the records hold outside the session."""
+
+
+R = TypeVar("R", bound=Records)
+
+
+class Session:
+    """All the mutable state one client sees; platforms and the engine keep none of their own."""
+
+    def __init__(self, name: str, clock: Clock, *, store_limit: int = STORE_LIMIT, seed: int = 0) -> None:
+        self.name = name
+        self.clock = clock
+        self.store_limit = store_limit
+        self.created_at = clock.now()
+        self.runs: Bounded[str, Run] = Bounded(store_limit)
+        self.conversations: Bounded[tuple[PlatformKey, str], Conversation] = Bounded(store_limit, _cut_cycle)
+        self.faults = FaultState(store_limit, seed)
+        self.journal = Journal()
+        # For the scenario language to come: how often each reply matched, and each scenario's state.
+        self.sequences: Bounded[str, int] = Bounded(store_limit)
+        self.states: Bounded[str, str] = Bounded(store_limit)
+        # Decisions that read and then change state take this lock after admission, so that two
+        # requests of one session cannot both pass a check that only one of them may pass.
+        self.lock = asyncio.Lock()
+        self.in_flight = 0
+        self.runs_started = 0  # seeds each run's jitter: a session paces the same way every time
+        self._records: dict[Callable[[Session], Records], Records] = {}
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+
+    def records(self, kind: Callable[[Session], R]) -> R:
+        """The records of type `kind` (made from this session on first use)."""
+        found = self._records.get(kind)
+        if found is None:
+            found = self._records[kind] = kind(self)
+        return cast(R, found)  # keyed by `kind`: it is what `kind` made
+
+    def scratch(self) -> Path:
+        """A folder of the session's own on disk (uploads), removed with the session."""
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix=f"mockagent-{self.name[:32]}-".replace("/", "_"))
+        return Path(self._scratch.name)
+
+    # ── runs and conversations ───────────────────────────────────────────────────────────────────
+
+    def run(self, run_id: str) -> Run | None:
+        return self.runs.get(run_id)
+
+    def runs_of(self, platform: PlatformKey | None = None) -> list[Run]:
+        return [r for r in self.runs.values() if platform is None or r.conversation.platform is platform]
+
+    def conversation(self, platform: PlatformKey, conversation_id: str) -> Conversation | None:
+        return self.conversations.get((platform, conversation_id))
+
+    def open_conversation(self, platform: PlatformKey, agent_id: str, conversation_id: str) -> Conversation:
+        """The conversation with this id, made if new."""
+        key = (platform, conversation_id)
+        found = self.conversations.get(key)
+        if found is None:
+            found = Conversation(id=conversation_id, platform=platform, agent_id=agent_id, created_at=self.clock.now())
+            self.conversations[key] = found
+        return found
+
+    def close(self) -> None:
+        """End the session: unfinished runs are cancelled (a stream still open on one ends), and the
+        platforms' records release what they hold."""
+        for run in list(self.runs.values()):
+            run.cancel("the session was reset")
+        for records in self._records.values():
+            records.close()
+        self._records.clear()
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
+
+
+def _cut_cycle(conversation: Conversation) -> None:
+    # A conversation and its runs point at each other; cutting the link lets reference counting free
+    # them as soon as the run store forgets the runs too, without waiting for a full garbage collection.
+    conversation.runs.clear()
+
+
+class SessionStore(Protocol):
+    """Where sessions live. In memory by default; a later store shares them between processes."""
+
+    async def open(self, name: str) -> Session:
+        """The session called `name`, made on first use."""
+        ...
+
+    async def reset(self, name: str) -> bool:
+        """Forget the session (its next request starts afresh); False if there was none."""
+        ...
+
+    def sessions(self) -> Iterator[Session]:
+        """The live sessions, least recently used first."""
+        ...
+
+
+class MemorySessions:
+    """Sessions in this process: at most `limit`, the least recently used idle one forgotten first."""
+
+    def __init__(self, make: Callable[[str], Session], limit: int = MAX_SESSIONS) -> None:
+        self._make = make
+        self.limit = limit
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self.default = self.get(DEFAULT_SESSION)
+
+    async def open(self, name: str) -> Session:
+        return self.get(name)
+
+    def get(self, name: str) -> Session:
+        """The session called `name`, made on first use (this store answers without waiting)."""
+        found = self._sessions.get(name)
+        if found is not None:
+            self._sessions.move_to_end(name)
+            return found
+        session = self._sessions[name] = self._make(name)
+        if len(self._sessions) > self.limit:
+            self._forget_idle()
+        return session
+
+    def _forget_idle(self) -> None:
+        for name, session in self._sessions.items():
+            if name != DEFAULT_SESSION and session.in_flight == 0:
+                del self._sessions[name]
+                session.close()
+                return
+
+    async def reset(self, name: str) -> bool:
+        session = self._sessions.pop(name, None)
+        if session is None:
+            return False
+        session.close()
+        if name == DEFAULT_SESSION:
+            self.default = self.get(DEFAULT_SESSION)
+        return True
+
+    def sessions(self) -> Iterator[Session]:
+        return iter(list(self._sessions.values()))
+
+    def close(self) -> None:
+        for session in self._sessions.values():
+            session.close()
