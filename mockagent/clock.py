@@ -114,6 +114,7 @@ class ManualClock:
         # Bumped each time a task calls `wake`: a woken task that calls it again has come back to the clock.
         self._returns: weakref.WeakKeyDictionary[asyncio.Task[object], int] = weakref.WeakKeyDictionary()
         self._lock: asyncio.Lock | None = None  # made on first advance, inside the loop that uses it
+        self._watchers: list[asyncio.Future[None]] = []  # `until_waiting` callers
 
     def now(self) -> float:
         return self._now
@@ -132,6 +133,10 @@ class ManualClock:
             return _NOTHING_TO_CANCEL
         timer = _Timer(at, next(self._order), future, task)
         heapq.heappush(self._timers, timer)
+        if self._watchers:
+            watchers, self._watchers = self._watchers, []
+            for watcher in watchers:
+                _resolve(watcher)
         return _TimerHandle(self, timer)
 
     def _cancel(self, timer: _Timer) -> None:
@@ -153,6 +158,14 @@ class ManualClock:
     def waiting(self) -> int:
         """How many timers are set and not yet due: a test can wait until the server is blocked on the clock."""
         return sum(1 for timer in self._timers if timer.live)
+
+    async def until_waiting(self, count: int = 1) -> None:
+        """Return once at least `count` timers are set and not yet due: the server is blocked on the clock
+        (a request has reached its wait), so a test can advance it knowing what will wake."""
+        while self.waiting < count:
+            watcher: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._watchers.append(watcher)
+            await watcher
 
     @property
     def timers(self) -> int:

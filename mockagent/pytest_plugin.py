@@ -12,6 +12,9 @@ Marker keywords: ``scenarios`` (paths; default: the built-in demo agents), ``wit
 ``manual_clock``, ``speed``, ``platform`` (serve one platform at the root), ``faults`` (fault specs applied
 to every request), ``rate_limit`` ("60/min"), ``chaos`` and ``seed``. Override the
 ``mockagent_settings`` fixture to set them for a whole module or conftest.
+
+Each test gets a server of its own, so it starts from a clean state; within a test, requests carrying
+``X-Mockagent-Session: NAME`` live apart from the rest, and ``server.reset(NAME)`` clears one session.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from mockagent.faults import FaultRule, Per, RateLimit, parse_fault
 from mockagent.model import PlatformKey
@@ -82,8 +84,14 @@ def mockagent_server(mockagent_settings: Settings) -> Iterator[ThreadedMockServe
         yield server
 
 
-@pytest_asyncio.fixture
-async def mockagent_aserver(mockagent_settings: Settings) -> AsyncIterator[MockServer]:
-    """A running server on the test's own event loop, for async tests."""
-    async with MockServer(mockagent_settings) as server:
-        yield server
+try:
+    import pytest_asyncio
+except ImportError:  # the async fixture needs pytest-asyncio (pytest-aiohttp brings it); the rest does not
+    pass
+else:
+
+    @pytest_asyncio.fixture
+    async def mockagent_aserver(mockagent_settings: Settings) -> AsyncIterator[MockServer]:
+        """A running server on the test's own event loop, for async tests."""
+        async with MockServer(mockagent_settings) as server:
+            yield server

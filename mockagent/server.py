@@ -79,6 +79,14 @@ class MockServer:
         """The default session's clock."""
         return self.session().clock
 
+    async def until_waiting(self, timers: int = 1, session: str = DEFAULT_SESSION) -> None:
+        """Return once `timers` timers are set on a session's manual clock: the requests in flight have
+        reached their waits, and advancing the clock will wake them."""
+        clock = self.session(session).clock
+        if not isinstance(clock, ManualClock):
+            raise TypeError("until_waiting() needs a server started with manual_clock=True")
+        await clock.until_waiting(timers)
+
     async def reset(self, session: str = DEFAULT_SESSION) -> None:
         """Forget everything `session` holds, as ``DELETE /__mockagent/sessions/NAME`` does."""
         await self.engine.sessions.reset(session)
@@ -139,6 +147,9 @@ class ThreadedMockServer:
 
     def reset(self, session: str = DEFAULT_SESSION) -> None:
         self._call(self.server.reset(session))
+
+    def until_waiting(self, timers: int = 1, session: str = DEFAULT_SESSION) -> None:
+        self._call(self.server.until_waiting(timers, session))
 
     def session(self, name: str = DEFAULT_SESSION) -> Session:
         return self.server.session(name)
