@@ -99,6 +99,8 @@ class Engine:
         if pending is None:
             outcome = self.resolve(context)
             if isinstance(outcome, Unmatched):
+                if conversation.turns == 0:  # not a turn: a conversation opened for it is not kept
+                    context.session.conversations.pop((conversation.platform, conversation.id), None)
                 raise ApiError(ErrorKind.NOT_FOUND, outcome.explain())
             reply = outcome
         session = context.session

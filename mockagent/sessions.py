@@ -154,12 +154,14 @@ class MemorySessions:
             return found
         session = self._sessions[name] = self._make(name)
         if len(self._sessions) > self.limit:
-            self._forget_idle()
+            self._forget_idle(keep=name)
         return session
 
-    def _forget_idle(self) -> None:
+    def _forget_idle(self, keep: str) -> None:
+        """Forget the least recently used session with nothing in flight (while every one is busy, the
+        store holds one more than its limit for a while)."""
         for name, session in self._sessions.items():
-            if name != DEFAULT_SESSION and session.in_flight == 0:
+            if name not in (DEFAULT_SESSION, keep) and session.in_flight == 0:
                 del self._sessions[name]
                 session.close()
                 return

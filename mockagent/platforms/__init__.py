@@ -1,21 +1,32 @@
-"""The impersonated platforms, one module each, listed in one place."""
+"""The impersonated platforms, one package each, listed in one place."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from mockagent.model import PlatformKey
 from mockagent.platforms.base import Platform
 
 
 def platform_classes() -> dict[PlatformKey, type[Platform]]:
-    """Every platform module, by key. Imported here, lazily, so `mockagent.platforms` stays cheap."""
+    """Every platform package, by key. Imported here, lazily, so `mockagent.platforms` stays cheap."""
     from mockagent.platforms.agentos import AgentOS
     from mockagent.platforms.aster import Aster
     from mockagent.platforms.beeos import BeeOS
     from mockagent.platforms.xpander import Xpander
     from mockagent.platforms.zeus import Zeus
 
-    classes: list[type[Platform]] = [BeeOS, AgentOS, Xpander, Zeus, Aster]
-    return {cls.key: cls for cls in classes}
+    return registry([BeeOS, AgentOS, Xpander, Zeus, Aster])
 
 
-__all__ = ["Platform", "PlatformKey", "platform_classes"]
+def registry(classes: Iterable[type[Platform]]) -> dict[PlatformKey, type[Platform]]:
+    """The classes by key; two claiming one key is an error naming both."""
+    found: dict[PlatformKey, type[Platform]] = {}
+    for cls in classes:
+        if (twin := found.get(cls.key)) is not None:
+            raise ValueError(f"platform key {cls.key.value!r} is claimed by both {twin.__name__} and {cls.__name__}")
+        found[cls.key] = cls
+    return found
+
+
+__all__ = ["Platform", "PlatformKey", "platform_classes", "registry"]
