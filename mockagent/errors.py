@@ -125,3 +125,9 @@ class ApiError(MockAgentError):
     @property
     def field(self) -> str | None:
         return self.fields[0].field if self.fields else None
+
+    def retry_after_header(self) -> dict[str, str]:
+        """`Retry-After` in whole real seconds (at least 1) for a 429, or for any error that carries one."""
+        if self.kind is ErrorKind.RATE_LIMITED or self.retry_after is not None:
+            return {"Retry-After": str(max(1, self.retry_after or 1))}
+        return {}

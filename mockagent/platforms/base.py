@@ -128,6 +128,12 @@ class Platform(ABC):
         credential = known.get(token or "") if known is not None else None
         return credential.agent if credential is not None else None
 
+    def check_scope(self, token: str | None, agent_id: str, message: str) -> None:
+        """A credential a scenario file limited to another agent is refused (403, with the platform's words)."""
+        scope = self.credential_scope(token)
+        if scope is not None and scope != agent_id:
+            raise ApiError(ErrorKind.FORBIDDEN, message)
+
     def bearer_jwt(self, request: web.Request, *, missing: str, invalid: str) -> str:
         """The `Authorization: Bearer` JWT of a platform whose clients sign in (Zeus, Aster): any
         well-formed one, or one of the keys a scenario file declared."""

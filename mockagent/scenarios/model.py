@@ -73,7 +73,9 @@ class Unmatched:
     nearest: tuple[NearMiss, ...]
 
     def explain(self) -> str:
-        reasons = "; ".join(f"{miss.reply.describe()} did not match ({', '.join(miss.failed)})" for miss in self.nearest)
+        reasons = "; ".join(
+            f"{miss.reply.describe()} did not match ({', '.join(miss.failed)})" for miss in self.nearest
+        )
         return f"agent {self.agent_id!r} has no reply for this request: {reasons}"
 
 

@@ -45,10 +45,8 @@ def ok(data: Any, status: int = 200) -> web.Response:
 
 def render_error(error: ApiError) -> web.Response:
     status, code = ERROR_CODES[error.kind]
-    headers = None
-    if error.kind is ErrorKind.RATE_LIMITED:
-        headers = {"Retry-After": str(max(1, error.retry_after or 1))}
     body = {"data": None, "error": {"code": error.code or code, "message": error.message}}
+    headers = error.retry_after_header() if error.kind is ErrorKind.RATE_LIMITED else {}  # 429s only (CHOSEN)
     return json_response(body, status=status, headers=headers)
 
 

@@ -41,9 +41,7 @@ def render_error(error: ApiError) -> web.Response:
     elif error.kind is ErrorKind.VALIDATION and error.fields:
         details = [{"message": f.msg, "path": list(f.loc)} for f in error.fields]
         body = {"error": _INVALID_BODY, "details": details}
-    headers = None
-    if error.kind is ErrorKind.RATE_LIMITED:
-        headers = {"Retry-After": str(max(1, error.retry_after or 1))}
+    headers = error.retry_after_header() if error.kind is ErrorKind.RATE_LIMITED else {}  # 429s only (CHOSEN)
     return json_response(body, status=status, headers=headers)
 
 

@@ -49,9 +49,7 @@ def render_error(error: ApiError) -> web.Response:
     if error.field:
         body["param"] = error.field
     body["request_id"] = request_id
-    headers = {"X-Request-Id": request_id}
-    if error.kind is ErrorKind.RATE_LIMITED or error.retry_after is not None:
-        headers["Retry-After"] = str(max(1, error.retry_after or 1))
+    headers = {"X-Request-Id": request_id, **error.retry_after_header()}
     return json_response({"success": False, "error": body}, status=status, headers=headers)
 
 

@@ -415,9 +415,7 @@ class BeeOS(Platform):
         agent = self.engine.agent(self.key, agent_id)
         if agent is None:
             raise ApiError(ErrorKind.NOT_FOUND, f"agent {agent_id} not found", code="agent_not_found")
-        scope = self.credential_scope(bearer(request.headers))
-        if scope is not None and scope != agent.id:
-            raise ApiError(ErrorKind.FORBIDDEN, f"this credential may not use agent {agent.id}")
+        self.check_scope(bearer(request.headers), agent.id, f"this credential may not use agent {agent.id}")
         ctx.agent = agent
         return agent
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,10 +35,12 @@ def render_error(error: ApiError) -> web.Response:
             body = "Not Found"  # an unknown route, worded as Starlette does
         case kind:
             body = _FIXED_DETAIL.get(kind, error.message)
-    headers = None
-    if error.kind is ErrorKind.RATE_LIMITED:
-        headers = {"Retry-After": str(max(1, math.ceil(error.retry_after or 1)))}
-    return json_response({"detail": body}, status=FASTAPI_STATUS[error.kind], headers=headers)
+    return json_response({"detail": body}, status=FASTAPI_STATUS[error.kind], headers=_retry_after(error))
+
+
+def _retry_after(error: ApiError) -> dict[str, str]:
+    # CHOSEN: Starlette's middleware sets Retry-After on its 429s only.
+    return error.retry_after_header() if error.kind is ErrorKind.RATE_LIMITED else {}
 
 
 class TaskFrames:

@@ -21,6 +21,8 @@ from mockagent.runs import Conversation, Limit, Run
 from mockagent.runs import Decision as RunDecision
 from mockagent.scenarios.model import Agent
 
+_FORBIDDEN = "This API key may not use this agent"
+
 
 class Xpander(Platform):
     key: ClassVar[PlatformKey] = PlatformKey.XPANDER
@@ -71,7 +73,7 @@ class Xpander(Platform):
         agent = self.engine.agent(self.key, request.match_info["agent_id"])
         if agent is None:
             raise ApiError(ErrorKind.NOT_FOUND, "Agent not found")
-        self._check_scope(credential, agent.id)
+        self.check_scope(credential, agent.id, _FORBIDDEN)
         thread = self._thread(ctx, body.id, agent) if body.id is not None else None
         ctx.body, ctx.message = raw, body.input.text
         await self.admit(ctx, agent=agent, scope=body.id)
@@ -112,7 +114,7 @@ class Xpander(Platform):
         run = conversation.last if conversation is not None else None
         if conversation is None or run is None:
             raise ApiError(ErrorKind.NOT_FOUND, "Task not found")
-        self._check_scope(credential, conversation.agent_id)
+        self.check_scope(credential, conversation.agent_id, _FORBIDDEN)
         ctx.run = run
         return run
 
@@ -197,8 +199,3 @@ class Xpander(Platform):
         if accepted is not None and key not in accepted:
             raise ApiError(ErrorKind.INVALID_CREDENTIAL, "Invalid API key")
         return key
-
-    def _check_scope(self, key: str, agent_id: str) -> None:
-        scope = self.credential_scope(key)
-        if scope is not None and scope != agent_id:
-            raise ApiError(ErrorKind.FORBIDDEN, "This API key may not use this agent")

@@ -20,14 +20,12 @@ TERMINAL = frozenset({"done", "error", "interrupt"})
 
 def render_error(error: ApiError) -> web.Response:
     status = FASTAPI_STATUS[error.kind]
-    headers: dict[str, str] = {}
+    headers = error.retry_after_header()
     body: Any = error.message
     if error.kind in (ErrorKind.VALIDATION, ErrorKind.INVALID_JSON, ErrorKind.INVALID_BODY):
         body = [detail(f) for f in field_errors(error)]
     elif error.kind in (ErrorKind.MISSING_CREDENTIAL, ErrorKind.INVALID_CREDENTIAL):
         headers["WWW-Authenticate"] = "Bearer"
-    if error.kind is ErrorKind.RATE_LIMITED or error.retry_after is not None:
-        headers["Retry-After"] = str(max(1, error.retry_after or 1))
     return json_response({"detail": body}, status=status, headers=headers)
 
 

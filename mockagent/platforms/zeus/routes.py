@@ -62,7 +62,7 @@ class Zeus(Platform):
         raw = await self.read_json(request)
         body = validate(InvokeBody, raw)
         agent = self._pick_agent(request, ctx, body)
-        self._check_scope(request, agent)
+        self.check_scope(bearer(request.headers), agent.id, "Not allowed to use this agent")
         ctx.body, ctx.message = raw, body.message
         await self.admit(ctx, agent=agent, scope=body.session_id)
         async with ctx.session.lock:  # checked and started with no wait between: one turn at a time
@@ -87,7 +87,7 @@ class Zeus(Platform):
         run = conversation.last if conversation is not None else None
         if conversation is None or run is None:
             raise ApiError(ErrorKind.NOT_FOUND, "Session not found")
-        self._check_scope(request, run.agent)
+        self.check_scope(bearer(request.headers), run.agent.id, "Not allowed to use this agent")
         ctx.body, ctx.run = raw, run
         await self.admit(ctx, agent=run.agent, scope=conversation.id)
         async with ctx.session.lock:
@@ -112,11 +112,6 @@ class Zeus(Platform):
 
     def _authenticate(self, request: web.Request) -> None:
         self.bearer_jwt(request, missing="Not authenticated", invalid="Could not validate credentials")
-
-    def _check_scope(self, request: web.Request, agent: Agent) -> None:
-        scope = self.credential_scope(bearer(request.headers))
-        if scope is not None and scope != agent.id:
-            raise ApiError(ErrorKind.FORBIDDEN, "Not allowed to use this agent")
 
     def _pick_agent(self, request: web.Request, ctx: RequestContext, body: InvokeBody) -> Agent:
         """The agent for this turn.
