@@ -33,7 +33,7 @@ def admin_routes() -> Iterable[AdminRoute]:
     return [
         AdminRoute("GET", "/health", on_get_health),
         AdminRoute("GET", "/sessions", on_list_sessions),
-        AdminRoute("DELETE", "/sessions/{name}", on_reset_session),
+        AdminRoute("DELETE", "/sessions/{name:.+}", on_reset_session),
         AdminRoute("GET", "/clock", on_get_clock),
         AdminRoute("POST", "/clock/advance", on_advance_clock),
         AdminRoute("GET", "/runs", on_list_runs),
@@ -104,9 +104,11 @@ async def on_advance_clock(request: web.Request) -> web.Response:
         raise ApiError(ErrorKind.CONFLICT, "the clock is not manual; start the server with a manual clock")
     try:
         body = loads((await read_body(request, 4096, "request body")).decode("utf-8"))
-        seconds = float(body["seconds"])
+        seconds = body["seconds"]
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise ApiError(ErrorKind.INVALID_BODY, 'expected {"seconds": <number>}') from None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise ApiError(ErrorKind.INVALID_BODY, 'expected {"seconds": <number>}')
     if not 0 <= seconds < float("inf"):
         raise ApiError(ErrorKind.INVALID_BODY, "seconds must be a finite number, not negative")
     await clock.advance(seconds)

@@ -89,10 +89,14 @@ R = TypeVar("R")
 
 @dataclass(frozen=True, slots=True)
 class Limit:
-    """A moment by which a run must have settled, and what it times out with if it has not."""
+    """A moment by which a run must have settled, and what it times out with if it has not.
+
+    A view that only watches a run another request started (`ends_run=False`: a BeeOS idempotent replay)
+    stops waiting at its limit and leaves the run alone."""
 
     at: float
     reason: str
+    ends_run: bool = True
 
 
 class Sink(Protocol):
@@ -303,15 +307,19 @@ class Run:
             return self.created_at
         if status is RunStatus.RUNNING:
             return self.started_at
+        now = self.clock.now()
         end = self._end_state()
         if end is not None and end[0] is status:
-            return end[1] if end[1] <= self.clock.now() else None
+            return end[1] if end[1] <= now else None
+        # Only what has happened: by now, and before the run ended.
+        horizon = now if end is None else min(now, end[1])
         if status is RunStatus.EXPIRED:
-            return self.pending.expires_at if self.pending else None
+            expires = self.pending.expires_at if self.pending else None
+            return expires if expires is not None and expires <= horizon else None
         kinds = {RunStatus.COMPLETED: Completed, RunStatus.FAILED: Failed, RunStatus.PAUSED: Paused}
         kind = kinds.get(status)
         for timed in reversed(self.timeline):
-            if kind is not None and isinstance(timed.event, kind):
+            if kind is not None and isinstance(timed.event, kind) and timed.at <= horizon:
                 return timed.at
         return None
 
@@ -336,7 +344,8 @@ class Run:
             if status is not RunStatus.RUNNING and status is not RunStatus.QUEUED:
                 return True
             if limit is not None and now >= limit.at:
-                self.time_out(limit.reason, at=limit.at)
+                if limit.ends_run:
+                    self.time_out(limit.reason, at=limit.at)
                 return False
             target = self.settles_at
             if limit is not None and (target is None or target > limit.at):
@@ -387,8 +396,12 @@ class Run:
                     continue
             now = self.clock.now()
             if limit is not None and limit.at <= now:
-                if self.status(limit.at) in (RunStatus.QUEUED, RunStatus.RUNNING):
-                    self.time_out(limit.reason, at=limit.at)
+                if self.status(limit.at) not in (RunStatus.QUEUED, RunStatus.RUNNING):
+                    limit = None  # settled in time: the limit no longer matters
+                    continue
+                if not limit.ends_run:
+                    return  # this view gives up; the run goes on
+                self.time_out(limit.reason, at=limit.at)
                 limit = None
                 continue
             status = self.status(now)

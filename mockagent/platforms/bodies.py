@@ -21,6 +21,8 @@ async def read_body(request: web.Request, limit: int, what: str) -> bytes:
     (`request.content.read(n)` returns what has arrived so far, which for a large body is only a part.)
     """
     length = request.content_length
+    if length == 0:
+        return b""
     if length is not None:
         if length > limit:
             raise ApiError(ErrorKind.PAYLOAD_TOO_LARGE, f"{what} exceeds {limit} bytes")

@@ -78,6 +78,9 @@ class Outcome:
     status_code: int | None = None
 
 
+TIMED_OUT = Outcome("", TIMEOUT_MESSAGE, "service_timeout", 504)
+
+
 def outcome(run: Run) -> Outcome:
     match run.status():
         case RunStatus.COMPLETED:
@@ -89,7 +92,7 @@ def outcome(run: Run) -> Outcome:
             code = failure.code if failure and failure.code != "agent_error" else "agent_reply_error"
             return Outcome(run.text(), message, code, 502)
         case RunStatus.TIMED_OUT:
-            return Outcome("", TIMEOUT_MESSAGE, "service_timeout", 504)
+            return TIMED_OUT
     return Outcome(run.text(), "agent invocation canceled", "canceled", 499)
 
 
@@ -114,7 +117,8 @@ class InvokeFrames:
         return ()
 
     def closing(self) -> Iterable[Frame]:
-        result = outcome(self.run)
+        # A run still going when its view closes: this view's window passed (a replay's, which only watches).
+        result = outcome(self.run) if self.run.status().is_terminal else TIMED_OUT
         context_id = self.run.conversation.id
         done: Json = {
             "type": "done",

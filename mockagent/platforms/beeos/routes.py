@@ -119,7 +119,8 @@ class BeeOS(Platform):
         body, key = turn.body, turn.key
         records = ctx.session.records(BeeOSRecords)
         run = records.invokes.get(key) if key else None
-        if run is None:  # a repeated idempotency_key replays the first run instead of a new turn
+        replay = run is not None  # a repeated idempotency_key watches the first run instead of a new turn
+        if run is None:
             # CHOSEN: an unknown context_id is adopted as a new conversation with that id.
             conversation_id = body.context_id or f"ch-{uuid4_hex()}"
             conversation = ctx.session.open_conversation(self.key, turn.agent.id, conversation_id)
@@ -128,15 +129,17 @@ class BeeOS(Platform):
             if key:
                 records.invokes[key] = run
         ctx.run = run
-        # Each request's own window: a replayed key with another timeout_ms does not change the first's.
+        # Each request's own window. A replay only watches: its window passing, or its client leaving,
+        # ends the replay and leaves the first request's turn alone.
         window = min((body.timeout_ms or DEFAULT_TIMEOUT_MS) / 1000, self.gateway_timeout)
-        limit = Limit(run.clock.now() + window, TIMEOUT_MESSAGE)
+        limit = Limit(run.clock.now() + window, TIMEOUT_MESSAGE, ends_run=not replay)
         if "text/event-stream" in request.headers.get("Accept", ""):
-            return await stream_run(request, ctx, run, InvokeFrames(run), headers=stream_headers(), limit=limit)
-        with hang_up_cancels(run):
-            await run.settled(limit)
+            frames = InvokeFrames(run)
+            return await stream_run(request, ctx, run, frames, headers=stream_headers(), limit=limit, watch_only=replay)
+        with hang_up_cancels(None if replay else run):
+            settled = await run.settled(limit)
         result = outcome(run)
-        if result.status_code == 504:
+        if not settled or result.status_code == 504:
             raise ApiError(ErrorKind.TIMEOUT, TIMEOUT_MESSAGE)
         # CHOSEN: a failed turn's text is the failure message (the blocking envelope has no error field).
         text = result.text if result.error is None else result.error

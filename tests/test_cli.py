@@ -1,0 +1,265 @@
+"""The `mockagent` command (mockagent/cli.py), run for real as a subprocess: serve (banner, health, a clean
+stop on Ctrl-C), validate, platforms, and scenario errors reported as path:line:col: before binding."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "scenarios" / "demo.yaml"
+# The console script `mockagent = "mockagent._entry:main"`, run with this interpreter.
+COMMAND = [sys.executable, "-c", "from mockagent._entry import main; main()"]
+SAFETY = 60.0  # real seconds: a bound on a command that should finish (or start) promptly
+
+GOOD = """\
+agents:
+  - id: alpha
+    script:
+      - say: "alpha here"
+  - id: beta
+    script:
+      - say: "beta here"
+"""
+BROKEN = """\
+agents:
+  - id: alpha
+    scirpt:
+      - say: "alpha here"
+"""
+
+
+def mockagent(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*COMMAND, *map(str, args)], capture_output=True, text=True, timeout=SAFETY, cwd=ROOT, check=False
+    )
+
+
+def test_the_console_script_is_the_entry_point_this_suite_runs() -> None:
+    (script,) = entry_points(group="console_scripts", name="mockagent")
+    assert script.value == "mockagent._entry:main"
+
+
+def test_version() -> None:
+    result = mockagent("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == "mockagent, version 0.1.0"
+
+
+def test_platforms_lists_the_five() -> None:
+    result = mockagent("platforms")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert [row[0] for row in rows] == ["beeos", "agentos", "xpander", "zeus", "aster"]
+    assert [row[-1] for row in rows] == [
+        "https://openapi.beeos.ai",
+        "https://agentos-ai.dev",
+        "https://api.xpander.ai",
+        "https://zeus-api.agentspro.cn",
+        "https://www.asteragents.com/api",
+    ]
+
+
+# ── validate ─────────────────────────────────────────────────────────────────────────────────────────
+
+
+def test_validate_a_good_file(tmp_path: Path) -> None:
+    path = tmp_path / "agents.yaml"
+    path.write_text(GOOD)
+    result = mockagent("validate", path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok: 2 agents in 1 files"
+
+
+def test_validate_the_demo_agents_and_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "one.yaml").write_text(GOOD)
+    (tmp_path / "two.yaml").write_text(GOOD.replace("alpha", "gamma").replace("beta", "delta"))
+    assert mockagent("validate", DEMO).stdout.strip() == "ok: 8 agents in 1 files"
+    result = mockagent("validate", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok: 4 agents in 2 files"
+
+
+def test_validate_a_broken_file_names_the_position(tmp_path: Path) -> None:
+    path = tmp_path / "agents.yaml"
+    path.write_text(BROKEN)
+    result = mockagent("validate", path)
+    assert result.returncode != 0
+    assert f"{path}:3:5: unknown key 'scirpt'" in result.stderr
+    assert "ok:" not in result.stdout
+
+
+def test_validate_names_the_position_of_a_yaml_syntax_error(tmp_path: Path) -> None:
+    path = tmp_path / "agents.yaml"
+    path.write_text(GOOD + "  - id: [unclosed\n")
+    result = mockagent("validate", path)
+    assert result.returncode != 0
+    line = next(line for line in result.stderr.splitlines() if str(path) in line)
+    line_no, col, _ = line.split(f"{path}:", 1)[1].split(":", 2)
+    assert line_no.isdigit()
+    assert col.isdigit()
+
+
+def test_validate_a_file_that_duplicates_an_agent_of_another(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(GOOD)
+    (tmp_path / "b.yaml").write_text(GOOD)
+    result = mockagent("validate", tmp_path / "a.yaml", tmp_path / "b.yaml")
+    assert result.returncode != 0
+    assert f"{tmp_path / 'b.yaml'}:2:5: agent 'alpha' is already declared at {tmp_path / 'a.yaml'}:2:5" in result.stderr
+
+
+def test_validate_needs_an_existing_path(tmp_path: Path) -> None:
+    result = mockagent("validate", tmp_path / "missing.yaml")
+    assert result.returncode == 2  # click's usage error
+    assert "does not exist" in result.stderr
+    assert mockagent("validate").returncode == 2
+
+
+# ── serve ────────────────────────────────────────────────────────────────────────────────────────────
+
+
+@contextlib.asynccontextmanager
+async def serving(*args: str | Path) -> AsyncIterator[tuple[asyncio.subprocess.Process, list[str]]]:
+    """`mockagent serve ARGS`, once its banner is out (the banner lines are yielded); killed if left running."""
+    process = await asyncio.create_subprocess_exec(
+        *COMMAND, "serve", *map(str, args), cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    assert process.stdout is not None
+    banner: list[str] = []
+    try:
+        while not banner or not banner[-1].lstrip().startswith("health:"):
+            line = await asyncio.wait_for(process.stdout.readline(), SAFETY)
+            if not line:
+                stderr = await process.stderr.read() if process.stderr else b""
+                raise AssertionError(f"serve ended before its banner: {banner} {stderr.decode()}")
+            banner.append(line.decode().rstrip("\n"))
+        yield process, banner
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+def url_of(banner: Sequence[str]) -> str:
+    first = banner[0]
+    assert first.startswith("mockagent 0.1.0 listening on http://127.0.0.1:")
+    return first.split(" listening on ", 1)[1].split()[0]
+
+
+async def test_serve_prints_its_banner_answers_and_stops_on_ctrl_c() -> None:
+    async with serving("--port", "0") as (process, banner):
+        url = url_of(banner)
+        port = int(url.rsplit(":", 1)[1])
+        assert port > 0
+        assert banner[0].endswith("(speed 1x)")
+        assert [line.split()[0] for line in banner[1:6]] == ["BeeOS", "AgentOS", "xpander.ai", "Zeus", "Aster"]
+        assert banner[1].split()[-1] == f"{url}/beeos"
+        assert banner[6].strip().startswith("agents: ")
+        assert "echo" in banner[6]
+        async with httpx.AsyncClient(timeout=SAFETY) as client:
+            health = await client.get(f"{url}/__mockagent/health")
+            assert health.status_code == 200
+            assert health.json()["status"] == "ok"
+            echo = await client.post(
+                f"{url}/beeos/api/v1/agents/echo/invoke",
+                json={"message": "hi"},
+                headers={"Authorization": "Bearer oag_" + "a" * 64},
+            )
+            assert echo.json()["data"]["text"] == "Echo: hi"
+
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), SAFETY) == 0
+        assert process.stdout is not None
+        assert (await process.stdout.read()).decode().strip() == "mockagent stopped."
+        assert process.stderr is not None
+        assert "Traceback" not in (await process.stderr.read()).decode()
+
+    # Stopped means no longer listening.
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/__mockagent/health", timeout=SAFETY)
+
+
+async def test_serve_exits_on_terminate() -> None:
+    async with serving("--port", "0") as (process, _):
+        process.terminate()
+        assert await asyncio.wait_for(process.wait(), SAFETY) is not None
+
+
+async def test_serve_one_platform_at_the_root_with_my_scenarios(tmp_path: Path) -> None:
+    path = tmp_path / "agents.yaml"
+    path.write_text(GOOD)
+    async with serving(path, "--port", "0", "--platform", "beeos", "--speed", "10") as (process, banner):
+        url = url_of(banner)
+        assert banner[0].endswith("(speed 10x)")
+        assert banner[1].split() == ["BeeOS", url]
+        assert banner[2].strip() == "agents: alpha, beta"
+        async with httpx.AsyncClient(timeout=SAFETY) as client:
+            assert (await client.get(f"{url}/__mockagent/health")).json()["platforms"] == ["beeos"]
+            answer = await client.post(
+                f"{url}/api/v1/agents/beta/invoke",
+                json={"message": "hi"},
+                headers={"Authorization": "Bearer oag_" + "a" * 64},
+            )
+            assert answer.json()["data"]["text"] == "beta here"
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), SAFETY) == 0
+
+
+def free_port_held() -> socket.socket:
+    """A loopback port that is bound and listening (so nobody else can bind it)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
+def test_serve_a_broken_file_fails_before_binding(tmp_path: Path) -> None:
+    path = tmp_path / "agents.yaml"
+    path.write_text(BROKEN)
+    # The port is taken: a server that bound first would fail on the port, not on the file.
+    with free_port_held() as held:
+        port = held.getsockname()[1]
+        result = mockagent("serve", path, "--port", str(port))
+    assert result.returncode != 0
+    assert f"{path}:3:5: unknown key 'scirpt'" in result.stderr
+    assert "cannot listen" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "listening on" not in result.stdout
+
+
+def test_serve_on_a_port_in_use_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "agents.yaml"
+    path.write_text(GOOD)
+    with free_port_held() as held:
+        port = held.getsockname()[1]
+        result = mockagent("serve", path, "--port", str(port))
+    assert result.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["--speed", "0"], "--speed"),
+        (["--chaos", "2"], "--chaos"),
+        (["--platform", "nowhere"], "--platform"),
+        (["--fault", "not-a-fault"], "not-a-fault"),
+        (["--rate-limit", "lots"], "lots"),
+    ],
+)
+def test_serve_refuses_bad_options_before_binding(args: list[str], complaint: str) -> None:
+    result = mockagent("serve", "--port", "0", *args)
+    assert result.returncode == 2
+    assert complaint in result.stderr
+    assert "listening on" not in result.stdout

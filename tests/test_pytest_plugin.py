@@ -1,0 +1,225 @@
+"""The pytest plugin (mockagent/pytest_plugin.py), exercised the way its users meet it: small test files
+run by a real pytest (pytester, in a subprocess), using the `mockagent_server` / `mockagent_aserver`
+fixtures and the `mockagent(...)` marker."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+# The inner runs get the project's own asyncio settings (the plugin itself comes in by its entry point).
+INI = """
+[pytest]
+asyncio_mode = auto
+asyncio_default_fixture_loop_scope = function
+"""
+
+HEADER = """
+import asyncio
+
+import aiohttp
+import httpx
+import pytest
+
+AUTH = {"Authorization": "Bearer oag_" + "a" * 64}
+
+
+def invoke(server, agent="echo", message="hi", session=None):
+    headers = {**AUTH, "X-Mockagent-Session": session} if session else AUTH
+    return httpx.post(
+        f"{server.base_url('beeos')}/api/v1/agents/{agent}/invoke",
+        json={"message": message},
+        headers=headers,
+        timeout=10,
+    )
+"""
+
+
+@pytest.fixture
+def inner(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeini(INI)
+    return pytester
+
+
+def run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
+    pytester.makepyfile(test_inner=HEADER + source)
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v", *args, timeout=120)
+
+
+def test_a_test_using_the_sync_and_async_fixtures_passes(inner: pytest.Pytester) -> None:
+    result = run(
+        inner,
+        """
+def test_sync(mockagent_server):
+    assert invoke(mockagent_server).json()["data"]["text"] == "Echo: hi"
+    health = httpx.get(f"{mockagent_server.url}/__mockagent/health").json()
+    assert health["platforms"] == ["beeos", "agentos", "xpander", "zeus", "aster"]
+
+
+async def test_async(mockagent_aserver):
+    async with aiohttp.ClientSession() as http:
+        url = f"{mockagent_aserver.base_url('beeos')}/api/v1/agents/echo/invoke"
+        response = await http.post(url, json={"message": "there"}, headers=AUTH)
+        assert (await response.json())["data"]["text"] == "Echo: there"
+""",
+    )
+    result.assert_outcomes(passed=2)
+
+
+def test_a_failing_assertion_inside_a_test_fails_it(inner: pytest.Pytester) -> None:
+    result = run(
+        inner,
+        """
+def test_wrong(mockagent_server):
+    assert invoke(mockagent_server).json()["data"]["text"] == "something else"
+""",
+    )
+    result.assert_outcomes(failed=1)
+
+
+def test_an_unknown_marker_option_is_a_usage_error(inner: pytest.Pytester) -> None:
+    result = run(
+        inner,
+        """
+@pytest.mark.mockagent(manual_clok=True)
+def test_typo(mockagent_server):
+    pass
+
+
+def test_fine(mockagent_server):
+    pass
+""",
+    )
+    # The test with the typo errors at setup (it never runs with settings it did not ask for); others run.
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*UsageError: unknown mockagent marker option(s): manual_clok"])
+    result.stdout.fnmatch_lines(["*test_inner.py::test_fine PASSED*"])
+
+
+def test_the_manual_clock_marker_lets_a_test_advance(inner: pytest.Pytester) -> None:
+    result = run(
+        inner,
+        """
+@pytest.mark.mockagent(manual_clock=True)
+def test_sync_advance(mockagent_server):
+    assert mockagent_server.clock.now() == 0
+    mockagent_server.advance(30)
+    assert mockagent_server.clock.now() == 30
+    clock = httpx.get(f"{mockagent_server.url}/__mockagent/clock").json()
+    assert (clock["manual"], clock["now"]) == (True, 30)
+
+
+@pytest.mark.mockagent(manual_clock=True)
+async def test_async_advance_completes_a_slow_run(mockagent_aserver):
+    async with aiohttp.ClientSession() as http:
+        url = f"{mockagent_aserver.base_url('beeos')}/api/v1/agents/slow/invoke"
+        pending = asyncio.ensure_future(http.post(url, json={"message": "x"}, headers=AUTH))
+        await asyncio.wait_for(mockagent_aserver.until_waiting(1), 10)
+        assert not pending.done()
+        await mockagent_aserver.advance(3)
+        response = await asyncio.wait_for(pending, 10)
+        assert (await response.json())["data"]["text"] == "Done after a while."
+    assert mockagent_aserver.clock.now() == 3
+
+
+def test_without_the_marker_the_clock_is_real(mockagent_server):
+    with pytest.raises(TypeError, match="manual_clock=True"):
+        mockagent_server.advance(1)
+    assert httpx.get(f"{mockagent_server.url}/__mockagent/clock").json()["manual"] is False
+""",
+    )
+    result.assert_outcomes(passed=3)
+
+
+def test_each_test_gets_a_fresh_server(inner: pytest.Pytester) -> None:
+    # An echo with no pacing: a blocking invoke ends at once, even on a manual clock.
+    (inner.path / "instant.yaml").write_text('agents:\n  - id: echo\n    script:\n      - say: "Echo: {{ message }}"\n')
+    result = run(
+        inner,
+        """
+pytestmark = pytest.mark.mockagent(manual_clock=True, scenarios=["instant.yaml"])
+seen = {}
+
+
+def runs(server):
+    return httpx.get(f"{server.url}/__mockagent/runs").json()
+
+
+def test_first(mockagent_server):
+    assert invoke(mockagent_server).json()["data"]["text"] == "Echo: hi"
+    assert invoke(mockagent_server, session="other").status_code == 200
+    mockagent_server.advance(5)
+    assert len(runs(mockagent_server)) == 1
+    seen["first"] = mockagent_server
+
+
+def test_second(mockagent_server):
+    assert mockagent_server is not seen["first"]
+    assert runs(mockagent_server) == []
+    assert [s["name"] for s in httpx.get(f"{mockagent_server.url}/__mockagent/sessions").json()] == ["default"]
+    assert httpx.get(f"{mockagent_server.url}/__mockagent/journal").json() == []
+    assert httpx.get(f"{mockagent_server.url}/__mockagent/runs?session=other").json() == []
+    assert mockagent_server.clock.now() == 0
+
+
+async def test_third_async(mockagent_aserver):
+    assert mockagent_aserver.session().runs_of() == []
+    assert mockagent_aserver.clock.now() == 0
+""",
+    )
+    result.assert_outcomes(passed=3)
+
+
+def test_the_scenarios_marker_serves_my_agents_relative_to_the_rootdir(inner: pytest.Pytester) -> None:
+    inner.mkdir("scenarios_here")
+    (inner.path / "scenarios_here" / "mine.yaml").write_text(
+        'agents:\n  - id: mine\n    script:\n      - say: "mine: {{ message }}"\n'
+    )
+    result = run(
+        inner,
+        """
+@pytest.mark.mockagent(scenarios=["scenarios_here/mine.yaml"])
+def test_only_mine(mockagent_server):
+    assert invoke(mockagent_server, agent="mine").json()["data"]["text"] == "mine: hi"
+    assert invoke(mockagent_server).status_code == 404  # no demo agents unless asked
+
+
+@pytest.mark.mockagent(scenarios=["scenarios_here/mine.yaml"], with_builtin=True)
+def test_mine_and_the_demo_agents(mockagent_server):
+    assert invoke(mockagent_server, agent="mine").status_code == 200
+    assert invoke(mockagent_server).json()["data"]["text"] == "Echo: hi"
+
+
+@pytest.mark.mockagent(platform="beeos")
+def test_one_platform_at_the_root(mockagent_server):
+    assert mockagent_server.base_url("beeos") == mockagent_server.url
+    assert invoke(mockagent_server).json()["data"]["text"] == "Echo: hi"
+
+
+@pytest.mark.mockagent(faults=["503"])
+def test_faults_apply_to_every_request(mockagent_server):
+    assert invoke(mockagent_server).status_code == 503
+""",
+    )
+    result.assert_outcomes(passed=4)
+
+
+def test_overriding_mockagent_settings_sets_a_module_default(inner: pytest.Pytester) -> None:
+    result = run(
+        inner,
+        """
+from mockagent.settings import Settings
+
+
+@pytest.fixture
+def mockagent_settings():
+    return Settings(manual_clock=True)
+
+
+def test_uses_the_override(mockagent_server):
+    mockagent_server.advance(5)
+    assert mockagent_server.clock.now() == 5
+""",
+    )
+    result.assert_outcomes(passed=1)
