@@ -86,11 +86,11 @@ def _admitted_route(platform: Platform, route: Route) -> RequestHandler:
     async def handle(request: web.Request) -> web.StreamResponse:
         ctx = await _context(request, platform, endpoint)
         session = ctx.session
-        session.in_flight += 1
+        session.entered()
         try:
             response = await handler(request, ctx)
         finally:
-            session.in_flight -= 1
+            session.left()
         if not ctx.admitted:
             log.error("%s %s was answered without admission (a bug of mockagent)", request.method, request.path)
         return response

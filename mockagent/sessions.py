@@ -61,7 +61,8 @@ class Session:
         # Decisions that read and then change state take this lock after admission, so that two
         # requests of one session cannot both pass a check that only one of them may pass.
         self.lock = asyncio.Lock()
-        self.in_flight = 0
+        self.in_flight = 0  # requests of this session being answered now (see `entered`, `left`)
+        self._quieter: list[asyncio.Future[None]] = []  # `until_in_flight` callers
         self.runs_started = 0  # seeds each run's jitter: a session paces the same way every time
         self._records: dict[Callable[[Session], Records], Records] = {}
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
@@ -72,6 +73,24 @@ class Session:
         if found is None:
             found = self._records[kind] = kind(self)
         return cast(R, found)  # keyed by `kind`: it is what `kind` made
+
+    def entered(self) -> None:
+        self.in_flight += 1
+
+    def left(self) -> None:
+        self.in_flight -= 1
+        waiters, self._quieter = self._quieter, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def until_in_flight(self, count: int) -> None:
+        """Return once at most `count` requests of the session are being answered (a test can wait for a
+        handler to end, with no clock to watch)."""
+        while self.in_flight > count:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._quieter.append(waiter)
+            await waiter
 
     def scratch(self) -> Path:
         """A folder of the session's own on disk (uploads), removed with the session."""

@@ -18,6 +18,7 @@ from mockagent.server import ThreadedMockServer
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
 BEEOS_KEY = "oag_" + "a" * 64
+SAFETY = 10.0  # real seconds: a bound on what should happen at once, never a measurement
 
 
 @dataclass(frozen=True)
@@ -335,19 +336,11 @@ def test_a_fault_scripted_at_a_step_breaks_the_stream_there(
     assert blocking.json()["data"]["output"] == {"text": "before after"}
 
 
-def wait_until_blocked_on_the_clock(server: ThreadedMockServer, timers: int = 1) -> None:
-    for _ in range(500):
-        if httpx.get(f"{server.url}/__mockagent/clock").json()["waiting"] >= timers:
-            return
-        threading.Event().wait(0.01)
-    raise AssertionError("the server never waited on its clock")
-
-
 @pytest.mark.mockagent(manual_clock=True, scenarios=["tests/scenarios/instant.yaml"])
 def test_latency_is_clock_time_before_the_first_byte(mockagent_server: ThreadedMockServer) -> None:
     with ThreadPoolExecutor(1) as pool:
         reply = pool.submit(CLIENTS[0].call, mockagent_server, "echo", headers={"X-Mockagent-Fault": "latency=5"})
-        wait_until_blocked_on_the_clock(mockagent_server)
+        mockagent_server.until_waiting(1)  # the request waits out its latency on the clock
         mockagent_server.advance(4.9)
         assert not reply.done()
         assert httpx.get(f"{mockagent_server.url}/__mockagent/journal").json() == []
@@ -360,6 +353,7 @@ def test_latency_is_clock_time_before_the_first_byte(mockagent_server: ThreadedM
 def test_a_stalled_stream_resumes_when_the_stall_is_over(mockagent_server: ThreadedMockServer) -> None:
     path, body, headers = STREAMS["agentos"]
     received: list[str] = []
+    first = threading.Event()
 
     def read() -> None:
         with httpx.stream(
@@ -372,15 +366,16 @@ def test_a_stalled_stream_resumes_when_the_stall_is_over(mockagent_server: Threa
             for line in r.iter_lines():
                 if line.startswith("data:"):
                     received.append(json.loads(line[5:])["type"])
+                    first.set()
 
     with ThreadPoolExecutor(1) as pool:
         done = pool.submit(read)
-        for _ in range(500):  # the first frame needs no clock time; then the stall holds the rest
-            if received:
-                break
-            threading.Event().wait(0.01)
+        # The first frame needs no clock time; then the stall holds the rest, waiting on the clock.
+        assert first.wait(SAFETY), "the first frame never came"
+        mockagent_server.until_waiting(1)
         assert received == ["start"]
         mockagent_server.advance(29)
+        assert httpx.get(f"{mockagent_server.url}/__mockagent/clock").json()["waiting"] == 1  # still stalled
         assert received == ["start"]
         mockagent_server.advance(1)
         done.result(timeout=10)

@@ -466,10 +466,7 @@ async def test_a_replay_hanging_up_leaves_the_first_request_its_turn(mockagent_a
         assert session.in_flight == 2
         replay.cancel()
         await other.close()  # the replay's client goes away
-        for _ in range(1000):  # until the server has ended the replay's handler (bounded: real time)
-            if session.in_flight < 2:
-                break
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(session.until_in_flight(1), SAFETY)  # the server ended the replay's handler
         try:
             assert session.in_flight == 1  # the first request is still waiting
             assert run.status() is RunStatus.RUNNING

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 from sse import check_vocabulary, json_frames
 
-from mockagent.server import ThreadedMockServer
+from mockagent.server import MockServer, ThreadedMockServer
 
 WS = {"Authorization": "Bearer aos_ws_test"}
 AGENTS = "tests/platforms/scenarios/agentos_agents.yaml"
 AUTH = "tests/platforms/scenarios/agentos_auth.yaml"
 MANUAL = pytest.mark.mockagent(manual_clock=True, scenarios=[AGENTS], with_builtin=True)
+SAFETY = 10.0  # real seconds: a bound on what should happen at once, never a measurement
+T = TypeVar("T")
 
 # The documented stream vocabulary: each frame type with the keys it may carry.
 VOCABULARY = {
@@ -55,15 +58,6 @@ class Api:
         data: dict[str, Any] = response.json()["data"]
         return data
 
-    def run_until(self, run_id: str, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-        """Poll a run driven by the real clock until `done` holds (bounded; never a timed assertion)."""
-        for _ in range(500):
-            data = self.run(run_id)
-            if done(data):
-                return data
-            time.sleep(0.01)
-        raise AssertionError(f"run {run_id} never got there: {data}")
-
     def stream(self, agent: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         response = self.invoke(agent, {**body, "stream": True})
         assert response.status_code == 200, response.text
@@ -100,6 +94,16 @@ class LiveStream:
 @pytest.fixture
 def api(mockagent_server: ThreadedMockServer) -> Api:
     return Api(mockagent_server)
+
+
+def on_the_clock(server: ThreadedMockServer, call: Callable[[], T], seconds: float) -> T:
+    """Make a blocking `call` against a server on a manual clock: once its request waits on the clock,
+    move the clock `seconds` on, and return what the call got."""
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(call)
+        server.until_waiting(1)
+        server.advance(seconds)
+        return pending.result(timeout=SAFETY)
 
 
 def error_of(response: httpx.Response, status: int, code: str) -> str:
@@ -401,19 +405,22 @@ def test_stream_gateway_timeout(mockagent_server: ThreadedMockServer) -> None:
 
 
 @MANUAL
-def test_disconnect_cancels_the_run(mockagent_server: ThreadedMockServer) -> None:
-    api = Api(mockagent_server)
-    with httpx.stream(
-        "POST", f"{api.base}/api/v1/agents/slow/invoke", json={"stream": True}, headers=WS, timeout=10
-    ) as response:
-        run_id = LiveStream(response).next()["run_id"]
-    for _ in range(500):  # the server notices the hang-up on its own loop
-        if api.run(run_id)["status"] != "running":
-            break
-        time.sleep(0.01)
-    run = api.run(run_id)
-    assert run["status"] == "cancelled"
-    assert run["error"] == {"code": "CANCELLED", "message": "The run was cancelled: client disconnected."}
+async def test_disconnect_cancels_the_run(mockagent_aserver: MockServer) -> None:
+    base = mockagent_aserver.base_url("agentos")
+    async with httpx.AsyncClient(base_url=base, headers=WS, timeout=10) as client:
+        async with client.stream("POST", "/api/v1/agents/slow/invoke", json={"stream": True}) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data:"):
+                    break
+            run_id = json_frames(line + "\n\n")[0]["run_id"]
+            run = mockagent_aserver.session().run(run_id)
+            assert run is not None
+        # Leaving the block mid-stream hangs up. The server notices on its own loop: the run changes then,
+        # and `settled` returns (the manual clock stands still, so nothing else can settle it).
+        await asyncio.wait_for(run.settled(), SAFETY)
+        polled = (await client.get(f"/api/v1/runs/{run_id}")).json()["data"]
+    assert polled["status"] == "cancelled"
+    assert polled["error"] == {"code": "CANCELLED", "message": "The run was cancelled: client disconnected."}
 
 
 # ── runs that wait ──────────────────────────────────────────────────────────────────────────────────
@@ -446,17 +453,8 @@ def test_poll_slow_sees_running_then_completed(mockagent_server: ThreadedMockSer
 
 @MANUAL
 def test_blocking_gateway_timeout_is_504(mockagent_server: ThreadedMockServer) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
     api = Api(mockagent_server)
-    with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(api.invoke, "glacial", {})
-        for _ in range(500):
-            if mockagent_server.session().runs_of():
-                break
-            time.sleep(0.01)
-        mockagent_server.advance(300)
-        response = pending.result()
+    response = on_the_clock(mockagent_server, lambda: api.invoke("glacial", {}), 300)
     assert error_of(response, 504, "TIMEOUT") == "The run did not finish within 300 s."
     run = api.run(mockagent_server.session().runs_of()[0].id)
     assert run["status"] == "failed"
@@ -507,7 +505,8 @@ def test_reply_errors(api: Api) -> None:
 
 
 def approval_paused(api: Api) -> tuple[str, str]:
-    response = api.invoke("approval", {"input": {"query": "mail ops"}})
+    """A run of the approval agent, paused on its tool call (the server runs on a manual clock)."""
+    response = on_the_clock(api.server, lambda: api.invoke("approval", {"input": {"query": "mail ops"}}), 1)
     assert response.status_code == 202
     data = response.json()["data"]
     approval_id = data["awaiting_approval"]["approval_id"]
@@ -515,6 +514,7 @@ def approval_paused(api: Api) -> tuple[str, str]:
     return data["run_id"], approval_id
 
 
+@MANUAL
 def test_approve_over_http_completes_the_run(api: Api) -> None:
     run_id, approval_id = approval_paused(api)
     run = api.run(run_id)
@@ -526,7 +526,8 @@ def test_approve_over_http_completes_the_run(api: Api) -> None:
     assert (item["tool_name"], item["tool_input"]) == ("send_email", {"to": "ops@example.com"})
     decided = api.post(f"/api/v1/approvals/{approval_id}/decide", {"decision": "approve"})
     assert decided.json()["data"]["status"] == "approved"
-    done = api.run_until(run_id, lambda r: r["status"] != "running")
+    api.server.advance(1)  # the rest of the script plays out
+    done = api.run(run_id)
     assert done["status"] == "completed"
     assert done["output"] == {"text": "Email sent."}
     assert api.get("/api/v1/approvals").json()["data"] == []
@@ -534,6 +535,7 @@ def test_approve_over_http_completes_the_run(api: Api) -> None:
     assert "already approved" in error_of(twice, 400, "VALIDATION_ERROR")
 
 
+@MANUAL
 def test_reject_over_rpc_fails_the_run(api: Api) -> None:
     run_id, approval_id = approval_paused(api)
     listed = api.post("/api/v1/rpc/approvals_list", {"agent_id": "approval", "limit": 5}).json()["data"]
@@ -542,12 +544,14 @@ def test_reject_over_rpc_fails_the_run(api: Api) -> None:
     body = {"approval_id": approval_id, "decision": "rejected", "decision_note": "not today"}
     decided = api.post("/api/v1/rpc/approvals_decide", body).json()["data"]
     assert (decided["status"], decided["decision_note"]) == ("rejected", "not today")
-    failed = api.run_until(run_id, lambda r: r["status"] != "running")
+    api.server.advance(1)  # the rest of the script plays out
+    failed = api.run(run_id)
     assert failed["status"] == "failed"
     assert failed["error"] == {"code": "AGENT_ERROR", "message": "Email not sent."}
     error_of(api.post("/api/v1/rpc/approvals_decide", body), 400, "VALIDATION_ERROR")
 
 
+@MANUAL
 def test_approval_errors(api: Api) -> None:
     _, approval_id = approval_paused(api)
     wrong = api.post(f"/api/v1/approvals/{approval_id}/decide", {"decision": "approved"})

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -15,6 +15,8 @@ from sse import check_vocabulary
 from mockagent.server import ThreadedMockServer
 
 AUTH = "tests/platforms/scenarios/agentos_auth.yaml"
+SAFETY = 10.0  # real seconds: a bound on what should happen at once, never a measurement
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -24,17 +26,23 @@ def aos(mockagent_server: ThreadedMockServer) -> Iterator[AgentOS]:
     client.shutdown()
 
 
+def on_the_clock(server: ThreadedMockServer, call: Callable[[], T], seconds: float) -> T:
+    """Make a blocking SDK `call` against a server on a manual clock: once its request waits on the clock,
+    move the clock `seconds` on, and return what the call got."""
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(call)
+        server.until_waiting(1)
+        server.advance(seconds)
+        return pending.result(timeout=SAFETY)
+
+
 def run_status(server: ThreadedMockServer, run_id: str) -> dict[str, Any]:
-    """Poll GET /api/v1/runs/{id} until the run driven by the real clock has left "running" (bounded)."""
-    for _ in range(500):
-        response = httpx.get(
-            f"{server.base_url('agentos')}/api/v1/runs/{run_id}", headers={"Authorization": "Bearer aos_ws_x"}
-        )
-        data: dict[str, Any] = response.json()["data"]
-        if data["status"] != "running":
-            return data
-        time.sleep(0.01)
-    raise AssertionError(f"run {run_id} is still running")
+    """GET /api/v1/runs/{id}, as the run stands at the manual clock's time."""
+    response = httpx.get(
+        f"{server.base_url('agentos')}/api/v1/runs/{run_id}", headers={"Authorization": "Bearer aos_ws_x"}
+    )
+    data: dict[str, Any] = response.json()["data"]
+    return data
 
 
 def test_invoke_echo(aos: AgentOS) -> None:
@@ -101,28 +109,35 @@ def test_validation_error(aos: AgentOS) -> None:
 
 @pytest.mark.mockagent(scenarios=[AUTH], with_builtin=True)
 def test_undeclared_key_is_an_auth_error(mockagent_server: ThreadedMockServer) -> None:
-    client = AgentOS(api_key="aos_ws_nobody", base_url=mockagent_server.base_url("agentos"), max_retries=0)
-    with pytest.raises(AgentOSAuthError):
+    base_url = mockagent_server.base_url("agentos")
+    with (
+        AgentOS(api_key="aos_ws_nobody", base_url=base_url, max_retries=0) as client,
+        pytest.raises(AgentOSAuthError),
+    ):
         client.invoke({}, agent_id="echo")
 
 
+@pytest.mark.mockagent(manual_clock=True)
 def test_approvals_through_the_sdk(aos: AgentOS, mockagent_server: ThreadedMockServer) -> None:
-    paused = aos.invoke({"query": "mail"}, agent_id="approval")
+    paused = on_the_clock(mockagent_server, lambda: aos.invoke({"query": "mail"}, agent_id="approval"), 1)
     assert paused.status == "awaiting_approval"
     assert paused.approval_id is not None
     [pending] = aos.approvals.list(agent_id="approval")
     assert (pending["approval_id"], pending["tool_name"]) == (paused.approval_id, "send_email")
     decided = aos.approvals.decide(approval_id=paused.approval_id, decision="approved", decision_note="ok")
     assert decided["status"] == "approved"
+    mockagent_server.advance(1)  # the rest of the script plays out
     assert run_status(mockagent_server, paused.run_id)["output"] == {"text": "Email sent."}
     with pytest.raises(AgentOSValidationError, match="already approved"):
         aos.approvals.decide(approval_id=paused.approval_id, decision="rejected")
 
 
+@pytest.mark.mockagent(manual_clock=True)
 def test_rejection_through_the_sdk(aos: AgentOS, mockagent_server: ThreadedMockServer) -> None:
-    paused = aos.invoke({}, agent_id="approval")
+    paused = on_the_clock(mockagent_server, lambda: aos.invoke({}, agent_id="approval"), 1)
     assert paused.approval_id is not None
     aos.approvals.decide(approval_id=paused.approval_id, decision="rejected")
+    mockagent_server.advance(1)  # the rest of the script plays out
     failed = run_status(mockagent_server, paused.run_id)
     assert failed["status"] == "failed"
     assert failed["error"] == {"code": "AGENT_ERROR", "message": "Email not sent."}

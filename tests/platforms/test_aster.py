@@ -27,6 +27,7 @@ from mockagent.sessions import MemorySessions, Session
 
 SCENARIOS = "tests/platforms/scenarios/aster_agents.yaml"
 AUTH_SCENARIOS = "tests/platforms/scenarios/aster_auth.yaml"
+SAFETY = 10.0  # real seconds: a bound on what should happen at once, never a measurement
 ECHO, TOOLS, APPROVAL, QUESTION, SLOW, FLAKY, TIMEOUT, ERROR, BROKEN_TOOL = 1, 2, 3, 4, 5, 6, 7, 8, 102
 
 # The chunk types of the AI SDK v5 UI-message stream and their only keys (spec §5).
@@ -218,12 +219,11 @@ async def test_client_disconnect_cancels_the_run(mockagent_aserver: MockServer) 
         response = await session.post(f"{base}/chat", json={"agentId": SLOW, "message": user("hi")})
         thread = response.headers["X-Thread-ID"]
         assert (await response.content.readline()).startswith(b'data: {"type":"start"')
+        (run,) = mockagent_aserver.session().runs_of(PlatformKey.ASTER)
         response.close()
-        run = mockagent_aserver.session().runs_of(PlatformKey.ASTER)[0]
-        for _ in range(500):  # the server notices the hang-up on its next turn of the loop
-            if run.status() is not RunStatus.RUNNING:
-                break
-            await asyncio.sleep(0.01)
+        # The server notices the hang-up on its own loop: the run changes then, and `settled` returns
+        # (without the hang-up it would only settle by completing, 3 s of clock time later).
+        await asyncio.wait_for(run.settled(), SAFETY)
         assert run.status() is RunStatus.CANCELLED
         async with session.get(f"{base}/getConversation", params={"threadId": thread}) as poll:
             assert (await poll.json())["streamStatus"] == "stopped"

@@ -27,14 +27,14 @@ VOCABULARY = {
 }
 
 
+SAFETY = 10.0  # real seconds: a bound on what should happen at once, never a measurement
+
+
 async def started(server: MockServer) -> Run:
-    """The one run, once its handler has started it (the request is in flight on the same loop)."""
-    for _ in range(500):
-        if runs := server.session().runs_of():
-            await asyncio.sleep(0.01)  # let the handler reach its wait
-            return runs[-1]
-        await asyncio.sleep(0.01)
-    raise AssertionError("no run started")
+    """The one run, once the request in flight (on the same loop) has started it and waits on the clock."""
+    await asyncio.wait_for(server.until_waiting(1), SAFETY)
+    (run,) = server.session().runs_of()
+    return run
 
 
 def invoke_url(server: MockServer, agent: str) -> str:
@@ -120,10 +120,9 @@ async def test_client_disconnect_cancels_the_run(mockagent_aserver: MockServer) 
         response = await session.post(invoke_url(mockagent_aserver, "slow"), json={"message": "x"}, headers=STREAM)
         run = await started(mockagent_aserver)
         response.close()
-        for _ in range(200):  # the server notices the hang-up on its next loop turns
-            if run.status() is not RunStatus.RUNNING:
-                break
-            await asyncio.sleep(0.01)
+        # The server notices the hang-up on its own loop: the run changes then, and `settled` returns (the
+        # manual clock stands still, so nothing else can settle it).
+        await asyncio.wait_for(run.settled(), SAFETY)
         listed = await (await session.get(f"{mockagent_aserver.url}/__mockagent/runs")).json()
     assert [(r["id"], r["status"]) for r in listed] == [(run.id, "cancelled")]
     assert run.end_reason == "client disconnected"
@@ -136,11 +135,9 @@ async def test_blocking_client_disconnect_cancels_the_run(mockagent_aserver: Moc
         )
         run = await started(mockagent_aserver)
     pending.cancel()
-    for _ in range(200):
-        if run.status() is not RunStatus.RUNNING:
-            break
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(run.settled(), SAFETY)  # the hang-up changes the run; the clock stands still
     assert run.status() is RunStatus.CANCELLED
+    assert run.end_reason == "client disconnected"
 
 
 async def test_task_events_follow_a_pause_and_resume(mockagent_aserver: MockServer) -> None:
@@ -178,8 +175,11 @@ async def test_task_event_watcher_hanging_up_leaves_the_task_running(mockagent_a
         task_id = created["data"]["task_id"]
         events = await session.get(f"{base}/{task_id}/events")
         await events.content.readuntil(b"\n\n")
+        assert mockagent_aserver.session().in_flight == 1  # the watcher's stream
         events.close()
-        await asyncio.sleep(0.05)
+        # The watcher's handler has ended (the server noticed the hang-up) before the task goes on.
+        await asyncio.wait_for(mockagent_aserver.session().until_in_flight(0), SAFETY)
+        assert not mockagent_aserver.session().runs_of()[0].status().is_terminal
         await mockagent_aserver.advance(4)
         task = await (await session.get(f"{base}/{task_id}")).json()
     assert task["data"]["status"] == "completed"

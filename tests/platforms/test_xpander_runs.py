@@ -21,6 +21,7 @@ FRAME_KEYS = {"task_id", "organization_id", "time", "data"}
 FRAME_TYPES = ("task_created", "task_updated", "chunk", "think", "tool_call_request", "tool_call_result")
 VOCABULARY = dict.fromkeys((*FRAME_TYPES, "task_finished"), FRAME_KEYS)
 manual_clock = pytest.mark.mockagent(manual_clock=True)
+SAFETY = 10.0  # real seconds: a bound on what should happen at once, never a measurement
 
 
 @pytest.fixture
@@ -48,14 +49,16 @@ async def poll(session: aiohttp.ClientSession, task_id: str) -> dict[str, Any]:
     return result
 
 
-async def started_run(server: MockServer, count: int = 1) -> Run:
-    """The newest xpander run, once the server has started the `count`-th one."""
-    for _ in range(500):
-        runs = server.session().runs_of(PlatformKey.XPANDER)
-        if len(runs) >= count:
-            return runs[-1]
-        await asyncio.sleep(0.01)
-    raise AssertionError("the server never started the run")
+async def started_run(server: MockServer) -> Run:
+    """The one xpander run, once the request in flight (on the same loop) has started it and waits on the
+    manual clock."""
+    await asyncio.wait_for(server.until_waiting(1), SAFETY)
+    return only_run(server)
+
+
+def only_run(server: MockServer) -> Run:
+    (run,) = server.session().runs_of(PlatformKey.XPANDER)
+    return run
 
 
 def seconds(later: str, earlier: str) -> float:
@@ -245,13 +248,12 @@ async def test_a_client_disconnect_stops_the_task(
     response = await session.post("v1/agents/slow/invoke/stream", json=invoke_body())
     head = await response.content.readuntil(b"\n\n")
     task_id = json_frames(head.decode())[0]["task_id"]
+    run = only_run(mockagent_aserver)
     response.close()
-    run = await started_run(mockagent_aserver)
-    for _ in range(500):
-        if run.status() is RunStatus.CANCELLED:
-            break
-        await asyncio.sleep(0.01)
-    assert run.end_reason == "client disconnected"
+    # The server notices the hang-up on its own loop: the run changes then, and `settled` returns (the
+    # manual clock stands still, so nothing else can settle it).
+    await asyncio.wait_for(run.settled(), SAFETY)
+    assert (run.status(), run.end_reason) == (RunStatus.CANCELLED, "client disconnected")
     task = await poll(session, task_id)
     assert (task["status"], task["result"]) == ("stopped", None)
 
@@ -261,6 +263,6 @@ async def test_a_dropped_stream_stops_the_task(session: aiohttp.ClientSession, m
     with pytest.raises(aiohttp.ClientPayloadError):
         async with session.post("v1/agents/slow/invoke/stream", json=invoke_body(), headers=headers) as response:
             await response.text()
-    run = await started_run(mockagent_aserver)
+    run = only_run(mockagent_aserver)  # cancelled by the drop itself, before the connection closed
     assert (run.status(), run.end_reason) == (RunStatus.CANCELLED, "client disconnected")
     assert (await poll(session, run.conversation.id))["status"] == "stopped"

@@ -34,6 +34,7 @@ VOCABULARY = {
     "interrupt": {"session_id", "tool_calls", "question", "options"},
 }
 TERMINAL = {"done", "error", "interrupt"}
+SAFETY = 10.0  # real seconds: a bound on what should happen at once, never a measurement
 
 
 def post(
@@ -499,12 +500,11 @@ async def test_client_disconnect_cancels_the_run(mockagent_aserver: MockServer) 
     async with aiohttp.ClientSession() as session:
         response = await open_stream(mockagent_aserver, session, "slow", "s-gone")
         assert run_status(mockagent_aserver, "s-gone") == "running"
+        (run,) = mockagent_aserver.session().runs_of()
         response.close()
-    for _ in range(200):  # the server notices the hang-up on its next loop turns
-        if run_status(mockagent_aserver, "s-gone") != "running":
-            break
-        await asyncio.sleep(0.01)
-    (run,) = mockagent_aserver.session().runs_of()
+    # The server notices the hang-up on its own loop: the run changes then, and `settled` returns (the
+    # manual clock stands still, so nothing else can settle it).
+    await asyncio.wait_for(run.settled(), SAFETY)
     assert run.status() is RunStatus.CANCELLED
     assert run.end_reason == "client disconnected"
     async with aiohttp.ClientSession() as session:
