@@ -16,7 +16,7 @@ from mockagent.clock import ManualClock
 from mockagent.encoding import json_response, loads
 from mockagent.errors import ApiError, ErrorKind, MockAgentError
 from mockagent.platforms.bodies import read_body
-from mockagent.sessions import DEFAULT_SESSION, SESSION_HEADER, SESSION_NAME, Session
+from mockagent.sessions import SESSION_HEADER, SESSION_NAME, Session
 from mockagent.settings import load_scenarios
 
 ADMIN_PREFIX = "/__mockagent"
@@ -44,15 +44,20 @@ def admin_routes() -> Iterable[AdminRoute]:
 
 
 async def session_of(request: web.Request) -> Session:
-    """The session a request lives in: ``X-Mockagent-Session``, else ``?session=`` on the admin API, else
-    the default one. A name that cannot be one is the platform's validation error, naming the header."""
-    name = request.headers.get(SESSION_HEADER)
-    where: tuple[str, str] = ("header", SESSION_HEADER)
-    if name is None and request.path.startswith(ADMIN_PREFIX):
-        name, where = request.query.get("session"), ("query", "session")
-    if name is None:
-        name = DEFAULT_SESSION
-    elif not SESSION_NAME.match(name):
+    """The session an admin request is about: ``X-Mockagent-Session``, else ``?session=``, else the default."""
+    if (name := request.headers.get(SESSION_HEADER)) is not None:
+        return await session_named(request, name)
+    if (name := request.query.get("session")) is not None:
+        return await session_named(request, name, ("query", "session"))
+    return request.app[ENGINE].sessions.default
+
+
+async def session_named(
+    request: web.Request, name: str, where: tuple[str, str] = ("header", SESSION_HEADER)
+) -> Session:
+    """The session called `name`, made on first use. A name that cannot be one is the platform's (or the
+    admin API's) validation error, naming where it came from."""
+    if not SESSION_NAME.match(name):
         raise ApiError.invalid(
             where, f"session name {name[:40]!r} must be 1-128 letters, digits or . _ : @ / + - (no spaces)"
         )
@@ -128,7 +133,7 @@ async def on_list_runs(request: web.Request) -> web.Response:
                 "status": run.status(now).value,
                 "message": run.message,
                 "text": run.text(now),
-                "reply": run.reply or None,
+                "reply": str(run.reply.source) if run.reply is not None and run.reply.source is not None else None,
             }
             for run in session.runs.values()
         ]

@@ -35,15 +35,15 @@ _STATUS_MESSAGES = {
 }
 
 
-async def admit(engine: Engine, context: RequestContext, *, agent: Agent | None, scope: str | None) -> None:
-    """Admit the request, or raise the fault it gets as an ApiError (after any latency it gets first).
+def decide(engine: Engine, context: RequestContext, agent: Agent | None, scope: str | None) -> Fault | None:
+    """The fault this request gets, if any (kept on the context); None: admitted as it is.
 
     `agent` is the agent the request reaches (its own fault rules apply), if any; `scope` the conversation
     id the client sent (None for a new conversation): per-conversation rules count on it, falling back to
-    the credential. A second call for the same request does nothing.
+    the credential. Decided once per request: a second call decides nothing.
     """
     if context.admitted:
-        return
+        return None
     context.admitted = True
     if agent is not None:
         context.agent = agent
@@ -53,12 +53,18 @@ async def admit(engine: Engine, context: RequestContext, *, agent: Agent | None,
             forced = parse_fault(header)
         except FaultSyntaxError as err:
             raise ApiError.invalid(("header", FAULT_HEADER), str(err)) from None
-    if forced is None and not may_fault(engine, agent):
-        return
+    elif not (engine.fault_rules or engine.chaos or (agent is not None and agent.faults)):
+        return None  # most servers: nothing can fault
     fault = forced if forced is not None else choose_fault(engine, context, agent, scope)
     if fault is None or fault.is_empty:
-        return
+        return None
     context.fault = fault
+    return fault
+
+
+async def apply(context: RequestContext, fault: Fault) -> None:
+    """A decided fault's latency, then its status as the platform's error (a stream fault stays on the
+    context for the stream)."""
     session = context.session
     if fault.latency is not None:
         clock = session.clock
@@ -67,11 +73,6 @@ async def admit(engine: Engine, context: RequestContext, *, agent: Agent | None,
         kind = _STATUS_KINDS[fault.status]
         retry_after = fault.retry_after if fault.retry_after else (1 if fault.status == 429 else None)
         raise ApiError(kind, _STATUS_MESSAGES[fault.status], retry_after=retry_after)
-
-
-def may_fault(engine: Engine, agent: Agent | None) -> bool:
-    """Whether any rule or chaos could fault a request to `agent` (most servers have none)."""
-    return bool(engine.fault_rules or engine.chaos or (agent is not None and agent.faults))
 
 
 def choose_fault(engine: Engine, context: RequestContext, agent: Agent | None, scope: str | None) -> Fault | None:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from mockagent.admin import ADMIN_PREFIX, admin_routes, session_of
+from mockagent.admin import ADMIN_PREFIX, admin_routes, session_named, session_of
 from mockagent.appkeys import CONTEXT, ENGINE, PLATFORMS, SETTINGS
 from mockagent.context import RequestContext
 from mockagent.encoding import json_response
@@ -19,9 +19,8 @@ from mockagent.journal import Entry
 from mockagent.model import PlatformKey
 from mockagent.platforms import platform_classes
 from mockagent.platforms.base import Platform, Route
-from mockagent.platforms.credentials import credential_of
 from mockagent.scenarios.model import ScenarioSet
-from mockagent.sessions import MemorySessions, Session
+from mockagent.sessions import SESSION_HEADER, MemorySessions, Session
 from mockagent.settings import Settings, load_scenarios
 
 log = logging.getLogger("mockagent")
@@ -83,9 +82,14 @@ def _admitted_route(platform: Platform, route: Route) -> RequestHandler:
     endpoint = route.endpoint
     handler = route.handler
 
+    key = platform.key
+
     async def handle(request: web.Request) -> web.StreamResponse:
-        ctx = await _context(request, platform, endpoint)
-        session = ctx.session
+        # One frame per request, kept flat: it is paid on every call.
+        name = request.headers.get(SESSION_HEADER)
+        session = request.app[ENGINE].sessions.default if name is None else await session_named(request, name)
+        ctx = RequestContext(key, endpoint, request.method, request.path, session, request.headers, request.query)
+        request[CONTEXT] = ctx
         session.entered()
         try:
             response = await handler(request, ctx)
@@ -103,26 +107,15 @@ def _admin_route(platform: Platform, route: Route) -> RequestHandler:
     handler = route.handler
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        ctx = await _context(request, platform, endpoint)
+        session = await session_of(request)
+        ctx = RequestContext(
+            platform.key, endpoint, request.method, request.path, session, request.headers, request.query
+        )
         ctx.admitted = True  # inspection: never faulted
+        request[CONTEXT] = ctx
         return await handler(request, ctx)
 
     return handle
-
-
-async def _context(request: web.Request, platform: Platform, endpoint: str) -> RequestContext:
-    ctx = RequestContext(
-        platform=platform.key,
-        endpoint=endpoint,
-        method=request.method,
-        path=request.path,
-        session=await session_of(request),
-        headers=request.headers,
-        query=request.query,
-        credential=credential_of(request.headers),
-    )
-    request[CONTEXT] = ctx
-    return ctx
 
 
 def platform_for(request: web.Request) -> Platform | None:
@@ -176,14 +169,20 @@ def _record(request: web.Request, response: web.StreamResponse) -> None:
         return
     engine = request.app[ENGINE]
     ctx = request.get(CONTEXT)
-    session = ctx.session if ctx is not None else engine.default_sessions.default
-    platform = platform_for(request)
-    agent = ctx.agent if ctx is not None else None
-    fault = ctx.fault if ctx is not None else None
+    if ctx is not None:
+        session, key, agent, fault = ctx.session, ctx.platform.value, ctx.agent, ctx.fault
+    else:  # refused before its session was known (a bad session name, an unknown path)
+        platform = platform_for(request)
+        session, key, agent, fault = (
+            engine.default_sessions.default,
+            platform.key.value if platform else None,
+            None,
+            None,
+        )
     session.journal.add(
         Entry(
             at=session.clock.now(),
-            platform=platform.key.value if platform else None,
+            platform=key,
             method=request.method,
             path=request.path,
             status=response.status,

@@ -18,6 +18,15 @@ from mockagent.scenarios.model import Agent
 from mockagent.sessions import Session
 
 
+def bearer(headers: Mapping[str, str]) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header; "" when the header is malformed."""
+    header = headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 @dataclass(slots=True)
 class RequestContext:
     platform: PlatformKey
@@ -27,7 +36,6 @@ class RequestContext:
     session: Session
     headers: Mapping[str, str]
     query: Mapping[str, str]
-    credential: str  # the caller's credential, whatever the platform's scheme ("anonymous" if none)
     body: Mapping[str, Any] | None = None  # the parsed JSON body, once read
     agent: Agent | None = None
     message: str | None = None  # the user's message, on a route that starts a turn
@@ -35,6 +43,12 @@ class RequestContext:
     run: Run | None = None  # the run this request started or acted on
     fault: Fault | None = None  # what admission decided for this request (stream faults act on its stream)
     admitted: bool = False
+
+    @property
+    def credential(self) -> str:
+        """The caller's credential, whatever the platform's scheme ("anonymous" if none): what
+        per-credential fault rules count on."""
+        return bearer(self.headers) or self.headers.get("x-api-key") or "anonymous"
 
     @property
     def turn(self) -> int:

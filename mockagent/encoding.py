@@ -43,13 +43,13 @@ def _constant(name: str) -> Any:
 
 
 # The platforms' own parsers take RFC 8259 JSON only: no NaN or Infinity, no number that overflows a double.
-_DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_constant)
+DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_constant)
 
 
 def loads(text: str) -> Any:
     """Strict JSON; ValueError (with a reason a client can act on) for anything else."""
     try:
-        return _DECODER.decode(text)
+        return DECODER.decode(text)
     except RecursionError:
         raise ValueError("the JSON is nested too deeply") from None
 

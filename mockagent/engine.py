@@ -26,6 +26,8 @@ NEAREST = 3
 class Engine:
     """The loaded scenarios, the server-wide fault settings, and the session store."""
 
+    __slots__ = ("approval_ttl", "chaos", "fault_rules", "in_flight", "runs_started", "scenarios", "sessions")
+
     def __init__(
         self,
         scenarios: ScenarioSet,
@@ -64,7 +66,8 @@ class Engine:
         message = context.message or ""
         turn = context.turn
         for reply in agent.replies:
-            if reply.when is None or reply.when.matches(message, turn):
+            when = reply.when
+            if when is None or when.matches(message, turn):
                 return reply
         # Only now, for the explanation: which conditions failed, with the values they saw.
         misses = [NearMiss(reply, reply.when.explain(message, turn)) for reply in agent.replies if reply.when]
@@ -128,7 +131,7 @@ class Engine:
             },
             seed=f"{played.pace.seed}:{played.id}:{session.runs_started}",
             require_approval=frozenset(require_approval),
-            reply=str(reply.source) if reply is not None and reply.source is not None else "",
+            reply=reply,
         )
         conversation.runs.append(run)
         session.runs[run.id] = run

@@ -9,6 +9,7 @@ the events a stream has delivered by *t*.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import random
@@ -17,7 +18,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from mockagent.clock import Clock
 from mockagent.errors import RunStateError
@@ -49,7 +50,7 @@ from mockagent.model import (
     ToolReturned,
     WaitPolls,
 )
-from mockagent.scenarios.model import Agent
+from mockagent.scenarios.model import Agent, Reply
 from mockagent.templating import Template
 
 
@@ -87,12 +88,11 @@ TURNS_KEPT = 1_000
 R = TypeVar("R")
 
 
-@dataclass(frozen=True, slots=True)
-class Limit:
+class Limit(NamedTuple):
     """A moment by which a run must have settled, and what it times out with if it has not.
 
     A view that only watches a run another request started (`ends_run=False`: a BeeOS idempotent replay)
-    stops waiting at its limit and leaves the run alone."""
+    stops waiting at its limit and leaves the run alone. (A tuple: one is made per request.)"""
 
     at: float
     reason: str
@@ -132,7 +132,7 @@ class Conversation:
     platform: PlatformKey
     agent_id: str
     created_at: float
-    runs: deque[Run] = field(default_factory=lambda: deque(maxlen=TURNS_KEPT))
+    runs: deque[Run] = field(default_factory=functools.partial(deque, maxlen=TURNS_KEPT))
     turns: int = 0  # every turn it has had, forgotten ones included
     # A chat-style pause: the agent asked in text, and the next message answers.
     pending: Pending | None = None
@@ -194,7 +194,7 @@ class Run:
         variables: Mapping[str, Any],
         seed: str,
         require_approval: frozenset[str] = frozenset(),
-        reply: str = "",
+        reply: Reply | None = None,
     ) -> None:
         self.id = run_id
         self.agent = agent
@@ -204,7 +204,7 @@ class Run:
         self.pause_style = pause_style
         self.approval_ttl = approval_ttl
         self.variables: dict[str, Any] = dict(variables)
-        self.reply = reply  # what decided this run's script (a reply's place in its file), for inspection
+        self.reply = reply  # what decided this run's script (None: the rest of an earlier turn's)
         self.created_at = clock.now()
         self.started_at = self.created_at + agent.pace.queued
         self.timeline: list[Timed] = []
@@ -245,9 +245,10 @@ class Run:
     def visible(self, now: float | None = None) -> list[Timed]:
         """The events that have happened by clock time `now`."""
         now = self.clock.now() if now is None else now
-        end = self._end_state()
-        if end is not None and end[1] < now:
-            now = end[1]
+        if self._ended is not None or self._deadline is not None:
+            end = self._end_state()
+            if end is not None and end[1] < now:
+                now = end[1]
         events = self.timeline
         if events and events[-1].at <= now:
             return events
@@ -255,6 +256,8 @@ class Run:
 
     def status(self, now: float | None = None) -> RunStatus:
         now = self.clock.now() if now is None else now
+        if self._ended is None and self._deadline is None:
+            return self._raw_status(now)  # most runs: nothing but the timeline to read
         end = self._end_state()
         if end is not None and end[1] <= now:
             return end[0]

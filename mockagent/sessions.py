@@ -16,7 +16,7 @@ import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol, TypeVar, cast
+from typing import Protocol, TypeVar
 
 from mockagent.clock import Clock
 from mockagent.faults import FaultState
@@ -46,6 +46,26 @@ R = TypeVar("R", bound=Records)
 class Session:
     """All the mutable state one client sees; platforms and the engine keep none of their own."""
 
+    # Read on every request: slots make each attribute a fixed offset, not a dict lookup.
+    __slots__ = (
+        "_quieter",
+        "_records",
+        "_scratch",
+        "clock",
+        "conversations",
+        "created_at",
+        "faults",
+        "in_flight",
+        "journal",
+        "lock",
+        "name",
+        "runs",
+        "runs_started",
+        "sequences",
+        "states",
+        "store_limit",
+    )
+
     def __init__(self, name: str, clock: Clock, *, store_limit: int = STORE_LIMIT, seed: int = 0) -> None:
         self.name = name
         self.clock = clock
@@ -72,17 +92,18 @@ class Session:
         found = self._records.get(kind)
         if found is None:
             found = self._records[kind] = kind(self)
-        return cast(R, found)  # keyed by `kind`: it is what `kind` made
+        return found  # type: ignore[return-value]  # keyed by `kind`: it is what `kind` made
 
     def entered(self) -> None:
         self.in_flight += 1
 
     def left(self) -> None:
         self.in_flight -= 1
-        waiters, self._quieter = self._quieter, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        if self._quieter:
+            waiters, self._quieter = self._quieter, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     async def until_in_flight(self, count: int) -> None:
         """Return once at most `count` requests of the session are being answered (a test can wait for a
@@ -150,6 +171,11 @@ class SessionStore(Protocol):
 
     def sessions(self) -> Iterator[Session]:
         """The live sessions, least recently used first."""
+        ...
+
+    @property
+    def default(self) -> Session:
+        """The session of requests that name none (never forgotten)."""
         ...
 
 

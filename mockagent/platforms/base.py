@@ -12,21 +12,21 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from aiohttp import web
 
-from mockagent.admission import admit
+from mockagent import admission
 from mockagent.clock import Clock
-from mockagent.context import RequestContext
+from mockagent.context import RequestContext, bearer
 from mockagent.engine import Engine
 from mockagent.errors import ApiError, ErrorKind
 from mockagent.model import PlatformKey, Timed
 from mockagent.platforms.bodies import read_json
-from mockagent.platforms.credentials import bearer, is_jwt
+from mockagent.platforms.credentials import is_jwt
 from mockagent.platforms.sse import EventStream, Frame, hang_up_cancels
 from mockagent.runs import Conversation, Limit, PauseStyle, Run
 from mockagent.scenarios.model import Agent, Credential
@@ -108,12 +108,29 @@ class Platform(ABC):
         """Faults and rate limits answer here, by raising; call once the request is authenticated,
         validated and what it names is found, before it changes anything. `scope` is the conversation id
         the client sent (None for a new conversation)."""
-        await admit(self.engine, ctx, agent=agent, scope=scope)
+        fault = admission.decide(self.engine, ctx, agent, scope)
+        if fault is not None:
+            await admission.apply(ctx, fault)
 
-    def start_turn(self, ctx: RequestContext, conversation: Conversation, **options: Any) -> Run:
+    def start_turn(
+        self,
+        ctx: RequestContext,
+        conversation: Conversation,
+        *,
+        pause_style: PauseStyle | None = None,
+        run_id: str | None = None,
+        require_approval: Collection[str] = (),
+        agent: Agent | None = None,
+    ) -> Run:
         """A new turn of `ctx.agent` on `ctx.message` in `conversation` (see `Engine.start_turn`)."""
-        options.setdefault("pause_style", self.pause_style)
-        return self.engine.start_turn(ctx, conversation, **options)
+        return self.engine.start_turn(
+            ctx,
+            conversation,
+            pause_style=pause_style or self.pause_style,
+            run_id=run_id,
+            require_approval=require_approval,
+            agent=agent,
+        )
 
     async def read_json(self, request: web.Request, *, require_json_type: bool = True) -> dict[str, Any]:
         return await read_json(request, self.body_limit, require_json_type=require_json_type)
@@ -128,9 +145,12 @@ class Platform(ABC):
         credential = known.get(token or "") if known is not None else None
         return credential.agent if credential is not None else None
 
-    def check_scope(self, token: str | None, agent_id: str, message: str) -> None:
-        """A credential a scenario file limited to another agent is refused (403, with the platform's words)."""
-        scope = self.credential_scope(token)
+    def check_scope(self, headers: Mapping[str, str], agent_id: str, message: str) -> None:
+        """A bearer credential a scenario file limited to another agent is refused (403, in the platform's
+        words)."""
+        if self.credentials() is None:
+            return  # no keys declared: none is limited
+        scope = self.credential_scope(bearer(headers))
         if scope is not None and scope != agent_id:
             raise ApiError(ErrorKind.FORBIDDEN, message)
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import pydantic
 from aiohttp import web
 
-from mockagent.encoding import loads
+from mockagent.encoding import DECODER
 from mockagent.errors import ApiError, ErrorKind, FieldError
 
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -52,7 +52,9 @@ async def read_json(request: web.Request, limit: int, *, require_json_type: bool
     raw = await read_body(request, limit, "request body")
     try:
         # JSON on the wire is UTF-8 (RFC 8259); decoding first skips json's encoding sniffing.
-        body = loads(raw.decode("utf-8"))
+        body = DECODER.decode(raw.decode("utf-8"))
+    except RecursionError:
+        raise ApiError(ErrorKind.INVALID_JSON, "request body is not valid JSON: it is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as err:
         raise ApiError(ErrorKind.INVALID_JSON, f"request body is not valid JSON: {err}") from None
     if not isinstance(body, dict):

@@ -1,4 +1,5 @@
-"""Credentials as the platforms carry them: bearer tokens, API-key headers, and JWT claims (never verified)."""
+"""JWTs as the platforms carry them: their shape, and their claims (never verified). Bearer tokens are read
+by `mockagent.context.bearer`."""
 
 from __future__ import annotations
 
@@ -6,24 +7,9 @@ import base64
 import binascii
 import functools
 import json
-from collections.abc import Mapping
 from typing import Any
 
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=")
-
-
-def bearer(headers: Mapping[str, str]) -> str | None:
-    """The token of an ``Authorization: Bearer …`` header; "" when the header is malformed."""
-    header = headers.get("Authorization")
-    if header is None:
-        return None
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
-
-
-def credential_of(headers: Mapping[str, str]) -> str:
-    """The caller's credential, whatever the platform's scheme (for per-credential limits)."""
-    return bearer(headers) or headers.get("x-api-key") or "anonymous"
 
 
 def is_jwt(token: str) -> bool:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
@@ -22,9 +21,9 @@ from mockagent.runs import Run
 FLUSH_BYTES = 64 * 1024  # a long burst of due frames still goes out in pieces
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One SSE frame: its data line (JSON, or a sentinel such as ``[DONE]``), its name and id."""
+class Frame(NamedTuple):
+    """One SSE frame: its data line (JSON, or a sentinel such as ``[DONE]``), its name and id. (A tuple:
+    one is made per event of every stream, and a frozen dataclass costs several times as much to make.)"""
 
     data: str
     event: str | None = None
@@ -145,22 +144,28 @@ class EventStream:
         return self.response
 
 
-@contextlib.contextmanager
-def hang_up_cancels(run: Run | None) -> Iterator[None]:
+class hang_up_cancels:
     """Around a view's waiting and writing: a client that hangs up ends its run at once (`run=None`: a
     view that only watches, whose hang-up leaves the run alone).
 
     A hang-up shows either as the handler being cancelled (aiohttp's handler cancellation) or as a write
     that finds the connection gone (a client reset, or an injected drop); both leave the run cancelled.
     After a reset the block is left quietly, and `EventStream.close()` knows not to write to the dead
-    socket. The frames still buffered when the block ends go out with the end of the response.
+    socket. The frames still buffered when the block ends go out with the end of the response. (A class,
+    not a generator: it wraps every blocking answer and stream.)
     """
-    try:
-        yield
-    except asyncio.CancelledError:
-        if run is not None:
-            run.cancel("client disconnected")
-        raise
-    except ConnectionResetError:
-        if run is not None:
-            run.cancel("client disconnected")
+
+    __slots__ = ("run",)
+
+    def __init__(self, run: Run | None) -> None:
+        self.run = run
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _: object) -> bool:
+        if kind is None or not issubclass(kind, asyncio.CancelledError | ConnectionResetError):
+            return False
+        if self.run is not None:
+            self.run.cancel("client disconnected")
+        return issubclass(kind, ConnectionResetError)  # a cancellation goes on up

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from mockagent.context import bearer
 from mockagent.errors import ApiError, ErrorKind
 from mockagent.platforms.base import Platform
-from mockagent.platforms.credentials import bearer
 
 WORKSPACE_PREFIX = "aos_ws_"
 AGENT_PREFIX = "aos_agent_"

@@ -14,6 +14,8 @@ IdempotencyKey = tuple[str, str, str]  # (caller, agent, the client's key)
 
 
 class BeeOSRecords:
+    __slots__ = ("files", "invokes", "seq", "task_keys", "tasks", "uploads")
+
     def __init__(self, session: Session) -> None:
         limit = session.store_limit
         self.tasks: Bounded[str, Task] = Bounded(limit)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +10,7 @@ from aiohttp import web
 
 from mockagent.encoding import json_response
 from mockagent.errors import ApiError, ErrorKind
+from mockagent.ids import token_hex
 from mockagent.model import ReasoningDelta, TextDelta, Timed
 from mockagent.platforms.beeos.tasks import Json, Task, compact
 from mockagent.platforms.sse import Frame
@@ -58,7 +58,7 @@ def ok(data: Any, status: int = 200) -> web.Response:
 
 
 def request_id_() -> str:
-    return f"req_{os.urandom(12).hex()}"
+    return f"req_{token_hex(12)}"
 
 
 def stream_headers() -> dict[str, str]:

@@ -7,6 +7,7 @@ beeos-sdk 0.8.0 and platforms.md disagree, the SDK wins (docs/platforms/beeos.md
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import re
@@ -17,7 +18,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from aiohttp import web
 
-from mockagent.context import RequestContext
+from mockagent.context import RequestContext, bearer
 from mockagent.errors import ApiError, ErrorKind
 from mockagent.ids import uuid4_hex
 from mockagent.model import Paused, PauseKind, PlatformKey
@@ -47,8 +48,7 @@ from mockagent.platforms.beeos.render import (
 )
 from mockagent.platforms.beeos.tasks import DELTA_TYPE, Json, Task
 from mockagent.platforms.bodies import read_body, validate
-from mockagent.platforms.credentials import bearer, is_jwt, jwt_claims
-from mockagent.platforms.sse import hang_up_cancels
+from mockagent.platforms.credentials import is_jwt, jwt_claims
 from mockagent.runs import Decision, Limit, PauseStyle
 from mockagent.scenarios.model import Agent
 
@@ -58,7 +58,7 @@ STORAGE = "/storage/{fileId}"  # CHOSEN: where presigned upload/download URLs po
 B = TypeVar("B", bound=TurnBody)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Turn(Generic[B]):
     """A turn through the gate (`BeeOS._admit_turn`)."""
 
@@ -69,7 +69,7 @@ class _Turn(Generic[B]):
     key: IdempotencyKey | None  # (caller, agent, idempotency_key), when the client sent one
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class InvokeRecord:
     """What an invoke asked for beside its message (kept with its run)."""
 
@@ -136,8 +136,12 @@ class BeeOS(Platform):
         if "text/event-stream" in request.headers.get("Accept", ""):
             frames = InvokeFrames(run)
             return await stream_run(request, ctx, run, frames, headers=stream_headers(), limit=limit, watch_only=replay)
-        with hang_up_cancels(None if replay else run):
+        try:
             settled = await run.settled(limit)
+        except asyncio.CancelledError:
+            if not replay:  # the client hung up on its own turn; a replay only watched
+                run.cancel("client disconnected")
+            raise
         result = outcome(run)
         if not settled or result.status_code == 504:
             raise ApiError(ErrorKind.TIMEOUT, TIMEOUT_MESSAGE)
@@ -367,9 +371,11 @@ class BeeOS(Platform):
         return self.url(request, f"/storage/{stored.id}?signature={signature}")
 
     def _attachments(self, ctx: RequestContext, refs: list[AttachmentRef] | None, caller: str) -> list[Json]:
+        if not refs:
+            return []
         files = ctx.session.records(BeeOSRecords).files
         out = []
-        for index, ref in enumerate(refs or ()):
+        for index, ref in enumerate(refs):
             stored = files.get(ref.file_id)
             if stored is None or stored.owner != caller:
                 raise ApiError.invalid(
@@ -418,7 +424,7 @@ class BeeOS(Platform):
         agent = self.engine.agent(self.key, agent_id)
         if agent is None:
             raise ApiError(ErrorKind.NOT_FOUND, f"agent {agent_id} not found", code="agent_not_found")
-        self.check_scope(bearer(request.headers), agent.id, f"this credential may not use agent {agent.id}")
+        self.check_scope(request.headers, agent.id, f"this credential may not use agent {agent.id}")
         ctx.agent = agent
         return agent
 

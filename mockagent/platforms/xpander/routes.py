@@ -21,8 +21,6 @@ from mockagent.runs import Conversation, Limit, Run
 from mockagent.runs import Decision as RunDecision
 from mockagent.scenarios.model import Agent
 
-_FORBIDDEN = "This API key may not use this agent"
-
 
 class Xpander(Platform):
     key: ClassVar[PlatformKey] = PlatformKey.XPANDER
@@ -73,7 +71,7 @@ class Xpander(Platform):
         agent = self.engine.agent(self.key, request.match_info["agent_id"])
         if agent is None:
             raise ApiError(ErrorKind.NOT_FOUND, "Agent not found")
-        self.check_scope(credential, agent.id, _FORBIDDEN)
+        self._check_scope(credential, agent.id)
         thread = self._thread(ctx, body.id, agent) if body.id is not None else None
         ctx.body, ctx.message = raw, body.input.text
         await self.admit(ctx, agent=agent, scope=body.id)
@@ -114,7 +112,7 @@ class Xpander(Platform):
         run = conversation.last if conversation is not None else None
         if conversation is None or run is None:
             raise ApiError(ErrorKind.NOT_FOUND, "Task not found")
-        self.check_scope(credential, conversation.agent_id, _FORBIDDEN)
+        self._check_scope(credential, conversation.agent_id)
         ctx.run = run
         return run
 
@@ -190,6 +188,11 @@ class Xpander(Platform):
         return json_response([{"id": model, "name": name, "provider": provider} for model, name in entry[2].items()])
 
     # ── auth ────────────────────────────────────────────────────────────────────────────────────
+
+    def _check_scope(self, key: str, agent_id: str) -> None:
+        scope = self.credential_scope(key)  # xpander's key is a header of its own, not a bearer token
+        if scope is not None and scope != agent_id:
+            raise ApiError(ErrorKind.FORBIDDEN, "This API key may not use this agent")
 
     def _authenticate(self, request: web.Request) -> str:
         key = request.headers.get("x-api-key", "").strip()

@@ -19,7 +19,6 @@ from mockagent.ids import uuid4
 from mockagent.model import Paused, PauseKind, PlatformKey
 from mockagent.platforms.base import Platform, Route, stream_run
 from mockagent.platforms.bodies import validate
-from mockagent.platforms.credentials import bearer
 from mockagent.platforms.zeus.models import InvokeBody, ResumeBody
 from mockagent.platforms.zeus.render import Json, RunFrames, render_error, tool_call_frame
 from mockagent.runs import Conversation, Decision, Limit, Run, RunStatus
@@ -62,7 +61,7 @@ class Zeus(Platform):
         raw = await self.read_json(request)
         body = validate(InvokeBody, raw)
         agent = self._pick_agent(request, ctx, body)
-        self.check_scope(bearer(request.headers), agent.id, "Not allowed to use this agent")
+        self.check_scope(request.headers, agent.id, "Not allowed to use this agent")
         ctx.body, ctx.message = raw, body.message
         await self.admit(ctx, agent=agent, scope=body.session_id)
         async with ctx.session.lock:  # checked and started with no wait between: one turn at a time
@@ -87,7 +86,7 @@ class Zeus(Platform):
         run = conversation.last if conversation is not None else None
         if conversation is None or run is None:
             raise ApiError(ErrorKind.NOT_FOUND, "Session not found")
-        self.check_scope(bearer(request.headers), run.agent.id, "Not allowed to use this agent")
+        self.check_scope(request.headers, run.agent.id, "Not allowed to use this agent")
         ctx.body, ctx.run = raw, run
         await self.admit(ctx, agent=run.agent, scope=conversation.id)
         async with ctx.session.lock:
