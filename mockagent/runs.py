@@ -109,6 +109,7 @@ class Sink(Protocol):
         """Write out what was sent so far: the run is about to wait for its next moment."""
 
 
+_NEVER = math.inf
 _WORDS = re.compile(r"\s*\S+\s*")  # a word with the spaces around it: chunks join back to the text
 _YES = re.compile(r"^\s*(y|yes|ok|okay|sure|approve|approved|go ahead|confirm(ed)?)\b", re.IGNORECASE)
 
@@ -380,16 +381,18 @@ class Run:
         """
         index = start
         now = self.clock.now()
+        limit_at = limit.at if limit is not None else _NEVER
         while True:
-            end = self._end_state()
-            horizon = end[1] if end is not None else math.inf  # nothing after it is ever seen
-            if limit is not None and limit.at < horizon:
-                horizon = limit.at
-            if index < len(self.timeline):
-                at = self.timeline[index].at
+            timeline = self.timeline  # re-read each time: an end cuts the timeline into a new list
+            if index < len(timeline):
+                timed = timeline[index]
+                at = timed.at
                 # The clock is read again only when the last reading says "not yet".
-                if at <= horizon and (at <= now or at <= (now := self.clock.now())):
-                    timed = self.timeline[index]
+                if (
+                    at <= limit_at
+                    and (at <= now or at <= (now := self.clock.now()))
+                    and ((self._ended is None and self._deadline is None) or at <= self._horizon())
+                ):
                     index += 1
                     if isinstance(timed.event, Glitched):
                         if sink is not None:
@@ -398,27 +401,32 @@ class Run:
                     yield index - 1, timed
                     continue
             now = self.clock.now()
-            if limit is not None and limit.at <= now:
-                if self.status(limit.at) not in (RunStatus.QUEUED, RunStatus.RUNNING):
-                    limit = None  # settled in time: the limit no longer matters
+            if limit is not None and limit_at <= now:
+                if self.status(limit_at) not in (RunStatus.QUEUED, RunStatus.RUNNING):
+                    limit, limit_at = None, _NEVER  # settled in time: the limit no longer matters
                     continue
                 if not limit.ends_run:
                     return  # this view gives up; the run goes on
-                self.time_out(limit.reason, at=limit.at)
-                limit = None
+                self.time_out(limit.reason, at=limit_at)
+                limit, limit_at = None, _NEVER
                 continue
             status = self.status(now)
             if status.is_terminal or (status is RunStatus.PAUSED and not through_pauses):
                 return
-            due = horizon
+            due = min(self._horizon(), limit_at)  # nothing after the run's end is ever seen
             if index < len(self.timeline):
                 due = min(due, self.timeline[index].at)
             elif status is RunStatus.PAUSED and self.pending is not None and self.pending.expires_at is not None:
                 due = min(due, self.pending.expires_at)  # an undecided approval expires
             if sink is not None:
                 await sink.flush()
-            await self._sleep_until(None if due == math.inf else due)
+            await self._sleep_until(None if due == _NEVER else due)
             now = self.clock.now()
+
+    def _horizon(self) -> float:
+        """The moment after which nothing of the run is ever seen: its end, if it has one coming."""
+        end = self._end_state()
+        return end[1] if end is not None else _NEVER
 
     async def _sleep_until(self, at: float | None) -> None:
         """Wait until clock time `at` (None: no set time) or the run's next change (an event added, a

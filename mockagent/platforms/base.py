@@ -27,7 +27,7 @@ from mockagent.errors import ApiError, ErrorKind
 from mockagent.model import PlatformKey, Timed
 from mockagent.platforms.bodies import read_json
 from mockagent.platforms.credentials import is_jwt
-from mockagent.platforms.sse import EventStream, Frame, hang_up_cancels
+from mockagent.platforms.sse import EventStream, Out, hang_up_cancels
 from mockagent.runs import Conversation, Limit, PauseStyle, Run
 from mockagent.scenarios.model import Agent, Credential
 
@@ -55,19 +55,19 @@ class Route:
 class Renderer(Protocol):
     """A run in one platform's frames: what opens the stream, each event's frames, and what closes it."""
 
-    def opening(self) -> Iterable[Frame]:
+    def opening(self) -> Iterable[Out]:
         """Frames before the first event."""
         ...
 
-    def started(self) -> Iterable[Frame]:
+    def started(self) -> Iterable[Out]:
         """Frames for the moment the run leaves its queue (or ends without starting)."""
         ...
 
-    def render(self, timed: Timed) -> Iterable[Frame]:
+    def render(self, timed: Timed) -> Iterable[Out]:
         """The frames of one event."""
         ...
 
-    def closing(self) -> Iterable[Frame]:
+    def closing(self) -> Iterable[Out]:
         """Frames once the view is over (the run is paused or ended, by its script or from outside)."""
         ...
 
@@ -191,19 +191,21 @@ async def stream_run(
     that hangs up cancels the run, unless the stream only watches it (`watch_only`: a task's event stream).
     """
     stream = EventStream(request, clock=run.clock, fault=ctx.fault, headers=headers)
+    send, render = stream.send, renderer.render  # bound once: they are called for every frame
     with hang_up_cancels(None if watch_only else run):
         await stream.open()
         for frame in renderer.opening():
-            await stream.send(frame)
+            await send(frame)
         if start == 0:
-            await run.until_started(stream)
+            if run.started_at > run.clock.now():
+                await run.until_started(stream)
             for frame in renderer.started():
-                await stream.send(frame)
+                await send(frame)
         async for _, timed in run.follow(stream, start, through_pauses=through_pauses, limit=limit):
-            for frame in renderer.render(timed):
-                await stream.send(frame)
+            for frame in render(timed):
+                await send(frame)
         for frame in renderer.closing():
-            await stream.send(frame)
+            await send(frame)
     return await stream.close()
 
 

@@ -22,17 +22,29 @@ FLUSH_BYTES = 64 * 1024  # a long burst of due frames still goes out in pieces
 
 
 class Frame(NamedTuple):
-    """One SSE frame: its data line (JSON, or a sentinel such as ``[DONE]``), its name and id. (A tuple:
-    one is made per event of every stream, and a frozen dataclass costs several times as much to make.)"""
+    """An SSE frame with a name, an id, or the mark of the frame that ends the stream by the platform's
+    rules. A frame with none of these — most frames — is just its data line, a `str` (see `Out`)."""
 
     data: str
     event: str | None = None
     id: str | None = None
-    terminal: bool = False  # the frame that ends the stream by the platform's rules
+    terminal: bool = False
 
-    @classmethod
-    def json(cls, value: Any, *, event: str | None = None, id: str | None = None, terminal: bool = False) -> Frame:
-        return cls(dumps(value), event, id, terminal)
+
+#: What a renderer gives: a `Frame`, or a plain `data:` line as a `str` (JSON, or a sentinel such as
+#: ``[DONE]``). Plain lines are most frames of every stream, so they cost no object of their own.
+Out = Frame | str
+
+
+def frame(value: Any, *, event: str | None = None, id: str | None = None, terminal: bool = False) -> Out:
+    """`value` as JSON in one frame."""
+    data = dumps(value)
+    if event is None and id is None and not terminal:
+        return data
+    return _new_tuple(Frame, (data, event, id, terminal))  # tuple.__new__: NamedTuple's own is Python code
+
+
+_new_tuple = tuple.__new__
 
 
 class EventStream:
@@ -85,26 +97,31 @@ class EventStream:
         if self._drop_at == self.frames:
             await self._drop()
 
-    async def send(self, frame: Frame) -> None:
+    async def send(self, frame: Out) -> None:
         """Send one frame (under the no-terminal fault, the terminal frame and everything after it is never
         sent). Frames are buffered until `flush` — which the run calls before it waits for its next moment,
         and `close` calls at the end — so frames due at the same moment cost one write, not one each."""
         if self._ended:
             return
-        if self._no_terminal and frame.terminal:
+        event: str | None
+        event_id: str | None
+        if isinstance(frame, str):
+            data, event, event_id, terminal = frame, None, None, False
+        else:
+            data, event, event_id, terminal = frame
+        if self._no_terminal and terminal:
             self._ended = True
             return
         if self._stall is not None and self.frames == self._stall[0]:
             await self.flush()
             await self._clock.sleep_until(self._clock.now() + self._stall[1])
-        data = frame.data
         if self._malformed_at == self.frames + 1:
             data = data[: max(1, len(data) // 2)]  # cut mid-JSON: a parser must reject it
-        if frame.id is None and frame.event is None:
+        if event_id is None and event is None:
             raw = f"data: {data}\n\n".encode()
         else:
-            frame_id = f"id: {frame.id}\n" if frame.id is not None else ""
-            name = f"event: {frame.event}\n" if frame.event is not None else ""
+            frame_id = f"id: {event_id}\n" if event_id is not None else ""
+            name = f"event: {event}\n" if event is not None else ""
             raw = f"{frame_id}{name}data: {data}\n\n".encode()
         self._buffer.append(raw)
         self._buffered += len(raw)

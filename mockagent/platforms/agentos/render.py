@@ -12,7 +12,7 @@ from mockagent.errors import ApiError, ErrorKind
 from mockagent.model import Completed, Failed, Paused, PauseKind, TextDelta, Timed, ToolCalled, ToolReturned
 from mockagent.platforms.agentos.approvals import Approvals
 from mockagent.platforms.agentos.runs import HostedRun, duration_ms, question, run_error
-from mockagent.platforms.sse import Frame
+from mockagent.platforms.sse import Out, frame
 from mockagent.runs import Run, RunStatus
 
 TERMINAL_FRAMES = frozenset({"done", "awaiting_approval", "awaiting_input", "error"})
@@ -59,15 +59,15 @@ class RunFrames:
         session_id = run.record_of(HostedRun).session_id
         self.session = {"session_id": session_id} if session_id else {}
 
-    def opening(self) -> Iterable[Frame]:
-        return (Frame.json({"type": "start", "run_id": self.run.id}),)
+    def opening(self) -> Iterable[Out]:
+        return (frame({"type": "start", "run_id": self.run.id}),)
 
-    def started(self) -> Iterable[Frame]:
+    def started(self) -> Iterable[Out]:
         return ()
 
-    def render(self, timed: Timed) -> Iterable[Frame]:
-        frame = self._frame(timed)
-        return () if frame is None else (Frame.json(frame, terminal=frame["type"] in TERMINAL_FRAMES),)
+    def render(self, timed: Timed) -> Iterable[Out]:
+        shown = self._frame(timed)
+        return () if shown is None else (frame(shown, terminal=shown["type"] in TERMINAL_FRAMES),)
 
     def _frame(self, timed: Timed) -> dict[str, Any] | None:
         run, event = self.run, timed.event
@@ -89,8 +89,8 @@ class RunFrames:
                 return {"type": "done", "run_id": run.id, "duration_ms": duration_ms(run), **self.session}
         return None
 
-    def closing(self) -> Iterable[Frame]:
+    def closing(self) -> Iterable[Out]:
         if self.run.status() not in (RunStatus.TIMED_OUT, RunStatus.CANCELLED):
             return ()
         code, message = run_error(self.run)
-        return (Frame.json({"type": "error", "code": code, "message": message}, terminal=True),)
+        return (frame({"type": "error", "code": code, "message": message}, terminal=True),)

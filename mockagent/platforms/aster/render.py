@@ -10,7 +10,7 @@ from aiohttp import web
 from mockagent.encoding import json_response
 from mockagent.errors import HTTP_STATUS, ApiError, ErrorKind
 from mockagent.model import Completed, Event, Failed, ReasoningDelta, TextDelta, Timed, ToolCalled, ToolReturned
-from mockagent.platforms.sse import Frame
+from mockagent.platforms.sse import Out, frame
 from mockagent.runs import Run, RunStatus
 
 Chunk = dict[str, Any]
@@ -144,21 +144,21 @@ class UiMessageFrames:
         self.chunks = UiMessageChunks(message_id, carried_call)
 
     @staticmethod
-    def _frames(chunks: list[Chunk]) -> tuple[Frame, ...]:
-        return tuple(Frame.json(chunk, terminal=chunk["type"] in _TERMINAL_CHUNKS) for chunk in chunks)
+    def _frames(chunks: list[Chunk]) -> tuple[Out, ...]:
+        return tuple(frame(chunk, terminal=chunk["type"] in _TERMINAL_CHUNKS) for chunk in chunks)
 
-    def opening(self) -> Iterable[Frame]:
+    def opening(self) -> Iterable[Out]:
         return self._frames(self.chunks.begin())
 
-    def started(self) -> Iterable[Frame]:
+    def started(self) -> Iterable[Out]:
         return ()
 
-    def render(self, timed: Timed) -> Iterable[Frame]:
+    def render(self, timed: Timed) -> Iterable[Out]:
         return self._frames(self.chunks.feed(timed.event))
 
-    def closing(self) -> Iterable[Frame]:
+    def closing(self) -> Iterable[Out]:
         ending: list[Chunk] = []
         if not self.chunks.finished:  # the run was ended from outside: timed out or cancelled
             timed_out = self.run.status() is RunStatus.TIMED_OUT
             ending = self.chunks.end(TEXT[ErrorKind.TIMEOUT]) if timed_out else self.chunks.abort()
-        return (*self._frames(ending), Frame("[DONE]"))
+        return (*self._frames(ending), "[DONE]")

@@ -13,7 +13,7 @@ from mockagent.errors import ApiError, ErrorKind
 from mockagent.ids import token_hex
 from mockagent.model import ReasoningDelta, TextDelta, Timed
 from mockagent.platforms.beeos.tasks import Json, Task, compact
-from mockagent.platforms.sse import Frame
+from mockagent.platforms.sse import Out, frame
 from mockagent.runs import Run, RunStatus
 
 TIMEOUT_MESSAGE = "agent invocation timed out"
@@ -102,21 +102,21 @@ class InvokeFrames:
     def __init__(self, run: Run) -> None:
         self.run = run
 
-    def opening(self) -> Iterable[Frame]:
+    def opening(self) -> Iterable[Out]:
         return ()
 
-    def started(self) -> Iterable[Frame]:
+    def started(self) -> Iterable[Out]:
         return ()
 
-    def render(self, timed: Timed) -> Iterable[Frame]:
+    def render(self, timed: Timed) -> Iterable[Out]:
         match timed.event:
             case ReasoningDelta(text=text):
-                return (Frame.json({"type": "reasoning", "text": text}),)
+                return (frame({"type": "reasoning", "text": text}),)
             case TextDelta(text=text):
-                return (Frame.json({"type": "delta", "text": text}),)
+                return (frame({"type": "delta", "text": text}),)
         return ()
 
-    def closing(self) -> Iterable[Frame]:
+    def closing(self) -> Iterable[Out]:
         # A run still going when its view closes: this view's window passed (a replay's, which only watches).
         result = outcome(self.run) if self.run.status().is_terminal else TIMED_OUT
         context_id = self.run.conversation.id
@@ -127,9 +127,9 @@ class InvokeFrames:
             "is_error": result.error is not None,
         }
         if result.error is None:
-            return (Frame.json(done, terminal=True),)
+            return (frame(done, terminal=True),)
         error = {"type": "error", "code": result.code, "status_code": result.status_code, "message": result.error}
-        return (Frame.json(error), Frame.json({**done, "error": result.error, "code": result.code}, terminal=True))
+        return (frame(error), frame({**done, "error": result.error, "code": result.code}, terminal=True))
 
 
 # ── a task's event stream ──────────────────────────────────────────────────────────────────────────
@@ -142,20 +142,20 @@ class TaskEventFrames:
         self.task = task
         self.since = since
 
-    def _message(self, message: Json | None) -> Iterable[Frame]:
+    def _message(self, message: Json | None) -> Iterable[Out]:
         if message is None or message["offset"] <= self.since:
             return ()
-        return (Frame.json(compact(message), event="message", id=str(message["offset"])),)
+        return (frame(compact(message), event="message", id=str(message["offset"])),)
 
-    def opening(self) -> Iterable[Frame]:
+    def opening(self) -> Iterable[Out]:
         return self._message(self.task.opening())
 
-    def started(self) -> Iterable[Frame]:
+    def started(self) -> Iterable[Out]:
         return ()
 
-    def render(self, timed: Timed) -> Iterable[Frame]:
+    def render(self, timed: Timed) -> Iterable[Out]:
         return self._message(self.task.message(timed))
 
-    def closing(self) -> Iterable[Frame]:
-        end = Frame.json({"reason": "task_terminal"}, event="end", terminal=True)
+    def closing(self) -> Iterable[Out]:
+        end = frame({"reason": "task_terminal"}, event="end", terminal=True)
         return (*self._message(self.task.closing()), end)

@@ -11,7 +11,7 @@ from mockagent.encoding import json_response
 from mockagent.errors import ApiError, ErrorKind
 from mockagent.model import Completed, Failed, Paused, ReasoningDelta, TextDelta, Timed, ToolCalled, ToolReturned
 from mockagent.platforms.fastapi import FASTAPI_STATUS, detail, field_errors
-from mockagent.platforms.sse import Frame
+from mockagent.platforms.sse import Out, frame
 from mockagent.platforms.xpander.tasks import TaskView
 from mockagent.runs import Run
 
@@ -52,20 +52,20 @@ class TaskFrames:
         self.view = view
         self.finished = False
 
-    def _frame(self, kind: str, at: float, data: Any, *, terminal: bool = False) -> Frame:
-        return Frame.json(self.view.frame(self.run, kind, at, data), terminal=terminal)
+    def _frame(self, kind: str, at: float, data: Any, *, terminal: bool = False) -> Out:
+        return frame(self.view.frame(self.run, kind, at, data), terminal=terminal)
 
-    def opening(self) -> Iterable[Frame]:
+    def opening(self) -> Iterable[Out]:
         run = self.run
         return (self._frame("task_created", run.created_at, self.view.task(run, run.created_at, created=True)),)
 
-    def started(self) -> Iterable[Frame]:
+    def started(self) -> Iterable[Out]:
         run = self.run
         if run.status().is_terminal:
             return ()
         return (self._frame("task_updated", run.started_at, self.view.task(run, run.started_at)),)
 
-    def render(self, timed: Timed) -> Iterable[Frame]:
+    def render(self, timed: Timed) -> Iterable[Out]:
         event, at = timed.event, timed.at
         match event:
             case TextDelta(text=text):
@@ -86,7 +86,7 @@ class TaskFrames:
                 return (self._frame("task_finished", at, self.view.task(self.run, at), terminal=True),)
         return ()
 
-    def closing(self) -> Iterable[Frame]:
+    def closing(self) -> Iterable[Out]:
         if self.finished:
             return ()
         # Stopped or timed out while streaming: the run ended without an event of its own.

@@ -11,7 +11,7 @@ from mockagent.encoding import json_response
 from mockagent.errors import ApiError, ErrorKind
 from mockagent.model import Completed, Event, Failed, Paused, PauseKind, TextDelta, Timed, ToolCalled, ToolReturned
 from mockagent.platforms.fastapi import FASTAPI_STATUS, detail, field_errors
-from mockagent.platforms.sse import Frame
+from mockagent.platforms.sse import Out, frame
 from mockagent.runs import Run, RunStatus
 
 Json = dict[str, Any]
@@ -73,17 +73,17 @@ class RunFrames:
         self.run = run
         self.prelude = tuple(prelude)
 
-    def opening(self) -> Iterable[Frame]:
-        return tuple(Frame.json(frame) for frame in self.prelude)
+    def opening(self) -> Iterable[Out]:
+        return tuple(frame(shown) for shown in self.prelude)
 
-    def started(self) -> Iterable[Frame]:
+    def started(self) -> Iterable[Out]:
         return ()
 
-    def render(self, timed: Timed) -> Iterable[Frame]:
+    def render(self, timed: Timed) -> Iterable[Out]:
         frames = frames_of(timed.event, self.run.conversation.id)
-        return tuple(Frame.json(frame, terminal=frame["type"] in TERMINAL) for frame in frames)
+        return tuple(frame(shown, terminal=shown["type"] in TERMINAL) for shown in frames)
 
-    def closing(self) -> Iterable[Frame]:
+    def closing(self) -> Iterable[Out]:
         """The terminal frame for a run the engine ended early (its timeline has none)."""
         match self.run.status():
             case RunStatus.TIMED_OUT:
@@ -92,4 +92,4 @@ class RunFrames:
                 error = {"type": "error", "error": "The run was cancelled", "error_code": "cancelled"}
             case _:
                 return ()
-        return (Frame.json(error, terminal=True),)
+        return (frame(error, terminal=True),)
