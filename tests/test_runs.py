@@ -479,3 +479,30 @@ async def test_a_replay_hanging_up_leaves_the_first_request_its_turn(mockagent_a
             }
         finally:
             first.cancel()
+
+
+# ── a scripted stream fault strikes the view it is written to, not the run ───────────────────────────
+
+
+@pytest.mark.mockagent(manual_clock=True, scenarios=["tests/scenarios/glitches.yaml"])
+async def test_a_scripted_drop_cuts_the_client_stream_while_another_view_sees_the_whole_run(
+    mockagent_aserver: MockServer, http: aiohttp.ClientSession
+) -> None:
+    task_id, run = await create_task(http, mockagent_aserver, "dropper")
+    seen: list[str] = []
+
+    async def watch() -> None:  # a second view with no stream of its own (as a recording or a web page)
+        async for _, timed in run.follow(through_pauses=True):
+            seen.append(type(timed.event).__name__)
+
+    watcher = asyncio.ensure_future(watch())
+    response = await http.get(f"{agents_url(mockagent_aserver)}/dropper/tasks/{task_id}/events", headers=BEEOS_AUTH)
+    await asyncio.wait_for(mockagent_aserver.until_waiting(2), SAFETY)  # both views wait for the task to start
+    await advance_to(mockagent_aserver, 0.5)
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await response.read()  # the client's stream is cut where the script says
+    await asyncio.wait_for(mockagent_aserver.session().until_in_flight(0), SAFETY)
+    await advance_to(mockagent_aserver, 5.5)
+    await asyncio.wait_for(watcher, SAFETY)
+    assert seen == ["TextDelta", "TextDelta", "Completed"]  # "before ", "after", and the end: the run went on
+    assert (await get_task(http, mockagent_aserver, "dropper", task_id))["status"] == "completed"
