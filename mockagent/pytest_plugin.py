@@ -8,6 +8,10 @@
     async def test_slow(mockagent_aserver):
         await mockagent_aserver.advance(30)                # 30 s of clock time, instantly
 
+    @pytest.mark.mockagent(manual_clock=True)
+    def test_blocking(mockagent_server):
+        reply = mockagent_server.advance_during(lambda: httpx.post(...), 3)   # the call waits, the clock moves
+
 Marker keywords: ``scenarios`` (paths; default: the built-in demo agents), ``with_builtin``,
 ``manual_clock``, ``speed``, ``platform`` (serve one platform at the root), ``faults`` (fault specs applied
 to every request), ``rate_limit`` ("60/min"), ``chaos`` and ``seed``. Override the

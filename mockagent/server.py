@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -150,6 +151,15 @@ class ThreadedMockServer:
 
     def until_waiting(self, timers: int = 1, session: str = DEFAULT_SESSION) -> None:
         self._call(self.server.until_waiting(timers, session))
+
+    def advance_during(self, call: Callable[[], T], seconds: float, session: str = DEFAULT_SESSION) -> T:
+        """Make a blocking `call` (a request to this server, by any client) while the clock moves: once the
+        request waits on the session's manual clock, advance it `seconds`; return what the call got."""
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(call)
+            self.until_waiting(1, session)
+            self.advance(seconds, session)
+            return pending.result(timeout=30)
 
     def session(self, name: str = DEFAULT_SESSION) -> Session:
         return self.server.session(name)

@@ -22,3 +22,19 @@ def test_uuid4_hex_is_the_same_without_dashes() -> None:
         parsed = uuid.UUID(hex=text)
         assert parsed.hex == text
         assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+
+
+def test_a_forked_child_mints_other_ids() -> None:
+    import os
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first id, then leave at once
+        os.write(write, uuid4().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert child != uuid4()
+    assert uuid.UUID(child).version == 4

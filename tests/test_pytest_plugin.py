@@ -223,3 +223,15 @@ def test_uses_the_override(mockagent_server):
 """,
     )
     result.assert_outcomes(passed=1)
+
+
+def test_the_readme_example_runs(inner: pytest.Pytester) -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("The pytest plugin (installed with the package):", 1)[1]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    example = "\n".join(line.removeprefix("  ") for line in block.splitlines())
+    inner.makepyfile(test_readme=example)
+    result = inner.runpytest_subprocess("-p", "no:cacheprovider", "-v", timeout=120)
+    result.assert_outcomes(passed=2)

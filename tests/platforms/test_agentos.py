@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +18,6 @@ AGENTS = "tests/platforms/scenarios/agentos_agents.yaml"
 AUTH = "tests/platforms/scenarios/agentos_auth.yaml"
 MANUAL = pytest.mark.mockagent(manual_clock=True, scenarios=[AGENTS], with_builtin=True)
 SAFETY = 10.0  # real seconds: a bound on what should happen at once, never a measurement
-T = TypeVar("T")
 
 # The documented stream vocabulary: each frame type with the keys it may carry.
 VOCABULARY = {
@@ -94,16 +92,6 @@ class LiveStream:
 @pytest.fixture
 def api(mockagent_server: ThreadedMockServer) -> Api:
     return Api(mockagent_server)
-
-
-def on_the_clock(server: ThreadedMockServer, call: Callable[[], T], seconds: float) -> T:
-    """Make a blocking `call` against a server on a manual clock: once its request waits on the clock,
-    move the clock `seconds` on, and return what the call got."""
-    with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(call)
-        server.until_waiting(1)
-        server.advance(seconds)
-        return pending.result(timeout=SAFETY)
 
 
 def error_of(response: httpx.Response, status: int, code: str) -> str:
@@ -454,7 +442,7 @@ def test_poll_slow_sees_running_then_completed(mockagent_server: ThreadedMockSer
 @MANUAL
 def test_blocking_gateway_timeout_is_504(mockagent_server: ThreadedMockServer) -> None:
     api = Api(mockagent_server)
-    response = on_the_clock(mockagent_server, lambda: api.invoke("glacial", {}), 300)
+    response = mockagent_server.advance_during(lambda: api.invoke("glacial", {}), 300)
     assert error_of(response, 504, "TIMEOUT") == "The run did not finish within 300 s."
     run = api.run(mockagent_server.session().runs_of()[0].id)
     assert run["status"] == "failed"
@@ -506,7 +494,7 @@ def test_reply_errors(api: Api) -> None:
 
 def approval_paused(api: Api) -> tuple[str, str]:
     """A run of the approval agent, paused on its tool call (the server runs on a manual clock)."""
-    response = on_the_clock(api.server, lambda: api.invoke("approval", {"input": {"query": "mail ops"}}), 1)
+    response = api.server.advance_during(lambda: api.invoke("approval", {"input": {"query": "mail ops"}}), 1)
     assert response.status_code == 202
     data = response.json()["data"]
     approval_id = data["awaiting_approval"]["approval_id"]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -15,8 +14,6 @@ from sse import check_vocabulary
 from mockagent.server import ThreadedMockServer
 
 AUTH = "tests/platforms/scenarios/agentos_auth.yaml"
-SAFETY = 10.0  # real seconds: a bound on what should happen at once, never a measurement
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -24,16 +21,6 @@ def aos(mockagent_server: ThreadedMockServer) -> Iterator[AgentOS]:
     client = AgentOS(api_key="aos_ws_x", base_url=mockagent_server.base_url("agentos"), max_retries=0)
     yield client
     client.shutdown()
-
-
-def on_the_clock(server: ThreadedMockServer, call: Callable[[], T], seconds: float) -> T:
-    """Make a blocking SDK `call` against a server on a manual clock: once its request waits on the clock,
-    move the clock `seconds` on, and return what the call got."""
-    with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(call)
-        server.until_waiting(1)
-        server.advance(seconds)
-        return pending.result(timeout=SAFETY)
 
 
 def run_status(server: ThreadedMockServer, run_id: str) -> dict[str, Any]:
@@ -119,7 +106,7 @@ def test_undeclared_key_is_an_auth_error(mockagent_server: ThreadedMockServer) -
 
 @pytest.mark.mockagent(manual_clock=True)
 def test_approvals_through_the_sdk(aos: AgentOS, mockagent_server: ThreadedMockServer) -> None:
-    paused = on_the_clock(mockagent_server, lambda: aos.invoke({"query": "mail"}, agent_id="approval"), 1)
+    paused = mockagent_server.advance_during(lambda: aos.invoke({"query": "mail"}, agent_id="approval"), 1)
     assert paused.status == "awaiting_approval"
     assert paused.approval_id is not None
     [pending] = aos.approvals.list(agent_id="approval")
@@ -134,7 +121,7 @@ def test_approvals_through_the_sdk(aos: AgentOS, mockagent_server: ThreadedMockS
 
 @pytest.mark.mockagent(manual_clock=True)
 def test_rejection_through_the_sdk(aos: AgentOS, mockagent_server: ThreadedMockServer) -> None:
-    paused = on_the_clock(mockagent_server, lambda: aos.invoke({}, agent_id="approval"), 1)
+    paused = mockagent_server.advance_during(lambda: aos.invoke({}, agent_id="approval"), 1)
     assert paused.approval_id is not None
     aos.approvals.decide(approval_id=paused.approval_id, decision="rejected")
     mockagent_server.advance(1)  # the rest of the script plays out
