@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from mockagent.admin import ADMIN_PREFIX, admin_routes, session_named, session_of
-from mockagent.appkeys import CONTEXT, ENGINE, PLATFORMS, SETTINGS
+from mockagent.appkeys import CONTEXT, ENGINE, PLATFORMS, REPLAYER, SETTINGS
 from mockagent.context import RequestContext
 from mockagent.encoding import json_response
 from mockagent.engine import Engine
@@ -22,6 +23,9 @@ from mockagent.platforms.base import Platform, Route
 from mockagent.scenarios.model import ScenarioSet
 from mockagent.sessions import SESSION_HEADER, MemorySessions, Session
 from mockagent.settings import Settings, load_scenarios
+
+if TYPE_CHECKING:
+    from mockagent.replay.replayer import Replayer
 
 log = logging.getLogger("mockagent")
 RequestHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -58,9 +62,14 @@ def build_app(
     app[ENGINE] = engine
     app[PLATFORMS] = platforms
     app[SETTINGS] = settings
+    replayer = _replayer(settings)
+    if replayer is not None:
+        app[REPLAYER] = replayer
+        app.on_cleanup.append(_close_replayer)
     for platform in platforms.values():
         for route in platform.routes():
-            app.router.add_route(route.method, platform.prefix + route.path, _admitted_route(platform, route))
+            handle = _admitted_route(platform, route, replayer, settings.prefer_scenarios)
+            app.router.add_route(route.method, platform.prefix + route.path, handle)
         for route in platform.admin_routes():
             path = f"{ADMIN_PREFIX}/{platform.key.value}{route.path}"
             app.router.add_route(route.method, path, _admin_route(platform, route))
@@ -70,15 +79,41 @@ def build_app(
     return app
 
 
+def _replayer(settings: Settings) -> Replayer | None:
+    if settings.cassettes is None:
+        return None
+    from mockagent.replay.replayer import Replayer, ReplaySettings  # only servers with cassettes need it
+
+    return Replayer(
+        ReplaySettings(
+            folder=settings.cassettes,
+            mode=settings.record_mode,
+            upstreams=settings.upstreams,
+            repeat=settings.repeat,
+            asap=settings.replay_asap,
+            fallback=settings.scenarios_answer,
+            prefer_scenarios=settings.prefer_scenarios,
+            cassette=settings.cassette,
+        )
+    )
+
+
+async def _close_replayer(app: web.Application) -> None:
+    await app[REPLAYER].close()
+
+
 async def _close_sessions(app: web.Application) -> None:
     sessions = app[ENGINE].sessions
     if isinstance(sessions, MemorySessions):
         sessions.close()
 
 
-def _admitted_route(platform: Platform, route: Route) -> RequestHandler:
-    """A platform route in the shared frame: its session, its request context, and a check that the
-    handler passed admission (every route does; a test holds each one to it)."""
+def _admitted_route(
+    platform: Platform, route: Route, replayer: Replayer | None = None, prefer_scenarios: bool = False
+) -> RequestHandler:
+    """A platform route in the shared frame: its session, its request context, the recordings (when
+    cassettes are on), and a check that the handler passed admission (every route does; a test holds
+    each one to it)."""
     endpoint = route.endpoint
     handler = route.handler
 
@@ -92,12 +127,31 @@ def _admitted_route(platform: Platform, route: Route) -> RequestHandler:
         request[CONTEXT] = ctx
         session.entered()
         try:
-            response = await handler(request, ctx)
+            if replayer is None:
+                response = await handler(request, ctx)
+            else:
+                response = await _with_recordings(request, ctx, replayer, prefer_scenarios)
         finally:
             session.left()
         if not ctx.admitted:
             log.error("%s %s was answered without admission (a bug of mockagent)", request.method, request.path)
         return response
+
+    async def _with_recordings(
+        request: web.Request, ctx: RequestContext, replayer: Replayer, prefer_scenarios: bool
+    ) -> web.StreamResponse:
+        if prefer_scenarios:
+            try:
+                return await handler(request, ctx)
+            except ApiError as error:
+                if error.kind is not ErrorKind.NOT_FOUND:
+                    raise
+                answered = await replayer.answer(request, ctx, platform)
+                if answered is None:
+                    raise
+                return answered
+        answered = await replayer.answer(request, ctx, platform)
+        return answered if answered is not None else await handler(request, ctx)
 
     return handle
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
 from mockagent.context import RequestContext
@@ -10,7 +12,12 @@ from mockagent.model import PlatformKey
 from mockagent.platforms.base import Platform
 from mockagent.settings import Settings
 
+if TYPE_CHECKING:
+    from mockagent.replay.replayer import Replayer
+
 ENGINE = web.AppKey("engine", Engine)
 PLATFORMS = web.AppKey("platforms", dict[PlatformKey, Platform])
 SETTINGS = web.AppKey("settings", Settings)
 CONTEXT = web.RequestKey("mockagent.context", RequestContext)
+# The replay machinery is imported only by servers with cassettes.
+REPLAYER: web.AppKey[Replayer] = web.AppKey("replayer")

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,6 +15,8 @@ from mockagent import __version__
 from mockagent.errors import MockAgentError
 from mockagent.faults import FaultRule, FaultSyntaxError, Per, RateLimit, parse_fault
 from mockagent.model import PlatformKey
+from mockagent.replay.commands import cassette, replay_options, replay_settings
+from mockagent.replay.modes import RecordMode
 from mockagent.settings import Settings, load_scenarios
 
 if TYPE_CHECKING:
@@ -64,6 +66,7 @@ def main() -> None:
 )
 @click.option("--seed", default=0, show_default=True, help="Seed for --chaos and latency samples.")
 @click.option("-v", "--verbose", is_flag=True, help="Log each request.")
+@replay_options(RecordMode.NONE)
 def serve(
     scenario_paths: tuple[Path, ...],
     host: str,
@@ -76,8 +79,10 @@ def serve(
     chaos: float,
     seed: int,
     verbose: bool,
+    **replay: Any,
 ) -> None:
-    """Serve the platforms from SCENARIO_PATHS (files or folders), or from the demo agents."""
+    """Serve the platforms from SCENARIO_PATHS (files or folders), or from the demo agents; with
+    --cassettes, from recordings (docs/recording.md)."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         rules = tuple(FaultRule(fault=parse_fault(spec)) for spec in faults)
@@ -93,7 +98,32 @@ def serve(
         fault_rules=rules,
         chaos=chaos,
         seed=seed,
+        **replay_settings(replay),
     )
+    _run(settings, host, port)
+
+
+@main.command()
+@click.argument("scenario_paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
+@click.option("--with-builtin", is_flag=True, help="Answer what is not recorded from the demo agents too.")
+@replay_options(RecordMode.ALL)
+def record(scenario_paths: tuple[Path, ...], host: str, port: int, with_builtin: bool, **replay: Any) -> None:
+    """Record: forward each request to its platform's --upstream, pass the answer back live, and write it
+    to a cassette in --cassettes (secrets redacted)."""
+    options = replay_settings(replay)
+    if options["cassettes"] is None:
+        raise click.UsageError("record needs --cassettes DIR")
+    if not options["upstreams"]:
+        raise click.UsageError("record needs at least one --upstream PLATFORM=URL")
+    _run(Settings(scenario_paths=scenario_paths, with_builtin=with_builtin, **options), host, port)
+
+
+main.add_command(cassette)
+
+
+def _run(settings: Settings, host: str, port: int) -> None:
     try:
         scenarios = load_scenarios(settings)  # fail before binding, with the file's own position
     except (MockAgentError, OSError) as err:
@@ -124,6 +154,9 @@ async def _serve(server: MockServer) -> None:
     for key in settings.served():
         click.echo(f"  {classes[key].title:<14} {server.base_url(key)}")
     click.echo(f"  agents: {', '.join(agents) or '(none)'}")
+    if settings.cassettes is not None:
+        upstreams = ", ".join(f"{key.value} → {url}" for key, url in settings.upstreams) or "none"
+        click.echo(f"  cassettes: {settings.cassettes} (record mode {settings.record_mode}; upstreams: {upstreams})")
     click.echo(f"  health: {server.url}/__mockagent/health   — Ctrl-C to stop")
     sys.stdout.flush()
     try:

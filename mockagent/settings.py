@@ -8,6 +8,7 @@ from pathlib import Path
 from mockagent.clock import Clock, ManualClock, RealClock
 from mockagent.faults import FaultRule
 from mockagent.model import PlatformKey
+from mockagent.replay.modes import RecordMode, Repeat
 from mockagent.scenarios import ScenarioSet, load_paths
 from mockagent.sessions import MAX_SESSIONS
 from mockagent.store import STORE_LIMIT
@@ -30,12 +31,26 @@ class Settings:
     seed: int = 0  # --seed: makes chaos (and latency samples) repeat for the same request order
     store_limit: int = STORE_LIMIT  # runs (conversations, tasks …) each session keeps
     max_sessions: int = MAX_SESSIONS
+    # Record and replay (docs/recording.md): where cassettes are, and what happens to a request.
+    cassettes: Path | None = None
+    record_mode: RecordMode = RecordMode.NONE
+    upstreams: tuple[tuple[PlatformKey, str], ...] = ()  # the real API of each platform, for recording
+    repeat: Repeat = Repeat.LAST
+    replay_asap: bool = False
+    prefer_scenarios: bool = False
+    cassette: str | None = None  # the default session's cassette name (the pytest fixture: the test's id)
 
     def scenario_sources(self) -> list[Path]:
         paths = list(self.scenario_paths)
-        if not paths or self.with_builtin:
+        # The demo agents come when nothing else is asked for; with cassettes, only when asked for.
+        if self.with_builtin or (not paths and self.cassettes is None):
             paths.insert(0, BUILTIN_SCENARIOS)
         return paths
+
+    @property
+    def scenarios_answer(self) -> bool:
+        """Whether scenarios answer what no cassette does (with cassettes: only when some were asked for)."""
+        return bool(self.scenario_paths) or self.with_builtin
 
     def make_clock(self) -> Clock:
         return ManualClock() if self.manual_clock else RealClock(self.speed)

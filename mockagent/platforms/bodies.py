@@ -13,13 +13,26 @@ from mockagent.encoding import DECODER
 from mockagent.errors import ApiError, ErrorKind, FieldError
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+BODY_KEY = web.RequestKey("mockagent.body", bytes)
 
 
 async def read_body(request: web.Request, limit: int, what: str) -> bytes:
     """The whole body, however many packets it came in; a 413 ApiError as soon as it passes `limit`.
 
     (`request.content.read(n)` returns what has arrived so far, which for a large body is only a part.)
+    A body read once (by the replay step) is kept on the request for the handler that reads it again.
     """
+    kept: bytes | None = request.get(BODY_KEY)
+    if kept is not None:
+        if len(kept) > limit:
+            raise ApiError(ErrorKind.PAYLOAD_TOO_LARGE, f"{what} exceeds {limit} bytes")
+        return kept
+    data = await _read(request, limit, what)
+    request[BODY_KEY] = data
+    return data
+
+
+async def _read(request: web.Request, limit: int, what: str) -> bytes:
     length = request.content_length
     if length == 0:
         return b""
