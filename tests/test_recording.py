@@ -1,0 +1,334 @@
+"""Record once, replay anywhere: a recorder in front of a second mockagent acting as the real API, on all
+five platforms — blocking replies, every stream dialect, human-in-the-loop pauses and their resumes, async
+polls, a 429 and a 504 — then a server replaying the cassettes gives a client the same status, headers
+that matter, body bytes and frame order.
+
+The upstream runs on a manual clock, so the recording is deterministic: a step that waits on the upstream
+moves its clock once the request waits. The replay answers streams at once (`replay_asap`); the timing of
+a replayed stream is tested on its own, on the replay server's manual clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from mockagent.model import PlatformKey
+from mockagent.replay.cassette import Cassette
+from mockagent.replay.modes import RecordMode, Repeat
+from mockagent.server import MockServer
+from mockagent.settings import Settings
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
+AUTH = {
+    "beeos": {"Authorization": "Bearer oag_" + "0123456789abcdef" * 4},
+    "agentos": {"Authorization": "Bearer aos_ws_team"},
+    "xpander": {"x-api-key": "xp-key"},
+    "zeus": {"Authorization": f"Bearer {JWT}"},
+    "aster": {"Authorization": f"Bearer {JWT}"},
+}
+LLM = {"baseUrl": "http://llm.invalid", "apiKey": "sk-test-1234567890", "modelName": "m"}
+USER = {"id": "u1", "email": "u1@example.com"}
+# What a client relies on beside the body; the rest (Date, Server …) is the server's own business.
+HEADERS_THAT_MATTER = ("content-type", "retry-after", "x-thread-id", "x-vercel-ai-ui-message-stream", "etag")
+SAFETY = 30.0
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Client:
+    """Sends the steps of a conversation, to the recorder (moving the upstream's clock when a request
+    waits on it) or to the replaying server (which waits on nothing)."""
+
+    http: aiohttp.ClientSession
+    server: MockServer
+    upstream: MockServer | None  # None: replaying
+    answers: list[Answer] = field(default_factory=list)
+
+    async def call(
+        self,
+        method: str,
+        platform: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+        advance: float = 0.0,
+    ) -> Answer:
+        url = self.server.base_url(platform) + path
+        sent = asyncio.ensure_future(self._send(method, url, json_body, {**AUTH[platform], **(headers or {})}))
+        if advance and self.upstream is not None:
+            await asyncio.wait_for(self.upstream.until_waiting(1), SAFETY)
+            await self.upstream.advance(advance)
+        answer = await asyncio.wait_for(sent, SAFETY)
+        self.answers.append(answer)
+        return answer
+
+    async def tick(self, seconds: float) -> None:
+        """Clock time passes on the upstream (between polls, say); nothing to do on a replay."""
+        if self.upstream is not None:
+            await self.upstream.advance(seconds)
+
+    async def _send(self, method: str, url: str, body: Any, headers: dict[str, str]) -> Answer:
+        async with self.http.request(method, url, json=body, headers=headers) as response:
+            data = await response.read()
+            kept = {name: response.headers[name] for name in HEADERS_THAT_MATTER if name in response.headers}
+            return Answer(response.status, kept, data)
+
+
+Steps = Callable[[Client], Awaitable[None]]
+
+
+async def beeos_steps(c: Client) -> None:
+    await c.call("POST", "beeos", "/api/v1/agents/echo/invoke", json_body={"message": "hi"}, advance=1)
+    stream = {"Accept": "text/event-stream"}
+    await c.call("POST", "beeos", "/api/v1/agents/tools/invoke", json_body={"message": "w"}, headers=stream, advance=1)
+    task = (await c.call("POST", "beeos", "/api/v1/agents/question/tasks", json_body={"message": "deploy"})).json()
+    path = f"/api/v1/agents/question/tasks/{task['data']['task_id']}"
+    await c.tick(1)
+    assert (await c.call("GET", "beeos", path)).json()["data"]["status"] == "input_required"
+    await c.call("POST", "beeos", f"{path}/continue", json_body={"input": "staging"})
+    await c.tick(1)
+    assert (await c.call("GET", "beeos", path)).json()["data"]["status"] == "completed"
+    await c.call("GET", "beeos", f"{path}/events")
+    assert (await c.call("POST", "beeos", "/api/v1/agents/flaky/invoke", json_body={"message": "x"})).status == 429
+    await c.call("POST", "beeos", "/api/v1/agents/flaky/invoke", json_body={"message": "x"})
+    late = {"message": "x", "timeout_ms": 1000}
+    assert (await c.call("POST", "beeos", "/api/v1/agents/slow/invoke", json_body=late, advance=1)).status == 504
+
+
+async def agentos_steps(c: Client) -> None:
+    await c.call("POST", "agentos", "/api/v1/agents/echo/invoke", json_body={"input": {"query": "hi"}}, advance=1)
+    streamed = {"input": {"query": "w"}, "stream": True}
+    await c.call("POST", "agentos", "/api/v1/agents/tools/invoke", json_body=streamed, advance=1)
+    paused = await c.call("POST", "agentos", "/api/v1/agents/approval/invoke", json_body={}, advance=1)
+    run_id, approval = paused.json()["data"]["run_id"], paused.json()["data"]["awaiting_approval"]["approval_id"]
+    await c.call("POST", "agentos", f"/api/v1/approvals/{approval}/decide", json_body={"decision": "approve"})
+    await c.tick(1)
+    assert (await c.call("GET", "agentos", f"/api/v1/runs/{run_id}")).json()["data"]["status"] == "completed"
+    asked = await c.call("POST", "agentos", "/api/v1/agents/question/invoke", json_body={}, advance=1)
+    question = asked.json()["data"]
+    answer = {"request_id": question["awaiting_input"]["request_id"], "response": "prod"}
+    replied = await c.call("POST", "agentos", f"/api/v1/runs/{question['run_id']}/reply", json_body=answer, advance=1)
+    assert replied.json()["data"]["output"] == {"text": "Deploying to prod."}
+
+
+async def xpander_steps(c: Client) -> None:
+    ask = {"input": {"text": "hi", "user": USER}}
+    await c.call("POST", "xpander", "/v1/agents/echo/invoke", json_body=ask, advance=1)
+    await c.call("POST", "xpander", "/v1/agents/tools/invoke/stream", json_body=ask, advance=1)
+    task = (await c.call("POST", "xpander", "/v1/agents/question/invoke/async", json_body=ask)).json()
+    await c.tick(1)
+    assert (await c.call("GET", "xpander", f"/v1/tasks/{task['id']}")).json()["status"] == "paused"
+    hitl = {"decision": "approve", "comment": "staging"}
+    await c.call("POST", "xpander", f"/v1/tasks/{task['id']}/hitl", json_body=hitl)
+    await c.tick(1)
+    assert (await c.call("GET", "xpander", f"/v1/tasks/{task['id']}")).json()["status"] == "completed"
+
+
+async def zeus_steps(c: Client, session_id: str) -> None:
+    body = {"message": "mail", "session_id": session_id, "llm_config": LLM}
+    interrupted = await c.call("POST", "zeus", "/api/agent/invoke?agent=approval", json_body=body, advance=1)
+    frames = [json.loads(line[6:]) for line in interrupted.body.decode().split("\n") if line.startswith("data: ")]
+    call = frames[-1]["tool_calls"][0]
+    decision = {"tool_call_id": call["tool_call_id"], "tool_name": call["tool_name"], "decision": "approved"}
+    resume = {"session_id": session_id, "llm_config": LLM, "tool_call_results": [decision]}
+    await c.call("POST", "zeus", "/api/agent/resume", json_body=resume, advance=1)
+
+
+async def aster_steps(c: Client) -> None:
+    message = {"role": "user", "parts": [{"type": "text", "text": "weather?"}]}
+    await c.call("POST", "aster", "/chat", json_body={"agentId": 2, "message": message}, advance=1)
+    background = {"X-Stream-Response": "false"}
+    started = await c.call("POST", "aster", "/chat", json_body={"agentId": 1, "message": message}, headers=background)
+    await c.tick(1)
+    await c.call("GET", "aster", f"/getConversation?threadId={started.json()['threadId']}")
+
+
+STEPS: dict[str, Steps] = {
+    "beeos": beeos_steps,
+    "agentos": agentos_steps,
+    "xpander": xpander_steps,
+    "zeus": lambda c: zeus_steps(c, "s-recorded-0001"),
+    "aster": aster_steps,
+}
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[MockServer]:
+    """The "real API": a second mockagent with the demo agents, on a manual clock."""
+    async with MockServer(Settings(manual_clock=True)) as server:
+        yield server
+
+
+def recorder_settings(folder: Path, upstream: MockServer, mode: RecordMode = RecordMode.ALL) -> Settings:
+    urls = tuple((key, upstream.base_url(key)) for key in PlatformKey)
+    return Settings(cassettes=folder, record_mode=mode, upstreams=urls)
+
+
+async def record(folder: Path, upstream: MockServer, steps: Steps) -> list[Answer]:
+    async with MockServer(recorder_settings(folder, upstream)) as recorder, aiohttp.ClientSession() as http:
+        client = Client(http, recorder, upstream)
+        await steps(client)
+    return client.answers
+
+
+async def replay(folder: Path, steps: Steps, **settings: Any) -> list[Answer]:
+    settings = Settings(cassettes=folder, replay_asap=True, **settings)
+    async with MockServer(settings) as server, aiohttp.ClientSession() as http:
+        client = Client(http, server, None)
+        await steps(client)
+    return client.answers
+
+
+@pytest.mark.parametrize("platform", list(STEPS))
+async def test_a_replay_answers_as_the_recording_did(tmp_path: Path, upstream: MockServer, platform: str) -> None:
+    live = await record(tmp_path, upstream, STEPS[platform])
+    assert len(live) >= 2
+    replayed = await replay(tmp_path, STEPS[platform])
+    assert [a.status for a in replayed] == [a.status for a in live]
+    for recorded, again in zip(live, replayed, strict=True):
+        assert again.headers == recorded.headers
+        assert again.body == recorded.body  # byte for byte: every frame, in order
+    assert (tmp_path / f"{platform}.yaml").exists()
+
+
+async def test_a_client_chosen_session_id_is_threaded_through(tmp_path: Path, upstream: MockServer) -> None:
+    await record(tmp_path, upstream, lambda c: zeus_steps(c, "s-recorded-0001"))
+    replayed = await replay(tmp_path, lambda c: zeus_steps(c, "s-mine-000000002"))
+    bodies = b"".join(answer.body for answer in replayed)
+    assert b"s-mine-000000002" in bodies  # the replayed frames carry the client's own session id
+    assert b"s-recorded-0001" not in bodies
+    assert [a.status for a in replayed] == [200, 200]
+
+
+async def test_a_miss_is_the_platforms_404_naming_the_nearest_recordings(tmp_path: Path, upstream: MockServer) -> None:
+    await record(tmp_path, upstream, beeos_steps)
+    async with MockServer(Settings(cassettes=tmp_path)) as server, aiohttp.ClientSession() as http:
+        url = server.base_url("beeos") + "/api/v1/agents/echo/invoke"
+        async with http.post(url, json={"message": "bye"}, headers=AUTH["beeos"]) as response:
+            error = (await response.json())["error"]
+            status = response.status
+    assert (status, error["type"]) == (404, "not_found_error")
+    assert (
+        "no recorded interaction in cassette 'beeos.yaml' matches POST /api/v1/agents/echo/invoke" in error["message"]
+    )
+    assert '$.message: recorded "hi", got "bye"' in error["message"]
+
+
+async def test_repeated_requests_replay_in_order_then_repeat_the_last(tmp_path: Path, upstream: MockServer) -> None:
+    async def twice(c: Client) -> None:
+        for _ in range(2):
+            await c.call("POST", "beeos", "/api/v1/agents/flaky/invoke", json_body={"message": "x"})
+
+    await record(tmp_path, upstream, twice)
+    assert [a.status for a in await replay(tmp_path, twice)] == [429, 200]
+
+    async def thrice(c: Client) -> None:
+        await twice(c)
+        await c.call("POST", "beeos", "/api/v1/agents/flaky/invoke", json_body={"message": "x"})
+
+    assert [a.status for a in await replay(tmp_path, thrice)] == [429, 200, 200]
+    assert [a.status for a in await replay(tmp_path, thrice, repeat=Repeat.ERROR)] == [429, 200, 404]
+
+
+async def test_stock_vcrpy_loads_a_mockagent_cassette(tmp_path: Path, upstream: MockServer) -> None:
+    import vcr
+
+    live = await record(tmp_path, upstream, beeos_steps)
+    cassette = vcr.cassette.Cassette.load(path=str(tmp_path / "beeos.yaml"))
+    assert len(cassette) == len(live)
+    request, response = cassette.data[0]
+    assert (request.method, response["status"]["code"]) == ("POST", 200)
+    assert response["body"]["string"] == live[0].body
+    assert response["x_mockagent"]["platform"] == "beeos"  # our extension key survives stock loading
+
+
+async def test_a_recorded_stream_keeps_its_chunks_and_replays_them_at_their_moments(
+    tmp_path: Path, upstream: MockServer
+) -> None:
+    streamed = {"Accept": "text/event-stream"}
+
+    async def one_stream(c: Client) -> None:
+        await c.call(
+            "POST", "beeos", "/api/v1/agents/echo/invoke", json_body={"message": "a b c"}, headers=streamed, advance=1
+        )
+
+    (live,) = await record(tmp_path, upstream, one_stream)
+    (interaction,) = Cassette.load(tmp_path / "beeos.yaml").interactions
+    assert interaction.response.body == live.body
+    assert sum(chunk.n for chunk in interaction.response.chunks) == len(live.body)
+    assert interaction.response.chunks == tuple(sorted(interaction.response.chunks, key=lambda c: c.t))
+    # Replayed on a manual clock: nothing arrives before the recorded moment of the first chunk.
+    async with MockServer(Settings(cassettes=tmp_path, manual_clock=True)) as server, aiohttp.ClientSession() as http:
+        url = server.base_url("beeos") + "/api/v1/agents/echo/invoke"
+        pending = asyncio.ensure_future(
+            http.post(url, json={"message": "a b c"}, headers={**AUTH["beeos"], **streamed})
+        )
+        await asyncio.wait_for(server.until_waiting(1), SAFETY)
+        assert not pending.done()
+        await server.advance(interaction.response.chunks[-1].t + 1)
+        response = await asyncio.wait_for(pending, SAFETY)
+        assert await response.read() == live.body
+
+
+async def test_record_modes(tmp_path: Path, upstream: MockServer) -> None:
+    async def hello(c: Client) -> None:
+        await c.call("POST", "beeos", "/api/v1/agents/echo/invoke", json_body={"message": "hi"}, advance=1)
+
+    async def other(c: Client) -> None:
+        await c.call("POST", "beeos", "/api/v1/agents/echo/invoke", json_body={"message": "other"}, advance=1)
+
+    async def run(mode: RecordMode, steps: Steps) -> list[Answer]:
+        async with MockServer(recorder_settings(tmp_path, upstream, mode)) as server, aiohttp.ClientSession() as http:
+            client = Client(http, server, None if mode is RecordMode.NONE else upstream)
+            await steps(client)
+        return client.answers
+
+    def count() -> int:
+        return len(Cassette.load(tmp_path / "beeos.yaml").interactions)
+
+    async def other_unrecorded(c: Client) -> None:
+        await c.call("POST", "beeos", "/api/v1/agents/echo/invoke", json_body={"message": "other"})
+
+    await run(RecordMode.ONCE, hello)  # no cassette yet: recorded
+    assert count() == 1
+    assert [a.status for a in await run(RecordMode.ONCE, other_unrecorded)] == [404]  # it exists: replay only
+    await run(RecordMode.NEW_EPISODES, other)  # the new request is recorded, the old one kept
+    assert count() == 2
+    assert [a.status for a in await run(RecordMode.NONE, hello)] == [200]
+    await run(RecordMode.ALL, hello)  # started afresh
+    assert count() == 1
+
+
+async def test_the_cassette_is_the_session_when_one_is_named(tmp_path: Path, upstream: MockServer) -> None:
+    async def named(c: Client) -> None:
+        await c.call(
+            "POST",
+            "beeos",
+            "/api/v1/agents/echo/invoke",
+            json_body={"message": "hi"},
+            headers={"X-Mockagent-Session": "tests/test_x.py::test_one"},
+            advance=1,
+        )
+
+    await record(tmp_path, upstream, named)
+    (written,) = [p.name for p in tmp_path.iterdir() if p.suffix == ".yaml"]
+    assert written.startswith("tests_test_x.py_test_one-")  # file-system safe, and told apart by a hash
+    assert [a.status for a in await replay(tmp_path, named)] == [200]
