@@ -23,7 +23,9 @@ Each test gets a server of its own, so it starts from a clean state; within a te
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import contextlib
+import os
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ import pytest
 
 from mockagent.faults import FaultRule, Per, RateLimit, parse_fault
 from mockagent.model import PlatformKey
+from mockagent.replay.modes import RecordMode
 from mockagent.server import MockServer, ThreadedMockServer
 from mockagent.settings import Settings
 
@@ -44,15 +47,39 @@ _MARKER_KEYS = {
     "rate_limit",
     "chaos",
     "seed",
+    "cassette",
+    "cassettes",
+    "record_mode",
+    "upstreams",
 }
+_FAILED = pytest.StashKey[bool]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("mockagent").addoption(
+        "--mockagent-record-mode",
+        choices=[mode.value for mode in RecordMode],
+        default=None,
+        help="How tests with a mockagent cassette record: once, new_episodes, none (the default) or all.",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "mockagent(scenarios=None, with_builtin=False, manual_clock=False, speed=1.0, platform=None): "
-        "configure the mockagent server fixture for this test",
+        "mockagent(scenarios=None, with_builtin=False, manual_clock=False, speed=1.0, platform=None, "
+        "cassette=None, record_mode=None, upstreams=None): configure the mockagent server fixture for this test",
     )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.when == "call":
+        item.stash[_FAILED] = report.failed  # a failed test does not keep what it recorded
+    return report
 
 
 @pytest.fixture
@@ -69,7 +96,11 @@ def mockagent_settings(request: pytest.FixtureRequest) -> Settings:
     rules = tuple(FaultRule(fault=parse_fault(spec)) for spec in options.get("faults") or ())
     if options.get("rate_limit"):
         rules += (FaultRule(rate_limit=RateLimit.parse(options["rate_limit"]), per=Per.CREDENTIAL),)
+    replay: dict[str, Any] = {}
+    if options.keys() & {"cassette", "cassettes", "record_mode", "upstreams"}:
+        replay = _replay_settings(request, options, root)
     return Settings(
+        **replay,
         scenario_paths=paths,
         with_builtin=bool(options.get("with_builtin", False)),
         manual_clock=bool(options.get("manual_clock", False)),
@@ -81,10 +112,46 @@ def mockagent_settings(request: pytest.FixtureRequest) -> Settings:
     )
 
 
+def _replay_settings(request: pytest.FixtureRequest, options: dict[str, Any], root: Path) -> dict[str, Any]:
+    """A cassette per test: `cassettes` (a folder, default `cassettes/<module>` beside the test module),
+    `cassette` (default the test's name), `record_mode` (else --mockagent-record-mode, else none), and
+    `upstreams` ({platform: real base URL}, else the MOCKAGENT_UPSTREAM_<PLATFORM> environment variables)."""
+    module = Path(str(request.node.path))
+    folder = Path(options["cassettes"]) if options.get("cassettes") else module.parent / "cassettes" / module.stem
+    mode = options.get("record_mode") or request.config.getoption("--mockagent-record-mode") or RecordMode.NONE
+    given = options.get("upstreams") or {
+        key.value: url for key in PlatformKey if (url := os.environ.get(f"MOCKAGENT_UPSTREAM_{key.value.upper()}"))
+    }
+    return {
+        "cassettes": folder if folder.is_absolute() else root / folder,
+        "cassette": str(options.get("cassette") or request.node.name),
+        "record_mode": RecordMode(mode),
+        "upstreams": tuple((PlatformKey(key), url) for key, url in given.items()),
+    }
+
+
+@contextlib.contextmanager
+def _kept_on_success(request: pytest.FixtureRequest, settings: Settings) -> Iterator[None]:
+    """What the test recorded stays only if the test passed; a failed test leaves its cassette as it was."""
+    if settings.cassettes is None or settings.cassette is None:
+        yield
+        return
+    from mockagent.replay.recordings import file_name
+
+    path = settings.cassettes / file_name(settings.cassette)
+    before = path.read_bytes() if path.exists() else None
+    yield
+    if request.node.stash.get(_FAILED, False):
+        if before is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_bytes(before)
+
+
 @pytest.fixture
-def mockagent_server(mockagent_settings: Settings) -> Iterator[ThreadedMockServer]:
+def mockagent_server(mockagent_settings: Settings, request: pytest.FixtureRequest) -> Iterator[ThreadedMockServer]:
     """A running server in a background thread, for sync tests and sync clients (SDKs, httpx)."""
-    with ThreadedMockServer(mockagent_settings) as server:
+    with _kept_on_success(request, mockagent_settings), ThreadedMockServer(mockagent_settings) as server:
         yield server
 
 
@@ -95,7 +162,10 @@ except ImportError:  # the async fixture needs pytest-asyncio (pytest-aiohttp br
 else:
 
     @pytest_asyncio.fixture
-    async def mockagent_aserver(mockagent_settings: Settings) -> AsyncIterator[MockServer]:
+    async def mockagent_aserver(
+        mockagent_settings: Settings, request: pytest.FixtureRequest
+    ) -> AsyncIterator[MockServer]:
         """A running server on the test's own event loop, for async tests."""
-        async with MockServer(mockagent_settings) as server:
-            yield server
+        with _kept_on_success(request, mockagent_settings):
+            async with MockServer(mockagent_settings) as server:
+                yield server

@@ -235,3 +235,30 @@ def test_the_readme_example_runs(inner: pytest.Pytester) -> None:
     inner.makepyfile(test_readme=example)
     result = inner.runpytest_subprocess("-p", "no:cacheprovider", "-v", timeout=120)
     result.assert_outcomes(passed=2)
+
+
+def test_a_cassette_is_recorded_once_replayed_after_and_not_kept_by_a_failed_test(
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mockagent.server import ThreadedMockServer
+    from mockagent.settings import Settings
+
+    source = """
+@pytest.mark.mockagent(cassette="greeting", record_mode="once")
+def test_greet(mockagent_server):
+    assert invoke(mockagent_server, message="hello").json()["data"]["text"] == "Echo: hello"
+
+
+@pytest.mark.mockagent(record_mode="once")
+def test_fails_after_recording(mockagent_server):
+    assert invoke(mockagent_server, message="lost").status_code == 200
+    assert False, "this test fails: what it recorded is not kept"
+"""
+    with ThreadedMockServer(Settings(speed=100)) as upstream:
+        monkeypatch.setenv("MOCKAGENT_UPSTREAM_BEEOS", upstream.base_url("beeos"))
+        run(inner, source).assert_outcomes(passed=1, failed=1)
+    folder = inner.path / "cassettes" / "test_inner"
+    assert sorted(p.name for p in folder.iterdir()) == ["greeting.yaml"]  # the failed test's was removed
+    # The upstream is gone: the passing test replays from its cassette.
+    monkeypatch.delenv("MOCKAGENT_UPSTREAM_BEEOS")
+    run(inner, source, "-k", "greet").assert_outcomes(passed=1)
