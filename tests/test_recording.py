@@ -332,3 +332,61 @@ async def test_the_cassette_is_the_session_when_one_is_named(tmp_path: Path, ups
     (written,) = [p.name for p in tmp_path.iterdir() if p.suffix == ".yaml"]
     assert written.startswith("tests_test_x.py_test_one-")  # file-system safe, and told apart by a hash
     assert [a.status for a in await replay(tmp_path, named)] == [200]
+
+
+async def test_a_killed_recorder_leaves_a_valid_cassette_with_what_completed(
+    tmp_path: Path, upstream: MockServer
+) -> None:
+    """`mockagent record` as a user runs it, killed (SIGKILL) with a stream still open: every interaction that
+    had completed is in the file, which loads."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable, "-c", "from mockagent._entry import main; main()", "record", "--port", str(port),
+        "--cassettes", str(tmp_path), "--upstream", f"beeos={upstream.base_url('beeos')}",
+    ]  # fmt: skip
+    recorder = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert recorder.stdout is not None
+        banner = await asyncio.wait_for(asyncio.to_thread(recorder.stdout.readline), SAFETY)
+        assert "listening on" in banner
+        base = f"http://127.0.0.1:{port}/beeos/api/v1/agents"
+        async with aiohttp.ClientSession(headers=AUTH["beeos"]) as http:
+            for n in range(3):
+                sent = asyncio.ensure_future(http.post(f"{base}/echo/invoke", json={"message": f"m{n}"}))
+                await asyncio.wait_for(upstream.until_waiting(1), SAFETY)
+                await upstream.advance(1)
+                assert (await sent).status == 200
+            # Each interaction is written as it completes, by the recorder's own process: watched for here,
+            # within a bound that is no measurement.
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + SAFETY
+            while not _holds(tmp_path / "beeos.yaml", 3) and loop.time() < deadline:
+                await asyncio.sleep(0.02)
+            streaming = await http.post(
+                f"{base}/slow/invoke", json={"message": "x"}, headers={"Accept": "text/event-stream"}
+            )
+            await asyncio.wait_for(upstream.until_waiting(1), SAFETY)
+            recorder.send_signal(signal.SIGKILL)
+            recorder.wait(timeout=SAFETY)
+            streaming.close()
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+            recorder.wait()
+        for pipe in (recorder.stdout, recorder.stderr):
+            if pipe is not None:
+                pipe.close()
+    cassette = Cassette.load(tmp_path / "beeos.yaml")
+    assert [json.loads(i.body or b"{}")["message"] for i in cassette.interactions] == ["m0", "m1", "m2"]
+    assert [p.name for p in tmp_path.iterdir()] == ["beeos.yaml"]  # no temporary file left behind
+
+
+def _holds(path: Path, count: int) -> bool:
+    return path.exists() and len(Cassette.load(path).interactions) == count
