@@ -3,50 +3,28 @@ POST /api/chat through tests/node/check_ui_stream.mjs and assembles the assistan
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import httpx
+import node_client
 import pytest
 
 from mockagent.server import ThreadedMockServer
 
-REPO = Path(__file__).resolve().parents[2]
-HARNESS = REPO / "tests" / "node"
-AUTH = "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyX25vZGUifQ.c2ln"
-NODE = shutil.which("node")
+HARNESS = node_client.HARNESS
+NODE = node_client.NODE
 
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not on PATH")
 
 
 @pytest.fixture(scope="session")
 def harness() -> Path:
-    """The checker, with its pinned npm packages installed on first use (as CI does)."""
-    if not (HARNESS / "node_modules" / "ai").is_dir():
-        npm = subprocess.run(
-            ["npm", "ci", "--prefix", str(HARNESS)], cwd=REPO, capture_output=True, text=True, check=False
-        )
-        assert npm.returncode == 0, f"npm ci failed:\n{npm.stdout}\n{npm.stderr}"
-    return HARNESS / "check_ui_stream.mjs"
+    return node_client.installed()
 
 
 def check(harness: Path, server: ThreadedMockServer, body: dict[str, Any]) -> dict[str, Any]:
-    env = {**os.environ, "REQUEST_HEADERS": json.dumps({"authorization": AUTH})}
-    done = subprocess.run(
-        [str(NODE), str(harness), f"{server.base_url('aster')}/chat"],
-        input=json.dumps(body),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout)
+    result = node_client.read_chat(harness, server.base_url("aster"), body)
     assert result["status"] == 200
     assert result["rejected"] == [], result["rejected"]
     assert result["sawDone"] is True
@@ -91,7 +69,7 @@ def test_error_agent_reports_its_error_text(harness: Path, mockagent_server: Thr
 
 def test_approved_call_assembles_with_its_output(harness: Path, mockagent_server: ThreadedMockServer) -> None:
     url = f"{mockagent_server.base_url('aster')}/chat"
-    asked = httpx.post(url, json=ask(3, "mail ops"), headers={"Authorization": AUTH})
+    asked = httpx.post(url, json=ask(3, "mail ops"), headers={"Authorization": node_client.AUTH})
     result = check(harness, mockagent_server, ask(3, "yes", thread=asked.headers["x-thread-id"]))
     assert result["errors"] == []
     parts = content_parts(result["message"])
