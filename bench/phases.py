@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cassettes
+
 import procs
 import scenarios
 import wire
@@ -77,6 +79,7 @@ class Bench:
     plan: Plan
     folders: dict[str, Path]
     wire_file: Path
+    cassettes: Path
 
     def log(self, name: str) -> Path:
         return self.plan.work / "logs" / f"{name}.log"
@@ -84,6 +87,10 @@ class Bench:
     def start_mock(self, folder: str = "suite") -> Server:
         port = procs.free_port()
         return procs.start(f"mock-{folder}", procs.mock_command(self.folders[folder], port), port, self.log(folder))
+
+    def start_replay(self) -> Server:
+        port = procs.free_port()
+        return procs.start("replay", procs.replay_command(self.cassettes, port), port, self.log("replay"))
 
     def start_bare(self) -> Server:
         port = procs.free_port()
@@ -149,10 +156,19 @@ def prepare(plan: Plan) -> Bench:
     plan.work.mkdir(parents=True, exist_ok=True)
     _compile_bytecode()
     folders = scenarios.write_all(plan.work)
-    bench = Bench(plan, folders, plan.work / "wire.json")
-    with bench.mock("suite") as server:
-        wire.capture(server.port, bench.wire_file)
-    return bench
+    with procs_mock(plan, folders["suite"]) as server:
+        captured = wire.capture(server.port, plan.work / "wire.json")
+    return Bench(plan, folders, plan.work / "wire.json", cassettes.write(plan.work, captured))
+
+
+@contextmanager
+def procs_mock(plan: Plan, folder: Path) -> Iterator[Server]:
+    port = procs.free_port()
+    server = procs.start("mock-capture", procs.mock_command(folder, port), port, plan.work / "logs" / "capture.log")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def _compile_bytecode() -> None:
@@ -514,8 +530,49 @@ def timing(bench: Bench) -> list[Row]:
     ]
 
 
-def replay(_: Bench) -> list[Row]:
-    return [Row("Replay", "requests/s from a 10,000-interaction cassette", "n/a (replay not built)")]
+def replay(bench: Bench) -> list[Row]:
+    """Replay throughput beside the JSON invoke of the same run (matching must not grow with the cassette),
+    and how closely a replayed paced stream keeps its recorded gaps."""
+    results = _compare(
+        bench,
+        wire.invoke_spec(scenarios.ECHO),
+        {"json": lambda: bench.start_mock("one"), "replay": bench.start_replay},
+    )
+    json_rate, replayed = results["json"], results["replay"]
+    ratio = replayed.rps / json_rate.rps
+    section = _load_section(bench, f"Replay ({cassettes.INTERACTIONS + 2:,}-interaction cassette)", replayed)
+    rows = [
+        Row(
+            section,
+            "replayed JSON invoke: throughput",
+            per_second(replayed.rps),
+            f"{per_second(json_rate.rps)} (scenario)",
+            times(ratio),
+            "≥ 0.5× the JSON invoke",
+            ratio >= 0.5,
+        ),
+        Row(section, "replayed JSON invoke: latency p50 / p99", f"{replayed.p50_ms:.1f} / {replayed.p99_ms:.1f} ms"),
+    ]
+    count = min(bench.plan.stream_counts)
+    spec = wire.invoke_spec(scenarios.PACED.id, stream=True)
+    server = bench.start_replay()
+    try:
+        result = run_loadgen("streams", server.port, spec, limit=STREAMS_LIMIT + 60, count=count, timeout=STREAMS_LIMIT)
+    finally:
+        server.stop()
+    stats = stream_stats(result["exchanges"], scenarios.PACED.schedule)
+    paced = f"{scenarios.FRAMES} chunks over {scenarios.PACED.scripted:g} s"
+    streams = f"Replay: {count:,} recorded paced streams at once, {paced}"
+    return [
+        *rows,
+        Row(streams, "streams completed", f"{stats.completed:,}/{stats.started:,}"),
+        Row(streams, "replayed − recorded gap p50 / p99", ms_pair(stats.gap_error_p50, stats.gap_error_p99)),
+        Row(
+            streams,
+            "chunk arrival − recorded moment p50 / p99",
+            ms_pair(stats.schedule_error_p50, stats.schedule_error_p99),
+        ),
+    ]
 
 
 PHASES: dict[str, Callable[[Bench], list[Row]]] = {

@@ -43,6 +43,15 @@ def mock_command(scenarios: Path, port: int) -> list[str]:
     return [sys.executable, "-c", code, "serve", str(scenarios), "--port", str(port)]
 
 
+def replay_command(cassettes: Path, port: int) -> list[str]:
+    """`mockagent serve --cassettes`: recordings only, no scenarios."""
+    exe = Path(sys.executable).parent / "mockagent"
+    if exe.exists():
+        return [str(exe), "serve", "--cassettes", str(cassettes), "--port", str(port)]
+    code = "import sys; from mockagent.cli import main; sys.exit(main())"
+    return [sys.executable, "-c", code, "serve", "--cassettes", str(cassettes), "--port", str(port)]
+
+
 def baseline_command(wire: Path | None, port: int) -> list[str]:
     command = [sys.executable, str(BENCH / "baseline.py"), "--port", str(port)]
     return [*command, "--wire", str(wire)] if wire else command
