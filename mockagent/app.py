@@ -223,8 +223,10 @@ def _record(request: web.Request, response: web.StreamResponse) -> None:
         return
     engine = request.app[ENGINE]
     ctx = request.get(CONTEXT)
+    explanation = None
     if ctx is not None:
         session, key, agent, fault = ctx.session, ctx.platform.value, ctx.agent, ctx.fault
+        explanation = ctx.explanation
     else:  # refused before its session was known (a bad session name, an unknown path)
         platform = platform_for(request)
         session, key, agent, fault = (
@@ -242,6 +244,7 @@ def _record(request: web.Request, response: web.StreamResponse) -> None:
             status=response.status,
             agent=agent.id if agent is not None else None,
             fault=str(fault) if fault is not None else None,
+            explanation=explanation,
         )
     )
 

@@ -43,6 +43,7 @@ class RequestContext:
     run: Run | None = None  # the run this request started or acted on
     fault: Fault | None = None  # what admission decided for this request (stream faults act on its stream)
     admitted: bool = False
+    explanation: str | None = None  # why nothing answered it (an unmatched reply, a cassette miss)
 
     @property
     def credential(self) -> str:

@@ -104,7 +104,8 @@ class Engine:
             if isinstance(outcome, Unmatched):
                 if conversation.turns == 0:  # not a turn: a conversation opened for it is not kept
                     context.session.conversations.pop((conversation.platform, conversation.id), None)
-                raise ApiError(ErrorKind.NOT_FOUND, outcome.explain())
+                context.explanation = outcome.explain()
+                raise ApiError(ErrorKind.NOT_FOUND, context.explanation)
             reply = outcome
         session = context.session
         self.runs_started += 1

@@ -23,6 +23,7 @@ class Entry:
     status: int
     agent: str | None = None
     fault: str | None = None
+    explanation: str | None = None  # why nothing answered: an unmatched reply, a cassette miss
 
     def as_json(self, clock: Clock) -> dict[str, Any]:
         return asdict(self) | {"at": clock.wall(self.at).isoformat(timespec="milliseconds")}

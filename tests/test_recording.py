@@ -225,11 +225,14 @@ async def test_a_miss_is_the_platforms_404_naming_the_nearest_recordings(tmp_pat
         async with http.post(url, json={"message": "bye"}, headers=AUTH["beeos"]) as response:
             error = (await response.json())["error"]
             status = response.status
+        async with http.get(server.url + "/__mockagent/journal") as response:
+            journal = (await response.json())[-1]
     assert (status, error["type"]) == (404, "not_found_error")
     assert (
         "no recorded interaction in cassette 'beeos.yaml' matches POST /api/v1/agents/echo/invoke" in error["message"]
     )
     assert '$.message: recorded "hi", got "bye"' in error["message"]
+    assert journal["explanation"] == error["message"]  # the same explanation goes to the journal
 
 
 async def test_repeated_requests_replay_in_order_then_repeat_the_last(tmp_path: Path, upstream: MockServer) -> None:

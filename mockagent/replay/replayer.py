@@ -112,7 +112,9 @@ class Replayer:
         if self.settings.fallback:
             return None
         entry = recordings.entry(name)
-        raise ApiError(ErrorKind.NOT_FOUND, miss_message(name, live, recordings.nearest(name, live), entry))
+        ctx.explanation = miss_message(name, live, recordings.nearest(name, live), entry)
+        log.warning("%s %s: %s", request.method, request.path, ctx.explanation)
+        raise ApiError(ErrorKind.NOT_FOUND, ctx.explanation)
 
     def _pick(self, name: str, live: Shape, records: ReplayRecords) -> int | None:
         """The recorded interaction that answers `live` now: identical requests replay in recorded order."""
