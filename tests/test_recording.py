@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import httpx
 import pytest
 
 from mockagent.model import PlatformKey
@@ -261,6 +262,13 @@ async def test_stock_vcrpy_loads_a_mockagent_cassette(tmp_path: Path, upstream: 
     assert (request.method, response["status"]["code"]) == ("POST", 200)
     assert response["body"]["string"] == live[0].body
     assert response["x_mockagent"]["platform"] == "beeos"  # our extension key survives stock loading
+    # …and vcrpy's own stubs play it: a plain httpx client, patched by vcrpy, gets the recorded bytes.
+    uri = request.uri
+    await upstream.stop()  # nothing answers there any more: what comes back is the cassette's
+    with vcr.use_cassette(str(tmp_path / "beeos.yaml"), record_mode="none"):
+        async with httpx.AsyncClient() as client:
+            again = await client.post(uri, content=request.body, headers={"Content-Type": "application/json"})
+    assert (again.status_code, again.content) == (200, live[0].body)
 
 
 async def test_a_recorded_stream_keeps_its_chunks_and_replays_them_at_their_moments(
