@@ -126,6 +126,10 @@ main.add_command(cassette)
 def _run(settings: Settings, host: str, port: int) -> None:
     try:
         scenarios = load_scenarios(settings)  # fail before binding, with the file's own position
+        if settings.cassettes is not None and settings.record_mode is not RecordMode.ALL:
+            from mockagent.replay.cassette import check_folder
+
+            check_folder(settings.cassettes)  # so do cassettes
     except (MockAgentError, OSError) as err:
         raise click.ClickException(str(err)) from err
     # The server, aiohttp and the platforms are imported only by the commands that serve: `validate`

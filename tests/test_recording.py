@@ -401,3 +401,31 @@ async def test_a_killed_recorder_leaves_a_valid_cassette_with_what_completed(
 
 def _holds(path: Path, count: int) -> bool:
     return path.exists() and len(Cassette.load(path).interactions) == count
+
+
+async def test_a_broken_cassette_is_named_at_its_place_and_the_rest_is_served(
+    tmp_path: Path, upstream: MockServer
+) -> None:
+    await record(tmp_path, upstream, beeos_steps)
+    broken = tmp_path / "agentos.yaml"
+    broken.write_text("interactions:\n- request: {method: POST}\n  response: {status: {code: 200}}\nversion: 1\n")
+    async with MockServer(Settings(cassettes=tmp_path, replay_asap=True)) as server, aiohttp.ClientSession() as http:
+        url = server.base_url("agentos") + "/api/v1/agents/echo/invoke"
+        async with http.post(url, json={"input": {"query": "hi"}}, headers=AUTH["agentos"]) as response:
+            error = await response.json()
+            assert response.status == 500
+        url = server.base_url("beeos") + "/api/v1/agents/echo/invoke"
+        async with http.post(url, json={"message": "hi"}, headers=AUTH["beeos"]) as response:
+            assert response.status == 200  # the other cassette is served as before
+    assert error["error"]["message"].startswith(f"{broken}:2:12: a request needs 'uri'")
+
+
+def test_serve_refuses_a_broken_cassette_before_listening(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mockagent.cli import main
+
+    (tmp_path / "beeos.yaml").write_text("interactions: [1]\nversion: 1\n")
+    result = CliRunner().invoke(main, ["serve", "--cassettes", str(tmp_path), "--port", "0"])
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'beeos.yaml'}:1:16: an interaction must be a mapping" in result.output

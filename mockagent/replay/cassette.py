@@ -158,6 +158,15 @@ class Cassette:
 _HOST = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*")
 
 
+def check_folder(folder: Path) -> int:
+    """Load every cassette in `folder` (a `CassetteError` for the first that is wrong); how many there are."""
+    count = 0
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else ():
+        Cassette.load(path)
+        count += 1
+    return count
+
+
 def _text(body: bytes | None) -> str | bytes | None:
     """UTF-8 bodies as text (readable cassettes); anything else stays bytes (YAML `!!binary`)."""
     if body is None:

@@ -23,7 +23,7 @@ from mockagent.errors import ApiError, ErrorKind
 from mockagent.model import PlatformKey
 from mockagent.platforms.base import Platform
 from mockagent.platforms.bodies import read_body
-from mockagent.replay.cassette import Interaction
+from mockagent.replay.cassette import CassetteError, Interaction
 from mockagent.replay.matching import Shape, shape
 from mockagent.replay.modes import RecordMode, Repeat
 from mockagent.replay.player import play
@@ -90,6 +90,17 @@ class Replayer:
         """The recorded (or now recorded) answer; None: the scenarios answer instead."""
         body = await read_body(request, BODY_LIMIT, "request body")
         name = self.cassette_name(ctx)
+        try:
+            return await self._answer(request, ctx, platform, name, body)
+        except CassetteError as err:
+            # A broken cassette answers this request in the platform's shape, naming the place at fault;
+            # the server goes on serving everything else.
+            ctx.explanation = str(err)
+            raise ApiError(ErrorKind.INTERNAL, str(err)) from None
+
+    async def _answer(
+        self, request: web.Request, ctx: RequestContext, platform: Platform, name: str, body: bytes
+    ) -> web.StreamResponse | None:
         path = _client_path(request, platform)
         records = ctx.session.records(ReplayRecords)
         live = shape(ctx.platform.value, request.method, path, body, redact=self.redact_text, aliases=records.aliases)
