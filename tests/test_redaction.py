@@ -222,6 +222,21 @@ def test_secret_fields_nested_and_in_lists_whatever_their_spelling() -> None:
     assert json.loads(R.redact_text(json.dumps(body, indent=2))) == redacted
 
 
+def test_fields_where_no_json_walk_reaches() -> None:
+    # Tool-call arguments are JSON inside a JSON string; an SSE frame may spread its JSON over data: lines.
+    body = json.dumps({"tool_calls": [{"arguments": json.dumps({"password": "hunter2", "city": "Paris"})}]})
+    redacted = R.redact_text(body)
+    arguments = json.loads(json.loads(redacted)["tool_calls"][0]["arguments"])
+    assert arguments == {"password": placeholder("opaque", "hunter2"), "city": "Paris"}
+    stream = b'data: {\ndata:   "apiKey": "k-9",\ndata:   "text": "hi"\ndata: }\n\n'
+    assert R.redact_stream(stream).data == stream.replace(b"k-9", placeholder("opaque", "k-9").encode())
+    for text in (body, stream.decode()):
+        written = yamlserializer.serialize({"interactions": [{"response": {"body": {"string": text}}}]})
+        assert [f.rule for f in audit_text(written)] == ["field"]
+        cleaned = yamlserializer.serialize({"interactions": [{"response": {"body": {"string": R.redact_text(text)}}}]})
+        assert audit_text(cleaned) == []
+
+
 def test_raw_json_keeps_every_other_byte() -> None:
     body = '{ "apiKey":"k-1" ,\n  "text": "caf\\u00e9 \\"quoted\\"", "n": 1.50e3, "x": [true, null] }'
     assert R.redact_text(body) == body.replace('"k-1"', f'"{placeholder("opaque", "k-1")}"')
@@ -801,6 +816,15 @@ def test_the_audit_exit_statuses(tmp_path: Path, capsys: pytest.CaptureFixture[s
     err = capsys.readouterr().err
     assert "missing: cannot read" in err
     assert "bad.yaml: cannot read" in err
+
+
+def test_the_audit_leaves_a_field_kept_beside_a_users_path() -> None:
+    user = Redactor(fields=["deploy.hooks[].url"])
+    body = json.dumps({"deploy": {"hooks": [{"url": "https://hook.example/1"}], "url": "https://kept.example"}})
+    redacted = user.redact_text(body)
+    assert "hook.example" not in redacted
+    assert "https://kept.example" in redacted
+    assert audit_text(yamlserializer.serialize({"body": {"string": redacted}}), redactor=user) == []
 
 
 def test_the_audit_knows_the_users_patterns_and_never_flags_placeholders() -> None:

@@ -1,7 +1,8 @@
 """``mockagent cassette audit PATH...``: anything secret-looking left in cassette files, by file, line and rule.
 
 The audit reads each file as text and does not parse the YAML: CI runs it on thousands of interactions, and
-parsing (even with libyaml) costs several times more than the scans. Two scans, both on the whole text:
+loading them with libyaml alone takes about 25 times as long as the whole audit (docs/recording.md gives the
+figures). Two scans, both on the whole text:
 
 - the redactor's shape rules (`Redactor.rules`, built-in and the user's), which start with literals that the
   regex engine skips to;
@@ -12,8 +13,8 @@ parsing (even with libyaml) costs several times more than the scans. Two scans, 
   of a redacted cassette finds nothing.
 
 Placeholders (``<<secret:…>>``) are never findings. What it cannot see: bodies stored as ``!!binary`` (bytes
-that are not UTF-8, compressed ones among them), and a field path's ancestors (a path's last name is checked
-wherever it stands).
+that are not UTF-8, compressed ones among them), and fields the user named by a path (``deploy.hooks[].url``):
+the text does not say where a field stands, so only its redaction knows them.
 """
 
 from __future__ import annotations
@@ -28,27 +29,21 @@ from typing import TextIO
 
 import yaml
 
+from mockagent.replay.redaction import _PARAM as _PARAM_VALUE
 from mockagent.replay.redaction import (
+    _PARAM_BEFORE,
     BUILTIN_RULES,
     PLACEHOLDER,
     Redactor,
-    normalize,
     starts_token,
 )
 
 CASSETTE_SUFFIXES = (".yaml", ".yml")
 
-_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-_NAME_REST = re.compile(r"[A-Za-z0-9_-]*")
-# After a name: a JSON field's string value, in a body that YAML quoted singly (JSON verbatim, long lines
-# folded at spaces) or doubly (JSON's quotes escaped).
-_JSON_VALUE = re.compile(r'\\?"[ \t]*:\s*\\?"([^"\\]*)\\?"')
 _YAML_BLOCK = re.compile(r"['\"]?:[ \t]*\r?\n")  # a key whose value is on the next lines (vcrpy's header lists)
 _YAML_INLINE = re.compile(r"['\"]?:[ \t]+([^\r\n]+)")
 _YAML_ITEM = re.compile(r"([ \t]*)- ([^\r\n]*)")
 _YAML_MORE = re.compile(r"([ \t]+)([^\s-][^\r\n]*|-[^ \r\n][^\r\n]*)")  # a folded scalar's next line
-_PARAM_VALUE = re.compile(r"=([^&#\s\"'<>\\;,]+)")
-_PARAM_BEFORE = frozenset("?&;\"'({[,\t\n\r ")
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -97,7 +92,8 @@ def audit_file(path: Path, redactor: Redactor | None = None) -> list[Finding]:
 def audit_text(text: str, path: str = "<text>", redactor: Redactor | None = None) -> list[Finding]:
     redactor = redactor or Redactor()
     shapes = _shape_findings(text, redactor)
-    named = [f for f in _name_findings(text, redactor) if not any(_overlap(f, s) for s in shapes)]
+    starts = [span[0] for span in shapes]
+    named = [f for f in _name_findings(text, redactor) if not _overlaps(f, shapes, starts)]
     found = sorted(shapes + named)
     if not found:
         return []
@@ -113,8 +109,10 @@ def audit_text(text: str, path: str = "<text>", redactor: Redactor | None = None
 _Span = tuple[int, int, str, str]  # (start, end, rule, excerpt)
 
 
-def _overlap(a: _Span, b: _Span) -> bool:
-    return a[0] < b[1] and b[0] < a[1]
+def _overlaps(span: _Span, shapes: list[_Span], starts: list[int]) -> bool:
+    """Whether `span` overlaps one of `shapes` (sorted, disjoint): only the last one starting before its end can."""
+    i = bisect.bisect_left(starts, span[1]) - 1
+    return i >= 0 and shapes[i][1] > span[0]
 
 
 def _shape_findings(text: str, redactor: Redactor) -> list[_Span]:
@@ -145,43 +143,23 @@ def _in_placeholder(text: str, start: int, end: int) -> bool:
 
 
 def _name_findings(text: str, redactor: Redactor) -> Iterator[_Span]:
-    if text.isascii():
-        hits = redactor.keywords.finditer(text.lower())
-    else:  # lower() may change the length of a non-ASCII text, and with it every offset
-        hits = re.compile(redactor.keywords.pattern, re.IGNORECASE).finditer(text)
-    seen = -1
-    for hit in hits:
-        start, end = hit.start(), hit.end()
-        while start > 0 and text[start - 1] in _NAME_CHARS:
-            start -= 1
-        if start <= seen:
-            continue  # the same name again (secret_token holds two keywords)
-        seen = start
-        rest = _NAME_REST.match(text, end)
-        end = rest.end() if rest else end
+    for start, end in redactor.names(text):
         name = text[start:end]
-        if not redactor.names_secret(name):
-            continue
-        finding = _after_name(text, redactor, name, start, end)
-        if finding is not None:
-            yield finding
-
-
-def _names_a_path_end(redactor: Redactor, name: str) -> bool:
-    key = normalize(name)
-    return any(path[-1] == key for path in redactor.field_paths)
+        if redactor.names_secret(name):
+            finding = _after_name(text, redactor, name, start, end)
+            if finding is not None:
+                yield finding
 
 
 def _after_name(text: str, redactor: Redactor, name: str, start: int, end: int) -> _Span | None:
-    before = text[start - 1] if start else "\n"
-    if before == '"':
-        json_value = _JSON_VALUE.match(text, end)
-        if json_value is None:
-            return None
-        value = json_value.group(1)
-        if "\n" in value:  # YAML folded the line at a space: the break stands for it
+    quoted = redactor.quoted_field(text, start, end)
+    if quoted is not None:
+        value = quoted.group(1)
+        if "\n" in value:  # YAML folded a long line at a space: the break stands for the space
             value = re.sub(r"\r?\n[ \t]*", " ", value)
-        return _judged(redactor.field_value(name, value.replace("''", "'")), name, value, json_value.start(1), redactor)
+        # In a single-quoted YAML scalar a quote is doubled.
+        return _judged(redactor.field_value(name, value.replace("''", "'")), name, value, quoted.start(1), redactor)
+    before = text[start - 1] if start else "\n"
     if end < len(text) and text[end] == "=":
         if before not in _PARAM_BEFORE:
             return None
@@ -245,7 +223,7 @@ def _yaml_scalar(raw: str) -> str | None:
 def _judged(new: str | None, name: str, value: str, start: int, redactor: Redactor) -> _Span | None:
     if new is None:
         return None
-    rule = "field" if redactor.is_secret_name(name) or _names_a_path_end(redactor, name) else "entropy"
+    rule = "field" if redactor.is_secret_name(name) else "entropy"
     return start, start + len(value), rule, f"{name}: {mask(value)}"
 
 
