@@ -8,9 +8,9 @@ figures). Two scans, both on the whole text:
   regex engine skips to;
 - the names: each keyword of a secret or key-like name (``key``, ``token``, ``auth``…, lower-cased text) is
   widened to its name, and what follows the name says what it names: a JSON field (``"apiKey": "…"``, in any of
-  the quotings YAML gives a body), a YAML header (``Authorization:`` then ``- value`` lines, vcrpy's shape), or
-  a query or form parameter (``signature=…``). The value is judged exactly as redaction judges it, so an audit
-  of a redacted cassette finds nothing.
+  the quotings YAML gives a body), a YAML header (``Authorization:`` then ``- value`` lines, vcrpy's shape), a
+  query or form parameter (``signature=…``), or a secret header's line in a text body (``Cookie: …``). The
+  value is judged exactly as redaction judges it, so an audit of a redacted cassette finds nothing.
 
 Placeholders (``<<secret:…>>``) are never findings. What it cannot see: bodies stored as ``!!binary`` (bytes
 that are not UTF-8, compressed ones among them), and fields the user named by a path (``deploy.hooks[].url``):
@@ -174,7 +174,8 @@ def _after_name(text: str, redactor: Redactor, name: str, start: int, end: int) 
     block = _YAML_BLOCK.match(text, end)
     if block is not None:
         return _yaml_items(text, redactor, name, block.end(), len(indent.rstrip("'\"")))
-    inline = _YAML_INLINE.match(text, end)
+    # A secret header's value on its own line: what redaction does to such a line of a text body.
+    inline = _YAML_INLINE.match(text, end) if redactor.header_line(text, start, end) else None
     if inline is not None:
         return _header_value(redactor, name, inline.group(1), inline.start(1))
     return None

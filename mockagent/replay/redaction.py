@@ -488,6 +488,7 @@ _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}\Z")
 _PARAM_BEFORE = frozenset("?&;\"'({[,\t\n\r ")
 _COOKIE_PAIR = re.compile(r"(?:^|;)[ \t]*[^=;\s]+[ \t]*=[ \t]*([^;]*)")
 _NAME_REST = re.compile(r"[A-Za-z0-9_-]*")
+_HEADER_VALUE = re.compile(r":[ \t]+([^\r\n]*[^\s])")
 # A JSON key's string value, quotes bare or escaped; the value without escapes (secrets have none).
 _QUOTED_VALUE = re.compile(r'\\?"[ \t]*:\s*\\?"([^"\\]*)\\?"')
 _KEYWORDS = (
@@ -691,6 +692,14 @@ class Redactor:
         if not start or text[start - 1] != '"':
             return None
         return _QUOTED_VALUE.match(text, end)
+
+    def header_line(self, text: str, start: int, end: int) -> re.Match[str] | None:
+        """The value after a secret header's name that begins a line (``Authorization: Basic …``): group 1."""
+        if normalize(text[start:end]) not in self.header_names or text[text.rfind("\n", 0, start) + 1 : start].strip(
+            " \t"
+        ):
+            return None
+        return _HEADER_VALUE.match(text, end)
 
     # ── headers ──
 
@@ -897,14 +906,22 @@ class Redactor:
                     continue
                 candidates.append((start, end, order, self.placeholder(_unescaped(text[start:end]))))
         # Fields by name where no walk over JSON reached: JSON that does not parse (a pretty-printed SSE frame
-        # over several data: lines) and JSON inside a JSON string (tool-call arguments).
+        # over several data: lines) and JSON inside a JSON string (tool-call arguments); and a line of text
+        # that reads as a secret header (a request dumped into a reply: "Authorization: Basic …").
         for start, end in self.names(text):
             field_name = text[start:end]
-            quoted = self.quoted_field(text, start, end) if self.names_secret(field_name) else None
+            if not self.names_secret(field_name):
+                continue
+            quoted = self.quoted_field(text, start, end)
             if quoted is not None and "\n" not in quoted.group(1):
                 new = self.field_value(field_name, quoted.group(1))
                 if new is not None:
                     candidates.append((quoted.start(1), quoted.end(1), len(self.rules), new))
+            header = self.header_line(text, start, end)
+            if header is not None:
+                at = header.start(1)
+                for s, e, new in self.header_edits(field_name, header.group(1)):
+                    candidates.append((at + s, at + e, len(self.rules), new))
         if "=" in text:
             for match in _PARAM.finditer(text):
                 name = _PARAM_NAME.search(text, max(0, match.start() - 64), match.start())
