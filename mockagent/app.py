@@ -82,8 +82,15 @@ def build_app(
 def _replayer(settings: Settings) -> Replayer | None:
     if settings.cassettes is None:
         return None
+    from mockagent.replay.redaction import Redactor, load_config
     from mockagent.replay.replayer import Replayer, ReplaySettings  # only servers with cassettes need it
 
+    config = load_config(settings.redaction) if settings.redaction is not None else None
+    redactor = Redactor(
+        (*(config.headers if config else ()), *settings.redact_headers),
+        (*(config.fields if config else ()), *settings.redact_fields),
+        (*(config.patterns if config else ()), *settings.redact_patterns),
+    )
     return Replayer(
         ReplaySettings(
             folder=settings.cassettes,
@@ -94,7 +101,8 @@ def _replayer(settings: Settings) -> Replayer | None:
             fallback=settings.scenarios_answer,
             prefer_scenarios=settings.prefer_scenarios,
             cassette=settings.cassette,
-        )
+        ),
+        redactor,
     )
 
 

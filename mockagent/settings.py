@@ -39,6 +39,10 @@ class Settings:
     replay_asap: bool = False
     prefer_scenarios: bool = False
     cassette: str | None = None  # the default session's cassette name (the pytest fixture: the test's id)
+    redaction: Path | None = None  # a file of more headers, fields and patterns to redact
+    redact_headers: tuple[str, ...] = ()
+    redact_fields: tuple[str, ...] = ()
+    redact_patterns: tuple[tuple[str, str], ...] = ()  # (name, regex)
 
     def scenario_sources(self) -> list[Path]:
         paths = list(self.scenario_paths)

@@ -429,3 +429,56 @@ def test_serve_refuses_a_broken_cassette_before_listening(tmp_path: Path) -> Non
     result = CliRunner().invoke(main, ["serve", "--cassettes", str(tmp_path), "--port", "0"])
     assert result.exit_code == 1
     assert f"{tmp_path / 'beeos.yaml'}:1:16: an interaction must be a mapping" in result.output
+
+
+async def test_no_secret_reaches_the_cassette_and_the_replay_still_matches(
+    tmp_path: Path, upstream: MockServer
+) -> None:
+    """Secrets in both directions — headers, JSON bodies (Zeus llm_config.apiKey, tools[].api_key), and the
+    frames of a stream that echoes one — are placeholders on disk; the audit finds nothing; and a client
+    sending the same secrets again is matched and replayed."""
+    from mockagent.replay.audit import audit
+
+    secret_key = "sk-ant-api03-" + "Zx9" * 12
+    tool_key = "tvly-" + "A1b2C3d4" * 4
+
+    async def steps(c: Client) -> None:
+        body = {
+            "message": f"my key is {secret_key}",
+            "llm_config": {**LLM, "apiKey": "sk-proj-" + "q" * 40},
+            "tools": [{"type": "mcp", "name": "search", "api_key": tool_key}],
+        }
+        await c.call("POST", "zeus", "/api/agent/invoke?agent=echo", json_body=body, advance=1)
+
+    (live,) = await record(tmp_path, upstream, steps)
+    assert secret_key.encode() in live.body  # the live client got the echo, secret and all
+    written = (tmp_path / "zeus.yaml").read_text()
+    for secret in (secret_key, tool_key, "sk-proj-", JWT):
+        assert secret not in written
+    assert "<<secret:" in written
+    assert audit([tmp_path]) == []
+    (interaction,) = Cassette.load(tmp_path / "zeus.yaml").interactions
+    assert sum(chunk.n for chunk in interaction.response.chunks) == len(interaction.response.body)
+    (again,) = await replay(tmp_path, steps)  # the same secrets, sent again: matched, and answered
+    assert again.status == 200
+    assert again.body == interaction.response.body  # as recorded: placeholders where the secret was
+
+
+def test_the_audit_command_names_file_line_and_rule(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mockagent.cli import main
+
+    (tmp_path / "leaky.yaml").write_text(
+        "interactions:\n- request:\n    headers:\n      x-api-key: [xp-live-key-1234567890abcdef]\n"
+        '    body: \'{"token": "sk-ant-api03-abcdefghijklmnopqrstuvwxyz012345"}\'\n'
+        "    method: POST\n    uri: https://api.example/x\n"
+        "  response: {status: {code: 200}, headers: {}, body: {string: ''}}\nversion: 1\n"
+    )
+    result = CliRunner().invoke(main, ["cassette", "audit", str(tmp_path)])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert any(line.startswith(f"{tmp_path / 'leaky.yaml'}:4:") and "x-api-key" in line for line in lines)
+    assert any(line.startswith(f"{tmp_path / 'leaky.yaml'}:5:") for line in lines)
+    assert "sk-ant-api03-abcdefghijklmnopqrstuvwxyz012345" not in result.output  # never the secret itself
+    assert CliRunner().invoke(main, ["cassette", "audit", str(tmp_path / "none")]).exit_code == 2

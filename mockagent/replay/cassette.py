@@ -111,6 +111,15 @@ class Interaction:
         request = {"method": self.method, "uri": self.uri, "headers": self.headers, "body": _text(self.body)}
         return {"request": request, "response": response}
 
+    @classmethod
+    def from_vcr(cls, data: Mapping[str, Any]) -> Interaction:
+        """An interaction from vcrpy's shape (as `to_vcr` gives it)."""
+        try:
+            (interaction,) = _interactions({"version": FORMAT_VERSION, "interactions": [data]})
+        except _Shape as err:
+            raise CassetteError(f"<interaction>:1:1: {err}") from None
+        return interaction
+
     def as_yaml(self) -> str:
         if self._yaml is None:
             # One list item, as the whole file lists them: the file is these items, joined.

@@ -61,6 +61,29 @@ def replay_options(default_mode: RecordMode) -> Callable[[F], F]:
             ),
             click.option("--asap", is_flag=True, help="Replay streams at once, not at their recorded pace."),
             click.option(
+                "--redaction",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="A YAML file of more headers, fields and patterns to redact (docs/recording.md).",
+            ),
+            click.option(
+                "--redact-header", "redact_headers", multiple=True, metavar="NAME", help="Also redact this header."
+            ),
+            click.option(
+                "--redact-field",
+                "redact_fields",
+                multiple=True,
+                metavar="NAME",
+                help="Also redact this JSON field or path.",
+            ),
+            click.option(
+                "--redact-pattern",
+                "redact_patterns",
+                multiple=True,
+                metavar="NAME=REGEX",
+                callback=_patterns,
+                help="Also redact what this regular expression matches (placeholders name it). Repeatable.",
+            ),
+            click.option(
                 "--prefer",
                 type=click.Choice(["cassettes", "scenarios"]),
                 default="cassettes",
@@ -84,9 +107,41 @@ def replay_settings(options: dict[str, Any]) -> dict[str, Any]:
         "repeat": Repeat(options["repeat"]),
         "replay_asap": options["asap"],
         "prefer_scenarios": options["prefer"] == "scenarios",
+        "redaction": options["redaction"],
+        "redact_headers": tuple(options["redact_headers"]),
+        "redact_fields": tuple(options["redact_fields"]),
+        "redact_patterns": tuple(options["redact_patterns"]),
     }
+
+
+def _patterns(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    from mockagent.replay.redaction import parse_pattern_option
+
+    try:
+        return tuple(parse_pattern_option(value) for value in values)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
 
 
 @click.group("cassette")
 def cassette() -> None:
     """Work with recorded cassettes."""
+
+
+@cassette.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--redaction", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="More rules, as for record."
+)
+def audit(paths: tuple[Path, ...], redaction: Path | None) -> None:
+    """Find anything secret-looking in cassettes (files or folders): one line per finding, path:line:col;
+    exit 1 on findings, 2 for a path that cannot be read."""
+    from mockagent.errors import MockAgentError
+    from mockagent.replay import audit as auditing
+    from mockagent.replay.redaction import Redactor, load_config
+
+    try:
+        redactor = Redactor.from_config(load_config(redaction)) if redaction is not None else None
+    except MockAgentError as err:
+        raise click.ClickException(str(err)) from err
+    raise SystemExit(auditing.main(paths, redactor))

@@ -36,13 +36,17 @@ HOP_BY_HOP = frozenset(
 
 
 def forwardable(headers: Mapping[str, str]) -> Headers:
-    """The request headers the upstream gets (not mockagent's own `X-Mockagent-*`), as vcrpy lists them."""
+    """The request headers the upstream gets (not mockagent's own `X-Mockagent-*`), as vcrpy lists them.
+
+    The upstream is asked for an uncompressed answer: only readable bytes can be redacted before they are
+    written (the client, which may have asked for gzip, takes identity just as well)."""
     out: Headers = {}
     for name, value in headers.items():
         lowered = name.lower()
-        if lowered in HOP_BY_HOP or lowered.startswith("x-mockagent-"):
+        if lowered in HOP_BY_HOP or lowered.startswith("x-mockagent-") or lowered == "accept-encoding":
             continue
         out.setdefault(str(name), []).append(str(value))  # plain strings: multidict's are not YAML
+    out["Accept-Encoding"] = ["identity"]
     return out
 
 

@@ -29,6 +29,7 @@ from mockagent.replay.modes import RecordMode, Repeat
 from mockagent.replay.player import play
 from mockagent.replay.proxy import forward
 from mockagent.replay.recordings import Recordings, miss_message
+from mockagent.replay.redaction import Redactor
 from mockagent.sessions import DEFAULT_SESSION, Session
 from mockagent.store import Bounded
 
@@ -67,17 +68,14 @@ class ReplaySettings:
 
 
 class Replayer:
-    def __init__(
-        self,
-        settings: ReplaySettings,
-        redact: Callable[[Interaction], Interaction] = lambda interaction: interaction,
-        redact_text: Callable[[str], str] = lambda text: text,
-    ) -> None:
+    def __init__(self, settings: ReplaySettings, redactor: Redactor | None = None) -> None:
         self.settings = settings
-        self.recordings = Recordings(settings.folder, settings.mode, redact_text)
+        self.redactor = redactor or Redactor()
+        # The live request is redacted with the recorder's rules before it is compared, so that a live
+        # secret meets its recorded placeholder.
+        self.redact_text = self.redactor.redact_text
+        self.recordings = Recordings(settings.folder, settings.mode, self.redact_text)
         self.upstreams = dict(settings.upstreams)
-        self.redact = redact
-        self.redact_text = redact_text
         self._client: aiohttp.ClientSession | None = None
         self._writes: set[asyncio.Task[None]] = set()
 
@@ -154,6 +152,14 @@ class Replayer:
             task.add_done_callback(self._written)
 
         return keep
+
+    def redact(self, interaction: Interaction) -> Interaction:
+        """The interaction as it may be written: secrets replaced in both directions, chunk sizes kept true."""
+        redacted = Interaction.from_vcr(self.redactor.redact_interaction(interaction.to_vcr()))
+        redacted.platform, redacted.client_path = interaction.platform, interaction.client_path
+        if redacted.client_path is not None:
+            redacted.client_path = self.redactor.redact_uri(redacted.client_path)
+        return redacted
 
     def _written(self, task: asyncio.Task[None]) -> None:
         self._writes.discard(task)
