@@ -66,10 +66,8 @@ def _messages(run: Run) -> list[dict[str, Any]]:
     given through `reply` resumes the run and is no message of its own)."""
     clock = run.clock
     messages = [{"role": "user", "content": run.message, "run_id": run.id, "created_at": iso(clock, run.created_at)}]
-    text, said_at = "", None
-    for timed in run.visible():
-        if isinstance(timed.event, TextDelta):
-            text, said_at = text + timed.event.text, timed.at
-    if said_at is not None:
-        messages.append({"role": "assistant", "content": text, "run_id": run.id, "created_at": iso(clock, said_at)})
+    said = [timed for timed in run.visible() if isinstance(timed.event, TextDelta)]
+    if said:
+        text = run.text()
+        messages.append({"role": "assistant", "content": text, "run_id": run.id, "created_at": iso(clock, said[-1].at)})
     return messages

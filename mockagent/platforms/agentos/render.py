@@ -99,8 +99,8 @@ class RunFrames:
         return (frame({"type": "error", "code": code, "message": message}, terminal=True),)
 
 
-#: The ends a run reaches by an act or a limit rather than by an event of its own: its log closes with an
-#: `error` frame for them (a stream that was open then closed with one too; an expiry ends no stream).
+#: How a run ends without an event of its own (by an act or a limit): its log closes with an `error` frame
+#: at that moment, as a stream open then ended for a cancel or a timeout.
 _ENDED_BY_ACT = (RunStatus.CANCELLED, RunStatus.TIMED_OUT, RunStatus.EXPIRED)
 
 
