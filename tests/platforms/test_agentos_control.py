@@ -221,6 +221,24 @@ def test_deleting_a_conversation_ends_its_paused_turn(mockagent_server: Threaded
     assert data(rpc(mockagent_server, "conversations_list", {})) == []
 
 
+def test_a_turn_held_in_admission_does_not_revive_a_deleted_conversation(
+    mockagent_server: ThreadedMockServer,
+) -> None:
+    session = invoke(mockagent_server, "echo", {"start_session": True})["session_id"]
+    url = f"{mockagent_server.base_url('agentos')}/api/v1/agents/echo/invoke"
+    headers = {"Authorization": f"Bearer {WS}", "X-Mockagent-Fault": "latency=1"}
+    body = {"input": {"query": "again"}, "session_id": session}
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(httpx.post, url, json=body, headers=headers, timeout=10)
+        mockagent_server.until_waiting()  # admitted, waiting out its latency
+        data(rpc(mockagent_server, "conversations_delete", {"conversation_id": session}))
+        mockagent_server.advance(1)
+        answered = held.result(timeout=10)
+    assert error(answered, 404, "NOT_FOUND") == f"Session {session} not found."
+    assert data(rpc(mockagent_server, "runs_list", {"agent_id": "echo"}))[0]["session_id"] == session  # no new turn
+    assert len(data(rpc(mockagent_server, "runs_list", {}))) == 1
+
+
 def test_a_conversation_shows_the_turns_as_they_happen(mockagent_server: ThreadedMockServer) -> None:
     started = invoke(mockagent_server, "question", {"start_session": True, "external_user_id": "u-1"})
     session = run_view(mockagent_server, started["run_id"])["session_id"]
