@@ -547,7 +547,7 @@ def test_approval_errors(api: Api) -> None:
     rpc_wrong = api.post("/api/v1/rpc/approvals_decide", {"approval_id": approval_id, "decision": "approve"})
     assert error_of(rpc_wrong, 400, "VALIDATION_ERROR").startswith("decision: ")
     error_of(api.post(f"/api/v1/approvals/{uuid.uuid4()}/decide", {"decision": "approve"}), 404, "NOT_FOUND")
-    error_of(api.post("/api/v1/rpc/agents_delete", {}), 404, "NOT_FOUND")
+    error_of(api.post("/api/v1/rpc/agents_frobnicate", {}), 404, "NOT_FOUND")  # no such method
     assert error_of(api.get("/api/v1/approvals", params={"limit": "x"}), 400, "VALIDATION_ERROR").startswith("limit: ")
     assert error_of(api.get("/api/v1/approvals", params={"limit": "0"}), 400, "VALIDATION_ERROR").startswith("limit: ")
 

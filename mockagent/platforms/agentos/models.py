@@ -106,6 +106,49 @@ class RpcRunBody(_Body):
     workspace: str | None = None
 
 
+#: CHOSEN: the most events `runs.events` returns (the latest ones), and how many by default.
+EVENTS_LIMIT = 1_000
+EVENTS_DEFAULT = 100
+
+
+class RpcEventsBody(RpcRunBody):
+    limit: Annotated[int, Field(ge=1, le=EVENTS_LIMIT)] = EVENTS_DEFAULT
+
+
+WireStatus = Literal["running", "awaiting_approval", "awaiting_input", "completed", "failed", "cancelled"]
+
+
+class RpcRunsBody(_Body):
+    agent_id: str | None = None
+    status: WireStatus | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    workspace: str | None = None
+
+
+class RpcInvokeBody(InvokeBody):
+    """`runs.invoke`: an invoke with its agent in the body (it always answers as a blocking invoke)."""
+
+    agent_id: NonEmpty
+    workspace: str | None = None
+
+
+class RpcConversationBody(_Body):
+    conversation_id: NonEmpty
+    workspace: str | None = None
+
+
+class RpcConversationGetBody(RpcConversationBody):
+    # Unbounded above: a conversation keeps at most TURNS_KEPT turns, two messages each.
+    message_limit: Annotated[int, Field(ge=1)] | None = None
+
+
+class RpcConversationsBody(_Body):
+    agent_id: str | None = None
+    external_user_id: str | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    workspace: str | None = None
+
+
 # ── ingest ──────────────────────────────────────────────────────────────────────────────────────────
 
 

@@ -12,6 +12,7 @@ from mockagent.errors import ApiError, ErrorKind
 from mockagent.model import Completed, Failed, Paused, PauseKind, TextDelta, Timed, ToolCalled, ToolReturned
 from mockagent.platforms.agentos.approvals import Approvals
 from mockagent.platforms.agentos.runs import HostedRun, duration_ms, question, run_error
+from mockagent.platforms.base import iso
 from mockagent.platforms.sse import Out, frame
 from mockagent.runs import Run, RunStatus
 
@@ -79,8 +80,10 @@ class RunFrames:
             case ToolReturned(name=name):
                 return {"type": "tool", "status": "failed" if event.is_error else "returned", "name": name}
             case Paused(kind=PauseKind.APPROVAL):
-                approval = self.approvals.of(run)
-                return {"type": "awaiting_approval", "run_id": run.id, "approval_id": approval.id, **self.session}
+                pending = run.pending
+                if pending is not None and pending.pause is event:
+                    self.approvals.of(run)  # remembered, so that it can be decided once later
+                return {"type": "awaiting_approval", "run_id": run.id, "approval_id": event.request_id, **self.session}
             case Paused():
                 return {"type": "awaiting_input", "run_id": run.id, **question(event), **self.session}
             case Failed(message=message):
@@ -94,3 +97,26 @@ class RunFrames:
             return ()
         code, message = run_error(self.run)
         return (frame({"type": "error", "code": code, "message": message}, terminal=True),)
+
+
+#: How a run ends without an event of its own (by an act or a limit): its log closes with an `error` frame
+#: at that moment, as a stream open then ended for a cancel or a timeout.
+_ENDED_BY_ACT = (RunStatus.CANCELLED, RunStatus.TIMED_OUT, RunStatus.EXPIRED)
+
+
+def event_log(run: Run, approvals: Approvals, limit: int) -> list[dict[str, Any]]:
+    """The run so far as `runs.events` shows it: the stream's frames, each with the moment (`at`) it
+    happened, the latest `limit` of them in order. A pause is one frame among the others here: a resumed
+    run goes on after its `awaiting_*` frame."""
+    frames = RunFrames(run, approvals)
+    clock = run.clock
+    log = [{"type": "start", "run_id": run.id, "at": iso(clock, run.created_at)}]
+    for timed in run.visible():
+        shown = frames._frame(timed)
+        if shown is not None:
+            log.append({**shown, "at": iso(clock, timed.at)})
+    status = run.status()
+    if status in _ENDED_BY_ACT:
+        code, message = run_error(run)
+        log.append({"type": "error", "code": code, "message": message, "at": iso(clock, run.moment(status))})
+    return log[-limit:]

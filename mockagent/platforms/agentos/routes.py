@@ -2,13 +2,14 @@
 resumes, approvals, and run ingest.
 
 Every view of a hosted run (the invoke reply, the stream, GET /api/v1/runs/{id}, the reply and approval
-endpoints) reads the same `Run`; approvals are that run's pause, looked up by its request id.
+endpoints, the control plane's runs and conversations) reads the same `Run`; approvals are that run's
+pause, looked up by its request id.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar, TypeVar
 
 from aiohttp import web
@@ -20,6 +21,14 @@ from mockagent.ids import uuid4
 from mockagent.model import PauseKind, PlatformKey
 from mockagent.platforms.agentos.approvals import Approvals
 from mockagent.platforms.agentos.auth import Key, authenticate
+from mockagent.platforms.agentos.control import (
+    NOT_MODELLED,
+    NOT_MODELLED_PATHS,
+    SERVED,
+    path_not_modelled,
+    rpc_not_modelled,
+)
+from mockagent.platforms.agentos.conversations import HostedSession, detail, hosted_session, summary
 from mockagent.platforms.agentos.ingest import IngestRun, ingest_view
 from mockagent.platforms.agentos.models import (
     CancelBody,
@@ -30,16 +39,22 @@ from mockagent.platforms.agentos.models import (
     HumanInputBody,
     InvokeBody,
     ReplyBody,
+    RpcConversationBody,
+    RpcConversationGetBody,
+    RpcConversationsBody,
     RpcDecideBody,
+    RpcEventsBody,
+    RpcInvokeBody,
     RpcListBody,
     RpcRunBody,
+    RpcRunsBody,
     RunRef,
     RunStartBody,
     TaskBody,
     message_of,
 )
 from mockagent.platforms.agentos.records import AgentOSRecords
-from mockagent.platforms.agentos.render import RunFrames, ok, render_error
+from mockagent.platforms.agentos.render import RunFrames, event_log, ok, render_error
 from mockagent.platforms.agentos.runs import (
     GATEWAY_TIMEOUT,
     HostedRun,
@@ -56,9 +71,11 @@ from mockagent.runs import Conversation, Decision, Limit, Run, RunStatus
 from mockagent.scenarios.model import Agent
 
 R = TypeVar("R", bound=RunRef)
+Body = dict[str, Any]
+Rpc = Callable[[web.Request, RequestContext, Key, Body], Awaitable[web.StreamResponse]]
+CANCELLED_BY_CLIENT = "the client cancelled it"
 _OK = {"ok": True}
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens")
-_RPC_METHODS = ("approvals_decide", "approvals_list", "runs_get")
 
 
 class AgentOS(Platform):
@@ -85,6 +102,7 @@ class AgentOS(Platform):
             Route("POST", f"{ingest}/run/fail", self.on_fail_ingest),
             Route("POST", f"{ingest}/run/cancel", self.on_cancel_ingest),
             Route("POST", f"{ingest}/tasks", self.on_report_task),
+            *(Route("POST", path, self.on_call_unmodelled) for path in NOT_MODELLED_PATHS),
         ]
 
     def admin_routes(self) -> Iterable[Route]:
@@ -105,6 +123,18 @@ class AgentOS(Platform):
         key.require_agent(agent_id)
         raw = await self.read_json(request)
         body = validate(InvokeBody, raw)
+        return await self._invoke(request, ctx, agent_id, raw, body, stream=body.stream)
+
+    async def _invoke(
+        self,
+        request: web.Request,
+        ctx: RequestContext,
+        agent_id: str,
+        raw: dict[str, Any],
+        body: InvokeBody,
+        *,
+        stream: bool,
+    ) -> web.StreamResponse:
         body.check()
         agent = self.engine.agent(self.key, agent_id)
         if agent is None:
@@ -114,10 +144,14 @@ class AgentOS(Platform):
         await self.admit(ctx, agent=agent, scope=body.session_id)
         async with ctx.session.lock:
             if session is not None:
+                if ctx.session.conversation(self.key, session.id) is not session:  # deleted while admitted
+                    raise ApiError(ErrorKind.NOT_FOUND, f"Session {session.id} not found.")
                 _check_idle(session)
             # A new conversation only once the call is admitted: a 429 leaves nothing behind.
             conversation = session or ctx.session.open_conversation(self.key, agent.id, uuid4())
             run = self.start_turn(ctx, conversation)
+            if body.start_session:
+                conversation.record = HostedSession(body.external_user_id)
         run.record = HostedRun(
             session_id=conversation.id if body.session_id or body.start_session else None,
             prompt_variables=body.prompt_variables or {},
@@ -126,7 +160,7 @@ class AgentOS(Platform):
             history=tuple(turn.model_dump() for turn in body.history or ()),
             test=body.test,
         )
-        if body.stream:
+        if stream:
             frames = RunFrames(run, self._approvals(ctx))
             # The gateway limit for a stream: the run times out and the stream ends with an error frame.
             limit = Limit(run.created_at + self.gateway_timeout, "the gateway limit passed")
@@ -138,7 +172,7 @@ class AgentOS(Platform):
         if body.session_id is None:
             return None
         conversation = ctx.session.conversation(self.key, body.session_id)
-        if conversation is None or conversation.agent_id != agent.id:
+        if conversation is None or hosted_session(conversation) is None or conversation.agent_id != agent.id:
             raise ApiError(ErrorKind.NOT_FOUND, f"Session {body.session_id} not found.")
         return conversation
 
@@ -224,19 +258,140 @@ class AgentOS(Platform):
         return ok(await self._decide(ctx, request.match_info["approvalId"], approved, body.decision_note))
 
     async def on_call_rpc(self, request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-        """The SDK's control-plane calls (``aos.approvals.*``, ``aos.runs.get``) this mock serves."""
+        """The SDK's control plane (``aos.runs.*``, ``aos.conversations.*``, ``aos.approvals.*``): each
+        served method is the ``_rpc_<method>`` below; the SDK's other methods are answered as not modelled."""
         key = authenticate(self, request)
         method = request.match_info["method"]
-        if method not in _RPC_METHODS:
+        if method in NOT_MODELLED:
+            await self.admit(ctx)
+            raise rpc_not_modelled(method)
+        if method not in SERVED:
             raise ApiError(ErrorKind.NOT_FOUND, f"Unknown RPC method {method[:64]!r}.")
         raw = await self.read_json(request)
-        if method == "approvals_list":
-            return ok(await self._list(ctx, key, validate(RpcListBody, raw)))
-        if method == "runs_get":
-            return ok(await self._poll(ctx, key, validate(RpcRunBody, raw).run_id))
+        serve: Rpc = getattr(self, f"_rpc_{method}")
+        return await serve(request, ctx, key, raw)
+
+    async def on_call_unmodelled(self, request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+        """A request the SDK makes that mockagent does not model (control.NOT_MODELLED_PATHS)."""
+        authenticate(self, request)
+        await self.admit(ctx)
+        raise path_not_modelled(request.path.removeprefix(self.prefix))
+
+    async def _rpc_approvals_list(self, request: web.Request, ctx: RequestContext, key: Key, raw: Body) -> web.Response:
+        return ok(await self._list(ctx, key, validate(RpcListBody, raw)))
+
+    async def _rpc_approvals_decide(
+        self, request: web.Request, ctx: RequestContext, key: Key, raw: Body
+    ) -> web.Response:
         key.require_workspace("Deciding an approval")
         body = validate(RpcDecideBody, raw)
         return ok(await self._decide(ctx, body.approval_id, body.decision == "approved", body.decision_note))
+
+    async def _rpc_runs_get(self, request: web.Request, ctx: RequestContext, key: Key, raw: Body) -> web.Response:
+        return ok(await self._poll(ctx, key, validate(RpcRunBody, raw).run_id))
+
+    async def _rpc_runs_cancel(self, request: web.Request, ctx: RequestContext, key: Key, raw: Body) -> web.Response:
+        run = await self._run_for(ctx, key, validate(RpcRunBody, raw).run_id)
+        async with ctx.session.lock:
+            status = run.status()
+            # CHOSEN: cancelling a cancelled run again changes nothing; an end of another kind is a conflict.
+            if status.is_terminal and status is not RunStatus.CANCELLED:
+                raise ApiError(
+                    ErrorKind.CONFLICT, f"Run {run.id} already ended ({wire_status(run)}); it can't be cancelled."
+                )
+            run.cancel(CANCELLED_BY_CLIENT)
+        return ok(run_view(run, self._approvals(ctx)))
+
+    async def _rpc_runs_get_events(
+        self, request: web.Request, ctx: RequestContext, key: Key, raw: Body
+    ) -> web.Response:
+        body = validate(RpcEventsBody, raw)
+        run = await self._run_for(ctx, key, body.run_id)
+        return ok(event_log(run, self._approvals(ctx), body.limit))
+
+    async def _rpc_runs_list(self, request: web.Request, ctx: RequestContext, key: Key, raw: Body) -> web.Response:
+        key.require_workspace("Listing runs")
+        query = validate(RpcRunsBody, raw)
+        await self.admit(ctx)
+        approvals = self._approvals(ctx)
+        found: list[dict[str, Any]] = []
+        for run in reversed(ctx.session.runs_of(self.key)):  # newest first
+            if len(found) == query.limit:
+                break
+            if query.agent_id not in (None, run.agent.id) or query.status not in (None, wire_status(run)):
+                continue
+            found.append(run_view(run, approvals))
+        return ok(found)
+
+    async def _rpc_runs_invoke(
+        self, request: web.Request, ctx: RequestContext, key: Key, raw: Body
+    ) -> web.StreamResponse:
+        body = validate(RpcInvokeBody, raw)
+        key.require_agent(body.agent_id)
+        # The control plane answers in JSON: `stream` is not one of its fields (CHOSEN: ignored).
+        return await self._invoke(request, ctx, body.agent_id, raw, body, stream=False)
+
+    async def _rpc_conversations_list(
+        self, request: web.Request, ctx: RequestContext, key: Key, raw: Body
+    ) -> web.Response:
+        key.require_workspace("Listing conversations")
+        query = validate(RpcConversationsBody, raw)
+        await self.admit(ctx)
+        clock = ctx.session.clock
+        found: list[dict[str, Any]] = []
+        for conversation in reversed(ctx.session.conversations.values()):  # newest first
+            if len(found) == query.limit:
+                break
+            session = hosted_session(conversation)
+            if (
+                session is None
+                or conversation.platform is not self.key
+                or query.agent_id not in (None, conversation.agent_id)
+                or query.external_user_id not in (None, session.external_user_id)
+            ):
+                continue
+            found.append(summary(conversation, session, clock))
+        return ok(found)
+
+    async def _rpc_conversations_get(
+        self, request: web.Request, ctx: RequestContext, key: Key, raw: Body
+    ) -> web.Response:
+        body = validate(RpcConversationGetBody, raw)
+        conversation, session = await self._conversation(ctx, key, body.conversation_id)
+        return ok(detail(conversation, session, ctx.session.clock, body.message_limit))
+
+    async def _rpc_conversations_delete(
+        self, request: web.Request, ctx: RequestContext, key: Key, raw: Body
+    ) -> web.Response:
+        conversation, _ = await self._conversation(ctx, key, validate(RpcConversationBody, raw).conversation_id)
+        async with ctx.session.lock:
+            if ctx.session.conversations.pop((self.key, conversation.id), None) is None:
+                raise ApiError(ErrorKind.NOT_FOUND, f"Conversation {conversation.id} not found.")  # deleted meanwhile
+            # CHOSEN: a turn still going on in it ends, as when a session is reset.
+            for run in conversation.runs:
+                run.cancel("the conversation was deleted")
+            # Its runs stay readable by id; cutting the list frees them as soon as the run store forgets them.
+            conversation.runs.clear()
+        return ok({"id": conversation.id, "deleted": True})
+
+    async def _run_for(self, ctx: RequestContext, key: Key, run_id: str) -> Run:
+        """A hosted run a control-plane call acts on, admitted (an agent key reaches its own agent's runs)."""
+        run = self._hosted_run(ctx, run_id)
+        key.require_agent(run.agent.id)
+        await self.admit(ctx, agent=run.agent, scope=run.conversation.id)
+        return run
+
+    async def _conversation(
+        self, ctx: RequestContext, key: Key, conversation_id: str
+    ) -> tuple[Conversation, HostedSession]:
+        key.require_workspace("Reading conversations")
+        conversation = ctx.session.conversation(self.key, conversation_id)
+        session = hosted_session(conversation)
+        if conversation is None or session is None:
+            raise ApiError(ErrorKind.NOT_FOUND, f"Conversation {conversation_id} not found.")
+        last = conversation.last
+        await self.admit(ctx, agent=last.agent if last is not None else None, scope=conversation.id)
+        return conversation, session
 
     async def _list(self, ctx: RequestContext, key: Key, query: RpcListBody) -> list[dict[str, Any]]:
         key.require_workspace("Listing approvals")

@@ -47,6 +47,7 @@ from mockagent.platforms.beeos.render import (
     stream_headers,
 )
 from mockagent.platforms.beeos.tasks import DELTA_TYPE, Json, Task
+from mockagent.platforms.beeos.unmodelled import UNMODELLED, unmodelled
 from mockagent.platforms.bodies import read_body, validate
 from mockagent.platforms.credentials import is_jwt, jwt_claims
 from mockagent.runs import Decision, Limit, PauseStyle
@@ -107,6 +108,7 @@ class BeeOS(Platform):
             Route("GET", "/api/v1/files/{fileId}", self.on_get_file),
             Route("PUT", STORAGE, self.on_put_object),
             Route("GET", STORAGE, self.on_get_object),
+            *(Route(endpoint.method, endpoint.path, self.on_call_unmodelled) for endpoint in UNMODELLED),
         ]
 
     def render_error(self, error: ApiError) -> web.Response:
@@ -403,6 +405,17 @@ class BeeOS(Platform):
         await self.admit(ctx, agent=agent, scope=body.context_id)
         key = (caller, agent.id, body.idempotency_key) if body.idempotency_key else None
         return _Turn(caller, body, agent, attachments, key)
+
+    # ── the rest of the SDK ──────────────────────────────────────────────────────────────────────
+
+    async def on_call_unmodelled(self, request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+        """A call of the SDK that mockagent does not model (unmodelled.UNMODELLED): authenticated and
+        admitted like any other, then answered 404 `not_implemented`."""
+        self._authenticate(request)
+        await self.admit(ctx)
+        resource = request.match_info.route.resource
+        assert resource is not None  # a declared route always has its resource
+        raise unmodelled(request.method, resource.canonical.removeprefix(self.prefix))
 
     # ── auth and agents ──────────────────────────────────────────────────────────────────────────
 
