@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -127,10 +128,20 @@ async def _serve(server: MockServer) -> None:
     click.echo(f"  health: {server.url}/__mockagent/health   — Ctrl-C to stop")
     sys.stdout.flush()
     try:
-        await asyncio.Event().wait()
+        await _until_stopped()
     finally:
         await collector.stop()
         await server.stop()
+
+
+async def _until_stopped() -> None:
+    """Return on SIGINT (Ctrl-C) or SIGTERM (what a container runtime or a process manager sends): both
+    stop the server the same way, within its grace period. A second signal while stopping is ignored."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
 
 
 @main.command()

@@ -4,7 +4,9 @@ stop on Ctrl-C), validate, platforms, and scenario errors reported as path:line:
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import signal
 import socket
 import subprocess
@@ -189,10 +191,82 @@ async def test_serve_prints_its_banner_answers_and_stops_on_ctrl_c() -> None:
         httpx.get(f"{url}/__mockagent/health", timeout=SAFETY)
 
 
-async def test_serve_exits_on_terminate() -> None:
-    async with serving("--port", "0") as (process, _):
-        process.terminate()
-        assert await asyncio.wait_for(process.wait(), SAFETY) is not None
+def _jwt(claims: dict[str, str]) -> str:
+    def part(value: dict[str, str]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2ln"
+
+
+# A stream of the `timeout` demo agent (an hour of work) on each platform: (path, headers, body).
+HOUR_LONG_STREAMS = {
+    "beeos": (
+        "/beeos/api/v1/agents/timeout/invoke",
+        {"Authorization": "Bearer oag_" + "a" * 64, "Accept": "text/event-stream"},
+        {"message": "hi"},
+    ),
+    "agentos": (
+        "/agentos/api/v1/agents/timeout/invoke",
+        {"Authorization": "Bearer aos_ws_test"},
+        {"message": "hi", "stream": True},
+    ),
+    "xpander": (
+        "/xpander/v1/agents/timeout/invoke/stream",
+        {"x-api-key": "key-1"},
+        {"input": {"text": "hi", "user": {"id": "u-1", "email": "ada@example.com"}}},
+    ),
+    "zeus": (
+        "/zeus/api/agent/invoke?agent=timeout",
+        {"Authorization": f"Bearer {_jwt({'sub': 'user_1'})}"},
+        {"message": "hi", "llm_config": {"baseUrl": "https://api.openai.com/v1", "apiKey": "k", "modelName": "m"}},
+    ),
+    "aster": (
+        "/aster/api/chat",
+        {"Authorization": f"Bearer {_jwt({'sub': 'user_1', 'org_id': 'org_1'})}"},
+        {"agentId": 7, "message": {"role": "user", "parts": [{"type": "text", "text": "hi"}]}},
+    ),
+}
+
+
+def _data_lines(stream: str) -> list[str]:
+    return [line.removeprefix("data: ") for line in stream.splitlines() if line.startswith("data: ")]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_serve_stops_on_a_signal_ending_every_open_stream_as_cancelled(signum: signal.Signals) -> None:
+    async with serving("--port", "0") as (process, banner):
+        url = url_of(banner)
+        async with httpx.AsyncClient(base_url=url, timeout=SAFETY) as client, contextlib.AsyncExitStack() as stack:
+            streams = {
+                key: await stack.enter_async_context(client.stream("POST", path, headers=headers, json=body))
+                for key, (path, headers, body) in HOUR_LONG_STREAMS.items()
+            }
+            assert {key: response.status_code for key, response in streams.items()} == dict.fromkeys(streams, 200)
+            process.send_signal(signum)
+            # Each stream ends the way its platform ends a cancelled run, and the response ends cleanly
+            # (a cut chunked body would raise here).
+            ends = {key: _data_lines((await response.aread()).decode()) for key, response in streams.items()}
+        assert await asyncio.wait_for(process.wait(), SAFETY) == 0
+        assert process.stdout is not None
+        assert process.stderr is not None
+        assert (await process.stdout.read()).decode().strip() == "mockagent stopped."
+        assert "Traceback" not in (await process.stderr.read()).decode()
+
+    beeos_done = json.loads(ends["beeos"][-1])
+    assert (beeos_done["type"], beeos_done["is_error"], beeos_done["code"]) == ("done", True, "canceled")
+    assert json.loads(ends["agentos"][-1]) == {
+        "type": "error",
+        "code": "CANCELLED",
+        "message": "The run was cancelled: the server is stopping.",
+    }
+    xpander_finished = json.loads(ends["xpander"][-1])
+    assert (xpander_finished["type"], xpander_finished["data"]["status"]) == ("task_finished", "stopped")
+    assert json.loads(ends["zeus"][-1]) == {
+        "type": "error",
+        "error": "The run was cancelled",
+        "error_code": "cancelled",
+    }
+    assert ends["aster"][-2:] == ['{"type":"abort"}', "[DONE]"]
 
 
 async def test_serve_one_platform_at_the_root_with_my_scenarios(tmp_path: Path) -> None:
