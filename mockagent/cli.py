@@ -33,7 +33,7 @@ def main() -> None:
 @main.command()
 @click.argument("scenario_paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535), help="0: a free one.")
 @click.option(
     "--platform",
     "platform",
@@ -47,6 +47,11 @@ def main() -> None:
     show_default=True,
     type=click.FloatRange(min=0.0, min_open=True),
     help="Divide every scripted delay by this factor (Retry-After values stay real seconds).",
+)
+@click.option(
+    "--manual-clock",
+    is_flag=True,
+    help="Stop time: each session's clock moves only by POST /__mockagent/clock/advance (not with --speed).",
 )
 @click.option(
     "--fault",
@@ -64,7 +69,7 @@ def main() -> None:
     help="Inject a fault from the catalogue into this share of requests (0..1).",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed for --chaos and latency samples.")
-@click.option("-v", "--verbose", is_flag=True, help="Log each request.")
+@click.option("-v", "--verbose", is_flag=True, help="Log each request: method, path, status, duration, session, agent.")
 def serve(
     scenario_paths: tuple[Path, ...],
     host: str,
@@ -72,6 +77,7 @@ def serve(
     platform: str | None,
     with_builtin: bool,
     speed: float,
+    manual_clock: bool,
     faults: tuple[str, ...],
     rate_limit: str | None,
     chaos: float,
@@ -80,6 +86,8 @@ def serve(
 ) -> None:
     """Serve the platforms from SCENARIO_PATHS (files or folders), or from the demo agents."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if manual_clock and speed != 1.0:
+        raise click.BadParameter("a manual clock has no speed: give --speed or --manual-clock", param_hint="--speed")
     try:
         rules = tuple(FaultRule(fault=parse_fault(spec)) for spec in faults)
         if rate_limit:
@@ -91,6 +99,7 @@ def serve(
         with_builtin=with_builtin,
         root_platform=PlatformKey(platform) if platform else None,
         speed=speed,
+        manual_clock=manual_clock,
         fault_rules=rules,
         chaos=chaos,
         seed=seed,
@@ -104,7 +113,7 @@ def serve(
     from mockagent.server import MockServer
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(MockServer(settings, host, port, scenarios=scenarios)))
+        asyncio.run(_serve(MockServer(settings, host, port, scenarios=scenarios, log_requests=verbose)))
     click.echo("mockagent stopped.")
 
 
@@ -120,7 +129,8 @@ async def _serve(server: MockServer) -> None:
     collector = Collector(server.engine)
     collector.start()
     agents = sorted(server.engine.scenarios.agents)
-    click.echo(f"mockagent {__version__} listening on {server.url}  (speed {settings.speed:g}x)")
+    clock = "manual clock" if settings.manual_clock else f"speed {settings.speed:g}x"
+    click.echo(f"mockagent {__version__} listening on {server.url}  ({clock})")
     classes = platform_classes()
     for key in settings.served():
         click.echo(f"  {classes[key].title:<14} {server.base_url(key)}")

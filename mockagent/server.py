@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from mockagent.app import build_app
-from mockagent.appkeys import ENGINE
+from mockagent.appkeys import CONTEXT, ENGINE
 from mockagent.clock import Clock, ManualClock
 from mockagent.engine import Engine
 from mockagent.model import PlatformKey
@@ -25,6 +27,7 @@ T = TypeVar("T")
 #: runs are ended at once (see `_end_open_runs`), so a stream or a waiting reply needs far less than this;
 #: only a request waiting on something else (a latency fault, a stalled stream) uses it up.
 SHUTDOWN_GRACE = 5.0
+REQUEST_LOG = logging.getLogger("mockagent.requests")
 
 
 class MockServer:
@@ -38,6 +41,7 @@ class MockServer:
         *,
         scenarios: ScenarioSet | None = None,
         shutdown_grace: float = SHUTDOWN_GRACE,
+        log_requests: bool = False,
     ) -> None:
         self.settings = settings or Settings()
         self.host = host
@@ -45,6 +49,7 @@ class MockServer:
         if not shutdown_grace > 0:  # aiohttp reads 0 as "wait for ever"
             raise ValueError(f"shutdown_grace must be positive, got {shutdown_grace}")
         self.shutdown_grace = shutdown_grace
+        self.log_requests = log_requests  # one line per request on REQUEST_LOG (`serve -v`)
         self.app: web.Application | None = None
         self._scenarios = scenarios  # already loaded from `settings` (the CLI validates before binding)
         self._runner: web.AppRunner | None = None
@@ -56,7 +61,11 @@ class MockServer:
         # Handler cancellation: a client that hangs up ends its stream's work at once. On stop, aiohttp
         # waits up to the grace for the responses in progress, then cancels what is left.
         self._runner = web.AppRunner(
-            self.app, handler_cancellation=True, access_log=None, shutdown_timeout=self.shutdown_grace
+            self.app,
+            handler_cancellation=True,
+            access_log=REQUEST_LOG if self.log_requests else None,
+            access_log_class=RequestLine,
+            shutdown_timeout=self.shutdown_grace,
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -126,6 +135,22 @@ class MockServer:
         if not isinstance(clock, ManualClock):
             raise TypeError("advance() needs a server started with manual_clock=True")
         await clock.advance(seconds)
+
+
+class RequestLine(AbstractAccessLogger):
+    """One line per request, once it is answered (a stream once it ends): method, path, status, duration,
+    session and agent. Never a header value, the query or a body: they carry credentials."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        ctx = request.get(CONTEXT)
+        session = ctx.session.name if ctx is not None else "-"
+        agent = ctx.agent.id if ctx is not None and ctx.agent is not None else "-"
+        # The raw path: a decoded one could break the line (%0A).
+        path = request.rel_url.raw_path
+        status = response.status
+        self.logger.info(
+            "%s %s %d %.1f ms session=%s agent=%s", request.method, path, status, time * 1000, session, agent
+        )
 
 
 async def _end_open_runs(app: web.Application) -> None:

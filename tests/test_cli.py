@@ -330,10 +330,76 @@ def test_serve_on_a_port_in_use_says_so(tmp_path: Path) -> None:
         (["--platform", "nowhere"], "--platform"),
         (["--fault", "not-a-fault"], "not-a-fault"),
         (["--rate-limit", "lots"], "lots"),
+        (["--port", "99999"], "--port"),
+        (["--port", "-1"], "--port"),
+        (["--manual-clock", "--speed", "2"], "--speed"),
     ],
 )
 def test_serve_refuses_bad_options_before_binding(args: list[str], complaint: str) -> None:
     result = mockagent("serve", "--port", "0", *args)
     assert result.returncode == 2
     assert complaint in result.stderr
+    assert "Traceback" not in result.stderr
     assert "listening on" not in result.stdout
+
+
+async def test_serve_with_a_manual_clock_moves_only_when_advanced() -> None:
+    async with serving("--port", "0", "--manual-clock") as (process, banner):
+        url = url_of(banner)
+        assert banner[0].endswith("(manual clock)")
+        beeos = {"Authorization": "Bearer oag_" + "a" * 64}
+        async with httpx.AsyncClient(base_url=url, timeout=SAFETY) as client:
+            assert (await client.get("/__mockagent/clock")).json()["manual"] is True
+            tasks = "/beeos/api/v1/agents/slow/tasks"
+            task_id = (await client.post(tasks, json={"message": "go"}, headers=beeos)).json()["data"]["task_id"]
+            assert (await client.get(f"{tasks}/{task_id}", headers=beeos)).json()["data"]["status"] == "queued"
+            advanced = await client.post("/__mockagent/clock/advance", json={"seconds": 3.5})
+            assert advanced.json()["now"] == 3.5
+            done = (await client.get(f"{tasks}/{task_id}", headers=beeos)).json()["data"]
+            assert (done["status"], done["result"]) == ("completed", {"text": "Done after a while."})
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), SAFETY) == 0
+
+
+async def test_serve_verbose_logs_one_line_per_request_and_no_secret() -> None:
+    key = "oag_" + "5ec7e7" * 10 + "abcd"
+    secret = "my-secret-message"
+    async with serving("--port", "0", "-v") as (process, banner):
+        url = url_of(banner)
+        async with httpx.AsyncClient(base_url=url, timeout=SAFETY) as client:
+            headers = {"Authorization": f"Bearer {key}", "X-Mockagent-Session": "alice", "X-Api-Key": key}
+            invoke = "/beeos/api/v1/agents/echo/invoke"
+            assert (await client.post(invoke, json={"message": secret}, headers=headers)).status_code == 200
+            streamed = await client.post(
+                invoke, json={"message": secret}, headers={**headers, "Accept": "text/event-stream"}
+            )
+            assert secret in streamed.text
+            refused = await client.post(f"{invoke}?token={key}", json={"message": secret}, headers={"X-Api-Key": key})
+            assert refused.status_code == 401
+            assert (await client.get("/__mockagent/health", headers=headers)).status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), SAFETY) == 0
+        assert process.stderr is not None
+        log = (await process.stderr.read()).decode()
+
+    lines = log.splitlines()
+    assert len(lines) == 4, log
+    fields = [line.split() for line in lines]
+    assert [line[:4] for line in fields] == [
+        ["INFO", "POST", invoke, "200"],
+        ["INFO", "POST", invoke, "200"],
+        ["INFO", "POST", invoke, "401"],
+        ["INFO", "GET", "/__mockagent/health", "200"],
+    ]
+    for line in fields:
+        float(line[4])  # the duration
+        assert line[5] == "ms"
+    assert [line[6:] for line in fields] == [
+        ["session=alice", "agent=echo"],
+        ["session=alice", "agent=echo"],
+        ["session=default", "agent=-"],
+        ["session=-", "agent=-"],
+    ]
+    assert key not in log
+    assert key[4:20] not in log
+    assert secret not in log
