@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from mockagent.admin import ADMIN_PREFIX, admin_routes, session_named, session_of
+from mockagent.admin import ADMIN_PREFIX, admin_routes, guarded, session_named, session_of
 from mockagent.appkeys import CONTEXT, ENGINE, PLATFORMS, SETTINGS
 from mockagent.context import RequestContext
 from mockagent.encoding import json_response
@@ -61,11 +61,11 @@ def build_app(
     for platform in platforms.values():
         for route in platform.routes():
             app.router.add_route(route.method, platform.prefix + route.path, _admitted_route(platform, route))
-        for route in platform.admin_routes():
+        for route in platform.admin_routes() if settings.admin_api else ():
             path = f"{ADMIN_PREFIX}/{platform.key.value}{route.path}"
-            app.router.add_route(route.method, path, _admin_route(platform, route))
-    for admin in admin_routes():
-        app.router.add_route(admin.method, ADMIN_PREFIX + admin.path, admin.handler)
+            app.router.add_route(route.method, path, guarded(_admin_route(platform, route)))
+    for admin in admin_routes() if settings.admin_api else ():
+        app.router.add_route(admin.method, ADMIN_PREFIX + admin.path, guarded(admin.handler))
     app.on_cleanup.append(_close_sessions)
     return app
 

@@ -69,6 +69,21 @@ def main() -> None:
     help="Inject a fault from the catalogue into this share of requests (0..1).",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed for --chaos and latency samples.")
+@click.option(
+    "--admin-token",
+    envvar="MOCKAGENT_ADMIN_TOKEN",
+    show_envvar=True,
+    metavar="TOKEN",
+    help="Require `Authorization: Bearer TOKEN` on the admin API (/__mockagent); needed off loopback.",
+)
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A Host name the admin API answers for, besides loopback names, IP addresses and --host. Repeatable.",
+)
+@click.option("--no-admin", is_flag=True, help="Serve no admin API (/__mockagent) at all.")
 @click.option("-v", "--verbose", is_flag=True, help="Log each request: method, path, status, duration, session, agent.")
 def serve(
     scenario_paths: tuple[Path, ...],
@@ -82,6 +97,9 @@ def serve(
     rate_limit: str | None,
     chaos: float,
     seed: int,
+    admin_token: str | None,
+    allowed_hosts: tuple[str, ...],
+    no_admin: bool,
     verbose: bool,
 ) -> None:
     """Serve the platforms from SCENARIO_PATHS (files or folders), or from the demo agents."""
@@ -103,7 +121,21 @@ def serve(
         fault_rules=rules,
         chaos=chaos,
         seed=seed,
+        admin_api=not no_admin,
+        admin_token=admin_token,
+        allowed_hosts=(host, *allowed_hosts),
     )
+    from mockagent.admin import exposure, is_loopback
+
+    if (problem := exposure(host, settings)) is not None:
+        raise click.UsageError(problem)
+    if no_admin and not is_loopback(host):
+        click.echo(
+            f"warning: serving on {host or 'every address'} to anyone who can reach it; the admin API is off, "
+            "but the platform routes take any well-formed credential (unless a scenario file's auth: "
+            "declares the keys)",
+            err=True,
+        )
     try:
         scenarios = load_scenarios(settings)  # fail before binding, with the file's own position
     except (MockAgentError, OSError) as err:
@@ -135,7 +167,12 @@ async def _serve(server: MockServer) -> None:
     for key in settings.served():
         click.echo(f"  {classes[key].title:<14} {server.base_url(key)}")
     click.echo(f"  agents: {', '.join(agents) or '(none)'}")
-    click.echo(f"  health: {server.url}/__mockagent/health   — Ctrl-C to stop")
+    if not settings.admin_api:
+        click.echo("  admin API: off   — Ctrl-C to stop")
+    else:
+        if settings.admin_token is not None:
+            click.echo("  admin API: token required (Authorization: Bearer …), health excepted")
+        click.echo(f"  health: {server.url}/__mockagent/health   — Ctrl-C to stop")
     sys.stdout.flush()
     try:
         await _until_stopped()

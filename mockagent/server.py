@@ -12,10 +12,12 @@ from typing import Any, TypeVar
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from mockagent.admin import exposure
 from mockagent.app import build_app
 from mockagent.appkeys import CONTEXT, ENGINE
 from mockagent.clock import Clock, ManualClock
 from mockagent.engine import Engine
+from mockagent.errors import MockAgentError
 from mockagent.model import PlatformKey
 from mockagent.platforms import platform_classes
 from mockagent.scenarios.model import ScenarioSet
@@ -55,6 +57,9 @@ class MockServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> MockServer:
+        problem = exposure(self.host, self.settings)
+        if problem is not None:
+            raise MockAgentError(problem)
         self.app = build_app(self.settings, scenarios=self._scenarios)
         self._scenarios = None  # a restart reads the files again
         self.app.on_shutdown.append(_end_open_runs)

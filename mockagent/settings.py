@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mockagent.clock import Clock, ManualClock, RealClock
@@ -30,6 +30,11 @@ class Settings:
     seed: int = 0  # --seed: makes chaos (and latency samples) repeat for the same request order
     store_limit: int = STORE_LIMIT  # runs (conversations, tasks …) each session keeps
     max_sessions: int = MAX_SESSIONS
+    # The admin API (docs/admin.md): served or not, its token, and the Host names it answers for besides
+    # loopback names and IP addresses.
+    admin_api: bool = True
+    admin_token: str | None = field(default=None, repr=False)
+    allowed_hosts: tuple[str, ...] = ()
 
     def scenario_sources(self) -> list[Path]:
         paths = list(self.scenario_paths)

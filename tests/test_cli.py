@@ -7,6 +7,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -131,15 +132,23 @@ def test_validate_needs_an_existing_path(tmp_path: Path) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serving(*args: str | Path) -> AsyncIterator[tuple[asyncio.subprocess.Process, list[str]]]:
+async def serving(
+    *args: str | Path, env: dict[str, str] | None = None
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, list[str]]]:
     """`mockagent serve ARGS`, once its banner is out (the banner lines are yielded); killed if left running."""
     process = await asyncio.create_subprocess_exec(
-        *COMMAND, "serve", *map(str, args), cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *COMMAND,
+        "serve",
+        *map(str, args),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     assert process.stdout is not None
     banner: list[str] = []
     try:
-        while not banner or not banner[-1].lstrip().startswith("health:"):
+        while not banner or not banner[-1].endswith("Ctrl-C to stop"):
             line = await asyncio.wait_for(process.stdout.readline(), SAFETY)
             if not line:
                 stderr = await process.stderr.read() if process.stderr else b""
@@ -403,3 +412,43 @@ async def test_serve_verbose_logs_one_line_per_request_and_no_secret() -> None:
     assert key not in log
     assert key[4:20] not in log
     assert secret not in log
+
+
+# ── the admin API's access (docs/admin.md) ───────────────────────────────────────────────────────────
+
+
+def test_serve_beyond_loopback_without_an_admin_token_refuses_to_start() -> None:
+    result = mockagent("serve", "--host", "0.0.0.0", "--port", "0")
+    assert result.returncode == 2
+    assert "--admin-token or MOCKAGENT_ADMIN_TOKEN" in result.stderr
+    assert "--no-admin" in result.stderr
+    assert "listening on" not in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+async def test_serve_takes_its_admin_token_from_the_environment() -> None:
+    token = "from-the-environment-0123"
+    async with serving("--port", "0", env={"MOCKAGENT_ADMIN_TOKEN": token}) as (process, banner):
+        url = url_of(banner)
+        assert banner[-2].strip().startswith("admin API: token required")
+        assert token not in "\n".join(banner)
+        async with httpx.AsyncClient(base_url=url, timeout=SAFETY) as client:
+            assert (await client.get("/__mockagent/journal")).status_code == 401
+            authorized = {"Authorization": f"Bearer {token}"}
+            assert (await client.get("/__mockagent/journal", headers=authorized)).status_code == 200
+            assert (await client.get("/__mockagent/health")).status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), SAFETY) == 0
+
+
+async def test_serve_beyond_loopback_without_the_admin_api_warns() -> None:
+    async with serving("--host", "0.0.0.0", "--port", "0", "--no-admin") as (process, banner):
+        assert banner[-1].strip().startswith("admin API: off")
+        port = banner[0].split(" listening on ", 1)[1].split()[0].rsplit(":", 1)[1]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=SAFETY) as client:
+            assert (await client.get("/__mockagent/health")).status_code == 404
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), SAFETY) == 0
+        assert process.stderr is not None
+        warning = (await process.stderr.read()).decode()
+    assert warning.startswith("warning: serving on 0.0.0.0 to anyone who can reach it")
