@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from mockagent.admin import ADMIN_PREFIX, admin_routes, session_named, session_of
+from mockagent.admin import ADMIN_PREFIX, admin_routes, guarded, session_named, session_of
 from mockagent.appkeys import CONTEXT, ENGINE, PLATFORMS, REPLAYER, SETTINGS
 from mockagent.context import RequestContext
 from mockagent.encoding import json_response
@@ -70,11 +70,11 @@ def build_app(
         for route in platform.routes():
             handle = _admitted_route(platform, route, replayer, settings.prefer_scenarios)
             app.router.add_route(route.method, platform.prefix + route.path, handle)
-        for route in platform.admin_routes():
+        for route in platform.admin_routes() if settings.admin_api else ():
             path = f"{ADMIN_PREFIX}/{platform.key.value}{route.path}"
-            app.router.add_route(route.method, path, _admin_route(platform, route))
-    for admin in admin_routes():
-        app.router.add_route(admin.method, ADMIN_PREFIX + admin.path, admin.handler)
+            app.router.add_route(route.method, path, guarded(_admin_route(platform, route)))
+    for admin in admin_routes() if settings.admin_api else ():
+        app.router.add_route(admin.method, ADMIN_PREFIX + admin.path, guarded(admin.handler))
     app.on_cleanup.append(_close_sessions)
     return app
 

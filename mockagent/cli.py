@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,7 @@ def main() -> None:
 @main.command()
 @click.argument("scenario_paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535), help="0: a free one.")
 @click.option(
     "--platform",
     "platform",
@@ -48,6 +49,11 @@ def main() -> None:
     show_default=True,
     type=click.FloatRange(min=0.0, min_open=True),
     help="Divide every scripted delay by this factor (Retry-After values stay real seconds).",
+)
+@click.option(
+    "--manual-clock",
+    is_flag=True,
+    help="Stop time: each session's clock moves only by POST /__mockagent/clock/advance (not with --speed).",
 )
 @click.option(
     "--fault",
@@ -65,7 +71,22 @@ def main() -> None:
     help="Inject a fault from the catalogue into this share of requests (0..1).",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed for --chaos and latency samples.")
-@click.option("-v", "--verbose", is_flag=True, help="Log each request.")
+@click.option(
+    "--admin-token",
+    envvar="MOCKAGENT_ADMIN_TOKEN",
+    show_envvar=True,
+    metavar="TOKEN",
+    help="Require `Authorization: Bearer TOKEN` on the admin API (/__mockagent); needed off loopback.",
+)
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A Host name the admin API answers for, besides loopback names, IP addresses and --host. Repeatable.",
+)
+@click.option("--no-admin", is_flag=True, help="Serve no admin API (/__mockagent) at all.")
+@click.option("-v", "--verbose", is_flag=True, help="Log each request: method, path, status, duration, session, agent.")
 @replay_options(RecordMode.NONE)
 def serve(
     scenario_paths: tuple[Path, ...],
@@ -74,16 +95,21 @@ def serve(
     platform: str | None,
     with_builtin: bool,
     speed: float,
+    manual_clock: bool,
     faults: tuple[str, ...],
     rate_limit: str | None,
     chaos: float,
     seed: int,
+    admin_token: str | None,
+    allowed_hosts: tuple[str, ...],
+    no_admin: bool,
     verbose: bool,
     **replay: Any,
 ) -> None:
     """Serve the platforms from SCENARIO_PATHS (files or folders), or from the demo agents; with
     --cassettes, from recordings (docs/recording.md)."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if manual_clock and speed != 1.0:
+        raise click.BadParameter("a manual clock has no speed: give --speed or --manual-clock", param_hint="--speed")
     try:
         rules = tuple(FaultRule(fault=parse_fault(spec)) for spec in faults)
         if rate_limit:
@@ -95,21 +121,37 @@ def serve(
         with_builtin=with_builtin,
         root_platform=PlatformKey(platform) if platform else None,
         speed=speed,
+        manual_clock=manual_clock,
         fault_rules=rules,
         chaos=chaos,
         seed=seed,
         **replay_settings(replay),
+        admin_api=not no_admin,
+        admin_token=admin_token,
+        allowed_hosts=(host, *allowed_hosts),
     )
-    _run(settings, host, port)
+    from mockagent.admin import is_loopback
+
+    if no_admin and not is_loopback(host):
+        click.echo(
+            f"warning: serving on {host or 'every address'} to anyone who can reach it; the admin API is off, "
+            "but the platform routes take any well-formed credential (unless a scenario file's auth: "
+            "declares the keys)",
+            err=True,
+        )
+    _run(settings, host, port, verbose)
 
 
 @main.command()
 @click.argument("scenario_paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535), help="0: a free one.")
 @click.option("--with-builtin", is_flag=True, help="Answer what is not recorded from the demo agents too.")
+@click.option("-v", "--verbose", is_flag=True, help="Log each request: method, path, status, duration, session, agent.")
 @replay_options(RecordMode.ALL)
-def record(scenario_paths: tuple[Path, ...], host: str, port: int, with_builtin: bool, **replay: Any) -> None:
+def record(
+    scenario_paths: tuple[Path, ...], host: str, port: int, with_builtin: bool, verbose: bool, **replay: Any
+) -> None:
     """Record: forward each request to its platform's --upstream, pass the answer back live, and write it
     to a cassette in --cassettes (secrets redacted)."""
     options = replay_settings(replay)
@@ -117,13 +159,19 @@ def record(scenario_paths: tuple[Path, ...], host: str, port: int, with_builtin:
         raise click.UsageError("record needs --cassettes DIR")
     if not options["upstreams"]:
         raise click.UsageError("record needs at least one --upstream PLATFORM=URL")
-    _run(Settings(scenario_paths=scenario_paths, with_builtin=with_builtin, **options), host, port)
+    settings = Settings(scenario_paths=scenario_paths, with_builtin=with_builtin, allowed_hosts=(host,), **options)
+    _run(settings, host, port, verbose)
 
 
 main.add_command(cassette)
 
 
-def _run(settings: Settings, host: str, port: int) -> None:
+def _run(settings: Settings, host: str, port: int, verbose: bool) -> None:
+    from mockagent.admin import exposure
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if (problem := exposure(host, settings)) is not None:
+        raise click.UsageError(problem)
     try:
         scenarios = load_scenarios(settings)  # fail before binding, with the file's own position
         if settings.cassettes is not None and settings.record_mode is not RecordMode.ALL:
@@ -137,7 +185,7 @@ def _run(settings: Settings, host: str, port: int) -> None:
     from mockagent.server import MockServer
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(MockServer(settings, host, port, scenarios=scenarios)))
+        asyncio.run(_serve(MockServer(settings, host, port, scenarios=scenarios, log_requests=verbose)))
     click.echo("mockagent stopped.")
 
 
@@ -153,7 +201,8 @@ async def _serve(server: MockServer) -> None:
     collector = Collector(server.engine)
     collector.start()
     agents = sorted(server.engine.scenarios.agents)
-    click.echo(f"mockagent {__version__} listening on {server.url}  (speed {settings.speed:g}x)")
+    clock = "manual clock" if settings.manual_clock else f"speed {settings.speed:g}x"
+    click.echo(f"mockagent {__version__} listening on {server.url}  ({clock})")
     classes = platform_classes()
     for key in settings.served():
         click.echo(f"  {classes[key].title:<14} {server.base_url(key)}")
@@ -161,13 +210,30 @@ async def _serve(server: MockServer) -> None:
     if settings.cassettes is not None:
         upstreams = ", ".join(f"{key.value} → {url}" for key, url in settings.upstreams) or "none"
         click.echo(f"  cassettes: {settings.cassettes} (record mode {settings.record_mode}; upstreams: {upstreams})")
-    click.echo(f"  health: {server.url}/__mockagent/health   — Ctrl-C to stop")
+    if not settings.admin_api:
+        click.echo("  admin API: off   — Ctrl-C to stop")
+    else:
+        if settings.admin_token is not None:
+            click.echo("  admin API: token required (Authorization: Bearer …), health excepted")
+        click.echo(f"  health: {server.url}/__mockagent/health   — Ctrl-C to stop")
     sys.stdout.flush()
     try:
-        await asyncio.Event().wait()
+        await _until_stopped()
     finally:
         await collector.stop()
         await server.stop()
+
+
+async def _until_stopped() -> None:
+    """Return on SIGINT (Ctrl-C) or SIGTERM (what a container runtime or a process manager sends): both
+    stop the server the same way, within its grace period. A second signal while stopping is ignored."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # Without signal handlers in the loop (Windows), Ctrl-C still cancels this wait through asyncio.run.
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
 
 
 @main.command()

@@ -19,6 +19,8 @@ to every request), ``rate_limit`` ("60/min"), ``chaos`` and ``seed``. Override t
 
 Each test gets a server of its own, so it starts from a clean state; within a test, requests carrying
 ``X-Mockagent-Session: NAME`` live apart from the rest, and ``server.reset(NAME)`` clears one session.
+At teardown the server stops as ``mockagent serve`` does, with a shorter grace: a stream the test left open
+ends as cancelled, and a request still waiting on something else is cut after `TEARDOWN_GRACE`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from mockagent.replay.modes import RecordMode
 from mockagent.server import MockServer, ThreadedMockServer
 from mockagent.settings import Settings
 
+#: CHOSEN: real seconds a fixture's server lets open responses finish at teardown (see server.SHUTDOWN_GRACE).
+TEARDOWN_GRACE = 1.0
 _MARKER_KEYS = {
     "scenarios",
     "with_builtin",
@@ -151,7 +155,10 @@ def _kept_on_success(request: pytest.FixtureRequest, settings: Settings) -> Iter
 @pytest.fixture
 def mockagent_server(mockagent_settings: Settings, request: pytest.FixtureRequest) -> Iterator[ThreadedMockServer]:
     """A running server in a background thread, for sync tests and sync clients (SDKs, httpx)."""
-    with _kept_on_success(request, mockagent_settings), ThreadedMockServer(mockagent_settings) as server:
+    with (
+        _kept_on_success(request, mockagent_settings),
+        ThreadedMockServer(mockagent_settings, shutdown_grace=TEARDOWN_GRACE) as server,
+    ):
         yield server
 
 
@@ -167,5 +174,5 @@ else:
     ) -> AsyncIterator[MockServer]:
         """A running server on the test's own event loop, for async tests."""
         with _kept_on_success(request, mockagent_settings):
-            async with MockServer(mockagent_settings) as server:
+            async with MockServer(mockagent_settings, shutdown_grace=TEARDOWN_GRACE) as server:
                 yield server

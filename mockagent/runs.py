@@ -309,10 +309,12 @@ class Run:
         """When the run entered `status` (clock time), if it has, for timestamps such as finished_at."""
         if status is RunStatus.QUEUED:
             return self.created_at
-        if status is RunStatus.RUNNING:
-            return self.started_at
         now = self.clock.now()
         end = self._end_state()
+        if status is RunStatus.RUNNING:
+            # A run ended while still queued never started: it has no start time (none after its end).
+            started = self.started_at
+            return started if started <= now and (end is None or end[1] >= started) else None
         if end is not None and end[0] is status:
             return end[1] if end[1] <= now else None
         # Only what has happened: by now, and before the run ended.

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
+from mockagent.admin import exposure
 from mockagent.app import build_app
-from mockagent.appkeys import ENGINE
+from mockagent.appkeys import CONTEXT, ENGINE
 from mockagent.clock import Clock, ManualClock
 from mockagent.engine import Engine
+from mockagent.errors import MockAgentError
 from mockagent.model import PlatformKey
 from mockagent.platforms import platform_classes
 from mockagent.scenarios.model import ScenarioSet
@@ -21,6 +25,11 @@ from mockagent.sessions import DEFAULT_SESSION, Session
 from mockagent.settings import Settings
 
 T = TypeVar("T")
+#: CHOSEN: how long a stopping server lets open responses finish (real seconds) before it cuts them. Their
+#: runs are ended at once (see `_end_open_runs`), so a stream or a waiting reply needs far less than this;
+#: only a request waiting on something else (a latency fault, a stalled stream) uses it up.
+SHUTDOWN_GRACE = 5.0
+REQUEST_LOG = logging.getLogger("mockagent.requests")
 
 
 class MockServer:
@@ -33,19 +42,36 @@ class MockServer:
         port: int = 0,
         *,
         scenarios: ScenarioSet | None = None,
+        shutdown_grace: float = SHUTDOWN_GRACE,
+        log_requests: bool = False,
     ) -> None:
         self.settings = settings or Settings()
         self.host = host
         self.port = port
+        if not shutdown_grace > 0:  # aiohttp reads 0 as "wait for ever"
+            raise ValueError(f"shutdown_grace must be positive, got {shutdown_grace}")
+        self.shutdown_grace = shutdown_grace
+        self.log_requests = log_requests  # one line per request on REQUEST_LOG (`serve -v`)
         self.app: web.Application | None = None
         self._scenarios = scenarios  # already loaded from `settings` (the CLI validates before binding)
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> MockServer:
+        problem = exposure(self.host, self.settings)
+        if problem is not None:
+            raise MockAgentError(problem)
         self.app = build_app(self.settings, scenarios=self._scenarios)
         self._scenarios = None  # a restart reads the files again
-        # Handler cancellation: a client that hangs up ends its stream's work at once.
-        self._runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
+        self.app.on_shutdown.append(_end_open_runs)
+        # Handler cancellation: a client that hangs up ends its stream's work at once. On stop, aiohttp
+        # waits up to the grace for the responses in progress, then cancels what is left.
+        self._runner = web.AppRunner(
+            self.app,
+            handler_cancellation=True,
+            access_log=REQUEST_LOG if self.log_requests else None,
+            access_log_class=RequestLine,
+            shutdown_timeout=self.shutdown_grace,
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
@@ -56,6 +82,8 @@ class MockServer:
         return self
 
     async def stop(self) -> None:
+        """Stop listening, end every unfinished run (each open stream gets its platform's closing frames,
+        each waiting reply answers), let the responses finish within the grace, then close."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -114,11 +142,42 @@ class MockServer:
         await clock.advance(seconds)
 
 
+class RequestLine(AbstractAccessLogger):
+    """One line per request, once it is answered (a stream once it ends): method, path, status, duration,
+    session and agent. Never a header value, the query or a body: they carry credentials."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        ctx = request.get(CONTEXT)
+        session = ctx.session.name if ctx is not None else "-"
+        agent = ctx.agent.id if ctx is not None and ctx.agent is not None else "-"
+        # The raw path: a decoded one could break the line (%0A).
+        path = request.rel_url.raw_path
+        status = response.status
+        self.logger.info(
+            "%s %s %d %.1f ms session=%s agent=%s", request.method, path, status, time * 1000, session, agent
+        )
+
+
+async def _end_open_runs(app: web.Application) -> None:
+    """The server is stopping (it no longer listens): every run still going ends as cancelled, so the
+    views following one end the way a cancelled run ends on their platform instead of being cut."""
+    for session in app[ENGINE].sessions.sessions():
+        for run in list(session.runs.values()):
+            run.cancel("the server is stopping")
+
+
 class ThreadedMockServer:
     """A `MockServer` on its own event loop in a daemon thread, for synchronous tests and clients."""
 
-    def __init__(self, settings: Settings | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.server = MockServer(settings, host, port)
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        shutdown_grace: float = SHUTDOWN_GRACE,
+    ) -> None:
+        self.server = MockServer(settings, host, port, shutdown_grace=shutdown_grace)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="mockagent", daemon=True)
 

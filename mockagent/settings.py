@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mockagent.clock import Clock, ManualClock, RealClock
@@ -43,6 +43,11 @@ class Settings:
     redact_headers: tuple[str, ...] = ()
     redact_fields: tuple[str, ...] = ()
     redact_patterns: tuple[tuple[str, str], ...] = ()  # (name, regex)
+    # The admin API (docs/admin.md): served or not, its token, and the Host names it answers for besides
+    # loopback names and IP addresses.
+    admin_api: bool = True
+    admin_token: str | None = field(default=None, repr=False)
+    allowed_hosts: tuple[str, ...] = ()
 
     def scenario_sources(self) -> list[Path]:
         paths = list(self.scenario_paths)

@@ -4,7 +4,10 @@ stop on Ctrl-C), validate, platforms, and scenario errors reported as path:line:
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
+import os
 import signal
 import socket
 import subprocess
@@ -129,15 +132,23 @@ def test_validate_needs_an_existing_path(tmp_path: Path) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serving(*args: str | Path) -> AsyncIterator[tuple[asyncio.subprocess.Process, list[str]]]:
+async def serving(
+    *args: str | Path, env: dict[str, str] | None = None
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, list[str]]]:
     """`mockagent serve ARGS`, once its banner is out (the banner lines are yielded); killed if left running."""
     process = await asyncio.create_subprocess_exec(
-        *COMMAND, "serve", *map(str, args), cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *COMMAND,
+        "serve",
+        *map(str, args),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     assert process.stdout is not None
     banner: list[str] = []
     try:
-        while not banner or not banner[-1].lstrip().startswith("health:"):
+        while not banner or not banner[-1].endswith("Ctrl-C to stop"):
             line = await asyncio.wait_for(process.stdout.readline(), SAFETY)
             if not line:
                 stderr = await process.stderr.read() if process.stderr else b""
@@ -189,10 +200,82 @@ async def test_serve_prints_its_banner_answers_and_stops_on_ctrl_c() -> None:
         httpx.get(f"{url}/__mockagent/health", timeout=SAFETY)
 
 
-async def test_serve_exits_on_terminate() -> None:
-    async with serving("--port", "0") as (process, _):
-        process.terminate()
-        assert await asyncio.wait_for(process.wait(), SAFETY) is not None
+def _jwt(claims: dict[str, str]) -> str:
+    def part(value: dict[str, str]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2ln"
+
+
+# A stream of the `timeout` demo agent (an hour of work) on each platform: (path, headers, body).
+HOUR_LONG_STREAMS = {
+    "beeos": (
+        "/beeos/api/v1/agents/timeout/invoke",
+        {"Authorization": "Bearer oag_" + "a" * 64, "Accept": "text/event-stream"},
+        {"message": "hi"},
+    ),
+    "agentos": (
+        "/agentos/api/v1/agents/timeout/invoke",
+        {"Authorization": "Bearer aos_ws_test"},
+        {"message": "hi", "stream": True},
+    ),
+    "xpander": (
+        "/xpander/v1/agents/timeout/invoke/stream",
+        {"x-api-key": "key-1"},
+        {"input": {"text": "hi", "user": {"id": "u-1", "email": "ada@example.com"}}},
+    ),
+    "zeus": (
+        "/zeus/api/agent/invoke?agent=timeout",
+        {"Authorization": f"Bearer {_jwt({'sub': 'user_1'})}"},
+        {"message": "hi", "llm_config": {"baseUrl": "https://api.openai.com/v1", "apiKey": "k", "modelName": "m"}},
+    ),
+    "aster": (
+        "/aster/api/chat",
+        {"Authorization": f"Bearer {_jwt({'sub': 'user_1', 'org_id': 'org_1'})}"},
+        {"agentId": 7, "message": {"role": "user", "parts": [{"type": "text", "text": "hi"}]}},
+    ),
+}
+
+
+def _data_lines(stream: str) -> list[str]:
+    return [line.removeprefix("data: ") for line in stream.splitlines() if line.startswith("data: ")]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_serve_stops_on_a_signal_ending_every_open_stream_as_cancelled(signum: signal.Signals) -> None:
+    async with serving("--port", "0") as (process, banner):
+        url = url_of(banner)
+        async with httpx.AsyncClient(base_url=url, timeout=SAFETY) as client, contextlib.AsyncExitStack() as stack:
+            streams = {
+                key: await stack.enter_async_context(client.stream("POST", path, headers=headers, json=body))
+                for key, (path, headers, body) in HOUR_LONG_STREAMS.items()
+            }
+            assert {key: response.status_code for key, response in streams.items()} == dict.fromkeys(streams, 200)
+            process.send_signal(signum)
+            # Each stream ends the way its platform ends a cancelled run, and the response ends cleanly
+            # (a cut chunked body would raise here).
+            ends = {key: _data_lines((await response.aread()).decode()) for key, response in streams.items()}
+        assert await asyncio.wait_for(process.wait(), SAFETY) == 0
+        assert process.stdout is not None
+        assert process.stderr is not None
+        assert (await process.stdout.read()).decode().strip() == "mockagent stopped."
+        assert "Traceback" not in (await process.stderr.read()).decode()
+
+    beeos_done = json.loads(ends["beeos"][-1])
+    assert (beeos_done["type"], beeos_done["is_error"], beeos_done["code"]) == ("done", True, "canceled")
+    assert json.loads(ends["agentos"][-1]) == {
+        "type": "error",
+        "code": "CANCELLED",
+        "message": "The run was cancelled: the server is stopping.",
+    }
+    xpander_finished = json.loads(ends["xpander"][-1])
+    assert (xpander_finished["type"], xpander_finished["data"]["status"]) == ("task_finished", "stopped")
+    assert json.loads(ends["zeus"][-1]) == {
+        "type": "error",
+        "error": "The run was cancelled",
+        "error_code": "cancelled",
+    }
+    assert ends["aster"][-2:] == ['{"type":"abort"}', "[DONE]"]
 
 
 async def test_serve_one_platform_at_the_root_with_my_scenarios(tmp_path: Path) -> None:
@@ -256,10 +339,116 @@ def test_serve_on_a_port_in_use_says_so(tmp_path: Path) -> None:
         (["--platform", "nowhere"], "--platform"),
         (["--fault", "not-a-fault"], "not-a-fault"),
         (["--rate-limit", "lots"], "lots"),
+        (["--port", "99999"], "--port"),
+        (["--port", "-1"], "--port"),
+        (["--manual-clock", "--speed", "2"], "--speed"),
     ],
 )
 def test_serve_refuses_bad_options_before_binding(args: list[str], complaint: str) -> None:
     result = mockagent("serve", "--port", "0", *args)
     assert result.returncode == 2
     assert complaint in result.stderr
+    assert "Traceback" not in result.stderr
     assert "listening on" not in result.stdout
+
+
+async def test_serve_with_a_manual_clock_moves_only_when_advanced() -> None:
+    async with serving("--port", "0", "--manual-clock") as (process, banner):
+        url = url_of(banner)
+        assert banner[0].endswith("(manual clock)")
+        beeos = {"Authorization": "Bearer oag_" + "a" * 64}
+        async with httpx.AsyncClient(base_url=url, timeout=SAFETY) as client:
+            assert (await client.get("/__mockagent/clock")).json()["manual"] is True
+            tasks = "/beeos/api/v1/agents/slow/tasks"
+            task_id = (await client.post(tasks, json={"message": "go"}, headers=beeos)).json()["data"]["task_id"]
+            assert (await client.get(f"{tasks}/{task_id}", headers=beeos)).json()["data"]["status"] == "queued"
+            advanced = await client.post("/__mockagent/clock/advance", json={"seconds": 3.5})
+            assert advanced.json()["now"] == 3.5
+            done = (await client.get(f"{tasks}/{task_id}", headers=beeos)).json()["data"]
+            assert (done["status"], done["result"]) == ("completed", {"text": "Done after a while."})
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), SAFETY) == 0
+
+
+async def test_serve_verbose_logs_one_line_per_request_and_no_secret() -> None:
+    key = "oag_" + "5ec7e7" * 10 + "abcd"
+    secret = "my-secret-message"
+    async with serving("--port", "0", "-v") as (process, banner):
+        url = url_of(banner)
+        async with httpx.AsyncClient(base_url=url, timeout=SAFETY) as client:
+            headers = {"Authorization": f"Bearer {key}", "X-Mockagent-Session": "alice", "X-Api-Key": key}
+            invoke = "/beeos/api/v1/agents/echo/invoke"
+            assert (await client.post(invoke, json={"message": secret}, headers=headers)).status_code == 200
+            streamed = await client.post(
+                invoke, json={"message": secret}, headers={**headers, "Accept": "text/event-stream"}
+            )
+            assert secret in streamed.text
+            refused = await client.post(f"{invoke}?token={key}", json={"message": secret}, headers={"X-Api-Key": key})
+            assert refused.status_code == 401
+            assert (await client.get("/__mockagent/health", headers=headers)).status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), SAFETY) == 0
+        assert process.stderr is not None
+        log = (await process.stderr.read()).decode()
+
+    lines = log.splitlines()
+    assert len(lines) == 4, log
+    fields = [line.split() for line in lines]
+    assert [line[:4] for line in fields] == [
+        ["INFO", "POST", invoke, "200"],
+        ["INFO", "POST", invoke, "200"],
+        ["INFO", "POST", invoke, "401"],
+        ["INFO", "GET", "/__mockagent/health", "200"],
+    ]
+    for line in fields:
+        float(line[4])  # the duration
+        assert line[5] == "ms"
+    assert [line[6:] for line in fields] == [
+        ["session=alice", "agent=echo"],
+        ["session=alice", "agent=echo"],
+        ["session=default", "agent=-"],
+        ["session=-", "agent=-"],
+    ]
+    assert key not in log
+    assert key[4:20] not in log
+    assert secret not in log
+
+
+# ── the admin API's access (docs/admin.md) ───────────────────────────────────────────────────────────
+
+
+def test_serve_beyond_loopback_without_an_admin_token_refuses_to_start() -> None:
+    result = mockagent("serve", "--host", "0.0.0.0", "--port", "0")
+    assert result.returncode == 2
+    assert "--admin-token or MOCKAGENT_ADMIN_TOKEN" in result.stderr
+    assert "--no-admin" in result.stderr
+    assert "listening on" not in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+async def test_serve_takes_its_admin_token_from_the_environment() -> None:
+    token = "from-the-environment-0123"
+    async with serving("--port", "0", env={"MOCKAGENT_ADMIN_TOKEN": token}) as (process, banner):
+        url = url_of(banner)
+        assert banner[-2].strip().startswith("admin API: token required")
+        assert token not in "\n".join(banner)
+        async with httpx.AsyncClient(base_url=url, timeout=SAFETY) as client:
+            assert (await client.get("/__mockagent/journal")).status_code == 401
+            authorized = {"Authorization": f"Bearer {token}"}
+            assert (await client.get("/__mockagent/journal", headers=authorized)).status_code == 200
+            assert (await client.get("/__mockagent/health")).status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), SAFETY) == 0
+
+
+async def test_serve_beyond_loopback_without_the_admin_api_warns() -> None:
+    async with serving("--host", "0.0.0.0", "--port", "0", "--no-admin") as (process, banner):
+        assert banner[-1].strip().startswith("admin API: off")
+        port = banner[0].split(" listening on ", 1)[1].split()[0].rsplit(":", 1)[1]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=SAFETY) as client:
+            assert (await client.get("/__mockagent/health")).status_code == 404
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), SAFETY) == 0
+        assert process.stderr is not None
+        warning = (await process.stderr.read()).decode()
+    assert warning.startswith("warning: serving on 0.0.0.0 to anyone who can reach it")

@@ -262,3 +262,32 @@ def test_fails_after_recording(mockagent_server):
     # The upstream is gone: the passing test replays from its cassette.
     monkeypatch.delenv("MOCKAGENT_UPSTREAM_BEEOS")
     run(inner, source, "-k", "greet").assert_outcomes(passed=1)
+
+
+def test_a_stream_left_open_ends_as_cancelled_at_teardown(inner: pytest.Pytester) -> None:
+    # The first test leaves an hour-long stream open (never read, never closed); the next one reads what the
+    # client got once the fixture's teardown had stopped the server.
+    result = run(
+        inner,
+        """
+LEFT_OPEN = []
+
+
+@pytest.mark.mockagent(manual_clock=True)
+def test_leaves_a_stream_open(mockagent_server):
+    client = httpx.Client(timeout=10)
+    url = f"{mockagent_server.base_url('beeos')}/api/v1/agents/timeout/invoke"
+    headers = {**AUTH, "Accept": "text/event-stream"}
+    response = client.send(client.build_request("POST", url, json={"message": "hi"}, headers=headers), stream=True)
+    assert response.status_code == 200
+    LEFT_OPEN.append(response)
+
+
+def test_the_stream_ended_as_cancelled():
+    (response,) = LEFT_OPEN
+    ending = response.read().decode()
+    assert ending.rstrip().splitlines()[-1].startswith('data: {"type":"done"')
+    assert '"code":"canceled"' in ending
+""",
+    )
+    result.assert_outcomes(passed=2)

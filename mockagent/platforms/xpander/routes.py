@@ -27,7 +27,8 @@ class Xpander(Platform):
     title: ClassVar[str] = "xpander.ai"
     real_base_url: ClassVar[str] = "https://api.xpander.ai"
     client_base_path: ClassVar[str] = ""
-    gateway_timeout: ClassVar[float] = 600.0  # CHOSEN: clock seconds a sync invoke waits before its 504
+    # CHOSEN: clock seconds a sync invoke (then 504) or a stream (then task_finished, error) waits for the task.
+    gateway_timeout: ClassVar[float] = 600.0
 
     def routes(self) -> Iterable[Route]:
         agent = "/v1/agents/{agent_id}/invoke"
@@ -61,7 +62,9 @@ class Xpander(Platform):
 
     async def on_stream_task(self, request: web.Request, ctx: RequestContext) -> web.StreamResponse:
         run = await self._start(request, ctx, stream=True)
-        return await stream_run(request, ctx, run, TaskFrames(run, self._view(ctx)))
+        # A stream passes the same gateway as a sync invoke: it gives up at the same limit, and the task with it.
+        limit = Limit(run.clock.now() + self.gateway_timeout, "gateway timeout")
+        return await stream_run(request, ctx, run, TaskFrames(run, self._view(ctx)), limit=limit)
 
     async def _start(self, request: web.Request, ctx: RequestContext, *, stream: bool = False) -> Run:
         credential = self._authenticate(request)
