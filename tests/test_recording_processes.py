@@ -1,0 +1,98 @@
+"""Record and replay as a user does it, every part its own process: `mockagent serve --manual-clock` as the
+"real API", `mockagent record` in front of it, then `mockagent serve --cassettes` with nothing else — and the
+client sees the same bytes, on a blocking reply, a stream, and a human-in-the-loop pause and its decision."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+SAFETY = 30.0
+BEEOS = {"Authorization": "Bearer oag_" + "0123456789abcdef" * 4}
+AGENTOS = {"Authorization": "Bearer aos_ws_team"}
+
+
+@contextlib.asynccontextmanager
+async def mockagent(*args: str) -> AsyncIterator[str]:
+    """A `mockagent` command serving on a free port: its base URL once the banner is out."""
+    code = "from mockagent._entry import main; main()"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, *args, "--port", "0", cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=dict(os.environ),
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        lines: list[str] = []
+        while not lines or not lines[-1].endswith("Ctrl-C to stop"):
+            line = await asyncio.wait_for(process.stdout.readline(), SAFETY)
+            assert line, f"{args[0]} ended before its banner: {lines}"
+            lines.append(line.decode().rstrip("\n"))
+        yield lines[0].split(" listening on ", 1)[1].split()[0]
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            await process.wait()
+
+
+async def moving(http: aiohttp.ClientSession, upstream: str | None, method: str, url: str, **kwargs: object) -> bytes:
+    """A request that waits on the upstream's manual clock: once it waits (the admin API says so), one
+    second of clock time passes."""
+    sent = asyncio.ensure_future(http.request(method, url, **kwargs))  # type: ignore[arg-type]
+    if upstream is not None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SAFETY
+        while loop.time() < deadline:  # another process: watched through its admin API, within a bound
+            async with http.get(f"{upstream}/__mockagent/clock") as clock:
+                if (await clock.json())["waiting"] >= 1:
+                    break
+            await asyncio.sleep(0.01)
+        async with http.post(f"{upstream}/__mockagent/clock/advance", json={"seconds": 1}) as advanced:
+            assert advanced.status == 200
+    response = await asyncio.wait_for(sent, SAFETY)
+    body = await response.read()
+    return f"{response.status} {response.headers.get('Content-Type')}\n".encode() + body
+
+
+async def conversation(http: aiohttp.ClientSession, base: str, upstream: str | None) -> list[bytes]:
+    beeos, agentos = f"{base}/beeos/api/v1/agents", f"{base}/agentos/api/v1"
+    seen = [
+        await moving(http, upstream, "POST", f"{beeos}/echo/invoke", json={"message": "hi"}, headers=BEEOS),
+        await moving(
+            http,
+            upstream,
+            "POST",
+            f"{beeos}/tools/invoke",
+            json={"message": "w"},
+            headers={**BEEOS, "Accept": "text/event-stream"},
+        ),
+        await moving(http, upstream, "POST", f"{agentos}/agents/approval/invoke", json={}, headers=AGENTOS),
+    ]
+    approval = seen[-1].split(b"\n", 1)[1].split(b'"approval_id":"')[1].split(b'"')[0].decode()
+    decide = f"{agentos}/approvals/{approval}/decide"
+    seen.append(await moving(http, None, "POST", decide, json={"decision": "approve"}, headers=AGENTOS))
+    return seen
+
+
+async def test_record_then_replay_every_part_its_own_process(tmp_path: Path) -> None:
+    async with mockagent("serve", "--manual-clock") as upstream:
+        urls = ["--upstream", f"beeos={upstream}/beeos", "--upstream", f"agentos={upstream}/agentos"]
+        async with (
+            mockagent("record", "--cassettes", str(tmp_path), *urls) as recorder,
+            aiohttp.ClientSession() as http,
+        ):
+            live = await conversation(http, recorder, upstream)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["agentos.yaml", "beeos.yaml"]
+    async with mockagent("serve", "--cassettes", str(tmp_path), "--asap") as replaying, aiohttp.ClientSession() as http:
+        replayed = await conversation(http, replaying, None)
+    assert replayed == live
+    assert live[0].startswith(b"200 application/json")
+    assert live[1].startswith(b"200 text/event-stream")
+    assert live[2].startswith(b"202 ")
+    assert live[3].startswith(b"200 ")
