@@ -13,13 +13,14 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from click.testing import CliRunner
 from sse import parse
 
@@ -351,6 +352,84 @@ def test_text_that_looks_like_a_template_stays_text(tmp_path: Path) -> None:
 
     for text in ("plain", "{{ message }} is literal", "{% if x %}", "a {% endraw %} b {{ c }}"):
         assert Template(literal(text)).render({}) == text
+
+
+async def test_the_recorded_moments_become_pace_and_delays(tmp_path: Path, upstream: MockServer) -> None:
+    """xpander stamps each frame with the moment it happened on the upstream's clock: the converted agent
+    streams its frames at the same offsets (pace 0.03 s, the tool's result 0.1 s after its call)."""
+
+    async def steps(c: Client) -> None:
+        await c.call("POST", "xpander", "/v1/agents/tools/invoke/stream", {"input": {"text": "w", "user": USER}})
+
+    (live,) = await record(tmp_path / "cassettes", upstream, steps)
+    scenario = tmp_path / "tools.yaml"
+    scenario.write_text(convert(Cassette.load(tmp_path / "cassettes" / "xpander.yaml")).text())
+    (agent,) = yaml.safe_load(scenario.read_text())["agents"]
+    assert agent["pace"] == {"first_frame": 0.03, "interval": 0.03}
+    assert agent["script"][2] == {"delay": 0.1, "tool_result": {"output": {"temp_c": 21}}}
+    (again,) = await serve(scenario, steps)
+
+    def offsets(answer: Answer) -> list[float]:
+        moments = [datetime.fromisoformat(frame["time"]) for frame in answer.frames()]
+        return [round((moment - moments[0]).total_seconds(), 3) for moment in moments]
+
+    assert offsets(again) == offsets(live)
+    assert offsets(live)[-1] > 0.2  # it is paced, not all at once
+
+
+async def test_a_cassette_from_other_tools_is_read_by_its_hosts(tmp_path: Path, upstream: MockServer) -> None:
+    """vcrpy and friends record the real API's URLs and nothing of ours (no platform, no chunk times): the
+    host names the platform, and the replies are the same, untimed."""
+    await record(tmp_path, upstream, zeus_steps, name="ours")
+    data = yaml.safe_load((tmp_path / "ours.yaml").read_text())
+    for item in data["interactions"]:
+        path = item["response"].pop("x_mockagent")["path"]
+        item["request"]["uri"] = "https://zeus-api.agentspro.cn" + path
+    (tmp_path / "theirs.yaml").write_text(yaml.safe_dump(data))
+
+    def untimed(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: untimed(v) for k, v in value.items() if k not in ("pace", "delay", "interval")}
+        return [untimed(item) for item in value] if isinstance(value, list) else value
+
+    theirs = convert(Cassette.load(tmp_path / "theirs.yaml")).data
+    assert untimed(theirs) == untimed(convert(Cassette.load(tmp_path / "ours.yaml")).data)
+    assert [agent["id"] for agent in theirs["agents"]] == ["echo", "tools", "error", "approval", "question"]
+
+
+async def test_a_stream_the_client_cut_ends_the_reply_where_the_recording_does(
+    tmp_path: Path, upstream: MockServer
+) -> None:
+    async def steps(c: Client) -> None:
+        await c.call("POST", "zeus", "/api/agent/invoke?agent=tools", {"message": "w", "llm_config": LLM})
+
+    await record(tmp_path, upstream, steps, name="cut")
+    cassette = Cassette.load(tmp_path / "cut.yaml")
+    (answer,) = [i.response for i in cassette.interactions]
+    # Cut as a recorder keeps a stream whose client hung up: after the tool call's frame.
+    kept = answer.body.index(b"\n\n") + 2
+    answer.body, answer.complete = answer.body[:kept], False
+    answer.chunks = (replace(answer.chunks[0], n=kept),)
+    cassette.save()
+    conversion = convert(Cassette.load(tmp_path / "cut.yaml"))
+    (agent,) = conversion.data["agents"]
+    assert agent["script"] == [{"tool_call": {"name": "get_weather", "args": {"city": "Paris"}}}]
+    assert conversion.notes == ["#1: the client hung up mid-stream: the reply ends where the recording does"]
+    assert "#   #1: the client hung up mid-stream" in conversion.text()
+
+
+def test_to_scenario_writes_to_stdout_and_refuses_what_is_no_cassette(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("interactions: []\nversion: 1\n")
+    result = CliRunner().invoke(main, ["cassette", "to-scenario", str(empty)])
+    assert result.exit_code == 0
+    assert result.output.startswith("# Made by `mockagent cassette to-scenario`")
+    assert yaml.safe_load(result.output) == {"agents": []}
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("interactions:\n  - request: {method: GET}\nversion: 1\n")
+    result = CliRunner().invoke(main, ["cassette", "to-scenario", str(broken)])
+    assert result.exit_code == 2
+    assert f"{broken}:2:" in result.output
 
 
 # ── the drift check ──────────────────────────────────────────────────────────────────────────────────

@@ -277,6 +277,10 @@ class Recording:
     def note(self, index: int, text: str) -> None:
         self.notes.append(f"#{index + 1}: {text}")
 
+    def note_once(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
 
 def _json(body: bytes | None) -> Any:
     if not body:
@@ -349,12 +353,13 @@ class Reader:
         """Whether an error status comes from the run (a failure or a gateway timeout), not a fault."""
         return False
 
-    def timed(self, turn: Turn, interaction: Interaction) -> list[Frame]:
+    def timed(self, turn: Turn, interaction: Interaction) -> Iterator[Frame]:
+        """A stream's frames, each with its moment; a stream the client cut ends the turn there."""
         turn.streamed = True
-        if not interaction.response.complete:
+        yield from frames(interaction.response.body, interaction.response.chunks)
+        if not interaction.response.complete and not turn.ended:
             turn.finish(Ev(Kind.CUT))
             self.out.note(turn.index, "the client hung up mid-stream: the reply ends where the recording does")
-        return frames(interaction.response.body, interaction.response.chunks)
 
 
 # ── BeeOS ────────────────────────────────────────────────────────────────────────────────────────────
@@ -489,9 +494,10 @@ class BeeOSReader(Reader):
     def _channel(self, turn: Turn, messages: list[tuple[Any, str | None]]) -> None:
         """A task's channel holds the whole run: it replaces what polls pieced together."""
         task_id = next((k for k, v in self.tasks.items() if v is turn), "")
+        # Times count from the task's start when a poll showed it (the platform's queueing is not the
+        # agent's), else from the user's message.
         origin = self.started.get(task_id)
         rebuilt = Turn(turn.platform, turn.agent, turn.message, turn.index, turn.turn, turn.conversation)
-        rebuilt.streamed = origin is not None
         first = True
         for message, event in messages:
             data = _dict(message)
@@ -502,9 +508,13 @@ class BeeOSReader(Reader):
             if kind == "chat_message":
                 if first:
                     first = False
+                    origin = origin if origin is not None else _stamp(data.get("created_at"))
+                    rebuilt.streamed = origin is not None
                     continue
                 if "auth_grant" in payload:
                     rebuilt.resume("approve" if payload["auth_grant"] is True else "reject")
+                elif payload.get("decision") in ("approved", "rejected"):
+                    rebuilt.resume("approve" if payload["decision"] == "approved" else "reject")
                 else:
                     rebuilt.resume("answer", _str(payload.get("text")))
                 origin = _stamp(data.get("created_at"))  # what follows was played from the answer
@@ -670,15 +680,9 @@ class AgentOSReader(Reader):
             if isinstance(approval.get("approval_id"), str):
                 self.approvals[approval["approval_id"]] = turn
             turn.pause_call(_str(approval.get("tool_name")), approval.get("tool_input"), None, at)
-            self._missing_tool(turn)
         elif isinstance(data.get("awaiting_input"), dict):
             asked = data["awaiting_input"]
             turn.ask(_str(asked.get("question")), _options(asked.get("options")), at)
-
-    def _missing_tool(self, turn: Turn) -> None:
-        pause = turn.pause
-        if pause is not None and pause.kind is Kind.CALL and not pause.name:
-            pause.name = "tool"  # until an approval item names it
 
     def _run(self, turn: Turn, data: dict[str, Any]) -> None:
         status = data.get("status")
@@ -708,6 +712,10 @@ class AgentOSReader(Reader):
                 turn.text_delta(_str(data.get("text")), frame.at)
             elif kind == "tool" and data.get("status") == "calling":
                 turn.add(Ev(Kind.CALL, frame.at, name=_str(data.get("name")), args={}))
+                self.out.note_once(
+                    "AgentOS streams name a tool but show neither its arguments nor its output: the scripts "
+                    "have `args: {}` and `output: null` where no approval named them"
+                )
             elif kind == "tool" and data.get("status") == "returned":
                 turn.add(Ev(Kind.RESULT, frame.at))
             elif kind == "tool" and data.get("status") == "failed":
@@ -937,6 +945,10 @@ class ZeusReader(Reader):
                     turn.finish()
                 elif data.get("question") is not None:
                     turn.ask(_str(data.get("question")), _options(data.get("options")), frame.at)
+                elif isinstance(data.get("tool_calls"), list) and data["tool_calls"]:
+                    call = _dict(data["tool_calls"][0])
+                    call_id = call.get("tool_call_id") if isinstance(call.get("tool_call_id"), str) else None
+                    turn.pause_call(_str(call.get("tool_name")), call.get("tool_args"), call_id, frame.at)
             elif kind == "error":
                 code = _str(data.get("error_code"))
                 if code == "timeout":
@@ -1203,7 +1215,7 @@ class ScriptBuilder:
                     self.wait = MIN_DELAY if events[i].later else 0.0
                     i, cursor = i + 1, 0.0  # the rest plays from the approval on
             elif event.kind is Kind.RESULT:
-                result = {"error": event.error} if event.error is not None else {"output": event.output}
+                result = {"error": literal(event.error)} if event.error is not None else {"output": event.output}
                 step, cursor = self._timed({"tool_result": result}, event.at, cursor)
                 steps.append(step)
             elif event.kind is Kind.ASK:
@@ -1258,7 +1270,7 @@ class ScriptBuilder:
         if known:
             gaps = [b - a for a, b in itertools.pairwise(times) if a is not None and b is not None]
             mean = max(0.0, sum(gaps) / len(gaps))
-            if abs(mean - interval) >= MIN_DELAY / 4:
+            if abs(mean - interval) >= MIN_DELAY:
                 interval = say["interval"] = _ms(mean)
         step, cursor = self._timed({"say": say["text"] if list(say) == ["text"] else say}, times[0], cursor)
         return step, cursor + interval * (len(chunks) - 1)
@@ -1340,6 +1352,12 @@ def convert(cassette: Cassette) -> Conversion:
     """The scenario file that answers the cassette's requests as the recording did."""
     recording = read(cassette)
     notes = list(recording.notes)
+    for turn in recording.turns:
+        if any(e.kind is Kind.CALL and not e.name for e in turn.events):
+            notes.append(
+                f"#{turn.index + 1}: the recording never named the tool paused for approval (an AgentOS approval "
+                "not decided or listed): it is called `tool` here"
+            )
     by_agent: dict[str, list[Turn]] = {}
     for turn in recording.turns:
         by_agent.setdefault(turn.agent, []).append(turn)
@@ -1389,12 +1407,10 @@ def _replies(name: str, turns: Sequence[Turn], pace: Pace, notes: list[str]) -> 
     """One default script when the agent answered one message; else a reply per message (and per turn
     where one message got different answers in different turns of a conversation)."""
     if not turns:
-        return {"script": [{"say": ""}]}
+        return {"script": []}  # every call was a fault: nothing the agent said is known
     scripts: dict[str, list[tuple[int, list[dict[str, Any]], Turn]]] = {}
     for turn in turns:
         script = ScriptBuilder(pace).build(turn)
-        if not script:
-            script = [{"say": ""}]
         scripts.setdefault(turn.message, []).append((turn.turn, script, turn))
     if len(scripts) == 1:
         ((message, seen),) = scripts.items()
