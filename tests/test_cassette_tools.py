@@ -530,6 +530,22 @@ def test_an_event_whose_keys_changed_is_reported_with_the_key() -> None:
     ]
 
 
+def test_a_cut_recording_is_compared_as_far_as_it_goes() -> None:
+    from mockagent.replay.cassette import Interaction, Response
+    from mockagent.replay.drift import compare
+
+    stream = {"Content-Type": ["text/event-stream"]}
+    cut = Response(200, "OK", stream, b'data: {"type":"delta","text":"a"}\n\n', complete=False)
+    recorded = Interaction("POST", "http://upstream/invoke", {}, b"{}", cut)
+    live = b'data: {"type":"delta","text":"a"}\n\ndata: {"type":"done","text":"a"}\n\n'
+    assert compare(recorded, 200, {"content-type": "text/event-stream"}, live) == []
+    recorded.response.complete = True
+    assert compare(recorded, 200, {"content-type": "text/event-stream"}, live) == [
+        "event order: recorded delta; now delta, done",
+        "event #2 `done`: new",
+    ]
+
+
 async def test_a_redacted_credential_is_not_sent_and_can_be_given(tmp_path: Path, recorded: Path) -> None:
     cassette = Cassette.load(recorded)
     for interaction in cassette.interactions:

@@ -68,7 +68,7 @@ def entry(interaction: Interaction, started: datetime) -> dict[str, Any]:
     }
     out: dict[str, Any] = {
         "startedDateTime": started.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "time": wait + receive,
+        "time": round(wait + receive, 3),
         "request": request,
         "response": {
             "status": answer.status,
