@@ -30,7 +30,7 @@ _NOT_SENT = frozenset({"content-length", "host", "transfer-encoding", "connectio
 _SECRET = re.compile(r"<<secret:[a-z0-9_]+:[0-9a-f]{8}>>")
 #: CHOSEN: an answer's value is threaded into later requests when its key names an id (`run_id`, `taskId`,
 #: `id`, `X-Thread-ID` …) and it differs live: ids are what the upstream chose, and what later calls name.
-_ID_KEY = re.compile(r"(?:^|[_-])id$|Id$|ID$", re.IGNORECASE)
+_ID_KEY = re.compile(r"(?:^|[_-])(?:id|ID|Id)$|[a-z]Id$|ID$")  # `paid` and `valid` name no id
 _MIN_THREADED = 8  # shorter values would be replaced inside unrelated text
 
 Shape = dict[str, frozenset[str]]
@@ -124,11 +124,7 @@ class Event:
 
     name: str
     shape: tuple[tuple[str, frozenset[str]], ...]
-    data: Any = field(default=None, compare=False, hash=False)
-
-    @property
-    def keys(self) -> Shape:
-        return dict(self.shape)
+    data: Any = field(default=None, compare=False, hash=False)  # kept to thread the ids it holds
 
 
 def events(body: bytes) -> list[Event]:

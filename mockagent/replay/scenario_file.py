@@ -22,9 +22,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum, auto
+from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import yaml
 
@@ -44,14 +45,6 @@ UNSHOWN_FAILURE = "The agent failed."
 
 _WORDS = re.compile(r"\s*\S+\s*")  # as the engine splits `say` text into chunks
 _AGENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-_REAL_HOSTS = {
-    "openapi.beeos.ai": ("beeos", ""),
-    "agentos-ai.dev": ("agentos", ""),
-    "api.xpander.ai": ("xpander", ""),
-    "zeus-api.agentspro.cn": ("zeus", ""),
-    "www.asteragents.com": ("aster", "/api"),
-    "asteragents.com": ("aster", "/api"),
-}
 
 
 # ── Server-Sent Events, with the moment each frame arrived ───────────────────────────────────────────
@@ -974,7 +967,7 @@ class AsterReader(Reader):
     def __init__(self, out: Recording) -> None:
         super().__init__(out)
         self.threads: dict[str, list[Turn]] = {}  # the turns of each thread, in order
-        self.background: set[int] = set()  # turns answered with 202: what they said comes from polls
+        self.background: set[int] = set()  # the turns (by index) answered 202: what they said comes from polls
 
     def read(self, index: int, interaction: Interaction, path: str, query: dict[str, str], body: Any) -> None:
         request = _dict(body)
@@ -998,7 +991,7 @@ class AsterReader(Reader):
             if interaction.response.is_stream:
                 self._stream(turn, interaction)
             else:
-                self.background.add(id(turn))
+                self.background.add(turn.index)
             return
         if path.startswith("/getConversation") and interaction.response.status == 200:
             conversation = _dict(_json(interaction.response.body))
@@ -1032,7 +1025,7 @@ class AsterReader(Reader):
                 said[position] = [_str(p.get("text")) for p in parts if isinstance(p, dict) and p.get("type") == "text"]
         status = conversation.get("streamStatus")
         for number, turn in enumerate(turns):
-            if id(turn) not in self.background or turn.ended:
+            if turn.index not in self.background or turn.ended:
                 continue
             latest = number == len(turns) - 1
             if latest and status == "in_progress":
@@ -1064,6 +1057,8 @@ class AsterReader(Reader):
                 fresh = False
             elif kind == "tool-input-available":
                 call_id = data.get("toolCallId") if isinstance(data.get("toolCallId"), str) else None
+                if not isinstance(data.get("input"), dict):
+                    self.out.note(turn.index, "a tool input that is not an object cannot be a scenario's `args`: {}")
                 turn.add(
                     Ev(Kind.CALL, frame.at, name=_str(data.get("toolName")), args=data.get("input"), call_id=call_id)
                 )
@@ -1097,10 +1092,23 @@ def platform_of(interaction: Interaction) -> tuple[str, str]:
     if interaction.platform:
         return interaction.platform, interaction.platform_path
     match = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://([^/?#:]+)(?::\d+)?([^#]*)", interaction.uri)
-    if match and match[1].lower() in _REAL_HOSTS:
-        platform, base = _REAL_HOSTS[match[1].lower()]
+    hosts = _real_hosts()
+    if match and match[1].lower() in hosts:
+        platform, base = hosts[match[1].lower()]
         return platform, match[2].removeprefix(base) or "/"
     return "", interaction.platform_path
+
+
+@cache
+def _real_hosts() -> dict[str, tuple[str, str]]:
+    """Each platform's real host → (its key, the path of its base URL)."""
+    from mockagent.platforms import platform_classes
+
+    out = {}
+    for key, cls in platform_classes().items():
+        parts = urlsplit(cls.real_base_url)
+        out[parts.hostname or ""] = (key.value, parts.path.rstrip("/"))
+    return out
 
 
 def read(cassette: Cassette) -> Recording:
