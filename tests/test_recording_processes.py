@@ -1,6 +1,7 @@
 """Record and replay as a user does it, every part its own process: `mockagent serve --manual-clock` as the
 "real API", `mockagent record` in front of it, then `mockagent serve --cassettes` with nothing else — and the
-client sees the same bytes, on a blocking reply, a stream, and a human-in-the-loop pause and its decision."""
+client sees the same bytes on all five platforms: blocking replies, streams in every dialect, and a
+human-in-the-loop pause and its decision."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SAFETY = 30.0
 BEEOS = {"Authorization": "Bearer oag_" + "0123456789abcdef" * 4}
 AGENTOS = {"Authorization": "Bearer aos_ws_team"}
+XPANDER = {"x-api-key": "xp-key"}
+JWT = {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"}
+LLM = {"baseUrl": "http://llm.invalid", "apiKey": "sk-test-1234567890", "modelName": "m"}
 
 
 @contextlib.asynccontextmanager
@@ -77,18 +81,32 @@ async def conversation(http: aiohttp.ClientSession, base: str, upstream: str | N
     approval = seen[-1].split(b"\n", 1)[1].split(b'"approval_id":"')[1].split(b'"')[0].decode()
     decide = f"{agentos}/approvals/{approval}/decide"
     seen.append(await moving(http, None, "POST", decide, json={"decision": "approve"}, headers=AGENTOS))
+    ask = {"input": {"text": "hi", "user": {"id": "u1", "email": "u1@example.com"}}}
+    seen.append(
+        await moving(http, upstream, "POST", f"{base}/xpander/v1/agents/echo/invoke", json=ask, headers=XPANDER)
+    )
+    zeus = {"message": "w", "session_id": "s-process-0001", "llm_config": LLM}
+    seen.append(
+        await moving(http, upstream, "POST", f"{base}/zeus/api/agent/invoke?agent=tools", json=zeus, headers=JWT)
+    )
+    message = {"role": "user", "parts": [{"type": "text", "text": "weather?"}]}
+    chat = {"agentId": 2, "message": message}
+    seen.append(await moving(http, upstream, "POST", f"{base}/aster/api/chat", json=chat, headers=JWT))
     return seen
 
 
 async def test_record_then_replay_every_part_its_own_process(tmp_path: Path) -> None:
     async with mockagent("serve", "--manual-clock") as upstream:
-        urls = ["--upstream", f"beeos={upstream}/beeos", "--upstream", f"agentos={upstream}/agentos"]
+        urls = [f"--upstream={key}={upstream}/{key}" for key in ("beeos", "agentos", "xpander", "zeus")]
+        urls.append(f"--upstream=aster={upstream}/aster/api")
         async with (
             mockagent("record", "--cassettes", str(tmp_path), *urls) as recorder,
             aiohttp.ClientSession() as http,
         ):
             live = await conversation(http, recorder, upstream)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["agentos.yaml", "beeos.yaml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"{k}.yaml" for k in ("agentos", "aster", "beeos", "xpander", "zeus")
+    ]
     async with mockagent("serve", "--cassettes", str(tmp_path), "--asap") as replaying, aiohttp.ClientSession() as http:
         replayed = await conversation(http, replaying, None)
     assert replayed == live
@@ -96,3 +114,4 @@ async def test_record_then_replay_every_part_its_own_process(tmp_path: Path) -> 
     assert live[1].startswith(b"200 text/event-stream")
     assert live[2].startswith(b"202 ")
     assert live[3].startswith(b"200 ")
+    assert [answer.split(b" ", 1)[0] for answer in live[4:]] == [b"200", b"200", b"200"]
