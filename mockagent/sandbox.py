@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import re
 import string
+import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
+from contextvars import ContextVar
 from typing import Any
 
 import jinja2
@@ -39,8 +41,14 @@ SECONDS = 0.25
 OUTPUT = 1024 * 1024
 #: CHOSEN: characters of a template that needs Jinja (compiling costs ~6 µs and ~0.5 KB per character).
 SOURCE = 64 * 1024
+#: CHOSEN: items of a list, tuple, dict or set a render builds, and items (characters of a string) a filter
+#: goes through one by one in Python (``sort``, ``unique``, ``map`` …): one such step costs ~1 µs an item,
+#: and the clock is only read between steps. As many as a range may have (Jinja's MAX_RANGE).
+ITEMS = MAX_RANGE
 
-_BUDGET = "mockagent budget"  # where a render's budget sits in its context: no template can name it
+# The budget of the render under way: the sandbox's attribute and item look-ups, which the filters that
+# take an attribute (groupby, sort, selectattr …) make once an item, have no render context to find it in.
+_RENDERING: ContextVar[Budget | None] = ContextVar("mockagent_render_budget", default=None)
 _EACH, _WEIGHED = "mockagent_each", "mockagent_weighed"  # the filters the loader's rewrite inserts
 
 
@@ -67,43 +75,55 @@ class Budget:
             raise LimitError(f"it took longer than {SECONDS} s")
 
     def weigh(self, value: Any) -> Any:
-        if _weight(value, self.limit) > self.limit:
-            raise LimitError(f"it built a value of more than {self._allowed}")
+        weight = _weight(value, self.limit)
+        if weight == _MANY:
+            raise LimitError(f"it built a value of more than {ITEMS:,} items")
+        if weight > self.limit:
+            raise LimitError(f"it built a value of more than {self.allowed}")
         return value
 
     def allow(self, size: int, what: str) -> None:
         """Refuse an operation that would make `size` characters, before it runs."""
         if size > self.limit:
-            raise LimitError(f"{what} would make {size:,} characters, more than {self._allowed}")
+            raise LimitError(f"{what} would make {size:,} characters, more than {self.allowed}")
 
     def write(self, value: Any) -> str:
         self.step()
         text = value if type(value) is str else str(self.weigh(value))
         self.written += len(text)
         if self.written > self.limit:
-            raise LimitError(f"its output passed {self._allowed}")
+            raise LimitError(f"its output passed {self.allowed}")
         return text
 
     @property
-    def _allowed(self) -> str:
+    def allowed(self) -> str:
         return f"{self.limit:,} characters ({OUTPUT:,} beyond the size of the variables)"
 
 
-def _budget(context: Context) -> Budget:
-    budget: Budget = context.parent[_BUDGET]
+def _budget() -> Budget:
+    budget = _RENDERING.get()
+    if budget is None:  # only templates of ours render with this environment, and always through render()
+        raise RuntimeError("a scenario template is rendering outside sandbox.render")
     return budget
+
+
+_MANY = sys.maxsize  # the weight of a value of more than ITEMS items
 
 
 def _weight(value: Any, cap: int) -> int:
     """About how many characters `value` takes as text (its str() or JSON), each repeated reference
-    counted again, as printing repeats it. Stops counting past `cap`, so cycles end too."""
+    counted again, as printing repeats it. Stops counting past `cap`, and at `_MANY` past `ITEMS` items
+    (so cycles end too, and the walk stays short)."""
     if type(value) is str:
         return len(value)
-    total = 0
+    total = visited = 0
     stack = [value]
     while stack and total <= cap:
         item = stack.pop()
         total += 1
+        visited += 1
+        if visited > ITEMS + 1:  # the value itself, and its items
+            return _MANY
         if isinstance(item, str | bytes):
             total += len(item)
         elif isinstance(item, int):
@@ -266,14 +286,31 @@ _FILTER_CHECKS: Mapping[str, Callable[[Budget, Any, list[Any], dict[str, Any]], 
 }
 
 
+# Filters that go through a string or a sequence at C speed, or look at a few of its items: the others go
+# through it item by item in Python, so their input is held to `ITEMS`.
+_FAST_FILTERS = frozenset(
+    {
+        "abs", "attr", "capitalize", "center", "count", "d", "default", "e", "escape", "filesizeformat", "first",
+        "float", "forceescape", "format", "indent", "int", "last", "length", "list", "lower", "random", "replace",
+        "reverse", "round", "safe", "string", "striptags", "title", "tojson", "trim", "truncate", "upper",
+        "urlencode", "wordcount",
+    }
+)  # fmt: skip
+
+
 def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    """`func`, counted and weighed. Like every filter the rewrite inserts, and the finalizer, it takes the
+    render's context: Jinja never runs such a function at compile time, whatever it would fold."""
     pass_arg = _PassArg.from_obj(func)
     check = _FILTER_CHECKS.get(name)
+    item_by_item = name not in _FAST_FILTERS
 
     @pass_context
     def bounded(context: Context, value: Any, *args: Any, **kwargs: Any) -> Any:
-        budget = _budget(context)
+        budget = _budget()
         budget.step()
+        if item_by_item and isinstance(value, Sized) and len(value) > ITEMS:
+            raise LimitError(f"{name} over {len(value):,} items; a filter goes through at most {ITEMS:,}")
         _numbers(budget, args)
         _numbers(budget, kwargs.values())
         if check is not None:
@@ -286,15 +323,29 @@ def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
             result = func(context.environment, value, *args, **kwargs)
         else:
             result = func(value, *args, **kwargs)
+        if isinstance(result, Iterator):  # map, select, batch …: lazy, so weighed item by item
+            return _weighed_items(budget, result)
         return budget.weigh(result)
 
     return bounded
 
 
+def _weighed_items(budget: Budget, items: Iterator[Any]) -> Iterator[Any]:
+    """`items`, a step each, refused once together they weigh more than the bound: whatever gathers them
+    (``list``, ``join``, ``sort``) holds no more than that."""
+    total = 0
+    for item in items:
+        budget.step()
+        total += _weight(item, budget.limit)
+        if total > budget.limit:
+            raise LimitError(f"it built a sequence of more than {budget.allowed}")
+        yield item
+
+
 @pass_context
 def _each(context: Context, iterable: Any) -> Any:
     """What a ``{% for %}`` loops over, a step per turn."""
-    budget = _budget(context)
+    budget = _budget()
     for item in iterable:
         budget.step()
         yield item
@@ -302,15 +353,16 @@ def _each(context: Context, iterable: Any) -> Any:
 
 @pass_context
 def _weighed(context: Context, value: Any) -> Any:
-    budget = _budget(context)
+    budget = _budget()
     budget.step()
     return budget.weigh(value)
 
 
 @pass_context
 def _finalize(context: Context, value: Any) -> str:
-    """Every output, literal text included (the rewrite makes it a constant), is counted as it is written."""
-    return _budget(context).write(value)
+    """Every output, literal text included (the rewrite makes it a constant), is counted as it is written.
+    Taking the context is what stops the code generator from folding outputs into constants."""
+    return _budget().write(value)
 
 
 class Sandbox(ImmutableSandboxedEnvironment):
@@ -319,7 +371,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"+", "*", "**", "%"})
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        budget = _budget(context)
+        budget = _budget()
         budget.step()
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
@@ -335,12 +387,22 @@ class Sandbox(ImmutableSandboxedEnvironment):
         return budget.weigh(super().call_binop(context, operator, left, right))
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
-        budget = _budget(context)
+        budget = _budget()
         budget.step()
         _numbers(budget, args)
         _numbers(budget, kwargs.values())
         args = _str_method(budget, obj, args)
         return budget.weigh(super().call(context, obj, *args, **kwargs))
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if (budget := _RENDERING.get()) is not None:
+            budget.step()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if (budget := _RENDERING.get()) is not None:
+            budget.step()
+        return super().getitem(obj, argument)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         wrapped = super().wrap_str_format(value)
@@ -377,8 +439,11 @@ def environment() -> Sandbox:
 def render(env: Sandbox, template: jinja2.Template, variables: Mapping[str, Any]) -> str:
     """Render within a fresh budget: `OUTPUT` characters beyond what the variables hold themselves."""
     limit = OUTPUT + sum(len(v) if isinstance(v, str) else 20 for v in variables.values())
-    context = template.new_context({**variables, _BUDGET: Budget(limit)})
-    return "".join(template.root_render_func(context))
+    token = _RENDERING.set(Budget(limit))
+    try:
+        return "".join(template.root_render_func(template.new_context(dict(variables))))
+    finally:
+        _RENDERING.reset(token)
 
 
 # ── at load: what can be seen without running the template, and the rewrite that bounds it ─────────

@@ -4,6 +4,7 @@ request changes nothing: no run or conversation is left behind, a pause still wa
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,18 @@ def test_what_a_buffer_holds_counts_as_output(mockagent_server: ThreadedMockServ
 def test_a_value_doubled_over_and_over_stops_at_the_size_bound(mockagent_server: ThreadedMockServer) -> None:
     reason = failed_at(invoke(mockagent_server, "beeos", "double", "hi"), "16:14")
     assert reason.startswith("it built a value of more than 1,048,")
+
+
+def test_a_lazy_sequence_is_weighed_as_it_is_gathered(mockagent_server: ThreadedMockServer) -> None:
+    # 100 strings of 1,000,000 characters, each within the bound: gathering them stops at the second.
+    tracemalloc.start()
+    try:
+        response = invoke(mockagent_server, "beeos", "gather", LONG)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert failed_at(response, "29:14").startswith("it built a sequence of more than 1,048,")
+    assert peak < 20_000_000, f"the render allocated {peak:,} bytes"
 
 
 def test_a_slow_render_stops_at_the_time_bound(mockagent_server: ThreadedMockServer) -> None:
