@@ -118,6 +118,17 @@ def test_a_lazy_sequence_is_weighed_as_it_is_gathered(mockagent_server: Threaded
     assert peak < 20_000_000, f"the render allocated {peak:,} bytes"
 
 
+def test_look_ups_inside_a_filter_are_steps(mockagent_server: ThreadedMockServer) -> None:
+    reason = failed_at(invoke(mockagent_server, "beeos", "total", "hi"), "32:14")
+    assert reason == "it took more than 100,000 steps (loop turns, calls, operators and outputs)"
+
+
+def test_a_filter_that_goes_item_by_item_is_given_at_most_100000_items(mockagent_server: ThreadedMockServer) -> None:
+    assert invoke(mockagent_server, "beeos", "sorted", "cab").json()["data"]["text"] == "abc"
+    reason = failed_at(invoke(mockagent_server, "beeos", "sorted", "x" * 100_001), "35:14")
+    assert reason == "sort over 100,001 items; a filter goes through at most 100,000"
+
+
 def test_a_slow_render_stops_at_the_time_bound(mockagent_server: ThreadedMockServer) -> None:
     # 60,000 steps, each sorting and weighing 50,000 numbers: minutes of work, far inside the step bound, so
     # only the time bound (0.25 s) can stop it; no machine sorts a list of 50,000 numbers in 12 µs.
