@@ -515,7 +515,7 @@ class Run:
         changes: a resume that does not fit leaves the run as it was."""
         pending = self.check_resume(decision)
         now = self.clock.now()
-        answered, mark = self.variables.get("answer"), len(self.timeline)
+        variables, mark = dict(self.variables), len(self.timeline)
         self.pending = None
         self.variables["answer"] = answer if decision is Decision.ANSWER else decision.value
         outcome = {Decision.APPROVE: "approved", Decision.REJECT: "rejected", Decision.ANSWER: "answered"}
@@ -524,7 +524,7 @@ class Run:
             self._play(pending.on_reject if decision is Decision.REJECT else pending.rest, now)
         except ApiError:
             # A template failed: the resume did not happen (the run still waits for its decision).
-            self.pending, self.variables["answer"] = pending, answered
+            self.pending, self.variables = pending, variables
             del self.timeline[mark:]
             raise
 

@@ -181,3 +181,13 @@ def test_an_answer_in_chat_whose_template_fails_can_be_given_again(mockagent_ser
     answered = httpx.post(url, json={"message": "ab", **again}, headers=BEEOS, timeout=SAFETY)
     assert answered.status_code == 200, answered.text
     assert answered.json()["data"]["text"] == "ab" * 100000
+
+
+def test_a_poll_whose_template_fails_leaves_the_task_waiting_for_it(mockagent_server: ThreadedMockServer) -> None:
+    tasks = f"{mockagent_server.base_url('beeos')}/api/v1/agents/polled/tasks"
+    created = httpx.post(tasks, json={"message": LONG}, headers=BEEOS, timeout=SAFETY)
+    assert created.status_code == 202, created.text
+    task = f"{tasks}/{created.json()['data']['task_id']}"
+    mockagent_server.advance(1)  # out of the queue: the run waits for a poll
+    for _ in range(2):  # each poll plays the rest of the script again, and fails again
+        assert failed_at(httpx.get(task, headers=BEEOS, timeout=SAFETY), "39:14").startswith("* would make")
