@@ -411,11 +411,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
         fmt: str = value.__self__
 
         def checked(*args: Any, **kwargs: Any) -> str:
-            # No budget reaches here: the call that runs this is counted and weighed by `call`, and this
-            # refuses the widths that would make the result too large to weigh afterwards.
-            width = _braced_width(fmt, [*args, *kwargs.values()])
-            if width > OUTPUT:
-                raise LimitError(f"format would make {width:,} characters, more than {OUTPUT:,}")
+            _budget().allow(_braced_width(fmt, [*args, *kwargs.values()]), "format")
             return wrapped(*args, **kwargs)
 
         return checked
@@ -436,7 +432,7 @@ def environment() -> Sandbox:
     return env
 
 
-def render(env: Sandbox, template: jinja2.Template, variables: Mapping[str, Any]) -> str:
+def render(template: jinja2.Template, variables: Mapping[str, Any]) -> str:
     """Render within a fresh budget: `OUTPUT` characters beyond what the variables hold themselves."""
     limit = OUTPUT + sum(len(v) if isinstance(v, str) else 20 for v in variables.values())
     token = _RENDERING.set(Budget(limit))

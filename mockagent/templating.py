@@ -111,6 +111,8 @@ class Template:
             raise TemplateError(f"template error: {err.message}", getattr(err, "lineno", 1)) from err
         except RecursionError:
             raise TemplateError("the template nests too deeply") from None
+        except Exception as err:
+            raise TemplateError(f"template error: {_reason(err)}") from None
         if unknown:
             known = ", ".join(VARIABLES)
             raise TemplateError(f"unknown template variable {unknown[0]!r}; known ones are: {known}")
@@ -135,7 +137,7 @@ class Template:
         from mockagent import sandbox
 
         try:
-            return sandbox.render(_env(), self._compiled, variables)
+            return sandbox.render(self._compiled, variables)
         except Exception as err:  # whatever the template does wrong is the scenario file's error
             raise TemplateRenderError(self.position, _reason(err)) from None
 
