@@ -10,8 +10,10 @@ token set every route but health needs it — which a server bound beyond loopba
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
@@ -21,7 +23,7 @@ from yarl import URL
 from mockagent.appkeys import ENGINE, PLATFORMS, SETTINGS
 from mockagent.clock import ManualClock
 from mockagent.encoding import json_response, loads
-from mockagent.errors import ApiError, ErrorKind, MockAgentError
+from mockagent.errors import ApiError, ErrorKind, MockAgentError, ScenarioError
 from mockagent.platforms.bodies import read_body
 from mockagent.sessions import SESSION_HEADER, SESSION_NAME, Session
 from mockagent.settings import Settings, load_scenarios
@@ -240,14 +242,22 @@ async def on_list_runs(request: web.Request) -> web.Response:
     )
 
 
+# One reload at a time per server, so that the last one asked for is the last one swapped in.
+_RELOADS: weakref.WeakKeyDictionary[web.Application, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
 async def on_reload(request: web.Request) -> web.Response:
-    """Load the scenario files again; on an error the old scenarios stay and the error is returned."""
+    """Load the scenario files again, in a worker thread (a big file must not hold up every client), and
+    swap them in once loaded; on an error the old scenarios stay and every problem is returned."""
     engine = request.app[ENGINE]
-    try:
-        engine.scenarios = load_scenarios(request.app[SETTINGS])
-    except (MockAgentError, OSError) as err:
-        return json_response({"reloaded": False, "error": str(err)}, status=422)
-    return json_response({"reloaded": True, "agents": sorted(engine.scenarios.agents)})
+    async with _RELOADS.setdefault(request.app, asyncio.Lock()):
+        try:
+            scenarios = await asyncio.to_thread(load_scenarios, request.app[SETTINGS])
+        except (MockAgentError, OSError) as err:
+            problems = [str(p) for p in err.problems] if isinstance(err, ScenarioError) else [str(err)]
+            return json_response({"reloaded": False, "error": str(err), "errors": problems}, status=422)
+        engine.scenarios = scenarios
+    return json_response({"reloaded": True, "agents": sorted(scenarios.agents)})
 
 
 async def on_get_journal(request: web.Request) -> web.Response:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mockagent import __version__
-from mockagent.errors import MockAgentError
+from mockagent.errors import MockAgentError, ScenarioError
 from mockagent.faults import FaultRule, FaultSyntaxError, Per, RateLimit, parse_fault
 from mockagent.model import PlatformKey
 from mockagent.replay.commands import cassette, replay_options, replay_settings
@@ -239,9 +239,13 @@ async def _until_stopped() -> None:
 @main.command()
 @click.argument("scenario_paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def validate(scenario_paths: tuple[Path, ...]) -> None:
-    """Check scenario files; print each problem as path:line:col: message."""
+    """Check scenario files; print every problem of every file, each as path:line:col: message."""
     try:
         scenarios = load_scenarios(Settings(scenario_paths=scenario_paths))
+    except ScenarioError as err:
+        click.echo(str(err), err=True)
+        count = len(err.problems)
+        raise click.ClickException(f"{count} problem{'s' if count != 1 else ''} in the scenario files") from err
     except (MockAgentError, OSError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"ok: {len(scenarios.agents)} agents in {len(scenarios.files)} files")

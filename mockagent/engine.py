@@ -134,17 +134,27 @@ class Engine:
             require_approval=frozenset(require_approval),
             reply=reply,
         )
+        try:
+            if pending is not None:
+                # The previous turn asked in text; this message is the answer.
+                conversation.pending = None
+                decision = chat_decision(pending, message)
+                answer = message if decision is Decision.ANSWER else decision.value
+                run.variables["answer"] = answer
+                run.continue_from(pending, decision)
+                conversation.variables["answer"] = answer
+            else:
+                assert reply is not None
+                run.start(reply.script)
+        except ApiError:
+            # A template of the script failed to render (the platform's 500): the turn did not happen,
+            # and no run is left behind without the record its platform keeps beside it.
+            conversation.pending = pending
+            conversation.turns -= 1
+            if conversation.turns == 0:
+                context.session.conversations.pop((conversation.platform, conversation.id), None)
+            raise
         conversation.runs.append(run)
         session.runs[run.id] = run
         context.run = run
-        if pending is not None:
-            # The previous turn asked in text; this message is the answer.
-            conversation.pending = None
-            decision = chat_decision(pending, message)
-            answer = message if decision is Decision.ANSWER else decision.value
-            run.variables["answer"] = conversation.variables["answer"] = answer
-            run.continue_from(pending, decision)
-        else:
-            assert reply is not None
-            run.start(reply.script)
         return run

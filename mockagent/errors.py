@@ -22,7 +22,12 @@ class SourcePosition:
     column: int  # 1-based
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}"
+        return f"{self.path}:{self.line}:{self.column}" if self.line else self.path  # line 0: the whole file
+
+    @classmethod
+    def whole(cls, path: object) -> SourcePosition:
+        """A file (or folder) as a whole: a problem of no particular line."""
+        return cls(str(path), 0, 0)
 
 
 class ScenarioError(MockAgentError):
@@ -32,6 +37,25 @@ class ScenarioError(MockAgentError):
         super().__init__(f"{position}: {message}")
         self.position = position
         self.reason = message
+
+    @property
+    def problems(self) -> tuple[ScenarioError, ...]:
+        return (self,)
+
+
+class ScenarioErrors(ScenarioError):
+    """Every problem found in the scenario files, one ``path:line:col: …`` per line (`position` and
+    `reason` are the first one's)."""
+
+    def __init__(self, errors: Sequence[ScenarioError], note: str = "") -> None:
+        first = errors[0]
+        super().__init__(first.position, first.reason)
+        self.args = ("\n".join([*map(str, errors), *([note] if note else [])]),)
+        self.errors = tuple(errors)
+
+    @property
+    def problems(self) -> tuple[ScenarioError, ...]:
+        return self.errors
 
 
 class RunStateError(MockAgentError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import math
 import random
 import re
@@ -21,7 +22,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from mockagent.clock import Clock
-from mockagent.errors import RunStateError
+from mockagent.errors import ApiError, ErrorKind, RunStateError
 from mockagent.faults import Fault
 from mockagent.ids import uuid4
 from mockagent.model import (
@@ -51,7 +52,7 @@ from mockagent.model import (
     WaitPolls,
 )
 from mockagent.scenarios.model import Agent, Reply
-from mockagent.templating import Template
+from mockagent.templating import Template, TemplateRenderError
 
 
 class RunStatus(StrEnum):
@@ -86,6 +87,7 @@ DEFAULT_APPROVAL_TTL = 24 * 3600.0
 #: CHOSEN: how many turns a conversation keeps (older ones are forgotten, as old runs are).
 TURNS_KEPT = 1_000
 R = TypeVar("R")
+log = logging.getLogger("mockagent")
 
 
 class Limit(NamedTuple):
@@ -488,9 +490,12 @@ class Run:
         """Count a client's poll; a `wait_polls` step lets the run go on once enough have come."""
         self.polls += 1
         if self._gate is not None and self.polls >= self._gate[0] and self.status() is RunStatus.RUNNING:
-            _, rest = self._gate
-            self._gate = None
-            self._play(rest, self.clock.now())
+            gate, self._gate = self._gate, None
+            try:
+                self._play(gate[1], self.clock.now())
+            except ApiError:
+                self._gate = gate  # a template failed: the run still waits, as before this poll
+                raise
 
     def check_resume(self, decision: Decision) -> Pending:
         """The pause `decision` answers, or RunStateError if it does not fit the run's state."""
@@ -512,11 +517,18 @@ class Run:
         changes: a resume that does not fit leaves the run as it was."""
         pending = self.check_resume(decision)
         now = self.clock.now()
+        variables, mark = dict(self.variables), len(self.timeline)
         self.pending = None
         self.variables["answer"] = answer if decision is Decision.ANSWER else decision.value
         outcome = {Decision.APPROVE: "approved", Decision.REJECT: "rejected", Decision.ANSWER: "answered"}
         self._append(now, Resumed(outcome[decision]))
-        self._play(pending.on_reject if decision is Decision.REJECT else pending.rest, now)
+        try:
+            self._play(pending.on_reject if decision is Decision.REJECT else pending.rest, now)
+        except ApiError:
+            # A template failed: the resume did not happen (the run still waits for its decision).
+            self.pending, self.variables = pending, variables
+            del self.timeline[mark:]
+            raise
 
     # ── playing a script into the timeline ───────────────────────────────────────────────────────
 
@@ -531,7 +543,17 @@ class Run:
         self._play(steps, self.started_at + self.agent.pace.first_frame)
 
     def _play(self, steps: tuple[Step, ...], at: float) -> None:
-        self._lay_out(steps, at)
+        """Lay `steps` out from `at`. A template that fails to render (or passes its bounds) is the
+        platform's 500 naming the template's file and position, and leaves the run as it was: nothing is
+        laid out, and the caller undoes its own part."""
+        mark = (len(self.timeline), self._text_blocks, self._calls, self._last_call)
+        try:
+            self._lay_out(steps, at)
+        except TemplateRenderError as err:
+            del self.timeline[mark[0] :]
+            self._text_blocks, self._calls, self._last_call = mark[1:]
+            log.warning("run %s of agent %s: %s", self.id, self.agent.id, err)
+            raise ApiError(ErrorKind.INTERNAL, str(err)) from None
         self._notify()  # once the script is laid out, not once per event
 
     def _lay_out(self, steps: tuple[Step, ...], at: float) -> None:

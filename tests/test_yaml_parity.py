@@ -108,3 +108,48 @@ def test_mutated_scenario_files_compose_as_the_pure_parser_has_them() -> None:
             else:
                 text = text[:at] + text[at + rng.randint(1, 3) :]
         assert _composed(text, yamlnodes._compose) == _composed(text, _pure), text
+
+
+# ── the bounds: depth, aliases ──────────────────────────────────────────────────────────────────────────
+
+
+def _pure_bounded(text: str) -> yaml.Node | None:
+    return yamlnodes._compose_with(yamlnodes._PureLoader, text)
+
+
+def _fast_bounded(text: str) -> yaml.Node | None:
+    return yamlnodes._compose_with(yamlnodes._FAST_BOUNDED_LOADER, text)
+
+
+ALIASED = [
+    "a: &x [1, {b: &y two}]\nc: *x\nd: [*y, *x]\n",
+    "agents:\n  - &agent {id: a, script: &s [{say: hi}]}\n  - {id: b, script: *s}\n",
+    "a: &x [1, 2]\nb: [" + ", ".join(["*x"] * 30_000) + "]\n",  # 90,000 nodes repeated: within the bound
+]
+PAST_BOUNDS = [
+    "agents: " + "[" * 70 + "]" * 70 + "\n",
+    "agents: " + "[" * 2_000 + "]" * 2_000 + "\n",  # past libyaml's own nesting limit too
+    "a:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(70)),
+    "a: &x [1, 2]\nb: [" + ", ".join(["*x"] * 40_000) + "]\n",  # 120,000 nodes repeated
+    "a: &deep " + "[" * 40 + "]" * 40 + "\nb: " + "[" * 30 + "*deep" + "]" * 30 + "\n",  # deep through an alias
+    "a: &loop [1, *loop]\n",  # an alias inside the node it names
+]
+
+
+@pytest.mark.skipif(yamlnodes._FAST_BOUNDED_LOADER is None, reason="PyYAML was built without libyaml")
+@pytest.mark.parametrize("text", [*ALIASED, *(p.read_text(encoding="utf-8") for p in SCENARIO_FILES)])
+def test_within_the_bounds_both_bounded_composers_compose_as_the_pure_parser_does(text: str) -> None:
+    expected = _composed(text, _pure)
+    assert _composed(text, _pure_bounded) == expected
+    assert _composed(text, _fast_bounded) == expected
+    assert _composed(text, yamlnodes._compose) == expected
+
+
+@pytest.mark.parametrize("text", PAST_BOUNDS)
+def test_past_the_bounds_every_composer_refuses_at_the_same_place(text: str) -> None:
+    refused = _composed(text, _pure_bounded)
+    assert refused[0] == "error"
+    assert refused[1] is not None
+    assert _composed(text, yamlnodes._compose) == refused
+    if yamlnodes._FAST_BOUNDED_LOADER is not None and "[" * 1_000 not in text:
+        assert _composed(text, _fast_bounded) == refused

@@ -279,6 +279,7 @@ def _locate(path: Path, text: str) -> CassetteError:
             parts = item.mapping("an interaction", {"request", "response"}, frozenset({"request", "response"}))
             _check_request(parts["request"])
             _check_response(parts["response"])
+        root.problems.check()  # what was reported along the way (an unknown key …)
     except ScenarioError as err:
         return CassetteError(f"{err.position}: {err.reason}")
     return CassetteError(f"{SourcePosition(str(path), 1, 1)}: not a cassette this version of mockagent reads")

@@ -386,7 +386,9 @@ def load_config(path: Path) -> RedactionConfig:
         if root is None:
             return RedactionConfig()
         top = root.mapping("a redaction config file", {"redaction"})
-        return config_from_node(top["redaction"]) if "redaction" in top else RedactionConfig()
+        config = config_from_node(top["redaction"]) if "redaction" in top else RedactionConfig()
+        root.problems.check()  # what was reported along the way (an unknown key …) and left out
+        return config
     except RedactionConfigError:
         raise
     except ScenarioError as err:

@@ -11,6 +11,7 @@ The file format (see docs/scenarios.md)::
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
+from mockagent.errors import ScenarioError, SourcePosition
 from mockagent.faults import Fault, FaultRule, FaultSyntaxError, Per, RateLimit, parse_fault
 from mockagent.model import (
     Ask,
@@ -37,17 +39,36 @@ from mockagent.model import (
 )
 from mockagent.scenarios import yamlnodes
 from mockagent.scenarios.model import Agent, Credential, Llm, Reply, ScenarioSet, When
-from mockagent.scenarios.yamlnodes import Node
+from mockagent.scenarios.yamlnodes import Fields, Node, Problems, Reported, TooManyProblems, shown
 from mockagent.templating import Template, TemplateError
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
+T = TypeVar("T")
+_NO_FAULTS: tuple[FaultRule, ...] = ()
 _AGENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
 def load_paths(paths: Sequence[Path]) -> ScenarioSet:
-    """Load files, and the scenario files inside folders (sorted, so the order is stable)."""
+    """Load files, and the scenario files inside folders (sorted, so the order is stable). Every problem
+    of every file is reported, in one `ScenarioErrors`."""
+    problems = Problems()
+    scenarios = ScenarioSet()
+    order: dict[str, int] = {}  # each path in the order it is loaded: the order its problems are told in
     with _gc_paused():
-        return ScenarioSet.combine(load_file(path) for path in _expand(paths))
+        try:
+            parts = []
+            for path in _expand(paths, problems, order):
+                order.setdefault(str(path), len(order))
+                parts.append(_load(path, None, problems))
+            scenarios = ScenarioSet.combine(parts)
+        except ScenarioError as err:
+            with contextlib.suppress(TooManyProblems):
+                problems.report(err)
+        except TooManyProblems:
+            pass
+    problems.found.sort(key=lambda e: (order.get(e.position.path, len(order)), e.position.line, e.position.column))
+    problems.check()
+    return scenarios
 
 
 @contextmanager
@@ -64,28 +85,59 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _expand(paths: Sequence[Path]) -> Iterable[Path]:
+def _expand(paths: Sequence[Path], problems: Problems, order: dict[str, int]) -> Iterable[Path]:
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in SCENARIO_SUFFIXES and p.is_file())
+            found = sorted(p for p in path.rglob("*") if p.suffix in SCENARIO_SUFFIXES and p.is_file())
+            if not found:
+                order.setdefault(str(path), len(order))
+                problems.report(ScenarioError(SourcePosition.whole(path), "no scenario files (*.yaml, *.yml) in it"))
+            yield from found
         elif path.exists():
             yield path
         else:
-            raise FileNotFoundError(f"{path}: no such scenario file or folder")
+            order.setdefault(str(path), len(order))
+            problems.report(ScenarioError(SourcePosition.whole(path), "no such scenario file or folder"))
 
 
 def load_file(path: Path) -> ScenarioSet:
-    return load_text(path, path.read_text(encoding="utf-8"))
+    return _checked(path, None)
 
 
 def load_text(path: Path, text: str) -> ScenarioSet:
-    root = yamlnodes.load(path, text)
+    return _checked(path, text)
+
+
+def _checked(path: Path, text: str | None) -> ScenarioSet:
+    problems = Problems()
+    with contextlib.suppress(TooManyProblems):
+        part = _load(path, text, problems)
+    problems.check()
+    return part
+
+
+def _load(path: Path, text: str | None, problems: Problems) -> ScenarioSet:
+    """One file's scenarios; its problems go to `problems`, in the order of their positions."""
+    start = len(problems.found)
+    try:
+        return _scenarios(path, text, problems)
+    except ScenarioError as err:
+        problems.report(err)
+        return ScenarioSet(files=(str(path),))
+    finally:
+        problems.sort_from(start)
+
+
+def _scenarios(path: Path, text: str | None, problems: Problems) -> ScenarioSet:
+    root = yamlnodes.load(path, text, problems)
     if root is None:
         return ScenarioSet(files=(str(path),))
     top = root.mapping("a scenario file", {"agents", "auth", "faults"})
-    shared_faults = _faults(top["faults"]) if "faults" in top else ()
-    agents = [_agent(node, shared_faults) for node in top["agents"].sequence("agents")] if "agents" in top else []
-    credentials = _auth(top["auth"]) if "auth" in top else {}
+    shared_faults = _opt(top, "faults", _faults, _NO_FAULTS)
+    agents: list[Agent] = _opt(
+        top, "agents", lambda n: problems.each(n.sequence("agents"), lambda a: _agent(a, shared_faults)), []
+    )
+    credentials: dict[PlatformKey, dict[str, Credential]] = _opt(top, "auth", _auth, {})
     part = ScenarioSet(
         agents={a.id: a for a in agents},
         credentials=credentials,
@@ -98,6 +150,19 @@ def load_text(path: Path, text: str) -> ScenarioSet:
     )
 
 
+def _opt(fields: Fields, key: str, parse: Callable[[Node], T], default: T) -> T:
+    """`parse` of the value at `key`: `default` when the key is absent, or when its value is wrong (that
+    problem is reported, and the load goes on to find the others)."""
+    if key not in fields:
+        return default
+    node = fields[key]
+    try:
+        return parse(node)
+    except ScenarioError as err:
+        node.problems.report(err)
+        return default
+
+
 # ── agents ───────────────────────────────────────────────────────────────────────────────────────
 
 _AGENT_KEYS = {"id", "aster_id", "name", "description", "platforms", "pace", "llm", "script", "replies", "faults"}
@@ -105,38 +170,54 @@ _AGENT_KEYS = {"id", "aster_id", "name", "description", "platforms", "pace", "ll
 
 def _agent(node: Node, shared_faults: tuple[FaultRule, ...] = ()) -> Agent:
     fields = node.mapping("an agent", _AGENT_KEYS, required=frozenset({"id"}))
-    agent_id = fields["id"].text("the agent id")
-    if not _AGENT_ID.match(agent_id):
-        raise fields["id"].error(
-            f"agent id {agent_id!r} must be 1-128 letters, digits or . _ : - (starting with a letter or digit)"
-        )
-    if "script" not in fields and "replies" not in fields:
-        raise node.error(f"agent {agent_id!r} needs a 'script' (or 'replies')")
-    replies = [_reply(n) for n in fields["replies"].sequence("replies")] if "replies" in fields else []
-    if "script" in fields:
-        replies.append(Reply(script=_script(fields["script"]), source=fields["script"].position))
-    platforms = None
-    if "platforms" in fields:
-        platforms = frozenset(_enum(n, PlatformKey, "a platform") for n in fields["platforms"].sequence("platforms"))
-    aster_id = fields["aster_id"].integer("aster_id", minimum=1) if "aster_id" in fields else None
+    agent_id = _opt(fields, "id", _agent_id, None)
+    problems = node.problems
+    if "script" not in fields and "replies" not in fields and not fields.misspelt:
+        problems.report(node.error(f"agent {shown(agent_id or '?')} needs a 'script' (or 'replies')"))
+    replies: list[Reply] = _opt(fields, "replies", lambda n: problems.each(n.sequence("replies"), _reply), [])
+    script = _opt(fields, "script", _script, None)
+    if script is not None:
+        replies.append(Reply(script=script, source=fields["script"].position))
+    platforms = _opt(
+        fields,
+        "platforms",
+        lambda n: frozenset(_enum(p, PlatformKey, "a platform") for p in n.sequence("platforms")),
+        None,
+    )
+    aster_id = _opt(fields, "aster_id", lambda n: n.integer("aster_id", minimum=1), None)
+    if agent_id is None:
+        raise Reported(node.position, "an agent without a valid id is left out")
     return Agent(
         id=agent_id,
         aster_id=aster_id,
-        name=fields["name"].text("name") if "name" in fields else agent_id,
-        description=fields["description"].text("description") if "description" in fields else "",
+        name=_opt(fields, "name", lambda n: n.text("name"), agent_id),
+        description=_opt(fields, "description", lambda n: n.text("description"), ""),
         platforms=platforms,
-        pace=_pace(fields["pace"]) if "pace" in fields else Pace(),
-        llm=_llm(fields["llm"]) if "llm" in fields else Llm(),
+        pace=_opt(fields, "pace", _pace, Pace()),
+        llm=_opt(fields, "llm", _llm, Llm()),
         replies=tuple(replies),
         source=node.position,
         # The agent's own rules come first: they are the more specific.
-        faults=(_faults(fields["faults"]) if "faults" in fields else ()) + shared_faults,
+        faults=_opt(fields, "faults", _faults, _NO_FAULTS) + shared_faults,
     )
+
+
+def _agent_id(node: Node) -> str:
+    agent_id = node.text("the agent id")
+    if not _AGENT_ID.match(agent_id):
+        raise node.error(
+            f"agent id {shown(agent_id)} must be 1-128 letters, digits or . _ : - (starting with a letter or digit)"
+        )
+    return agent_id
 
 
 def _reply(node: Node) -> Reply:
     fields = node.mapping("a reply", {"when", "script"}, required=frozenset({"when", "script"}))
-    return Reply(when=_when(fields["when"]), script=_script(fields["script"]), source=node.position)
+    when = _opt(fields, "when", _when, None)
+    script = _script(fields["script"])
+    if when is None:
+        raise Reported(node.position, "a reply with a wrong 'when' is left out")
+    return Reply(when=when, script=script, source=node.position)
 
 
 def _when(node: Node) -> When:
@@ -147,7 +228,7 @@ def _when(node: Node) -> When:
         try:
             regex = re.compile(source)
         except re.error as err:
-            raise fields["regex"].error(f"invalid regular expression {source!r}: {err}") from err
+            raise fields["regex"].error(f"invalid regular expression {shown(source)}: {err}") from err
     return When(
         contains=fields["contains"].text("when.contains") if "contains" in fields else None,
         equals=fields["equals"].text("when.equals") if "equals" in fields else None,
@@ -157,7 +238,7 @@ def _when(node: Node) -> When:
 
 
 def _faults(node: Node) -> tuple[FaultRule, ...]:
-    return tuple(_fault_rule(entry) for entry in node.sequence("faults"))
+    return tuple(node.problems.each(node.sequence("faults"), _fault_rule))
 
 
 _RULE_KEYS = {"fault", "retry_after", "first", "sequence", "probability", "seed", "rate_limit", "per"}
@@ -171,6 +252,8 @@ def _fault_rule(node: Node) -> FaultRule:
         raise node.error(f"a fault rule is one of first, sequence, probability or rate_limit; this one has {kinds}")
     needs_fault = not {"sequence", "rate_limit"} & fields.keys()
     if needs_fault and "fault" not in fields:
+        if fields.misspelt:
+            raise Reported(node.position, "a fault rule with an unknown key is left out")
         raise node.error("this fault rule needs 'fault' (e.g. fault: 429)")
     fault = _fault(fields["fault"]) if "fault" in fields else Fault()
     if "retry_after" in fields:
@@ -237,31 +320,52 @@ def _llm(node: Node) -> Llm:
 
 def _auth(node: Node) -> dict[PlatformKey, dict[str, Credential]]:
     result: dict[PlatformKey, dict[str, Credential]] = {}
-    for name, key_node, value in node.items("auth"):
-        platform = _enum(key_node, PlatformKey, "a platform in auth")
-        del name
+    for _, key_node, value in node.items("auth"):
+        try:
+            platform = _enum(key_node, PlatformKey, "a platform in auth")
+        except ScenarioError as err:
+            node.problems.report(err)
+            continue
         keys: dict[str, Credential] = {}
-        for entry in value.sequence(f"auth.{platform}"):
-            if entry.is_mapping:
-                fields = entry.mapping("a credential", {"key", "agent"}, required=frozenset({"key"}))
-                credential = Credential(
-                    key=fields["key"].string("key"),
-                    agent=fields["agent"].text("agent") if "agent" in fields else None,
-                )
-            else:
-                credential = Credential(key=entry.string("a credential"))
+        for credential in node.problems.each(value.sequence(f"auth.{platform}"), _credential):
             keys[credential.key] = credential
         result[platform] = keys
     return result
 
 
+def _credential(entry: Node) -> Credential:
+    if entry.is_mapping:
+        fields = entry.mapping("a credential", {"key", "agent"}, required=frozenset({"key"}))
+        return Credential(
+            key=fields["key"].string("key"),
+            agent=fields["agent"].text("agent") if "agent" in fields else None,
+        )
+    return Credential(key=entry.string("a credential"))
+
+
 # ── steps ────────────────────────────────────────────────────────────────────────────────────────
 
 
-def _script(node: Node) -> tuple[Step, ...]:
+def _script(node: Node, *, on_reject: bool = False) -> tuple[Step, ...]:
+    """A script's steps; `on_reject`: what plays after a rejected call, which may be empty and may give
+    that call its result."""
+    entries = node.sequence("a script")
+    if not entries and not on_reject:
+        raise node.error("a script needs at least one step")
     steps: list[Step] = []
-    for step_node in node.sequence("a script"):
-        steps.extend(_step(step_node))
+    called = on_reject
+    for entry in entries:
+        try:
+            played = _step(entry)
+        except ScenarioError as err:
+            node.problems.report(err)
+            called = called or entry.has("tool_call")  # a wrong call is still the call a result follows
+            continue
+        for step in played:
+            if isinstance(step, ToolResult) and not called:
+                node.problems.report(entry.error("tool_result has no tool_call before it in its script"))
+            called = called or isinstance(step, ToolCall)
+        steps.extend(played)
     return tuple(steps)
 
 
@@ -276,6 +380,8 @@ def _step(node: Node) -> list[Step]:
         steps.append(Delay(fields["delay"].number("delay")))
     if actions:
         steps.append(_ACTIONS[actions[0]](fields[actions[0]]))
+    elif fields.misspelt:
+        raise Reported(node.position, "a step with an unknown key is left out")
     elif not steps:
         raise node.error(f"a step needs one of: {', '.join(sorted(_ACTIONS))}")
     return steps
@@ -284,9 +390,10 @@ def _step(node: Node) -> list[Step]:
 def _template(node: Node, what: str) -> Template:
     source = node.text(what)
     try:
-        return Template(source)
+        return Template(source, node.position)
     except TemplateError as err:
-        raise node.error(f"{what}: {err}") from err
+        line = f" (line {err.lineno} of the template)" if err.lineno > 1 else ""
+        raise node.error(f"{what}: {err}{line}") from err
 
 
 def _say(node: Node) -> Say:
@@ -297,6 +404,8 @@ def _say(node: Node) -> Say:
     if "chunks" in fields:
         chunks = tuple(n.text("a chunk") for n in fields["chunks"].sequence("say.chunks"))
     if "text" not in fields and chunks is None:
+        if fields.misspelt:
+            raise Reported(node.position, "a say with an unknown key is left out")
         raise node.error("say needs 'text' (or explicit 'chunks')")
     text = _template(fields["text"], "say.text") if "text" in fields else Template("".join(chunks or ()))
     chunking = _enum(fields["chunk"], Chunking, "say.chunk") if "chunk" in fields else None
@@ -320,9 +429,9 @@ def _tool_call(node: Node) -> ToolCall:
     fields = node.mapping(
         "tool_call", {"name", "args", "id", "requires_approval", "on_reject"}, required=frozenset({"name"})
     )
-    args = fields["args"].plain() if "args" in fields else {}
+    args = fields["args"].json() if "args" in fields else {}
     if not isinstance(args, dict):
-        raise fields["args"].error(f"tool_call.args must be a mapping, got {args!r}")
+        raise fields["args"].error(f"tool_call.args must be a mapping, got {shown(args)}")
     return ToolCall(
         name=fields["name"].string("tool_call.name"),
         args=args,
@@ -330,17 +439,19 @@ def _tool_call(node: Node) -> ToolCall:
         requires_approval=fields["requires_approval"].boolean("requires_approval")
         if "requires_approval" in fields
         else False,
-        on_reject=_script(fields["on_reject"]) if "on_reject" in fields else None,
+        on_reject=_script(fields["on_reject"], on_reject=True) if "on_reject" in fields else None,
     )
 
 
 def _tool_result(node: Node) -> ToolResult:
     fields = node.mapping("tool_result", {"output", "error"})
     if ("output" in fields) == ("error" in fields):
+        if fields.misspelt and not fields:
+            raise Reported(node.position, "a tool_result with an unknown key is left out")
         raise node.error("tool_result needs exactly one of 'output' or 'error'")
     if "error" in fields:
         return ToolResult(error=_template(fields["error"], "tool_result.error"))
-    return ToolResult(output=fields["output"].plain())
+    return ToolResult(output=fields["output"].json())
 
 
 def _ask(node: Node) -> Ask:
@@ -407,4 +518,4 @@ def _enum(node: Node, enum: type[E], what: str) -> E:
         return enum(value)
     except ValueError:
         valid = ", ".join(member.value for member in enum)
-        raise node.error(f"{what} {value!r} is not one of: {valid}") from None
+        raise node.error(f"{what} {shown(value)} is not one of: {valid}") from None

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from mockagent.errors import ScenarioError, SourcePosition
+from mockagent.errors import ScenarioError, ScenarioErrors, SourcePosition
 from mockagent.faults import FaultRule
 from mockagent.model import Pace, PlatformKey, Step
 
@@ -127,25 +127,34 @@ class ScenarioSet:
 
     @classmethod
     def combine(cls, parts: Iterable[ScenarioSet]) -> ScenarioSet:
-        """Merge sets loaded from several files; an agent id or Aster id declared twice is an error."""
+        """Merge sets loaded from several files; an agent id or Aster id declared twice is an error (each
+        one is reported, in one `ScenarioErrors`)."""
         agents: dict[str, Agent] = {}
         aster_ids: dict[int, Agent] = {}
         credentials: dict[PlatformKey, dict[str, Credential]] = {}
         files: list[str] = []
+        twice: list[ScenarioError] = []
         for part in parts:
             files.extend(part.files)
             for agent in part.agents.values():
                 if (twin := agents.get(agent.id)) is not None:
-                    raise ScenarioError(agent.source, f"agent {agent.id!r} is already declared at {twin.source}")
-                agents[agent.id] = agent
-                if agent.aster_id is not None:
-                    if (twin := aster_ids.get(agent.aster_id)) is not None:
-                        raise ScenarioError(
+                    message = f"agent {agent.id!r} is already declared at {twin.source}"
+                    twice.append(ScenarioError(agent.source, message))
+                    continue
+                if agent.aster_id is not None and (twin := aster_ids.get(agent.aster_id)) is not None:
+                    twice.append(
+                        ScenarioError(
                             agent.source,
                             f"aster_id {agent.aster_id} of agent {agent.id!r} is already used by "
                             f"agent {twin.id!r} at {twin.source}",
                         )
+                    )
+                    continue
+                agents[agent.id] = agent
+                if agent.aster_id is not None:
                     aster_ids[agent.aster_id] = agent
             for platform, keys in part.credentials.items():
                 credentials.setdefault(platform, {}).update(keys)
+        if twice:
+            raise ScenarioErrors(twice)
         return cls(agents=agents, aster_ids=aster_ids, credentials=credentials, files=tuple(files))
