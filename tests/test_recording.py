@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from mockagent.model import PlatformKey
-from mockagent.replay.cassette import Cassette
+from mockagent.replay.cassette import Cassette, CassetteError
 from mockagent.replay.modes import RecordMode, Repeat
 from mockagent.server import MockServer
 from mockagent.settings import Settings
@@ -482,3 +482,45 @@ def test_the_audit_command_names_file_line_and_rule(tmp_path: Path) -> None:
     assert any(line.startswith(f"{tmp_path / 'leaky.yaml'}:5:") for line in lines)
     assert "sk-ant-api03-abcdefghijklmnopqrstuvwxyz012345" not in result.output  # never the secret itself
     assert CliRunner().invoke(main, ["cassette", "audit", str(tmp_path / "none")]).exit_code == 2
+
+
+async def test_a_cassette_says_what_decides_its_matches(tmp_path: Path, upstream: MockServer) -> None:
+    """`metadata.x_mockagent.match` in the cassette: fields that match any value, and the parts compared."""
+
+    async def greet(c: Client, message: str, trace: str) -> None:
+        body = {"message": message, "metadata": {"trace_id": trace}}
+        await c.call("POST", "beeos", "/api/v1/agents/echo/invoke", json_body=body, advance=1)
+
+    await record(tmp_path, upstream, lambda c: greet(c, "hi", "t-1"))
+    assert [a.status for a in await replay(tmp_path, lambda c: greet(c, "hi", "t-2"))] == [404]
+    cassette = Cassette.load(tmp_path / "beeos.yaml")
+    cassette.metadata = {"x_mockagent": {"match": {"ignore": ["trace_id"]}}}
+    cassette.save()
+    assert [a.status for a in await replay(tmp_path, lambda c: greet(c, "hi", "t-2"))] == [200]
+    assert [a.status for a in await replay(tmp_path, lambda c: greet(c, "bye", "t-2"))] == [404]
+    cassette.metadata = {"x_mockagent": {"match": {"match_on": ["platform", "method", "path"]}}}
+    cassette.save()
+    assert [a.status for a in await replay(tmp_path, lambda c: greet(c, "bye", "t-3"))] == [200]
+    cassette.metadata = {"x_mockagent": {"match": {"match_on": ["path", "colour"]}}}
+    cassette.save()
+    with pytest.raises(CassetteError, match=r"beeos\.yaml:\d+:\d+: match_on takes platform, method, path"):
+        Cassette.load(tmp_path / "beeos.yaml")
+
+
+async def test_an_answer_cut_while_recording_is_replayed_cut(tmp_path: Path, upstream: MockServer) -> None:
+    streamed = {**AUTH["beeos"], "Accept": "text/event-stream"}
+    async with MockServer(recorder_settings(tmp_path, upstream)) as recorder, aiohttp.ClientSession() as http:
+        url = recorder.base_url("beeos") + "/api/v1/agents/echo/invoke"
+        async with http.post(url, json={"message": "one two three"}, headers=streamed) as response:
+            await asyncio.wait_for(upstream.until_waiting(1), SAFETY)
+            await upstream.advance(0.03)  # the first word's moment: one frame, then the client hangs up
+            first = await response.content.readuntil(b"\n\n")
+        await asyncio.wait_for(recorder.session().until_in_flight(0), SAFETY)
+    (interaction,) = Cassette.load(tmp_path / "beeos.yaml").interactions
+    assert interaction.response.complete is False
+    assert interaction.response.body.startswith(first)
+    async with MockServer(Settings(cassettes=tmp_path, replay_asap=True)) as server, aiohttp.ClientSession() as http:
+        url = server.base_url("beeos") + "/api/v1/agents/echo/invoke"
+        async with http.post(url, json={"message": "one two three"}, headers=streamed) as response:
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await response.read()  # cut where the recording was cut

@@ -30,6 +30,7 @@ import yaml
 from vcr.serializers import yamlserializer
 
 from mockagent.errors import MockAgentError, ScenarioError, SourcePosition
+from mockagent.replay.matching import PARTS, Matchers
 from mockagent.scenarios import yamlnodes
 
 FORMAT_VERSION = 1
@@ -128,11 +129,16 @@ class Interaction:
 
 
 class Cassette:
-    """A cassette file and its interactions, in recorded order."""
+    """A cassette file and its interactions, in recorded order, and its `metadata` (vcrpy keeps that
+    top-level mapping; mockagent reads `metadata.x_mockagent.match`: see `matchers`)."""
 
-    def __init__(self, path: Path, interactions: Iterable[Interaction] = ()) -> None:
+    def __init__(
+        self, path: Path, interactions: Iterable[Interaction] = (), metadata: Mapping[str, Any] | None = None
+    ) -> None:
         self.path = path
         self.interactions = list(interactions)
+        self.metadata = dict(metadata or {})
+        self.matchers = _matchers(self.metadata)
 
     @classmethod
     def load(cls, path: Path) -> Cassette:
@@ -140,7 +146,10 @@ class Cassette:
         text = path.read_text(encoding="utf-8")
         try:
             data = yamlserializer.deserialize(text)
-            return cls(path, _interactions(data))
+            metadata = data.get("metadata") if isinstance(data, Mapping) else None
+            if metadata is not None and not isinstance(metadata, Mapping):
+                raise _Shape("metadata must be a mapping")
+            return cls(path, _interactions(data), metadata)
         except (yaml.YAMLError, _Shape):
             pass  # read it again, slowly, to say where (most cassettes never get here)
         raise _locate(path, text)
@@ -152,6 +161,8 @@ class Cassette:
         """Write the whole file atomically (a reader sees the old file or the new one, never a part)."""
         parts = ["interactions:\n"] if self.interactions else ["interactions: []\n"]
         parts += [interaction.as_yaml() for interaction in self.interactions]
+        if self.metadata:
+            parts.append(yamlserializer.serialize({"metadata": self.metadata}))
         parts.append(f"version: {FORMAT_VERSION}\n")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
@@ -165,6 +176,21 @@ class Cassette:
 
 
 _HOST = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*")
+
+
+def _matchers(metadata: Mapping[str, Any]) -> Matchers:
+    """`metadata.x_mockagent.match: {match_on: [...], ignore: [...]}`, checked (a `_Shape` if wrong)."""
+    extension = metadata.get(EXTENSION) or {}
+    match = extension.get("match") or {} if isinstance(extension, Mapping) else None
+    if not isinstance(match, Mapping) or set(match) - {"match_on", "ignore"}:
+        raise _Shape(f"metadata.{EXTENSION}.match takes match_on and ignore")
+    match_on = match.get("match_on", list(PARTS))
+    ignore = match.get("ignore", [])
+    if not isinstance(match_on, list) or not set(match_on) <= set(PARTS) or "method" not in match_on:
+        raise _Shape(f"match_on is a list of {', '.join(PARTS)} (with method)")
+    if not isinstance(ignore, list) or not all(isinstance(name, str) for name in ignore):
+        raise _Shape("ignore is a list of field or query parameter names")
+    return Matchers(frozenset(match_on), frozenset(ignore))
 
 
 def check_folder(folder: Path) -> int:
@@ -272,7 +298,13 @@ def _locate(path: Path, text: str) -> CassetteError:
         root = yamlnodes.load(path, text)
         if root is None:
             return CassetteError(f"{path}:1:1: the cassette is empty")
-        fields = root.mapping("a cassette", {"interactions", "version"}, required=frozenset({"interactions"}))
+        fields = root.mapping(
+            "a cassette", {"interactions", "version", "metadata"}, required=frozenset({"interactions"})
+        )
+        if "metadata" in fields:
+            metadata = fields["metadata"].mapping("metadata", set(_names(fields["metadata"])))
+            if EXTENSION in metadata:
+                _check_match(metadata[EXTENSION])
         if "version" in fields and fields["version"].scalar("version") != FORMAT_VERSION:
             return CassetteError(f"{fields['version'].position}: only cassette format version 1 is understood")
         for item in fields["interactions"].sequence("interactions"):
@@ -308,6 +340,20 @@ def _check_response(node: yamlnodes.Node) -> None:
             parts = chunk.mapping("a chunk", {"t", "n"}, frozenset({"t", "n"}))
             parts["t"].number("chunk.t")
             parts["n"].integer("chunk.n", minimum=0)
+
+
+def _check_match(node: yamlnodes.Node) -> None:
+    extension = node.mapping(f"metadata.{EXTENSION}", {"match"})
+    if "match" not in extension:
+        return
+    match = extension["match"].mapping(f"metadata.{EXTENSION}.match", {"match_on", "ignore"})
+    for part in match["match_on"].sequence("match_on") if "match_on" in match else ():
+        if part.string("a part to match on") not in PARTS:
+            raise part.error(f"match_on takes {', '.join(PARTS)}, not {part.string('a part')!r}")
+    for name in match["ignore"].sequence("ignore") if "ignore" in match else ():
+        name.string("a field or query parameter name")
+    if "match_on" in match and "method" not in [p.string("a part") for p in match["match_on"].sequence("match_on")]:
+        raise match["match_on"].error("match_on must include method")
 
 
 def _names(node: yamlnodes.Node) -> Iterable[str]:

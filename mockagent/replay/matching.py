@@ -32,6 +32,21 @@ _SECRET = re.compile(r"<<secret:([a-z0-9_]+):[0-9a-f]{8}>>")
 _WILD = "<<any>>"
 
 
+PARTS = ("platform", "method", "path", "query", "body")
+
+
+@dataclass(frozen=True, slots=True)
+class Matchers:
+    """What decides a match, per cassette (its `metadata.x_mockagent.match`): the parts compared, and more
+    fields (body keys, query parameters) that match any value."""
+
+    match_on: frozenset[str] = frozenset(PARTS)
+    ignore: frozenset[str] = frozenset()
+
+
+DEFAULT = Matchers()
+
+
 @dataclass(frozen=True, slots=True)
 class Shape:
     """A request as matching sees it: its key parts, and the client-chosen values it carried."""
@@ -41,11 +56,20 @@ class Shape:
     path: str  # below the platform's base, with a normalised query
     body: Any  # parsed JSON with wildcards in place; or the raw text; or None
     chosen: tuple[tuple[str, str], ...]  # (field, value) of each client-chosen id, in body order
+    match_on: frozenset[str] = frozenset(PARTS)
 
     @property
     def key(self) -> str:
-        body = json.dumps(self.body, sort_keys=True, ensure_ascii=False)
-        return f"{self.platform} {self.method} {self.path} {body}"
+        on = self.match_on
+        base, _, query = self.path.partition("?")
+        parts = [
+            self.platform if "platform" in on else "*",
+            self.method if "method" in on else "*",
+            base if "path" in on else "*",
+            query if "query" in on else "*",
+            json.dumps(self.body, sort_keys=True, ensure_ascii=False) if "body" in on else "*",
+        ]
+        return " ".join(parts)
 
 
 def shape(
@@ -56,15 +80,17 @@ def shape(
     *,
     redact: Callable[[str], str] = lambda text: text,
     aliases: Mapping[str, str] | None = None,
+    matchers: Matchers = DEFAULT,
 ) -> Shape:
     """Normalise a request. `redact` is the recorder's text redaction (so a live secret meets its
     placeholder); `aliases` maps the client's ids to the recorded ones (threading)."""
     aliases = aliases or {}
+    volatile = VOLATILE | matchers.ignore
     path = _swap(redact(path), aliases)
     base, _, query = path.partition("?")
     if query:
         pairs = [
-            (name, _WILD if name in VOLATILE else value) for name, value in parse_qsl(query, keep_blank_values=True)
+            (name, _WILD if name in volatile else value) for name, value in parse_qsl(query, keep_blank_values=True)
         ]
         base = f"{base}?{urlencode(sorted(pairs))}"
     chosen: list[tuple[str, str]] = []
@@ -72,10 +98,11 @@ def shape(
     if body:
         text = _swap(redact(body.decode("utf-8", errors="replace")), aliases)
         try:
-            parsed = _normalise(json.loads(text), CLIENT_IDS, chosen)
+            parsed = _normalise(json.loads(text), CLIENT_IDS, volatile, chosen)
         except (ValueError, RecursionError):
             parsed = _SECRET.sub(r"<<secret:\1>>", text)
-    return Shape(platform, method.upper(), _SECRET.sub(r"<<secret:\1>>", base), parsed, tuple(chosen))
+    path = _SECRET.sub(r"<<secret:\1>>", base)
+    return Shape(platform, method.upper(), path, parsed, tuple(chosen), matchers.match_on)
 
 
 def _swap(text: str, aliases: Mapping[str, str]) -> str:
@@ -85,20 +112,20 @@ def _swap(text: str, aliases: Mapping[str, str]) -> str:
     return text
 
 
-def _normalise(value: Any, client_ids: frozenset[str], chosen: list[tuple[str, str]]) -> Any:
+def _normalise(value: Any, client_ids: frozenset[str], volatile: frozenset[str], chosen: list[tuple[str, str]]) -> Any:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for name, item in value.items():
-            if name in VOLATILE:
+            if name in volatile:
                 out[name] = _WILD
             elif name in client_ids and isinstance(item, str):
                 chosen.append((name, item))
                 out[name] = _WILD
             else:
-                out[name] = _normalise(item, client_ids, chosen)
+                out[name] = _normalise(item, client_ids, volatile, chosen)
         return out
     if isinstance(value, list):
-        return [_normalise(item, client_ids, chosen) for item in value]
+        return [_normalise(item, client_ids, volatile, chosen) for item in value]
     if isinstance(value, str):
         return _SECRET.sub(r"<<secret:\1>>", value)
     return value

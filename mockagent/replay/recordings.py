@@ -61,18 +61,18 @@ class Recordings:
                 self._index(found, interaction)
         return found
 
-    def shape_of(self, interaction: Interaction, aliases: dict[str, str] | None = None) -> Shape:
+    def shape_of(self, entry: Entry, interaction: Interaction) -> Shape:
         return shape(
             interaction.platform,
             interaction.method,
             interaction.platform_path,
             interaction.body,
             redact=self.redact_text,
-            aliases=aliases,
+            matchers=entry.cassette.matchers,
         )
 
     def _index(self, entry: Entry, interaction: Interaction) -> None:
-        recorded = self.shape_of(interaction)
+        recorded = self.shape_of(entry, interaction)
         entry.shapes.append(recorded)
         entry.index.setdefault(recorded.key, []).append(len(entry.shapes) - 1)
 

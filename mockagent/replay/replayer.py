@@ -101,8 +101,16 @@ class Replayer:
     ) -> web.StreamResponse | None:
         path = _client_path(request, platform)
         records = ctx.session.records(ReplayRecords)
-        live = shape(ctx.platform.value, request.method, path, body, redact=self.redact_text, aliases=records.aliases)
         recordings = self.recordings
+        live = shape(
+            ctx.platform.value,
+            request.method,
+            path,
+            body,
+            redact=self.redact_text,
+            aliases=records.aliases,
+            matchers=recordings.entry(name).cassette.matchers,
+        )
         if recordings.replays(name):
             found = self._pick(name, live, records)
             if found is not None:
