@@ -63,6 +63,45 @@ def main() -> None:
     help="Inject a fault from the catalogue into this share of requests (0..1).",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed for --chaos and latency samples.")
+@click.option(
+    "--header-timeout",
+    default=Settings.header_timeout,
+    show_default=True,
+    type=click.FloatRange(min=0.0, min_open=True),
+    metavar="SECONDS",
+    help="Close a connection whose request head has not arrived whole in this time (real seconds).",
+)
+@click.option(
+    "--body-timeout",
+    default=Settings.body_timeout,
+    show_default=True,
+    type=click.FloatRange(min=0.0, min_open=True),
+    metavar="SECONDS",
+    help="Answer 400 to a request whose body has not arrived whole in this time (real seconds).",
+)
+@click.option(
+    "--idle-timeout",
+    default=Settings.idle_timeout,
+    show_default=True,
+    type=click.FloatRange(min=0.0, min_open=True),
+    metavar="SECONDS",
+    help="Close a keep-alive connection idle this long (real seconds).",
+)
+@click.option(
+    "--write-timeout",
+    default=Settings.write_timeout,
+    show_default=True,
+    type=click.FloatRange(min=0.0, min_open=True),
+    metavar="SECONDS",
+    help="Cut off a client that takes nothing of its response for this long (real seconds).",
+)
+@click.option(
+    "--max-connections",
+    default=Settings.max_connections,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Refuse connections past this many open at once (lowered to what ulimit -n allows).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log each request.")
 def serve(
     scenario_paths: tuple[Path, ...],
@@ -75,6 +114,11 @@ def serve(
     rate_limit: str | None,
     chaos: float,
     seed: int,
+    header_timeout: float,
+    body_timeout: float,
+    idle_timeout: float,
+    write_timeout: float,
+    max_connections: int,
     verbose: bool,
 ) -> None:
     """Serve the platforms from SCENARIO_PATHS (files or folders), or from the demo agents."""
@@ -93,6 +137,11 @@ def serve(
         fault_rules=rules,
         chaos=chaos,
         seed=seed,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        idle_timeout=idle_timeout,
+        write_timeout=write_timeout,
+        max_connections=max_connections,
     )
     try:
         scenarios = load_scenarios(settings)  # fail before binding, with the file's own position
@@ -109,9 +158,11 @@ def serve(
 
 async def _serve(server: MockServer) -> None:
     from mockagent.collector import Collector
+    from mockagent.connections import Throttle, log, throttle_accept_errors
     from mockagent.platforms import platform_classes
 
     settings = server.settings
+    throttle_accept_errors(Throttle(log))
     try:
         await server.start()
     except OSError as err:

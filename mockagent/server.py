@@ -13,6 +13,7 @@ from aiohttp import web
 from mockagent.app import build_app
 from mockagent.appkeys import ENGINE
 from mockagent.clock import Clock, ManualClock
+from mockagent.connections import Runner
 from mockagent.engine import Engine
 from mockagent.model import PlatformKey
 from mockagent.platforms import platform_classes
@@ -39,13 +40,12 @@ class MockServer:
         self.port = port
         self.app: web.Application | None = None
         self._scenarios = scenarios  # already loaded from `settings` (the CLI validates before binding)
-        self._runner: web.AppRunner | None = None
+        self._runner: Runner | None = None
 
     async def start(self) -> MockServer:
         self.app = build_app(self.settings, scenarios=self._scenarios)
         self._scenarios = None  # a restart reads the files again
-        # Handler cancellation: a client that hangs up ends its stream's work at once.
-        self._runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
+        self._runner = Runner(self.app, self.settings)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
@@ -70,6 +70,12 @@ class MockServer:
     def engine(self) -> Engine:
         assert self.app is not None, "the server is not started"
         return self.app[ENGINE]
+
+    @property
+    def connections(self) -> int:
+        """How many client connections are open now."""
+        assert self._runner is not None, "the server is not started"
+        return self._runner.guard.open
 
     def session(self, name: str = DEFAULT_SESSION) -> Session:
         """A session of this server (made on first use): its runs, conversations, journal and clock."""
@@ -171,6 +177,10 @@ class ThreadedMockServer:
     @property
     def engine(self) -> Engine:
         return self.server.engine
+
+    @property
+    def connections(self) -> int:
+        return self.server.connections
 
     @property
     def url(self) -> str:
