@@ -126,6 +126,12 @@ class Session:
     # ── runs and conversations ───────────────────────────────────────────────────────────────────
 
     def _forget_run(self, run: Run) -> None:
+        """The run store let `run` go: so do its conversation and the platforms' records, so that nothing
+        keeps more runs alive than the store does. (Runs leave the store oldest first, so a forgotten run
+        is the oldest its conversation still has.)"""
+        turns = run.conversation.runs
+        if turns and turns[0] is run:
+            turns.popleft()
         for records in self._records.values():
             records.forget(run)
 

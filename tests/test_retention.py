@@ -1,6 +1,7 @@
-"""A platform's records keep a run no longer than the session's run store does: a BeeOS task and an AgentOS
-approval are forgotten (and freed) with their run, and an idempotency key whose run is forgotten finds
-nothing — so a long mixed load holds at most `store_limit` runs per session, not that many per record kind."""
+"""Nothing keeps a run longer than the session's run store does: a conversation lets its oldest turns go
+with the store, a BeeOS task and an AgentOS approval are forgotten (and freed) with their run, and an
+idempotency key whose run is forgotten finds nothing — so a long mixed load holds at most `store_limit`
+runs per session, not that many per conversation or per record kind."""
 
 from __future__ import annotations
 
@@ -43,6 +44,24 @@ async def server() -> AsyncIterator[MockServer]:
 async def _json(response: aiohttp.ClientResponse, status: int) -> Any:
     assert response.status == status, await response.text()
     return await response.json()
+
+
+async def test_a_conversation_keeps_only_the_turns_the_store_keeps(
+    server: MockServer, no_cycle_collector: None
+) -> None:
+    url = server.base_url("beeos") + "/api/v1/agents/echo/invoke"
+    async with aiohttp.ClientSession(headers=BEEOS) as http:
+        for n in range(4):  # two conversations, taking turns: eight runs
+            for context in ("a", "b"):
+                async with http.post(url, json={"message": f"{context}{n}", "context_id": context}) as response:
+                    await _json(response, 200)
+                if n == 0 and context == "a":
+                    first = weakref.ref(server.session().runs_of()[0])
+    session = server.session()
+    kept = [run.message for context in ("a", "b") for run in session.conversations[("beeos", context)].runs]
+    assert sorted(kept) == sorted(run.message for run in session.runs_of()) == ["a3", "b2", "b3"]
+    assert session.conversations[("beeos", "a")].turns == 4  # turn numbers keep counting
+    assert first() is None
 
 
 async def test_a_beeos_task_goes_with_its_run(server: MockServer, no_cycle_collector: None) -> None:
