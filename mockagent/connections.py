@@ -56,7 +56,7 @@ from mockagent.settings import Settings
 
 try:
     import resource
-except ImportError:  # not on Windows: no descriptor limit to read
+except ImportError:  # Windows has no such module, and no descriptor limit to read
     resource = None  # type: ignore[assignment]
 
 log = logging.getLogger("mockagent")
