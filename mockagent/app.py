@@ -20,6 +20,7 @@ from mockagent.journal import Entry
 from mockagent.model import PlatformKey
 from mockagent.platforms import platform_classes
 from mockagent.platforms.base import Platform, Route
+from mockagent.platforms.bodies import BODY_TIMEOUT
 from mockagent.scenarios.model import ScenarioSet
 from mockagent.sessions import SESSION_HEADER, MemorySessions, Session
 from mockagent.settings import Settings, load_scenarios
@@ -66,6 +67,7 @@ def build_app(
     if replayer is not None:
         app[REPLAYER] = replayer
         app.on_cleanup.append(_close_replayer)
+    app[BODY_TIMEOUT] = settings.body_timeout
     for platform in platforms.values():
         for route in platform.routes():
             handle = _admitted_route(platform, route, replayer, settings.prefer_scenarios)
@@ -181,11 +183,14 @@ def _admin_route(platform: Platform, route: Route) -> RequestHandler:
 
 
 def platform_for(request: web.Request) -> Platform | None:
-    """The platform a path belongs to, by its mount prefix."""
-    app = request.app
+    """The platform a request's path belongs to, by its mount prefix."""
+    return platform_at(request.app, request.path)
+
+
+def platform_at(app: web.Application, path: str) -> Platform | None:
+    """The platform `path` belongs to, by its mount prefix."""
     platforms = app[PLATFORMS]
     settings = app[SETTINGS]
-    path = request.path
     if path.startswith(ADMIN_PREFIX + "/") or path == ADMIN_PREFIX:
         return None
     if settings.root_platform is not None:
@@ -258,14 +263,20 @@ def _record(request: web.Request, response: web.StreamResponse) -> None:
 
 
 def _render(request: web.Request, error: ApiError) -> web.Response:
-    platform = platform_for(request)
+    return render_at(request.app, request.path, error)
+
+
+def render_at(app: web.Application, path: str | None, error: ApiError) -> web.Response:
+    """`error` in the envelope of the platform `path` belongs to, else mockagent's own `{"error": …}` (for
+    the admin API, an unknown path, or a request too malformed to have one)."""
+    platform = platform_at(app, path) if path is not None else None
     if platform is not None:
         return platform.render_error(error)
     status = HTTP_STATUS[error.kind]
     body: dict[str, object] = {"error": error.message}
-    if error.kind is ErrorKind.NOT_FOUND and not request.path.startswith(ADMIN_PREFIX):
-        mounted = ", ".join(f"/{key.value}" for key in request.app[PLATFORMS])
-        body["error"] = f"nothing is served at {request.path}; platforms are mounted at {mounted}"
+    if error.kind is ErrorKind.NOT_FOUND and path is not None and not path.startswith(ADMIN_PREFIX):
+        mounted = ", ".join(f"/{key.value}" for key in app[PLATFORMS])
+        body["error"] = f"nothing is served at {path}; platforms are mounted at {mounted}"
     return json_response(body, status=status)
 
 
@@ -279,4 +290,4 @@ _HTTP_KINDS = {
 _HTTP_MESSAGES = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
 
 
-__all__ = ["build_app", "build_engine", "platform_for"]
+__all__ = ["build_app", "build_engine", "platform_at", "platform_for", "render_at"]

@@ -86,6 +86,45 @@ def main() -> None:
     help="A Host name the admin API answers for, besides loopback names, IP addresses and --host. Repeatable.",
 )
 @click.option("--no-admin", is_flag=True, help="Serve no admin API (/__mockagent) at all.")
+@click.option(
+    "--header-timeout",
+    default=Settings.header_timeout,
+    show_default=True,
+    type=click.FloatRange(min=0.0, min_open=True),
+    metavar="SECONDS",
+    help="Close a connection whose request head has not arrived whole in this time (real seconds).",
+)
+@click.option(
+    "--body-timeout",
+    default=Settings.body_timeout,
+    show_default=True,
+    type=click.FloatRange(min=0.0, min_open=True),
+    metavar="SECONDS",
+    help="Answer 400 to a request whose body has not arrived whole in this time (real seconds).",
+)
+@click.option(
+    "--idle-timeout",
+    default=Settings.idle_timeout,
+    show_default=True,
+    type=click.FloatRange(min=0.0, min_open=True),
+    metavar="SECONDS",
+    help="Close a keep-alive connection idle this long (real seconds).",
+)
+@click.option(
+    "--write-timeout",
+    default=Settings.write_timeout,
+    show_default=True,
+    type=click.FloatRange(min=0.0, min_open=True),
+    metavar="SECONDS",
+    help="Cut off a client that takes nothing of its response for this long (real seconds).",
+)
+@click.option(
+    "--max-connections",
+    default=Settings.max_connections,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Refuse connections past this many open at once (lowered to what ulimit -n allows).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log each request: method, path, status, duration, session, agent.")
 @replay_options(RecordMode.NONE)
 def serve(
@@ -103,6 +142,11 @@ def serve(
     admin_token: str | None,
     allowed_hosts: tuple[str, ...],
     no_admin: bool,
+    header_timeout: float,
+    body_timeout: float,
+    idle_timeout: float,
+    write_timeout: float,
+    max_connections: int,
     verbose: bool,
     **replay: Any,
 ) -> None:
@@ -129,6 +173,11 @@ def serve(
         admin_api=not no_admin,
         admin_token=admin_token,
         allowed_hosts=(host, *allowed_hosts),
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        idle_timeout=idle_timeout,
+        write_timeout=write_timeout,
+        max_connections=max_connections,
     )
     from mockagent.admin import is_loopback
 
@@ -191,9 +240,11 @@ def _run(settings: Settings, host: str, port: int, verbose: bool) -> None:
 
 async def _serve(server: MockServer) -> None:
     from mockagent.collector import Collector
+    from mockagent.connections import Throttle, log, throttle_accept_errors
     from mockagent.platforms import platform_classes
 
     settings = server.settings
+    throttle_accept_errors(Throttle(log))
     try:
         await server.start()
     except OSError as err:

@@ -65,6 +65,7 @@ class RunStateError(MockAgentError):
 class ErrorKind(StrEnum):
     """Neutral error classes; each platform maps them to its own code, status and envelope."""
 
+    BAD_REQUEST = "bad_request"  # the HTTP itself: a malformed head, a body that cannot be read or never came
     INVALID_JSON = "invalid_json"
     INVALID_BODY = "invalid_body"  # JSON, but not an object
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
@@ -85,6 +86,7 @@ class ErrorKind(StrEnum):
 
 #: The HTTP status each kind means on most platforms; a platform changes only what differs.
 HTTP_STATUS: Mapping[ErrorKind, int] = {
+    ErrorKind.BAD_REQUEST: 400,
     ErrorKind.INVALID_JSON: 400,
     ErrorKind.INVALID_BODY: 400,
     ErrorKind.VALIDATION: 400,

@@ -33,6 +33,11 @@ class FaultSyntaxError(MockAgentError, ValueError):
     """A fault spec does not parse; the message quotes the token and lists what would."""
 
 
+#: CHOSEN: the longest wait a fault may impose (latency, stall), in clock seconds — longer than any
+#: platform's gateway limit, and finite, so that no fault holds a request forever.
+MAX_WAIT = 900.0
+
+
 @dataclass(frozen=True)
 class Latency:
     low: float
@@ -41,10 +46,14 @@ class Latency:
 
     def sample(self, rng: random.Random) -> float:
         if self.sigma is not None:
-            return rng.lognormvariate(math.log(self.low), self.sigma)
+            # exp(normal) is lognormvariate's own draw, cut at MAX_WAIT before exp can overflow.
+            return min(MAX_WAIT, math.exp(min(rng.normalvariate(math.log(self.low), self.sigma), _LOG_MAX_WAIT)))
         if self.high is not None:
             return rng.uniform(self.low, self.high)
         return self.low
+
+
+_LOG_MAX_WAIT = math.log(MAX_WAIT)
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,8 @@ def parse_fault(spec: str) -> Fault:
         value = value.strip()
         try:
             fault = _apply(fault, name, value)
+        except _OutOfRange as err:
+            raise FaultSyntaxError(f"fault {raw.strip()!r}: {err}") from None
         except (ValueError, KeyError):
             raise FaultSyntaxError(
                 f"fault {raw.strip()!r} is not understood; expected one of: "
@@ -123,7 +134,7 @@ def _apply(fault: Fault, name: str, value: str) -> Fault:
     if name == "drop-after":
         return replace(fault, drop_after=_count(value, minimum=0))
     if name == "stall":
-        return replace(fault, stall=float(value))
+        return replace(fault, stall=_seconds(value))
     if name == "stall-after":
         return replace(fault, stall_after=_count(value, minimum=0))
     if name == "no-terminal" and not value:
@@ -140,15 +151,31 @@ def _count(value: str, minimum: int) -> int:
     return number
 
 
+class _OutOfRange(ValueError):
+    """A number that parses but is not allowed (the message says what is)."""
+
+
+def _seconds(value: str, *, positive: bool = False) -> float:
+    """A wait in seconds: a plain decimal number (no inf or nan) of at most MAX_WAIT."""
+    if not re.fullmatch(_NUMBER, value, re.ASCII):
+        raise ValueError(value)
+    seconds = float(value)
+    if seconds > MAX_WAIT:
+        raise _OutOfRange(f"a wait is at most {MAX_WAIT:g} seconds")
+    if positive and seconds == 0:
+        raise _OutOfRange("a log-normal median must be above 0")
+    return seconds
+
+
 def _latency(value: str) -> Latency:
-    if m := re.fullmatch(rf"lognormal:({_NUMBER}):({_NUMBER})", value):
-        return Latency(float(m[1]), sigma=float(m[2]))
-    if m := re.fullmatch(rf"({_NUMBER})\.\.({_NUMBER})", value):
-        low, high = float(m[1]), float(m[2])
+    if m := re.fullmatch(rf"lognormal:({_NUMBER}):({_NUMBER})", value, re.ASCII):
+        return Latency(_seconds(m[1], positive=True), sigma=float(m[2]))  # the median of a log: above 0
+    if m := re.fullmatch(rf"({_NUMBER})\.\.({_NUMBER})", value, re.ASCII):
+        low, high = _seconds(m[1]), _seconds(m[2])
         if high < low:
             raise ValueError(value)
         return Latency(low, high=high)
-    return Latency(float(value))
+    return Latency(_seconds(value))
 
 
 # ── rules: when a fault applies ──────────────────────────────────────────────────────────────────

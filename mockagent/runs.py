@@ -86,6 +86,9 @@ class Decision(StrEnum):
 DEFAULT_APPROVAL_TTL = 24 * 3600.0
 #: CHOSEN: how many turns a conversation keeps (older ones are forgotten, as old runs are).
 TURNS_KEPT = 1_000
+#: CHOSEN: the most chunks (events, stream frames) one `say` step is cut into; a longer text's chunks hold
+#: several words (or characters) each. A script's own `chunks:` list is played as written.
+MAX_CHUNKS = 1_000
 R = TypeVar("R")
 log = logging.getLogger("mockagent")
 
@@ -113,6 +116,8 @@ class Sink(Protocol):
 
 _NEVER = math.inf
 _WORDS = re.compile(r"\s*\S+\s*")  # a word with the spaces around it: chunks join back to the text
+_WORD_START = re.compile(r"(?<=\s)\S")
+_WORDS_SCANNED = 100_000  # characters; a longer text is cut by length (see _pieces), not word by word
 _YES = re.compile(r"^\s*(y|yes|ok|okay|sure|approve|approved|go ahead|confirm(ed)?)\b", re.IGNORECASE)
 
 
@@ -663,8 +668,16 @@ class Run:
         if chunking is Chunking.WHOLE or not text:
             return [text]
         if chunking is Chunking.CHARS:
+            size = max(size, -(-len(text) // MAX_CHUNKS))
             return [text[i : i + size] for i in range(0, len(text), size)]
+        if len(text) > _WORDS_SCANNED:
+            return _pieces(text)  # not one string per word first: a long message's are half a million
         words = _WORDS.findall(text)
+        if len(words) > MAX_CHUNKS:
+            # Past the cap, the words in MAX_CHUNKS even groups: the run keeps a bounded number of events,
+            # and streams them in as many frames, each at its pace.
+            per = -(-len(words) // MAX_CHUNKS)
+            return ["".join(words[i : i + per]) for i in range(0, len(words), per)]
         return words or [text]
 
     def _interval(self, base: float) -> float:
@@ -674,6 +687,19 @@ class Run:
         if self._rng is None:
             self._rng = random.Random(self._seed)
         return max(0.0, base + self._rng.uniform(-jitter, jitter))
+
+
+def _pieces(text: str) -> list[str]:
+    """`text` in at most MAX_CHUNKS pieces of about even length, each cut where a word begins."""
+    size = -(-len(text) // MAX_CHUNKS)
+    pieces = []
+    start = 0
+    while start < len(text):
+        found = _WORD_START.search(text, start + size)
+        end = found.start() if found is not None else len(text)
+        pieces.append(text[start:end])
+        start = end
+    return pieces
 
 
 _DEFAULT_REJECT: tuple[Step, ...] = (Fail(message=Template("The tool call was rejected."), code="rejected"),)

@@ -16,6 +16,7 @@ from mockagent.admin import exposure
 from mockagent.app import build_app
 from mockagent.appkeys import CONTEXT, ENGINE
 from mockagent.clock import Clock, ManualClock
+from mockagent.connections import Runner
 from mockagent.engine import Engine
 from mockagent.errors import MockAgentError
 from mockagent.model import PlatformKey
@@ -54,7 +55,7 @@ class MockServer:
         self.log_requests = log_requests  # one line per request on REQUEST_LOG (`serve -v`)
         self.app: web.Application | None = None
         self._scenarios = scenarios  # already loaded from `settings` (the CLI validates before binding)
-        self._runner: web.AppRunner | None = None
+        self._runner: Runner | None = None
 
     async def start(self) -> MockServer:
         problem = exposure(self.host, self.settings)
@@ -63,11 +64,10 @@ class MockServer:
         self.app = build_app(self.settings, scenarios=self._scenarios)
         self._scenarios = None  # a restart reads the files again
         self.app.on_shutdown.append(_end_open_runs)
-        # Handler cancellation: a client that hangs up ends its stream's work at once. On stop, aiohttp
-        # waits up to the grace for the responses in progress, then cancels what is left.
-        self._runner = web.AppRunner(
+        # On stop, aiohttp waits up to the grace for the responses in progress, then cancels what is left.
+        self._runner = Runner(
             self.app,
-            handler_cancellation=True,
+            self.settings,
             access_log=REQUEST_LOG if self.log_requests else None,
             access_log_class=RequestLine,
             shutdown_timeout=self.shutdown_grace,
@@ -98,6 +98,12 @@ class MockServer:
     def engine(self) -> Engine:
         assert self.app is not None, "the server is not started"
         return self.app[ENGINE]
+
+    @property
+    def connections(self) -> int:
+        """How many client connections are open now."""
+        assert self._runner is not None, "the server is not started"
+        return self._runner.guard.open
 
     def session(self, name: str = DEFAULT_SESSION) -> Session:
         """A session of this server (made on first use): its runs, conversations, journal and clock."""
@@ -230,6 +236,10 @@ class ThreadedMockServer:
     @property
     def engine(self) -> Engine:
         return self.server.engine
+
+    @property
+    def connections(self) -> int:
+        return self.server.connections
 
     @property
     def url(self) -> str:

@@ -36,6 +36,10 @@ class Records(Protocol):
     """A platform's own records in a session (BeeOS tasks and files, AgentOS approvals …), made from the
     session on first use."""
 
+    def forget(self, run: Run) -> None:
+        """The session's run store forgot `run` (past its limit): drop whatever of the records holds it, so
+        that no record keeps a run alive longer than the store does."""
+
     def close(self) -> None:
         """The session is reset or forgotten: release what the records hold outside the session."""
 
@@ -71,7 +75,7 @@ class Session:
         self.clock = clock
         self.store_limit = store_limit
         self.created_at = clock.now()
-        self.runs: Bounded[str, Run] = Bounded(store_limit)
+        self.runs: Bounded[str, Run] = Bounded(store_limit, self._forget_run)
         self.conversations: Bounded[tuple[PlatformKey, str], Conversation] = Bounded(store_limit, _cut_cycle)
         self.faults = FaultState(store_limit, seed)
         self.journal = Journal()
@@ -120,6 +124,16 @@ class Session:
         return Path(self._scratch.name)
 
     # ── runs and conversations ───────────────────────────────────────────────────────────────────
+
+    def _forget_run(self, run: Run) -> None:
+        """The run store let `run` go: so do its conversation and the platforms' records, so that nothing
+        keeps more runs alive than the store does. (Runs leave the store oldest first, so a forgotten run
+        is the oldest its conversation still has.)"""
+        turns = run.conversation.runs
+        if turns and turns[0] is run:
+            turns.popleft()
+        for records in self._records.values():
+            records.forget(run)
 
     def run(self, run_id: str) -> Run | None:
         return self.runs.get(run_id)

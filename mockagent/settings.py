@@ -48,6 +48,12 @@ class Settings:
     admin_api: bool = True
     admin_token: str | None = field(default=None, repr=False)
     allowed_hosts: tuple[str, ...] = ()
+    # The connections (CHOSEN; real seconds, whatever the clock; see mockagent/connections.py):
+    header_timeout: float = 20.0  # for a request head to arrive whole, from its first byte
+    body_timeout: float = 60.0  # for a request body to arrive whole, once its handler reads it
+    idle_timeout: float = 75.0  # a keep-alive connection with no request in it is closed after this
+    write_timeout: float = 60.0  # a client that takes nothing we send for this long is cut off
+    max_connections: int = 4096  # open at once (lowered to what the file-descriptor limit allows)
 
     def scenario_sources(self) -> list[Path]:
         paths = list(self.scenario_paths)

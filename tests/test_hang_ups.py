@@ -13,7 +13,7 @@ import pytest
 from mockagent.server import ThreadedMockServer
 
 KEY = "oag_" + "0123456789abcdef" * 4
-MESSAGE = "x" * 600_000  # streamed back in 64-character chunks: ~10,000 frames, ~1 MB of SSE
+MESSAGE = "x" * 600_000  # streamed back in 1,000 chunks (the most one say makes): ~0.6 MB of SSE
 
 
 def _hang_up_after_headers(port: int, path: str, body: dict[str, str], headers: dict[str, str]) -> bytes:

@@ -10,12 +10,14 @@ gives them the platform's envelope and status.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -167,7 +169,35 @@ class Platform(ABC):
 
     def url(self, request: web.Request, path: str) -> str:
         """An absolute URL on this server for a platform path (honouring the mount prefix)."""
-        return f"{request.scheme}://{request.host}{self.prefix}{path}"
+        return f"{request.scheme}://{_own_host(request)}{self.prefix}{path}"
+
+
+def _own_host(request: web.Request) -> str:
+    """This server's host and port as the client reached it: the socket's own address, not what the Host
+    header claims (a client sets that, and a presigned URL built from it would point wherever it says).
+    CHOSEN: a loopback name in Host is kept, so that a client that reached us as localhost:PORT through
+    a port mapping (a container) gets URLs it can use."""
+    try:
+        claimed = urlsplit(f"//{request.headers.get('Host', '')}")
+        name, port = claimed.hostname, claimed.port
+    except ValueError:
+        name, port = None, None
+    if name is not None and port is not None and _is_loopback(name):
+        return f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
+    sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
+    if not sockname:
+        return "127.0.0.1"  # the connection is gone: nobody will use the URL
+    address, own_port = sockname[0], sockname[1]
+    return f"[{address}]:{own_port}" if ":" in address else f"{address}:{own_port}"
+
+
+def _is_loopback(name: str) -> bool:
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 # ── the frame every view shares ─────────────────────────────────────────────────────────────────────

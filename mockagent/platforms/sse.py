@@ -118,11 +118,12 @@ class EventStream:
         if self._malformed_at == self.frames + 1:
             data = data[: max(1, len(data) // 2)]  # cut mid-JSON: a parser must reject it
         if event_id is None and event is None:
-            raw = f"data: {data}\n\n".encode()
+            # backslashreplace: a lone surrogate is sent as its JSON escape (see encoding.json_response)
+            raw = f"data: {data}\n\n".encode("utf-8", "backslashreplace")
         else:
             frame_id = f"id: {event_id}\n" if event_id is not None else ""
             name = f"event: {event}\n" if event is not None else ""
-            raw = f"{frame_id}{name}data: {data}\n\n".encode()
+            raw = f"{frame_id}{name}data: {data}\n\n".encode("utf-8", "backslashreplace")
         self._buffer.append(raw)
         self._buffered += len(raw)
         self.frames += 1

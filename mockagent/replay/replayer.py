@@ -30,6 +30,7 @@ from mockagent.replay.player import play
 from mockagent.replay.proxy import forward
 from mockagent.replay.recordings import Recordings, miss_message
 from mockagent.replay.redaction import Redactor
+from mockagent.runs import Run
 from mockagent.sessions import DEFAULT_SESSION, Session
 from mockagent.store import Bounded
 
@@ -50,6 +51,9 @@ class ReplayRecords:
         self.cursors: Bounded[tuple[str, str], int] = Bounded(session.store_limit)
         self.aliases: Bounded[str, str] = Bounded(session.store_limit)  # the client's id → the recorded one
         self.swaps: Bounded[str, str] = Bounded(session.store_limit)  # the recorded id → the client's
+
+    def forget(self, run: Run) -> None:
+        pass  # nothing here names a run
 
     def close(self) -> None:
         pass

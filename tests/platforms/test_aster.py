@@ -625,6 +625,7 @@ def test_no_terminal_fault_loses_finish_and_done(mockagent_server: ThreadedMockS
 
 # What render_error gives each kind, including the ones no request can trigger on its own.
 RENDERED = {
+    ErrorKind.BAD_REQUEST: (400, {"error": "why"}),
     ErrorKind.INVALID_JSON: (400, {"error": "Invalid request body", "details": [{"message": "why", "path": []}]}),
     ErrorKind.INVALID_BODY: (400, {"error": "Invalid request body", "details": [{"message": "why", "path": []}]}),
     ErrorKind.VALIDATION: (400, {"error": "Invalid request body", "details": [{"message": "Req", "path": ["a", 0]}]}),

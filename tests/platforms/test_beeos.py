@@ -270,6 +270,7 @@ def test_injected_status_faults(
 
 def test_render_error_covers_every_kind() -> None:
     expected = {
+        ErrorKind.BAD_REQUEST: (400, "invalid_body"),
         ErrorKind.INVALID_JSON: (400, "invalid_json"),
         ErrorKind.INVALID_BODY: (400, "invalid_body"),
         ErrorKind.UNSUPPORTED_MEDIA_TYPE: (400, "invalid_body"),

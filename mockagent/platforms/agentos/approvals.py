@@ -77,6 +77,12 @@ class Approvals:
             self._seen[found.id] = found
         return found
 
+    def forget(self, run: Run) -> None:
+        """The session's run store forgot `run`: so are its approvals (each is one of its pauses)."""
+        for timed in run.timeline:
+            if isinstance(timed.event, Paused):
+                self._seen.pop(timed.event.request_id, None)
+
     def pending(self) -> list[Approval]:
         """The approvals waiting for a decision now."""
         runs = self.session.runs_of(PlatformKey.AGENTOS)

@@ -11,6 +11,7 @@ from pydantic_core import PydanticCustomError
 
 from mockagent.encoding import dumps
 from mockagent.errors import ApiError
+from mockagent.platforms.bodies import MESSAGE_LIMIT
 
 
 def _uuid(value: str) -> str:
@@ -23,6 +24,7 @@ def _uuid(value: str) -> str:
 
 Uuid = Annotated[str, AfterValidator(_uuid)]
 NonEmpty = Annotated[str, Field(min_length=1)]
+Answer = Annotated[str, Field(min_length=1, max_length=MESSAGE_LIMIT)]
 
 
 class _Body(BaseModel):
@@ -70,17 +72,26 @@ def message_of(input_: Mapping[str, Any]) -> str:
     for key in MESSAGE_KEYS:
         if key in input_:
             value = input_[key]
-            return value if isinstance(value, str) else dumps(value)
-    return dumps(input_)
+            message = value if isinstance(value, str) else dumps(value)
+            _check_length(message, ("input", key))
+            return message
+    message = dumps(input_)
+    _check_length(message, ("input",))
+    return message
+
+
+def _check_length(message: str, loc: tuple[str, ...]) -> None:
+    if len(message) > MESSAGE_LIMIT:
+        raise ApiError.invalid(loc, f"String should have at most {MESSAGE_LIMIT} characters", "string_too_long")
 
 
 class ReplyBody(_Body):
     request_id: NonEmpty
-    response: NonEmpty
+    response: Answer
 
 
 class HumanInputBody(_Body):
-    response: NonEmpty
+    response: Answer
 
 
 class DecideBody(_Body):

@@ -21,6 +21,7 @@ TERMINAL_FRAMES = frozenset({"done", "awaiting_approval", "awaiting_input", "err
 # The documented codes are UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, VALIDATION_ERROR and RATE_LIMITED;
 # the rest are CHOSEN (the SDK names its own fallbacks INTERNAL_ERROR and UNAVAILABLE, so we use those).
 ERROR_CODES: Mapping[ErrorKind, tuple[int, str]] = {
+    ErrorKind.BAD_REQUEST: (400, "BAD_REQUEST"),
     ErrorKind.INVALID_JSON: (400, "VALIDATION_ERROR"),
     ErrorKind.INVALID_BODY: (400, "VALIDATION_ERROR"),
     ErrorKind.VALIDATION: (400, "VALIDATION_ERROR"),

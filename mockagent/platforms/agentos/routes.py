@@ -8,6 +8,7 @@ pause, looked up by its request id.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar, TypeVar
@@ -76,6 +77,7 @@ Rpc = Callable[[web.Request, RequestContext, Key, Body], Awaitable[web.StreamRes
 CANCELLED_BY_CLIENT = "the client cancelled it"
 _OK = {"ok": True}
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens")
+_INTEGER = re.compile(r"-?[0-9]{1,9}")  # ASCII digits only: str.isdigit takes "²", which int() refuses
 
 
 class AgentOS(Platform):
@@ -136,11 +138,12 @@ class AgentOS(Platform):
         stream: bool,
     ) -> web.StreamResponse:
         body.check()
+        message = message_of(body.input)
         agent = self.engine.agent(self.key, agent_id)
         if agent is None:
             raise ApiError(ErrorKind.NOT_FOUND, f"Agent {agent_id} not found.")
         session = self._session(ctx, agent, body)
-        ctx.body, ctx.message = raw, message_of(body.input)
+        ctx.body, ctx.message = raw, message
         await self.admit(ctx, agent=agent, scope=body.session_id)
         async with ctx.session.lock:
             if session is not None:
@@ -245,9 +248,8 @@ class AgentOS(Platform):
     async def on_list_approvals(self, request: web.Request, ctx: RequestContext) -> web.StreamResponse:
         key = authenticate(self, request)
         params: dict[str, Any] = dict(request.query)
-        limit = params.get("limit", "")
-        if limit.isascii() and limit.lstrip("-").isdigit() and len(limit) < 10:
-            params["limit"] = int(limit)  # a query string only has strings; the model wants an int
+        if _INTEGER.fullmatch(params.get("limit", "")):
+            params["limit"] = int(params["limit"])  # a query string only has strings; the model wants an int
         return ok(await self._list(ctx, key, validate(RpcListBody, params)))
 
     async def on_decide_approval(self, request: web.Request, ctx: RequestContext) -> web.StreamResponse:

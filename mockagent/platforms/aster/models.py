@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mockagent.errors import ApiError, ErrorKind, FieldError
+from mockagent.platforms.bodies import MESSAGE_LIMIT
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 # Loose on purpose (CHOSEN): the shape of an IANA name, not a lookup in a tz database the host may lack.
@@ -70,6 +71,12 @@ def parse_chat(body: dict[str, Any]) -> ChatRequest:
     if "timezone" in body and _expect("string", timezone, ("timezone",), errors) and not _TIMEZONE.match(timezone):
         errors.append(FieldError(("timezone",), "Invalid timezone", "custom"))
 
+    if not errors and isinstance(message, dict):
+        text = sum(len(p["text"]) for p in message["parts"] if p["type"] == "text")
+        if text > MESSAGE_LIMIT:  # CHOSEN: the limit is on the message's text, however many parts carry it
+            errors.append(
+                FieldError(("message", "parts"), f"Text must contain at most {MESSAGE_LIMIT} character(s)", "too_big")
+            )
     if errors:
         raise ApiError(ErrorKind.VALIDATION, f"{errors[0].field}: {errors[0].msg}", fields=errors)
     return ChatRequest(agent_id=int(agent_id), message=message, thread_id=thread_id, timezone=timezone)

@@ -159,7 +159,8 @@ class Aster(Platform):
         org_claim = claims.get("o")  # Clerk's v2 session token nests the organisation
         org: dict[str, Any] = org_claim if isinstance(org_claim, dict) else {}
         role = claims.get("org_role", org.get("rol"))
-        if role is not None and role not in _ADMIN_ROLES:
+        # A role that is not a string (a list, an object) names no admin role either.
+        if role is not None and not (isinstance(role, str) and role in _ADMIN_ROLES):
             raise ApiError(ErrorKind.FORBIDDEN, "Unauthorized: User is not an admin in this organization")
         user_id = claims.get("sub")
         org_id = claims.get("org_id", org.get("id"))

@@ -6,9 +6,13 @@ gateway's typed decoder and the official SDK's pydantic models do. Unknown keys 
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from mockagent.platforms.bodies import MESSAGE_LIMIT
 
 MAX_ID = 128  # agentId, taskId, file id, context_id, attachment file_id
 MAX_ATTACHMENTS = 16
@@ -34,7 +38,7 @@ class TurnBody(BaseModel):
 
     model_config = ConfigDict(defer_build=True)
     # The gateway's `required` binding rejects the zero value, so "" is as good as missing.
-    message: Annotated[str, Field(min_length=1)]
+    message: Annotated[str, Field(min_length=1, max_length=MESSAGE_LIMIT)]
     context_id: Id | None = None
     idempotency_key: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     metadata: dict[str, str] | None = None
@@ -65,7 +69,26 @@ class ContinueBody(BaseModel):
     auth_grant: bool | None = None
 
 
+def _no_controls(value: str) -> str:
+    if _CONTROL.search(value):
+        raise PydanticCustomError("string_control", "must not contain control characters (CR, LF, …)")
+    return value
+
+
+def _media_type(value: str) -> str:
+    if not _MEDIA_TYPE.fullmatch(value):
+        raise PydanticCustomError("media_type", "must be a media type such as text/plain")
+    return value
+
+
+# Both come back as headers of the download (Content-Disposition, Content-Type): CHOSEN, a filename with
+# a control character and a content_type that is not a media type are refused when presigned.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NAME = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MEDIA_TYPE = re.compile(rf"{_NAME}/{_NAME}(?:[ \t]*;[\x20-\x7e\t]*)?")
+
+
 class PresignBody(BaseModel):
     model_config = ConfigDict(defer_build=True)
-    filename: Annotated[str, Field(min_length=1, max_length=512)]
-    content_type: Annotated[str, Field(min_length=1, max_length=255)]
+    filename: Annotated[str, Field(min_length=1, max_length=512), AfterValidator(_no_controls)]
+    content_type: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_media_type)]

@@ -19,6 +19,8 @@ from mockagent.runs import Run, RunStatus
 TIMEOUT_MESSAGE = "agent invocation timed out"
 
 _ERRORS: Mapping[ErrorKind, tuple[int, str, str]] = {
+    # CHOSEN: a request the gateway cannot read (malformed HTTP, a body that never came) is an invalid body.
+    ErrorKind.BAD_REQUEST: (400, "invalid_request_error", "invalid_body"),
     ErrorKind.INVALID_JSON: (400, "invalid_request_error", "invalid_json"),
     ErrorKind.INVALID_BODY: (400, "invalid_request_error", "invalid_body"),
     # CHOSEN: the documented 400 vocabulary has no media-type code; a non-JSON body is an invalid body.

@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Generic, TypeVar
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -48,12 +49,13 @@ from mockagent.platforms.beeos.render import (
 )
 from mockagent.platforms.beeos.tasks import DELTA_TYPE, Json, Task
 from mockagent.platforms.beeos.unmodelled import UNMODELLED, unmodelled
-from mockagent.platforms.bodies import read_body, validate
+from mockagent.platforms.bodies import MESSAGE_LIMIT, read_body, validate
 from mockagent.platforms.credentials import is_jwt, jwt_claims
 from mockagent.runs import Decision, Limit, PauseStyle
 from mockagent.scenarios.model import Agent
 
 API_KEY = re.compile(r"oag_[0-9a-fA-F]{64}")
+_INTEGER = re.compile(r"-?[0-9]{1,18}")  # ASCII digits only (str.isdigit takes "²"), within an int64
 STORAGE = "/storage/{fileId}"  # CHOSEN: where presigned upload/download URLs point (served by the mock)
 
 B = TypeVar("B", bound=TurnBody)
@@ -120,7 +122,8 @@ class BeeOS(Platform):
         turn = await self._admit_turn(request, ctx, InvokeBody)
         body, key = turn.body, turn.key
         records = ctx.session.records(BeeOSRecords)
-        run = records.invokes.get(key) if key else None
+        run_id = records.invokes.get(key) if key else None
+        run = ctx.session.run(run_id) if run_id is not None else None
         replay = run is not None  # a repeated idempotency_key watches the first run instead of a new turn
         if run is None:
             # CHOSEN: an unknown context_id is adopted as a new conversation with that id.
@@ -129,7 +132,7 @@ class BeeOS(Platform):
             run = self.start_turn(ctx, conversation, pause_style=PauseStyle.CHAT)
             run.record = InvokeRecord(body.clean_metadata(), turn.attachments)
             if key:
-                records.invokes[key] = run
+                records.invokes[key] = run.id
         ctx.run = run
         # Each request's own window. A replay only watches: its window passing, or its client leaving,
         # ends the replay and leaves the first request's turn alone.
@@ -157,11 +160,12 @@ class BeeOS(Platform):
         turn = await self._admit_turn(request, ctx, CreateTaskBody)
         records = ctx.session.records(BeeOSRecords)
         key = turn.key
-        task = records.task_keys.get(key) if key else None
+        task_id = records.task_keys.get(key) if key else None
+        task = records.tasks.get(task_id) if task_id is not None else None
         if task is None:
             task = self._start_task(ctx, turn, records)
             if key:
-                records.task_keys[key] = task
+                records.task_keys[key] = task.id
         run = ctx.run = task.run
         data = {
             "task_id": task.id,
@@ -353,10 +357,7 @@ class BeeOS(Platform):
         if stored.size is None:
             why = "was forgotten to make room for newer uploads" if stored.forgotten else "has not been uploaded"
             raise ApiError(ErrorKind.NOT_FOUND, f"file {stored.id} {why}", code="file_not_found")
-        headers = {
-            "Content-Type": stored.content_type,
-            "Content-Disposition": f'attachment; filename="{stored.filename}"',
-        }
+        headers = {"Content-Type": stored.content_type, "Content-Disposition": _attachment(stored.filename)}
         return web.Response(body=await ctx.session.records(BeeOSRecords).uploads.read(stored), headers=headers)
 
     def _signed(self, request: web.Request, ctx: RequestContext, *, upload: bool) -> StoredFile:
@@ -469,7 +470,7 @@ def _query_int(request: web.Request, name: str, default: int, low: int, high: in
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isascii() or not raw.lstrip("-").isdigit():
+    if not _INTEGER.fullmatch(raw):
         raise ApiError.invalid(name, "must be an integer")
     value = int(raw)
     if value < low or (high is not None and value > high):
@@ -490,7 +491,16 @@ def _query_bool(request: web.Request, name: str, default: bool) -> bool:
 def _last_event_id(request: web.Request) -> int:
     """The offset an EventSource reconnect resumes after (an unreadable one is ignored)."""
     raw = request.headers.get("Last-Event-ID", "")
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else 0
+    return int(raw) if _INTEGER.fullmatch(raw) and not raw.startswith("-") else 0
+
+
+def _attachment(filename: str) -> str:
+    """Content-Disposition for a download (RFC 6266): a quoted ASCII fallback, and the exact name as
+    RFC 5987 UTF-8 where the fallback had to change it."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename)
+    if fallback == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _media(content_type: str) -> str:
@@ -509,6 +519,8 @@ def _decide(pause: Paused, body: ContinueBody) -> tuple[Decision, str, Json]:
         if body.input is None:
             raise ApiError.missing("input")
         raise ApiError.invalid("input", "must be a string, {text}, or an object with exactly one string value")
+    if len(answer) > MESSAGE_LIMIT:
+        raise ApiError.invalid("input", f"String should have at most {MESSAGE_LIMIT} characters", "string_too_long")
     return Decision.ANSWER, answer, {"text": answer}
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import pydantic
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from mockagent.errors import ApiError, ErrorKind, FieldError
+from mockagent.platforms.bodies import MESSAGE_LIMIT
 
 
 class ThinkMode(StrEnum):
@@ -63,7 +64,7 @@ class StreamUser(_UserBase):
 
 class _InputBase(BaseModel):
     model_config = ConfigDict(defer_build=True)
-    text: str
+    text: Annotated[str, Field(max_length=MESSAGE_LIMIT)]
     files: list[str] | None = None
 
 
@@ -114,7 +115,7 @@ class Decision(StrEnum):
 class HitlBody(BaseModel):
     model_config = ConfigDict(defer_build=True)
     decision: Decision
-    comment: str | None = None
+    comment: Annotated[str, Field(max_length=MESSAGE_LIMIT)] | None = None
 
 
 M = TypeVar("M", bound=BaseModel)

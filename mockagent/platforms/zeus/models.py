@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mockagent.platforms.bodies import MESSAGE_LIMIT
+
 # ── request models ─────────────────────────────────────────────────────────────────────────────────
 # Each builds its validator on first use (defer_build), not at import: building them all took a
 # large share of the server's start-up.
@@ -41,7 +43,7 @@ class InterruptConfig(BaseModel):
 
 class InvokeBody(BaseModel):
     model_config = ConfigDict(defer_build=True)
-    message: Annotated[str, Field(min_length=1)]
+    message: Annotated[str, Field(min_length=1, max_length=MESSAGE_LIMIT)]
     llm_config: LlmConfig
     session_id: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     mode: Literal["agent", "ask", "plan"] = "agent"
@@ -71,5 +73,5 @@ class ResumeBody(BaseModel):
     session_id: Annotated[str, Field(min_length=1)]
     llm_config: LlmConfig
     tool_call_results: list[ToolCallResult]
-    human_order: str | None = None
+    human_order: Annotated[str, Field(max_length=MESSAGE_LIMIT)] | None = None
     tool_interrupt_config: dict[str, InterruptConfig] | None = None
