@@ -50,6 +50,7 @@ from aiohttp.http_exceptions import (
 from aiohttp.http_parser import RawRequestMessage
 
 from mockagent.app import render_at
+from mockagent.appkeys import GUARD
 from mockagent.encoding import dumps
 from mockagent.errors import ApiError, ErrorKind
 from mockagent.settings import Settings
@@ -323,7 +324,7 @@ class Runner(web.AppRunner):
         # Handler cancellation: a client that hangs up ends its stream's work at once.
         options.setdefault("access_log", None)
         super().__init__(app, handler_cancellation=True, keepalive_timeout=settings.idle_timeout, **options)
-        self.guard = Guard(app, settings)
+        self.guard = app[GUARD] = Guard(app, settings)
 
     async def _make_server(self) -> web.Server:
         made = await super()._make_server()
