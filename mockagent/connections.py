@@ -129,7 +129,16 @@ class Connection(web.RequestHandler):
     """aiohttp's connection, with a head timeout, a write timeout, the connection limit, and malformed requests
     answered in JSON (see the module docstring)."""
 
-    __slots__ = ("_counted", "_guard", "_head", "_head_deadline", "_head_timer", "_malformed_head", "_write_timer")
+    __slots__ = (
+        "_counted",
+        "_guard",
+        "_head",
+        "_head_deadline",
+        "_head_timer",
+        "_malformed_head",
+        "_write_buffered",
+        "_write_timer",
+    )
 
     def __init__(self, manager: _Server, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
@@ -140,6 +149,7 @@ class Connection(web.RequestHandler):
         self._head_deadline: float | None = None  # when the head being awaited must be whole (loop time)
         self._head_timer: asyncio.TimerHandle | None = None
         self._write_timer: asyncio.TimerHandle | None = None
+        self._write_buffered = 0  # bytes our send buffer held when the write timer was last set
 
     # ── the connection limit ─────────────────────────────────────────────────────────────────────
 
@@ -219,7 +229,11 @@ class Connection(web.RequestHandler):
     def pause_writing(self) -> None:
         super().pause_writing()
         if self._write_timer is None:
-            self._write_timer = self._loop.call_later(self._guard.write_timeout, self._write_overdue)
+            self._set_write_timer()
+
+    def _set_write_timer(self) -> None:
+        self._write_buffered = self.transport.get_write_buffer_size() if self.transport is not None else 0
+        self._write_timer = self._loop.call_later(self._guard.write_timeout, self._write_overdue)
 
     def resume_writing(self) -> None:
         super().resume_writing()
@@ -230,6 +244,12 @@ class Connection(web.RequestHandler):
     def _write_overdue(self) -> None:
         self._write_timer = None
         if self.transport is None or not self.writing_paused:
+            return
+        if self.transport.get_write_buffer_size() < self._write_buffered:
+            # It took some of what we sent: a slow reader, not a gone one. A frame larger than a reader takes in
+            # one timeout (a BeeOS `done` that repeats the text, a file download) keeps our writes paused from
+            # its first byte to its last, so being paused that long is no sign of a client that is gone.
+            self._set_write_timer()
             return
         self._guard.log.log(
             "write",
