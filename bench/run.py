@@ -6,6 +6,8 @@
 
 Every server (mockagent and the bare aiohttp baseline) and every load generator (wrk where installed,
 else bench/loadgen.py) runs as its own process on loopback; each measurement is bounded in time and count.
+A run replaces the figures of the sections it ran, in bench/results.json, and keeps the others'; RESULTS.md
+is written from them all.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 WORK = BENCH / ".work"
 RESULTS = BENCH / "RESULTS.md"
+RESULTS_DATA = BENCH / "results.json"
+SOAK = "soak"  # the soak's block of RESULTS.md (to come)
 
 sys.path.insert(0, str(BENCH))
 
@@ -78,25 +82,32 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     procs.raise_fd_limit()
     started = time.perf_counter()
-    plan = phases.Plan.make(WORK, quick=args.quick, force_python=args.python_load)
-    print("preparing: scenario files, and the mock's wire captured for the baseline …", flush=True)
-    bench = phases.prepare(plan)
-    rows: list[phases.Row] = []
-    for name, phase in phases.PHASES.items():
-        if args.only and name not in args.only:
-            continue
-        print(f"running {name} …", flush=True)
-        phase_started = time.perf_counter()
-        rows += phase(bench)
-        print(f"  {name} done in {time.perf_counter() - phase_started:.0f} s", flush=True)
+    selected = args.only or list(phases.PHASES)
+    measured: dict[str, list[phases.Row]] = {}
+    if any(name in phases.PHASES for name in selected):
+        plan = phases.Plan.make(WORK, quick=args.quick, force_python=args.python_load)
+        print("preparing: scenario files, and the mock's wire captured for the baseline …", flush=True)
+        bench = phases.prepare(plan)
+        for name, phase in phases.PHASES.items():
+            if name in selected:
+                print(f"running {name} …", flush=True)
+                phase_started = time.perf_counter()
+                measured[name] = phase(bench)
+                print(f"  {name} done in {time.perf_counter() - phase_started:.0f} s", flush=True)
     elapsed = time.perf_counter() - started
+    rows = [row for section in measured.values() for row in section]
     print()
     print(report.text_table(rows))
     print(f"\n{len(rows)} figures in {elapsed:.0f} s")
     if not args.no_write:
         command = shlex.join(["python", "bench/run.py", *(argv if argv is not None else sys.argv[1:])])
-        RESULTS.write_text(report.markdown(rows, command, elapsed, NOTES), encoding="utf-8")
-        print(f"wrote {RESULTS.relative_to(REPO)}")
+        machine = report.machine()
+        results = report.load(RESULTS_DATA)
+        for name, section in measured.items():
+            results[name] = report.Measured(tuple(section), command, elapsed, machine)
+        report.save(RESULTS_DATA, results)
+        RESULTS.write_text(report.markdown(results, list(phases.PHASES), NOTES, SOAK, ()), encoding="utf-8")
+        print(f"wrote {RESULTS.relative_to(REPO)} and {RESULTS_DATA.relative_to(REPO)}")
     return 0
 
 
