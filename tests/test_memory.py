@@ -1,5 +1,6 @@
 """A long-running server stays bounded: old runs are forgotten past the store limit, and what is forgotten
-is freed; `mockagent serve`'s collector policy freezes survivors and reclaims cyclic garbage when idle."""
+is freed — runs, and sessions forgotten past the session limit or reset; `mockagent serve`'s collector
+policy freezes survivors and reclaims cyclic garbage when idle."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from mockagent.app import build_app
 from mockagent.appkeys import ENGINE
 from mockagent.collector import Collector
 from mockagent.engine import Engine
+from mockagent.server import MockServer
+from mockagent.sessions import SESSION_HEADER, Session
 from mockagent.settings import Settings
 
 KEY = "oag_" + "0123456789abcdef" * 4
@@ -109,3 +112,43 @@ async def test_collector_freezes_survivors_and_reclaims_frozen_cycles_when_idle(
         await collector.stop()
     assert gc.get_threshold() == thresholds
     assert gc.get_freeze_count() == 0
+
+
+async def _use_every_kind_of_record(server: MockServer, http: aiohttp.ClientSession, session: str) -> None:
+    """Calls that fill a session's records, those that point back at the session among them: a BeeOS
+    upload (kept in the session's scratch folder) and an AgentOS approval, left pending."""
+    named = {SESSION_HEADER: session}
+    beeos, agentos = server.base_url("beeos"), server.base_url("agentos")
+    async with http.post(f"{beeos}/api/v1/agents/echo/invoke", json={"message": "hi"}, headers=named | AUTH) as r:
+        assert r.status == 200
+    presign = {"filename": "a.txt", "content_type": "text/plain"}
+    async with http.post(f"{beeos}/api/v1/files/presign-upload", json=presign, headers=named | AUTH) as r:
+        upload_url = (await _json(r))["data"]["upload_url"]
+    async with http.put(upload_url, data=b"soak", headers=named | {"Content-Type": "text/plain"}) as r:
+        assert r.status == 200
+    agentos_auth = {"Authorization": "Bearer aos_ws_t"}
+    async with http.post(f"{agentos}/api/v1/agents/approval/invoke", json={}, headers=named | agentos_auth) as r:
+        assert r.status == 202
+    async with http.get(f"{agentos}/api/v1/approvals", headers=named | agentos_auth) as r:
+        assert len((await _json(r))["data"]) == 1
+
+
+def _live_sessions() -> set[str]:
+    return {found.name for found in gc.get_objects() if isinstance(found, Session)}
+
+
+async def test_forgotten_and_reset_sessions_are_freed_without_a_full_collection() -> None:
+    # `mockagent serve` freezes what survives each batch of runs out of the cycle collector's reach: a
+    # forgotten session in a reference cycle would stay, with all it holds, until the server went idle.
+    settings = Settings(speed=1000, max_sessions=2)  # the default session and one more
+    async with MockServer(settings) as server, aiohttp.ClientSession() as http:
+        gc.collect()
+        gc.disable()
+        try:
+            for name in ("first", "second", "third"):  # each one pushes the one before out of the store
+                await _use_every_kind_of_record(server, http, name)
+            async with http.delete(f"{server.url}/__mockagent/sessions/third") as r:
+                assert r.status == 200
+            assert _live_sessions() == {"default"}
+        finally:
+            gc.enable()
