@@ -439,9 +439,13 @@ async def readers(port: int, stalled: int, slow: int, limit: float) -> dict[str,
 # ── slowloris ────────────────────────────────────────────────────────────────────────────────────────
 
 
+RESET = -1  # the status of a slowloris connection reset before its answer was read
+
+
 async def _loris(port: int, kind: str, limit: float, gate: asyncio.Semaphore) -> tuple[int, float | None]:
-    """One connection that never finishes its request: the status the server answered (0: none) and the
-    seconds from connecting until the server closed it (None: it did not within `limit`)."""
+    """One connection that never finishes its request: the status the server answered (0: none; RESET: the
+    connection was reset before an answer was read) and the seconds from connecting until the server closed
+    it (None: it did not within `limit`)."""
     async with gate:  # only the connects are bounded: the connections then wait together
         reader, writer = await asyncio.open_connection(HOST, port)
     opened = time.perf_counter()
@@ -468,7 +472,9 @@ async def _loris(port: int, kind: str, limit: float, gate: asyncio.Semaphore) ->
     except TimeoutError:
         answer, closed = b"", None
     except ConnectionResetError:
-        answer, closed = b"", time.perf_counter() - opened
+        # A client still sending when the server closes gets a reset, and the kernel drops what it had
+        # received and not yet handed over: the server's 408, when this process was too slow to read it.
+        return RESET, time.perf_counter() - opened
     finally:
         if sender is not None:
             sender.cancel()
