@@ -152,12 +152,15 @@ class Session:
     def close(self) -> None:
         """End the session: unfinished runs are cancelled (a stream still open on one ends), and the
         platforms' records release what they hold. Records may point back at the session (its scratch
-        folder, its approvals): clearing them cuts those cycles."""
+        folder, its approvals), and conversations at their runs: clearing them cuts those cycles, so that
+        reference counting frees the session's runs with it."""
         for run in list(self.runs.values()):
             run.cancel("the session was reset")
         for records in self._records.values():
             records.close()
         self._records.clear()
+        for conversation in self.conversations.values():
+            _cut_cycle(conversation)
         if self._scratch is not None:
             self._scratch.cleanup()
             self._scratch = None
