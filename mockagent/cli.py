@@ -288,18 +288,44 @@ async def _until_stopped() -> None:
 
 
 @main.command()
-@click.argument("scenario_paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-def validate(scenario_paths: tuple[Path, ...]) -> None:
-    """Check scenario files; print every problem of every file, each as path:line:col: message."""
-    try:
-        scenarios = load_scenarios(Settings(scenario_paths=scenario_paths))
-    except ScenarioError as err:
-        click.echo(str(err), err=True)
-        count = len(err.problems)
-        raise click.ClickException(f"{count} problem{'s' if count != 1 else ''} in the scenario files") from err
-    except (MockAgentError, OSError) as err:
-        raise click.ClickException(str(err)) from err
-    click.echo(f"ok: {len(scenarios.agents)} agents in {len(scenarios.files)} files")
+@click.argument("scenario_paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--cassettes",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Check the cassettes in this folder too (as serve --cassettes reads them).",
+)
+def validate(scenario_paths: tuple[Path, ...], cassettes: Path | None) -> None:
+    """Check scenario files (and cassettes); print every problem, each as path:line:col: message."""
+    from mockagent.replay.cassette import CassetteError, check_folder
+
+    if not scenario_paths and cassettes is None:
+        raise click.UsageError("give scenario files or folders, --cassettes DIR, or both")
+    problems, found = 0, []
+    if scenario_paths:
+        try:
+            scenarios = load_scenarios(Settings(scenario_paths=scenario_paths))
+            found.append(f"{_count(len(scenarios.agents), 'agent')} in {_count(len(scenarios.files), 'file')}")
+        except ScenarioError as err:
+            click.echo(str(err), err=True)
+            problems += len(err.problems)
+        except (MockAgentError, OSError) as err:
+            raise click.ClickException(str(err)) from err
+    if cassettes is not None:
+        try:
+            found.append(_count(check_folder(cassettes), "cassette"))
+        except CassetteError as err:
+            click.echo(str(err), err=True)
+            problems += err.count
+    if problems:
+        where = " and ".join(
+            name for name, given in (("scenario files", scenario_paths), ("cassettes", cassettes)) if given
+        )
+        raise click.ClickException(f"{_count(problems, 'problem')} in the {where}")
+    click.echo(f"ok: {', '.join(found)}")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 @main.command("platforms")

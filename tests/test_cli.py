@@ -81,13 +81,13 @@ def test_validate_a_good_file(tmp_path: Path) -> None:
     path.write_text(GOOD)
     result = mockagent("validate", path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok: 2 agents in 1 files"
+    assert result.stdout.strip() == "ok: 2 agents in 1 file"
 
 
 def test_validate_the_demo_agents_and_a_folder(tmp_path: Path) -> None:
     (tmp_path / "one.yaml").write_text(GOOD)
     (tmp_path / "two.yaml").write_text(GOOD.replace("alpha", "gamma").replace("beta", "delta"))
-    assert mockagent("validate", DEMO).stdout.strip() == "ok: 8 agents in 1 files"
+    assert mockagent("validate", DEMO).stdout.strip() == "ok: 8 agents in 1 file"
     result = mockagent("validate", tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok: 4 agents in 2 files"
@@ -119,6 +119,20 @@ def test_validate_a_file_that_duplicates_an_agent_of_another(tmp_path: Path) -> 
     result = mockagent("validate", tmp_path / "a.yaml", tmp_path / "b.yaml")
     assert result.returncode != 0
     assert f"{tmp_path / 'b.yaml'}:2:5: agent 'alpha' is already declared at {tmp_path / 'a.yaml'}:2:5" in result.stderr
+
+
+def test_validate_checks_cassettes_and_names_every_broken_one(tmp_path: Path) -> None:
+    cassettes = tmp_path / "cassettes"
+    cassettes.mkdir()
+    (cassettes / "good.yaml").write_text("interactions: []\nversion: 1\n")
+    assert mockagent("validate", "--cassettes", cassettes).stdout.strip() == "ok: 1 cassette"
+    (cassettes / "a.yaml").write_text("version: 1\ninteractions:\n- request: {method: POST, uri: 5}\n")
+    (cassettes / "b.yaml").write_text("version: 2\ninteractions: []\n")
+    result = mockagent("validate", DEMO, "--cassettes", cassettes)
+    assert result.returncode == 1
+    assert f"{cassettes / 'a.yaml'}:3:" in result.stderr
+    assert f"{cassettes / 'b.yaml'}:1:10: only cassette format version 1 is understood" in result.stderr
+    assert result.stderr.splitlines()[-1] == "Error: 2 problems in the scenario files and cassettes"
 
 
 def test_validate_needs_an_existing_path(tmp_path: Path) -> None:

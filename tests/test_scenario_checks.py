@@ -88,7 +88,7 @@ def test_a_template_too_long_for_jinja_is_refused_but_plain_text_is_not(tmp_path
     long_jinja = write(tmp_path, agent('"{{ message | upper }}' + "x" * 70_000 + '"'), "jinja.yaml")
     assert "a template that needs Jinja may be at most 65,536 characters" in validate(long_jinja)[1][0]
     long_plain = write(tmp_path, agent('"{{ message }}' + "x" * 500_000 + '"'), "plain.yaml")
-    assert validate(long_plain) == (0, ["ok: 1 agents in 1 files"])
+    assert validate(long_plain) == (0, ["ok: 1 agent in 1 file"])
 
 
 @pytest.mark.parametrize(
@@ -167,7 +167,7 @@ def test_aliases_that_expand_too_far_are_a_problem_at_the_alias(tmp_path: Path) 
     # a is 10 nodes, b 91, c 820, d 7,381, e 66,430: through e, aliases repeat 74,718 nodes, within the bound;
     # the f list's first *e passes it.
     within = write(tmp_path, BILLION_LAUGHS.split("            f:")[0], "within.yaml")
-    assert validate(within) == (0, ["ok: 1 agents in 1 files"])
+    assert validate(within) == (0, ["ok: 1 agent in 1 file"])
     path = write(tmp_path, BILLION_LAUGHS)
     tracemalloc.start()
     try:
