@@ -8,6 +8,7 @@ request's session; the engine itself keeps no per-client state.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from mockagent.context import RequestContext
@@ -16,11 +17,12 @@ from mockagent.faults import FaultRule
 from mockagent.ids import uuid4
 from mockagent.model import PlatformKey
 from mockagent.runs import DEFAULT_APPROVAL_TTL, Conversation, Decision, PauseStyle, Run, chat_decision
-from mockagent.scenarios.model import Agent, NearMiss, Reply, ScenarioSet, Unmatched
+from mockagent.scenarios.model import Agent, Match, NearMiss, Reply, ScenarioSet, Unmatched
 from mockagent.sessions import MemorySessions, SessionStore
 
 #: How many near misses an unmatched request's explanation lists.
 NEAREST = 3
+_NO_GROUPS: Mapping[str, str] = MappingProxyType({})
 
 
 class Engine:
@@ -57,20 +59,24 @@ class Engine:
 
     # ── the one decision ─────────────────────────────────────────────────────────────────────────
 
-    def resolve(self, context: RequestContext) -> Reply | Unmatched:
-        """The reply that answers this request: the agent's first reply whose `when` holds (a reply
-        without `when` holds for anything), or `Unmatched` naming the nearest replies and why."""
+    def resolve(self, context: RequestContext) -> Match | Unmatched:
+        """The reply that answers this request: the agent's first reply (by priority, then file order)
+        whose `when` holds — a reply without `when` holds for anything — or `Unmatched` naming the
+        nearest replies and why."""
         agent = context.agent
         if agent is None:
             raise ValueError("resolve needs the request's agent")
-        message = context.message or ""
-        turn = context.turn
         for reply in agent.replies:
             when = reply.when
-            if when is None or when.matches(message, turn):
-                return reply
+            if when is None:
+                return Match(reply, _NO_GROUPS)
+            groups: dict[str, str] = {}
+            if when.holds(context, reply.key, groups):
+                return Match(reply, groups)
         # Only now, for the explanation: which conditions failed, with the values they saw.
-        misses = [NearMiss(reply, reply.when.explain(message, turn)) for reply in agent.replies if reply.when]
+        misses = [
+            NearMiss(reply, tuple(reply.when.explain(context, reply.key))) for reply in agent.replies if reply.when
+        ]
         misses.sort(key=lambda miss: len(miss.failed))
         return Unmatched(agent.id, tuple(misses[:NEAREST]))
 
@@ -99,6 +105,7 @@ class Engine:
         context.conversation = conversation
         pending = conversation.pending
         reply: Reply | None = None
+        groups = _NO_GROUPS
         if pending is None:
             outcome = self.resolve(context)
             if isinstance(outcome, Unmatched):
@@ -106,7 +113,7 @@ class Engine:
                     context.session.conversations.pop((conversation.platform, conversation.id), None)
                 context.explanation = outcome.explain()
                 raise ApiError(ErrorKind.NOT_FOUND, context.explanation)
-            reply = outcome
+            reply, groups = outcome
         session = context.session
         self.runs_started += 1
         session.runs_started += 1
@@ -128,6 +135,7 @@ class Engine:
                 "conversation_id": conversation.id,
                 "agent_id": played.id,
                 "platform": conversation.platform.value,
+                "groups": groups,
                 **(variables or {}),
             },
             seed=f"{played.pace.seed}:{played.id}:{session.runs_started}",
@@ -156,5 +164,7 @@ class Engine:
             raise
         conversation.runs.append(run)
         session.runs[run.id] = run
+        if reply is not None:
+            session.sequences[reply.key] = session.sequences.get(reply.key, 0) + 1
         context.run = run
         return run

@@ -122,6 +122,11 @@ class MockServer:
             raise TypeError("until_waiting() needs a server started with manual_clock=True")
         await clock.until_waiting(timers)
 
+    async def until_idle(self, session: str = DEFAULT_SESSION) -> None:
+        """Return once no request of `session` is being answered, and each answered one is journaled (a
+        client that hung up does not know when its handler ends)."""
+        await self.session(session).until_in_flight(0)
+
     async def reset(self, session: str = DEFAULT_SESSION) -> None:
         """Forget everything `session` holds, as ``DELETE /__mockagent/sessions/NAME`` does."""
         await self.engine.sessions.reset(session)
@@ -216,6 +221,9 @@ class ThreadedMockServer:
 
     def until_waiting(self, timers: int = 1, session: str = DEFAULT_SESSION) -> None:
         self._call(self.server.until_waiting(timers, session))
+
+    def until_idle(self, session: str = DEFAULT_SESSION) -> None:
+        self._call(self.server.until_idle(session))
 
     def advance_during(self, call: Callable[[], T], seconds: float, session: str = DEFAULT_SESSION) -> T:
         """Make a blocking `call` (a request to this server, by any client) while the clock moves: once the

@@ -250,12 +250,12 @@ def test_validate_reports_every_problem_of_every_file_in_order(tmp_path: Path) -
     code, lines = validate(first, second)
     assert code == 1
     assert lines == [
-        f"{first}:3:5: unknown key 'scirpt' in an agent; expected one of: aster_id, description, faults, id, "
-        "llm, name, pace, platforms, replies, script",
+        f"{first}:3:5: unknown key 'scirpt' in an agent (did you mean 'script'?); expected one of: aster_id, "
+        "default, description, faults, id, llm, name, pace, platforms, replies, script",
         f"{first}:6:15: aster_id must be a whole number, got 'zero'",
         f"{first}:7:19: pace.chunk 'lines' is not one of: whole, words, chars",
         f"{first}:9:14: say: unknown template variable 'mesage'; known ones are: message, answer, turn, "
-        "conversation_id, agent_id, platform",
+        "conversation_id, agent_id, platform, groups",
         f"{first}:10:16: delay must be a number, got 'soon'",
         f"{first}:11:9: tool_result has no tool_call before it in its script",
         f"{first}:13:13: a script needs at least one step",

@@ -20,6 +20,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
+import regex
+
 from mockagent.errors import ScenarioError, SourcePosition
 from mockagent.faults import Fault, FaultRule, FaultSyntaxError, Per, RateLimit, parse_fault
 from mockagent.model import (
@@ -37,8 +39,9 @@ from mockagent.model import (
     ToolResult,
     WaitPolls,
 )
-from mockagent.scenarios import yamlnodes
-from mockagent.scenarios.model import Agent, Credential, Llm, Reply, ScenarioSet, When
+from mockagent.scenarios import conditions, yamlnodes
+from mockagent.scenarios.conditions import Condition
+from mockagent.scenarios.model import DEFAULT_PRIORITY, Agent, Credential, Llm, Reply, ScenarioSet
 from mockagent.scenarios.yamlnodes import Fields, Node, Problems, Reported, TooManyProblems, shown
 from mockagent.templating import Template, TemplateError
 
@@ -165,19 +168,34 @@ def _opt(fields: Fields, key: str, parse: Callable[[Node], T], default: T) -> T:
 
 # ── agents ───────────────────────────────────────────────────────────────────────────────────────
 
-_AGENT_KEYS = {"id", "aster_id", "name", "description", "platforms", "pace", "llm", "script", "replies", "faults"}
+_AGENT_KEYS = {
+    "id",
+    "aster_id",
+    "name",
+    "description",
+    "platforms",
+    "pace",
+    "llm",
+    "script",
+    "default",
+    "replies",
+    "faults",
+}
+_LAST = 2**62  # the priority of an agent's default reply: after every other
 
 
 def _agent(node: Node, shared_faults: tuple[FaultRule, ...] = ()) -> Agent:
     fields = node.mapping("an agent", _AGENT_KEYS, required=frozenset({"id"}))
     agent_id = _opt(fields, "id", _agent_id, None)
     problems = node.problems
-    if "script" not in fields and "replies" not in fields and not fields.misspelt:
+    if "script" not in fields and "replies" not in fields and "default" not in fields and not fields.misspelt:
         problems.report(node.error(f"agent {shown(agent_id or '?')} needs a 'script' (or 'replies')"))
+    if "script" in fields and "default" in fields:
+        problems.report(fields["default"].error("an agent's 'script' is its default reply: give one or the other"))
     replies: list[Reply] = _opt(fields, "replies", lambda n: problems.each(n.sequence("replies"), _reply), [])
-    script = _opt(fields, "script", _script, None)
-    if script is not None:
-        replies.append(Reply(script=script, source=fields["script"].position))
+    for key in ("script", "default"):
+        if (default := _opt(fields, key, _default, None)) is not None:
+            replies.append(default)
     platforms = _opt(
         fields,
         "platforms",
@@ -195,7 +213,7 @@ def _agent(node: Node, shared_faults: tuple[FaultRule, ...] = ()) -> Agent:
         platforms=platforms,
         pace=_opt(fields, "pace", _pace, Pace()),
         llm=_opt(fields, "llm", _llm, Llm()),
-        replies=tuple(replies),
+        replies=_in_order(replies, problems),
         source=node.position,
         # The agent's own rules come first: they are the more specific.
         faults=_opt(fields, "faults", _faults, _NO_FAULTS) + shared_faults,
@@ -212,29 +230,182 @@ def _agent_id(node: Node) -> str:
 
 
 def _reply(node: Node) -> Reply:
-    fields = node.mapping("a reply", {"when", "script"}, required=frozenset({"when", "script"}))
+    fields = node.mapping("a reply", {"when", "script", "priority"}, required=frozenset({"script"}))
     when = _opt(fields, "when", _when, None)
     script = _script(fields["script"])
-    if when is None:
+    if "when" in fields and when is None:
         raise Reported(node.position, "a reply with a wrong 'when' is left out")
-    return Reply(when=when, script=script, source=node.position)
+    priority = _opt(fields, "priority", lambda n: n.integer("priority"), DEFAULT_PRIORITY)
+    return Reply(when=when, script=script, source=node.position, priority=priority, key=str(node.position))
 
 
-def _when(node: Node) -> When:
-    fields = node.mapping("when", {"contains", "equals", "regex", "turn"})
-    regex = None
-    if "regex" in fields:
-        source = fields["regex"].string("when.regex")
+def _default(node: Node) -> Reply:
+    """An agent's `default:` — what answers when none of its replies does: a script, or a reply without
+    `when` (its own priority is ignored: the default comes last)."""
+    if node.is_sequence:
+        return Reply(script=_script(node), source=node.position, priority=_LAST, key=str(node.position))
+    fields = node.mapping("default", {"script"}, required=frozenset({"script"}))
+    return Reply(script=_script(fields["script"]), source=node.position, priority=_LAST, key=str(node.position))
+
+
+def _in_order(replies: list[Reply], problems: Problems) -> tuple[Reply, ...]:
+    """Replies in the order they are tried — by priority, then as written — with each one a reply
+    before it that answers anything (no `when`) makes unreachable reported at its place."""
+    ordered = sorted(replies, key=lambda reply: reply.priority)  # stable: file order within a priority
+    catch_all = next((reply for reply in ordered if reply.when is None), None)
+    if catch_all is not None:
+        for reply in ordered[ordered.index(catch_all) + 1 :]:
+            assert reply.source is not None
+            shadow = "the agent's script" if catch_all.priority == _LAST else catch_all.describe()
+            problems.report(
+                ScenarioError(reply.source, f"this reply is never tried: {shadow} (with no 'when') answers first")
+            )
+    return tuple(ordered)
+
+
+# ── conditions ───────────────────────────────────────────────────────────────────────────────────
+
+_MESSAGE_TESTS = {"equals", "contains", "regex", "one_of", "ignore_case"}
+_WHEN_KEYS = {"message", "body", "headers", "query", "platform", "turn", "matched", "state", "all", "any", "not"}
+_TEST_KEYS = {"equals", "contains", "regex", "one_of", "exists", "gt", "gte", "lt", "lte", "ignore_case"}
+
+
+def _when(node: Node) -> Condition:
+    """A `when` mapping: every key is a condition, and all must hold. `equals`, `contains`, `regex`,
+    `one_of` and `ignore_case` beside the others test the message (`message:` says it at length)."""
+    fields = node.mapping("when", _WHEN_KEYS | _MESSAGE_TESTS)
+    parts: list[Condition] = []
+    shorthand = {key: value for key, value in fields.items() if key in _MESSAGE_TESTS}
+    if shorthand:
+        if "message" in fields:
+            raise node.error("test the message with 'message:' or with equals/contains/regex beside it, not both")
+        parts.extend(_tests(node, shorthand, conditions.Message(), "when"))
+    for key, value in fields.items():
+        if key in _MESSAGE_TESTS:
+            continue
         try:
-            regex = re.compile(source)
-        except re.error as err:
-            raise fields["regex"].error(f"invalid regular expression {shown(source)}: {err}") from err
-    return When(
-        contains=fields["contains"].text("when.contains") if "contains" in fields else None,
-        equals=fields["equals"].text("when.equals") if "equals" in fields else None,
-        regex=regex,
-        turn=fields["turn"].integer("when.turn", minimum=1) if "turn" in fields else None,
-    )
+            parts.extend(_CONDITIONS[key](value))
+        except ScenarioError as err:
+            node.problems.report(err)
+    if fields.misspelt or len(parts) < len(fields) - len(shorthand) + bool(shorthand):
+        raise Reported(node.position, "a 'when' with problems is left out")
+    if not parts:
+        raise node.error("when needs at least one condition (leave 'when' out to answer anything)")
+    return conditions.all_of(parts)
+
+
+def _test_of(subject: conditions.Subject, what: str) -> Callable[[Node], list[Condition]]:
+    """Read one subject's test: a value (equals), a list (one_of), or a mapping of tests."""
+
+    def read(node: Node) -> list[Condition]:
+        if node.is_mapping:
+            fields = node.mapping(what, _TEST_KEYS)
+            if not fields:
+                raise node.error(f"{what} needs a test: one of {', '.join(sorted(_TEST_KEYS - {'ignore_case'}))}")
+            return _tests(node, fields, subject, what)
+        if node.is_sequence:
+            return [conditions.Check(subject, conditions.OneOf(tuple(n.json() for n in node.sequence(what))))]
+        return [conditions.Check(subject, conditions.Equals(node.json()))]
+
+    return read
+
+
+def _tests(node: Node, fields: dict[str, Node], subject: conditions.Subject, what: str) -> list[Condition]:
+    ignore_case = fields["ignore_case"].boolean(f"{what}.ignore_case") if "ignore_case" in fields else None
+    checks: list[Condition] = []
+    for key, value in fields.items():
+        test: conditions.Test
+        match key:
+            case "ignore_case":
+                continue
+            case "equals":
+                test = conditions.Equals(value.json(), bool(ignore_case))
+            case "contains":
+                test = conditions.Contains(value.json(), ignore_case is not False)
+            case "one_of":
+                test = conditions.OneOf(tuple(n.json() for n in value.sequence(f"{what}.one_of")), bool(ignore_case))
+            case "regex":
+                test = _regex(value, f"{what}.regex", bool(ignore_case))
+            case "exists":
+                test = conditions.Exists(value.boolean(f"{what}.exists"))
+            case _:
+                test = conditions.Compare(key, value.number(f"{what}.{key}", minimum=None))
+        checks.append(conditions.Check(subject, test))
+    if not checks:
+        raise node.error(f"ignore_case in {what} needs a test beside it")
+    return checks
+
+
+def _regex(node: Node, what: str, ignore_case: bool) -> conditions.Regex:
+    source = node.string(what)
+    try:
+        pattern = regex.compile(source, regex.IGNORECASE if ignore_case else 0)
+    except regex.error as err:
+        raise node.error(f"invalid regular expression {shown(source)}: {err}") from None
+    return conditions.Regex(pattern, node.position)
+
+
+def _keyed(what: str, subject: Callable[[str, Node], conditions.Subject]) -> Callable[[Node], list[Condition]]:
+    """`body`, `headers`, `query`, `state`: a mapping of names to tests."""
+
+    def read(node: Node) -> list[Condition]:
+        parts: list[Condition] = []
+        for name, key_node, value in node.items(what):
+            try:
+                parts.extend(_test_of(subject(name, key_node), f"{what} {name}")(value))
+            except ScenarioError as err:
+                node.problems.report(err)
+                raise Reported(node.position, f"'{what}' with problems is left out") from None
+        if not parts:
+            raise node.error(f"{what} needs at least one name and its test")
+        return parts
+
+    return read
+
+
+def _body_field(name: str, node: Node) -> conditions.Subject:
+    steps = conditions.parse_path(name)
+    if steps is None:
+        raise node.error(f"{shown(name)} is not a body path (fields by dots, list items by [N]: input.items[0].id)")
+    return conditions.BodyField(name, steps)
+
+
+def _state(name: str, node: Node) -> conditions.Subject:
+    return conditions.State(name)
+
+
+def _platforms(node: Node) -> list[Condition]:
+    names = node.sequence("platform") if node.is_sequence else [node]
+    keys = tuple(_enum(n, PlatformKey, "platform").value for n in names)
+    test = conditions.Equals(keys[0]) if len(keys) == 1 else conditions.OneOf(keys)
+    return [conditions.Check(conditions.Platform(), test)]
+
+
+def _combined(what: str) -> Callable[[Node], list[Condition]]:
+    def read(node: Node) -> list[Condition]:
+        parts = tuple(node.problems.each(node.sequence(what), _when))
+        if len(parts) < len(node.sequence(what)):
+            raise Reported(node.position, f"'{what}' with problems is left out")
+        if not parts:
+            raise node.error(f"{what} needs at least one condition")
+        return [conditions.AllOf(parts) if what == "all" else conditions.AnyOf(parts)]
+
+    return read
+
+
+_CONDITIONS: dict[str, Callable[[Node], list[Condition]]] = {
+    "message": _test_of(conditions.Message(), "message"),
+    "body": _keyed("body", _body_field),
+    "headers": _keyed("headers", lambda name, _: conditions.Header(name)),
+    "query": _keyed("query", lambda name, _: conditions.Query(name)),
+    "platform": _platforms,
+    "turn": _test_of(conditions.Turn(), "turn"),
+    "matched": _test_of(conditions.Matched(), "matched"),
+    "state": _keyed("state", _state),
+    "all": _combined("all"),
+    "any": _combined("any"),
+    "not": lambda node: [conditions.Not(_when(node))],
+}
 
 
 def _faults(node: Node) -> tuple[FaultRule, ...]:

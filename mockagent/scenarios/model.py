@@ -2,59 +2,36 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from mockagent.errors import ScenarioError, ScenarioErrors, SourcePosition
 from mockagent.faults import FaultRule
 from mockagent.model import Pace, PlatformKey, Step
+from mockagent.scenarios.conditions import Condition
 
-
-@dataclass(frozen=True)
-class When:
-    """Which messages a reply answers; every given condition must hold."""
-
-    contains: str | None = None
-    equals: str | None = None
-    regex: re.Pattern[str] | None = None
-    turn: int | None = None
-
-    def matches(self, message: str, turn: int) -> bool:
-        return (
-            (self.contains is None or self.contains.lower() in message.lower())
-            and (self.equals is None or self.equals == message)
-            and (self.regex is None or self.regex.search(message) is not None)
-            and (self.turn is None or self.turn == turn)
-        )
-
-    def explain(self, message: str, turn: int) -> tuple[str, ...]:
-        """Each condition that fails for this message and turn, with the value it saw."""
-        seen = _quote(message)
-        failed: list[str] = []
-        if self.contains is not None and self.contains.lower() not in message.lower():
-            failed.append(f"contains {self.contains!r}: the message {seen} does not contain it")
-        if self.equals is not None and self.equals != message:
-            failed.append(f"equals {self.equals!r}: the message is {seen}")
-        if self.regex is not None and self.regex.search(message) is None:
-            failed.append(f"regex {self.regex.pattern!r}: no match in the message {seen}")
-        if self.turn is not None and self.turn != turn:
-            failed.append(f"turn {self.turn}: this is turn {turn}")
-        return tuple(failed)
-
-
-def _quote(text: str, limit: int = 60) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "…")
+#: CHOSEN (as WireMock): a reply without `priority` has 5; lower numbers are tried first.
+DEFAULT_PRIORITY = 5
 
 
 @dataclass(frozen=True)
 class Reply:
     script: tuple[Step, ...]
-    when: When | None = None
+    when: Condition | None = None  # None: any request
     source: SourcePosition | None = None  # where the reply is declared
+    priority: int = DEFAULT_PRIORITY
+    key: str = ""  # what its matches are counted under in a session (where it is declared)
 
     def describe(self) -> str:
         return f"the reply at {self.source}" if self.source is not None else "a reply"
+
+
+class Match(NamedTuple):
+    """The reply that answers a request, and the named groups its regexes captured."""
+
+    reply: Reply
+    groups: Mapping[str, str]
 
 
 @dataclass(frozen=True)
