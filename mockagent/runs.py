@@ -212,7 +212,8 @@ class Run:
         self.clock = clock
         self.pause_style = pause_style
         self.approval_ttl = approval_ttl
-        self.variables = variables.copy() if isinstance(variables, Variables) else Variables(variables)
+        # The turn's own (made for it by the engine), or a copy of a plain mapping.
+        self.variables = variables if isinstance(variables, Variables) else Variables(variables)
         self.reply = reply  # what decided this run's script (None: the rest of an earlier turn's)
         self.created_at = clock.now()
         self.started_at = self.created_at + agent.pace.queued

@@ -69,16 +69,15 @@ class Headers(dict[str, str]):
 class _Sources:
     """Where a turn's variables made on first read come from."""
 
-    __slots__ = ("agent", "clock", "conversation", "draws", "headers", "query", "run")
+    __slots__ = ("agent", "clock", "conversation", "headers", "query", "run")
 
-    def __init__(self, ctx: RequestContext, agent: Agent, conversation: Conversation | None, seed: str) -> None:
+    def __init__(self, ctx: RequestContext, agent: Agent, conversation: Conversation | None) -> None:
         self.headers = ctx.headers
         self.query = ctx.query
         self.agent = agent
         self.conversation = conversation
         self.clock: Clock = ctx.session.clock
         self.run: Run | None = None  # the turn's run, once made: the history is what came before it
-        self.draws = Draws(seed)
 
     def __call__(self, variables: Variables, name: str) -> Any:
         if name == "headers":
@@ -104,7 +103,9 @@ class _Sources:
                 return int(wall.timestamp())
             return wall.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         if name in HELPERS:
-            helpers = self.draws.helpers()
+            # Seeded by the scenario (the agent's pace.seed and id), the session and the turn's number in it.
+            seed = f"{self.agent.pace.seed}:{self.agent.id}:{variables['session']}:{variables['counter']}"
+            helpers = Draws(seed).helpers()
             variables.update(helpers)  # the five share the turn's generator
             return helpers[name]
         raise KeyError(name)
@@ -132,7 +133,6 @@ def turn_variables(
 ) -> Variables:
     """The variables of a turn (or of a request that plays no turn: `conversation` None) of `agent`."""
     session = ctx.session
-    sources = _Sources(ctx, agent, conversation, seed=f"{agent.pace.seed}:{agent.id}:{session.name}:{counter}")
     values = {
         "message": ctx.message if ctx.message is not None else "",
         "answer": answer,
@@ -145,7 +145,7 @@ def turn_variables(
         "session": session.name,
         "counter": counter,
     }
-    return Variables(values, sources)
+    return Variables(values, _Sources(ctx, agent, conversation))
 
 
 def played_by(variables: Mapping[str, Any], run: Run) -> None:
