@@ -34,15 +34,12 @@ from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace, _PassArg, pass_context
 from jinja2.visitor import NodeTransformer
 
-from mockagent.templating import HELPERS, Helper
+from mockagent.templating import HELPERS, OUTPUT, Helper
 
 #: CHOSEN (docs/scenarios.md): steps (loop turns, calls, operators, filters, outputs) of one render.
 STEPS = 100_000
 #: CHOSEN: wall-clock seconds one render may take (it holds the event loop meanwhile).
 SECONDS = 0.25
-#: CHOSEN: characters one render may write (buffers included) and the size of the largest value it may
-#: build, beyond the size of its variables (so a template that echoes a long message still can).
-OUTPUT = 1024 * 1024
 #: CHOSEN: characters of a template that needs Jinja (compiling costs ~6 µs and ~0.5 KB per character).
 SOURCE = 64 * 1024
 #: CHOSEN: items of a list, tuple, dict or set a render builds, and items (characters of a string) a filter

@@ -61,6 +61,10 @@ TEXT_VARIABLES = frozenset(
 )
 #: The seeded helpers (functions).
 HELPERS = frozenset({"uuid", "id", "random", "randint", "choice"})
+#: CHOSEN (docs/scenarios.md): characters one render may write (buffers included) and the size of the largest
+#: value it may build, beyond the size of its variables (so a template that echoes a long message still can);
+#: the templates of one JSON value share it. (Here, not in `sandbox`: JSON values without Jinja need it too.)
+OUTPUT = 1024 * 1024
 
 # Text with only `{{ name }}` substitutions (most scenario text) renders without Jinja: a render
 # is a string join instead of a new Jinja context per call, which is most of an echo's cost.
@@ -363,8 +367,6 @@ class _Size:
     __slots__ = ("left",)
 
     def __init__(self, variables: Mapping[str, Any], names: tuple[str, ...]) -> None:
-        from mockagent.sandbox import OUTPUT
-
         self.left = OUTPUT + sum(_weight(variables[name]) for name in names if name in variables)
 
     def spend(self, template: Template, value: Any) -> Any:
@@ -383,7 +385,7 @@ def _weight(value: Any) -> int:
         return len(value)
     if value is None or isinstance(value, bool | int | float):
         return 20
-    from mockagent.sandbox import OUTPUT, weight
+    from mockagent.sandbox import weight  # a value other than text is only reachable through Jinja
 
     return weight(value, OUTPUT)
 

@@ -7,6 +7,7 @@ reads them (`Variables.__missing__`), so a turn whose templates never do pays no
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 #: Variables read afresh each time: the moment of the step being played.
 _MOMENTS = frozenset({"now", "epoch"})
+_NO_AGENT: Mapping[str, str] = {"id": "", "name": "", "description": ""}
 
 
 class Variables(dict[str, Any]):
@@ -71,13 +73,15 @@ class _Sources:
 
     __slots__ = ("agent", "clock", "conversation", "headers", "query", "run")
 
-    def __init__(self, ctx: RequestContext, agent: Agent, conversation: Conversation | None) -> None:
+    def __init__(self, ctx: RequestContext, agent: Agent | None, conversation: Conversation | None) -> None:
         self.headers = ctx.headers
         self.query = ctx.query
         self.agent = agent
         self.conversation = conversation
         self.clock: Clock = ctx.session.clock
-        self.run: Run | None = None  # the turn's run, once made: the history is what came before it
+        # The turn's run, once made: the history is what came before it. Weakly, or the run and its variables
+        # would hold each other, and only a garbage collection would free a run the store forgot.
+        self.run: weakref.ref[Run] | None = None
 
     def __call__(self, variables: Variables, name: str) -> Any:
         if name == "headers":
@@ -96,7 +100,8 @@ class _Sources:
         if name == "history":
             return self._history()
         if name == "agent":
-            return {"id": self.agent.id, "name": self.agent.name, "description": self.agent.description}
+            agent = self.agent
+            return {"id": agent.id, "name": agent.name, "description": agent.description} if agent else _NO_AGENT
         if name in _MOMENTS:
             wall = self.clock.wall(variables.at)
             if name == "epoch":
@@ -104,7 +109,9 @@ class _Sources:
             return wall.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         if name in HELPERS:
             # Seeded by the scenario (the agent's pace.seed and id), the session and the turn's number in it.
-            seed = f"{self.agent.pace.seed}:{self.agent.id}:{variables['session']}:{variables['counter']}"
+            agent = self.agent
+            scenario = f"{agent.pace.seed}:{agent.id}" if agent is not None else ""
+            seed = f"{scenario}:{variables['session']}:{variables['counter']}"
             helpers = Draws(seed).helpers()
             variables.update(helpers)  # the five share the turn's generator
             return helpers[name]
@@ -114,8 +121,9 @@ class _Sources:
         earlier: list[dict[str, str]] = []
         if self.conversation is None:
             return earlier
+        this = self.run() if self.run is not None else None
         for run in self.conversation.runs:
-            if run is self.run:
+            if run is this:
                 break
             earlier.append({"message": run.message, "reply": run.text()})
         return earlier
@@ -123,7 +131,7 @@ class _Sources:
 
 def turn_variables(
     ctx: RequestContext,
-    agent: Agent,
+    agent: Agent | None,
     conversation: Conversation | None,
     *,
     counter: int,
@@ -131,14 +139,16 @@ def turn_variables(
     answer: Any = "",
     turn: int = 1,
 ) -> Variables:
-    """The variables of a turn (or of a request that plays no turn: `conversation` None) of `agent`."""
+    """The variables of a turn of `agent` in `conversation`; or, with `conversation` (and `agent`) None, of a
+    request that plays no turn (a stub's answer): its message, body, headers, query, session, platform,
+    clock and helpers (seeded by the session and `counter`) are the request's, the others empty."""
     session = ctx.session
     values = {
         "message": ctx.message if ctx.message is not None else "",
         "answer": answer,
         "turn": turn,
         "conversation_id": conversation.id if conversation is not None else "",
-        "agent_id": agent.id,
+        "agent_id": agent.id if agent is not None else "",
         "platform": ctx.platform.value,
         "groups": groups,
         "body": ctx.body if ctx.body is not None else {},
@@ -151,7 +161,7 @@ def turn_variables(
 def played_by(variables: Mapping[str, Any], run: Run) -> None:
     """Tell the variables the run that plays them (the history is the conversation's runs before it)."""
     if isinstance(variables, Variables) and isinstance(variables._make, _Sources):
-        variables._make.run = run
+        variables._make.run = weakref.ref(run)
 
 
 def is_secret(name: str) -> bool:
