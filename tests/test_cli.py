@@ -356,6 +356,7 @@ def test_serve_on_a_port_in_use_says_so(tmp_path: Path) -> None:
         (["--port", "99999"], "--port"),
         (["--port", "-1"], "--port"),
         (["--manual-clock", "--speed", "2"], "--speed"),
+        (["--watch"], "--watch watches SCENARIO_PATHS"),
     ],
 )
 def test_serve_refuses_bad_options_before_binding(args: list[str], complaint: str) -> None:
@@ -364,6 +365,47 @@ def test_serve_refuses_bad_options_before_binding(args: list[str], complaint: st
     assert complaint in result.stderr
     assert "Traceback" not in result.stderr
     assert "listening on" not in result.stdout
+
+
+async def test_serve_watch_reloads_a_good_edit_and_keeps_serving_through_a_broken_one(tmp_path: Path) -> None:
+    path = tmp_path / "agents.yaml"
+    path.write_text(GOOD)
+    async with serving(path, "--port", "0", "--watch") as (process, banner):
+        assert process.stderr is not None
+        stderr = process.stderr
+
+        async def log_until(last: str) -> list[str]:
+            """The lines the server logs up to the one starting with `last` (each edit is one reload)."""
+            lines: list[str] = []
+            while not lines or not lines[-1].startswith(last):
+                line = (await asyncio.wait_for(stderr.readline(), SAFETY)).decode()
+                assert line, f"serve ended: {lines}"
+                lines.append(line.rstrip("\n"))
+            return lines
+
+        url = url_of(banner)
+        assert banner[7] == f"  watching: {path} (a change reloads them)"
+        async with httpx.AsyncClient(base_url=f"{url}/beeos/api/v1/agents", timeout=SAFETY) as client:
+            auth = {"Authorization": "Bearer oag_" + "a" * 64}
+            (tmp_path / "draft").write_text(GOOD.replace("beta here", "beta again"))
+            (tmp_path / "draft").replace(path)  # an editor's save: a new file renamed over the old one
+            assert await log_until("INFO reloaded") == ["INFO reloaded: 2 agents from 1 file"]
+            reply = await client.post("/beta/invoke", json={"message": "hi"}, headers=auth)
+            assert reply.json()["data"]["text"] == "beta again"
+
+            (tmp_path / "draft").write_text(BROKEN)
+            (tmp_path / "draft").replace(path)
+            problem, outcome = await log_until("WARNING reload failed")
+            assert problem.startswith(f"WARNING {path}:3:5: unknown key 'scirpt'")
+            assert outcome == "WARNING reload failed (1 problem): keeping the previous scenarios"
+            reply = await client.post("/beta/invoke", json={"message": "hi"}, headers=auth)
+            assert reply.json()["data"]["text"] == "beta again"
+
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), SAFETY) == 0
+        assert process.stdout is not None
+        assert (await process.stdout.read()).decode().strip() == "mockagent stopped."
+        assert "Traceback" not in (await stderr.read()).decode()
 
 
 async def test_serve_with_a_manual_clock_moves_only_when_advanced() -> None:
