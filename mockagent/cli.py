@@ -24,6 +24,13 @@ if TYPE_CHECKING:
     from mockagent.server import MockServer
 
 DEFAULT_PORT = 8710
+#: What `mockagent init` writes, each path relative to the project folder, from the package's own copy.
+STARTER = {
+    Path("scenarios", "agents.yaml"): Path(__file__).parent / "starter" / "agents.yaml",
+    # Beside the scenario file, which names it by a relative path: an editor finds it offline.
+    Path("scenarios", "scenario.schema.json"): Path(__file__).parent / "schema" / "scenario.schema.json",
+    Path("tests", "test_agents.py"): Path(__file__).parent / "starter" / "test_agents.py",
+}
 
 
 @click.group()
@@ -335,6 +342,29 @@ def validate(scenario_paths: tuple[Path, ...], cassettes: Path | None) -> None:
         )
         raise click.ClickException(f"{counted(problems, 'problem')} in the {where}")
     click.echo(f"ok: {', '.join(found)}")
+
+
+@main.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite the files that are already there.")
+def init(directory: Path, force: bool) -> None:
+    """Start a project in DIRECTORY (default: here): a commented scenario file, scenarios/agents.yaml (with
+    its JSON Schema beside it, for editors), and a pytest test that serves it, tests/test_agents.py."""
+    there = [str(directory / name) for name in STARTER if (directory / name).exists()]
+    if there and not force:
+        raise click.ClickException(f"not overwriting {', '.join(there)} (--force overwrites)")
+    try:
+        for name, source in STARTER.items():
+            target = directory / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+            click.echo(f"wrote {target}")
+    except OSError as err:
+        raise click.ClickException(str(err)) from err
+    where = "" if directory == Path() else f" (in {directory})"
+    click.echo(f"next{where}:")
+    click.echo("  mockagent serve scenarios/ --watch   # serve the agents; each save reloads them")
+    click.echo("  pytest                               # run tests/test_agents.py against them")
 
 
 @main.command("platforms")

@@ -42,9 +42,9 @@ agents:
 """
 
 
-def mockagent(*args: str | Path) -> subprocess.CompletedProcess[str]:
+def mockagent(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*COMMAND, *map(str, args)], capture_output=True, text=True, timeout=SAFETY, cwd=ROOT, check=False
+        [*COMMAND, *map(str, args)], capture_output=True, text=True, timeout=SAFETY, cwd=cwd, check=False
     )
 
 
@@ -140,6 +140,65 @@ def test_validate_needs_an_existing_path(tmp_path: Path) -> None:
     assert result.returncode == 2  # click's usage error
     assert "does not exist" in result.stderr
     assert mockagent("validate").returncode == 2
+
+
+# ── init ─────────────────────────────────────────────────────────────────────────────────────────────
+
+STARTED = ["scenarios/agents.yaml", "scenarios/scenario.schema.json", "tests/test_agents.py"]
+
+
+def test_init_starts_a_project_whose_scenarios_validate_and_whose_test_passes(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    result = mockagent("init", project)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        *(f"wrote {project / name}" for name in STARTED),
+        f"next (in {project}):",
+        "  mockagent serve scenarios/ --watch   # serve the agents; each save reloads them",
+        "  pytest                               # run tests/test_agents.py against them",
+    ]
+    scenario = project / "scenarios" / "agents.yaml"
+    # Editors with a YAML language server find the schema by the first line, offline, beside the file.
+    assert scenario.read_text().splitlines()[0] == "# yaml-language-server: $schema=scenario.schema.json"
+    assert json.loads((scenario.parent / "scenario.schema.json").read_text())["title"] == "mockagent scenario file"
+
+    checked = mockagent("validate", "scenarios/", cwd=project)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.strip() == "ok: 2 agents in 1 file"
+
+    # The test it wrote passes, run as its user would run it: `pytest` in the project, with this mockagent's
+    # plugin, warnings as errors (the asyncio plugins of this suite's environment are not the user's).
+    plugins = ["-p", "no:cacheprovider", "-p", "no:asyncio", "-p", "no:aiohttp"]
+    tested = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-W", "error", *plugins],
+        capture_output=True,
+        text=True,
+        timeout=SAFETY,
+        cwd=project,
+        check=False,
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert tested.stdout.splitlines()[-1].startswith("2 passed in ")
+
+
+def test_init_writes_here_by_default_and_overwrites_nothing_without_force(tmp_path: Path) -> None:
+    assert mockagent("init", cwd=tmp_path).returncode == 0
+    assert "next:" in mockagent("init", "--force", cwd=tmp_path).stdout
+    scenario = tmp_path / "scenarios" / "agents.yaml"
+    scenario.write_text(GOOD)
+    (tmp_path / "tests" / "test_agents.py").unlink()
+
+    refused = mockagent("init", cwd=tmp_path)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "Error: not overwriting scenarios/agents.yaml, scenarios/scenario.schema.json (--force overwrites)"
+    )
+    assert scenario.read_text() == GOOD
+    assert not (tmp_path / "tests" / "test_agents.py").exists()
+
+    assert mockagent("init", ".", "--force", cwd=tmp_path).returncode == 0
+    assert scenario.read_text().startswith("# yaml-language-server:")
+    assert (tmp_path / "tests" / "test_agents.py").exists()
 
 
 # ── serve ────────────────────────────────────────────────────────────────────────────────────────────
