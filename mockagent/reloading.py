@@ -38,7 +38,7 @@ MAX_SETTLE_MS = 1600
 
 # One reload at a time per server, so that the last one asked for is the last one swapped in.
 _RELOADS: weakref.WeakKeyDictionary[web.Application, asyncio.Lock] = weakref.WeakKeyDictionary()
-_WATCHER = web.AppKey("watcher", tuple[asyncio.Task[None], asyncio.Event])
+_WATCHERS = web.AppKey("watchers", tuple[list[asyncio.Task[None]], asyncio.Event])
 
 
 async def reload(app: web.Application) -> ScenarioSet:
@@ -102,30 +102,30 @@ class Targets:
 
 
 async def _start_watching(app: web.Application) -> None:
+    targets = Targets.of(app[SETTINGS].scenario_paths)
     stop = asyncio.Event()
-    task = asyncio.create_task(_watch(app, Targets.of(app[SETTINGS].scenario_paths), stop), name="mockagent watch")
-    app[_WATCHER] = (task, stop)
-    # The task's first step places the watches (watchfiles does it before its first wait); letting it run
-    # now means that any change made once the server has started is seen.
+    # watchfiles takes one `recursive` for all its paths: folders given are watched with everything below
+    # them, the folders of files given by themselves (a project's root must not mean its whole tree).
+    tasks = [
+        asyncio.create_task(_follow(app, roots, recursive, targets, stop), name="mockagent watch")
+        for roots, recursive in ((targets.folders, True), (targets.parents, False))
+        if roots
+    ]
+    app[_WATCHERS] = (tasks, stop)
+    # Each task's first step places its watches (watchfiles does so before its first wait), and those steps
+    # come before this one resumes: any change made once the server has started is seen.
     await asyncio.sleep(0)
 
 
 async def _stop_watching(app: web.Application) -> None:
-    """Stop at once, whatever the watcher is doing: a reload under way is dropped (the server is going),
-    and watchfiles' thread sees the stop within `SETTLE_MS`."""
-    task, stop = app[_WATCHER]
+    """Stop at once, whatever the watchers are doing: a reload under way is dropped (the server is going),
+    and watchfiles' threads see the stop within `SETTLE_MS`."""
+    tasks, stop = app[_WATCHERS]
     stop.set()
-    task.cancel()
-    await asyncio.wait([task])  # not `await task`: the cancellation is ours, not the caller's
-
-
-async def _watch(app: web.Application, targets: Targets, stop: asyncio.Event) -> None:
-    # watchfiles takes one `recursive` for all its paths: folders given are watched with everything below
-    # them, the folders of files given by themselves (a project's root must not mean its whole tree).
-    async with asyncio.TaskGroup() as group:
-        for roots, recursive in ((targets.folders, True), (targets.parents, False)):
-            if roots:
-                group.create_task(_follow(app, roots, recursive, targets, stop))
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks)  # not `gather`: the cancellations are ours, not the caller's
 
 
 async def _follow(
