@@ -367,6 +367,14 @@ def init(directory: Path, force: bool) -> None:
     click.echo("  pytest                               # run tests/test_agents.py against them")
 
 
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files (the copy `init` writes beside scenarios/agents.yaml)."""
+    from mockagent.scenarios.schema import text
+
+    click.echo(text(), nl=False)
+
+
 @main.command("platforms")
 def list_platforms() -> None:
     """List the impersonated platforms and the real base URL each stands in for."""
