@@ -67,20 +67,32 @@ def test_every_scenario_file_of_the_project_is_valid_to_both(where: str, text: s
     assert _schema_problems(yaml.safe_load(text)) == []
 
 
-def test_the_schema_refuses_what_the_loader_refuses_for_its_shape() -> None:
-    bad = {
-        "agents": [
-            {"id": "a", "script": [{"say": "hi", "ask": "which?"}]},  # two actions in a step
-            {"id": "b", "script": [], "priority": 1},  # an empty script, an unknown key
-            {"id": "c", "replies": [{"when": {"turn": {"ignore_case": True}}, "script": [{"say": "x"}]}]},
-            {"id": "d", "script": [{"say": "x"}], "default": [{"say": "y"}]},  # both
-            {"id": "e", "replies": [{"when": {"message": "x", "contains": "y"}, "script": [{"say": "x"}]}]},
-        ],
-        "faults": [{"first": 1, "probability": 0.5, "fault": 429}, {"first": 1}],
-    }
-    assert len(_schema_problems(bad)) >= 7
+SHAPES = {
+    "two actions in a step": {"agents": [{"id": "a", "script": [{"say": "hi", "ask": "which?"}]}]},
+    "an empty script": {"agents": [{"id": "a", "script": []}]},
+    "an unknown key": {"agents": [{"id": "a", "script": [{"say": "x"}], "priority": 1}]},
+    "ignore_case alone": {
+        "agents": [{"id": "a", "replies": [{"when": {"message": {"ignore_case": True}}, "script": [{"say": "x"}]}]}]
+    },
+    "script and default": {"agents": [{"id": "a", "script": [{"say": "x"}], "default": [{"say": "y"}]}]},
+    "message twice": {
+        "agents": [{"id": "a", "replies": [{"when": {"message": "x", "contains": "y"}, "script": [{"say": "x"}]}]}]
+    },
+    "no platform": {"agents": [{"id": "a", "replies": [{"when": {"platform": []}, "script": [{"say": "x"}]}]}]},
+    "two kinds of fault rule": {"faults": [{"first": 1, "probability": 0.5, "fault": 429}]},
+    "a fault rule without its fault": {"faults": [{"first": 1}]},
+    "chunk: chars without chars": {"agents": [{"id": "a", "pace": {"chunk": "chars"}, "script": [{"say": "x"}]}]},
+    "a tool_result with output and error": {
+        "agents": [{"id": "a", "script": [{"tool_call": {"name": "t"}}, {"tool_result": {"output": 1, "error": "e"}}]}]
+    },
+}
+
+
+@pytest.mark.parametrize("what", SHAPES)
+def test_a_wrong_shape_is_refused_by_both(what: str) -> None:
+    assert _schema_problems(SHAPES[what])
     with pytest.raises(ScenarioError):
-        load_text(Path("bad.yaml"), yaml.safe_dump(bad))
+        load_text(Path("bad.yaml"), yaml.safe_dump(SHAPES[what]))
 
 
 def test_mutated_files_are_refused_by_both_or_by_neither() -> None:

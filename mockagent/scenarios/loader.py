@@ -400,6 +400,8 @@ def _state(name: str, node: Node) -> conditions.Subject:
 
 def _platforms(node: Node) -> list[Condition]:
     names = node.sequence("platform") if node.is_sequence else [node]
+    if not names:
+        raise node.error("platform needs at least one platform (a list of none never matches)")
     keys = tuple(_enum(n, PlatformKey, "platform").value for n in names)
     test = conditions.Equals(keys[0]) if len(keys) == 1 else conditions.OneOf(keys)
     return [conditions.Check(conditions.Platform(), test)]
