@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import regex
@@ -67,13 +67,13 @@ def _same(value: Any, expected: Any, ignore_case: bool) -> bool:
     """JSON equality (`true` is not `1`); a header or query value (text) equals a number or a boolean
     written in YAML when it reads as one."""
     if isinstance(value, str) and not isinstance(expected, str):
-        return value == _as_text(expected)
+        return value == as_text(expected)
     if isinstance(value, bool) != isinstance(expected, bool):
         return False
     return bool(_fold(value, ignore_case) == _fold(expected, ignore_case))
 
 
-def _as_text(value: Any) -> str:
+def as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -312,6 +312,7 @@ INITIAL_STATE = "started"
 @dataclass(frozen=True, slots=True)
 class State:
     name: str
+    source: SourcePosition | None = field(default=None, compare=False)  # where the `when` names it
 
     def value(self, ctx: RequestContext, reply: str) -> Any:
         return ctx.session.states.get(self.name, INITIAL_STATE)
@@ -400,3 +401,14 @@ class Not:
 
 def all_of(parts: Sequence[Condition]) -> Condition:
     return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
+
+
+def checks(condition: Condition) -> Iterator[Check]:
+    """Every `Check` in a condition's tree, under `not` and `any` too."""
+    if isinstance(condition, Check):
+        yield condition
+    elif isinstance(condition, AllOf | AnyOf):
+        for part in condition.parts:
+            yield from checks(part)
+    elif isinstance(condition, Not):
+        yield from checks(condition.part)
