@@ -273,6 +273,10 @@ class Query:
         return f"query {self.name}"
 
 
+#: Subjects whose values are always text: what a test compares them with is read as text.
+TEXT_SUBJECTS = (Message, Header, Query)
+
+
 class Platform:
     __slots__ = ()
 

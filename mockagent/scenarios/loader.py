@@ -204,9 +204,8 @@ def _agent(node: Node, shared_faults: tuple[FaultRule, ...] = ()) -> Agent:
     if "script" in fields and "default" in fields:
         problems.report(fields["default"].error("an agent's 'script' is its default reply: give one or the other"))
     replies: list[Reply] = _opt(fields, "replies", lambda n: problems.each(n.sequence("replies"), _reply), [])
-    for key in ("script", "default"):
-        if (default := _opt(fields, key, _default, None)) is not None:
-            replies.append(default)
+    if (default := _opt(fields, "script" if "script" in fields else "default", _default, None)) is not None:
+        replies.append(default)
     platforms = _opt(
         fields,
         "platforms",
@@ -439,18 +438,37 @@ def _test_of(subject: conditions.Subject, what: str) -> Callable[[Node], list[Co
     def read(node: Node) -> list[Condition]:
         if node.is_mapping:
             fields = node.mapping(what, _TEST_KEYS)
+            if fields.misspelt:
+                raise Reported(node.position, f"{what} with an unknown test is left out")
             if not fields:
                 raise node.error(f"{what} needs a test: one of {', '.join(sorted(_TEST_KEYS - {'ignore_case'}))}")
             return _tests(node, fields, subject, what)
+        expected = _expected(subject, what)
         if node.is_sequence:
-            return [conditions.Check(subject, conditions.OneOf(tuple(n.json() for n in node.sequence(what))))]
-        return [conditions.Check(subject, conditions.Equals(node.json()))]
+            return [conditions.Check(subject, conditions.OneOf(tuple(map(expected, node.sequence(what)))))]
+        return [conditions.Check(subject, conditions.Equals(expected(node)))]
 
     return read
 
 
+def _expected(subject: conditions.Subject, what: str) -> Callable[[Node], object]:
+    """How a value to compare with is read: JSON data for a body field, text for what is always text (the
+    message, headers, query parameters) — so that an unquoted `yes` is an error, not a boolean that never
+    matches."""
+    if not isinstance(subject, conditions.TEXT_SUBJECTS):
+        return Node.json
+
+    def text(node: Node) -> str:
+        if node.is_scalar and isinstance(value := node.plain(), bool):
+            raise node.error(f"{what}: {shown(value)} is a boolean to YAML, and {subject} is text (quote it)")
+        return node.text(what)
+
+    return text
+
+
 def _tests(node: Node, fields: dict[str, Node], subject: conditions.Subject, what: str) -> list[Condition]:
     ignore_case = fields["ignore_case"].boolean(f"{what}.ignore_case") if "ignore_case" in fields else None
+    expected = _expected(subject, what)
     checks: list[Condition] = []
     for key, value in fields.items():
         test: conditions.Test
@@ -458,11 +476,11 @@ def _tests(node: Node, fields: dict[str, Node], subject: conditions.Subject, wha
             case "ignore_case":
                 continue
             case "equals":
-                test = conditions.Equals(value.json(), bool(ignore_case))
+                test = conditions.Equals(expected(value), bool(ignore_case))
             case "contains":
-                test = conditions.Contains(value.json(), ignore_case is not False)
+                test = conditions.Contains(expected(value), ignore_case is not False)
             case "one_of":
-                test = conditions.OneOf(tuple(n.json() for n in value.sequence(f"{what}.one_of")), bool(ignore_case))
+                test = conditions.OneOf(tuple(map(expected, value.sequence(f"{what}.one_of"))), bool(ignore_case))
             case "regex":
                 test = _regex(value, f"{what}.regex", bool(ignore_case))
             case "exists":
