@@ -321,7 +321,7 @@ def _sequence_item(node: Node) -> Answer:
         raise node.error(f"{_ITEM_SHAPE}, not {node.kind}")
     step = next((name for name in (*_ACTIONS, "delay") if name != "fault" and node.has(name)), None)
     if step is not None and not node.has("script"):
-        raise node.error(f"{_ITEM_SHAPE}; '{step}' is a step: write `- [{step}: …]` or `- script: [{step}: …]`")
+        raise node.error(f"{_ITEM_SHAPE}; '{step}' is a step: write `- [{{{step}: …}}]` or `- script: [{{{step}: …}}]`")
     fields = node.mapping("a sequence item", _ITEM_KEYS)
     if "script" not in fields and "fault" not in fields:
         if fields.misspelt:
