@@ -15,6 +15,7 @@ from sse import parse
 from mockagent.errors import ScenarioError
 from mockagent.scenarios import load_paths, load_text
 from mockagent.server import MockServer, ThreadedMockServer
+from mockagent.settings import Settings
 
 SCENARIOS = "tests/scenarios/sequences_states.yaml"
 pytestmark = pytest.mark.mockagent(scenarios=[SCENARIOS])
@@ -332,6 +333,10 @@ REPLY = "agents:\n  - id: a\n    replies:\n      - {reply}\n"
         ("{sequence: [{fault: 418}]}", "4:29", "fault '418' is not understood"),
         ("{sequence: [{script: [{say: a}], retry_after: 2}]}", "4:55", "retry_after goes with a status fault"),
         ("{script: [{say: a}], then: {state: {a: [b]}}}", "4:48", "then.state a must be a single value"),
+        ("{script: [{say: a}], then: {state: {a: yes}}}", "4:48", "True is a boolean to YAML, and a state is text"),
+        ("{when: {state: {a: no}}, script: [{say: a}]}", "4:28", "False is a boolean to YAML, and state a is text"),
+        ("{script: [{say: a}], then: {state: {}}}", "4:44", "then.state needs at least one name"),
+        ("{script: [{say: a}], then: {stat: {a: b}}}", "4:37", "unknown key 'stat' in then (did you mean 'state'?)"),
     ],
 )
 def test_a_wrong_sequence_is_named_at_its_place(tmp_path: Path, reply: str, where: str, message: str) -> None:
@@ -345,3 +350,61 @@ def test_every_wrong_item_is_reported(tmp_path: Path) -> None:
     text = "agents:\n  - id: a\n    default:\n      sequence:\n        - fault: 999\n        - 42\n"
     found = problems_of(path, text)
     assert [problem.split(": ")[0] for problem in found[:2]] == [f"{path}:5:18", f"{path}:6:11"]
+
+
+# ── the docs' examples do what their comments say ─────────────────────────────────────────────────
+
+
+def docs_example(heading: str, tmp_path: Path) -> Path:
+    """The first yaml block under `heading` in docs/scenarios.md, as a file."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "scenarios.md").read_text()
+    section = text[text.index(f"\n## {heading}\n") :]
+    block = section[section.index("```yaml\n") + len("```yaml\n") :]
+    path = tmp_path / f"{heading.lower()}.yaml"
+    path.write_text(block[: block.index("```")])
+    return path
+
+
+def beeos_stream(server: ThreadedMockServer, agent: str, message: str) -> tuple[bool, str]:
+    """A streamed BeeOS invoke: whether the stream ended cleanly, and the text of its deltas."""
+    url = f"{server.base_url('beeos')}/api/v1/agents/{agent}/invoke"
+    body = []
+    try:
+        headers = {**BEEOS, "Accept": "text/event-stream"}
+        with httpx.stream("POST", url, json={"message": message}, headers=headers, timeout=10) as response:
+            assert response.status_code == 200
+            body.extend(response.iter_text())
+    except httpx.RemoteProtocolError:
+        return False, "".join(body)
+    return True, "".join(body)
+
+
+def test_the_docs_sequences_example(tmp_path: Path) -> None:
+    path = docs_example("Sequences", tmp_path)
+    with ThreadedMockServer(Settings(scenario_paths=(path,))) as server:
+        calls = [beeos(server, "search", "search") for _ in range(6)]
+        assert [(r.status_code, r.headers.get("Retry-After")) for r in calls[:2]] == [(429, "1"), (429, "2")]
+        assert said(calls[2]) == "Found 3 results."
+        assert calls[3].status_code == 503
+        assert [said(r) for r in calls[4:]] == ["Found 4 results."] * 2
+        assert said(beeos(server, "search", "hello")) == "Ask me to search."
+        # The stream reply cycles: dropped after one frame, whole, dropped again.
+        streams = [beeos_stream(server, "search", "stream") for _ in range(3)]
+        assert [ended for ended, _ in streams] == [False, True, False]
+        assert [len(parse(text)) for _, text in streams[::2]] == [1, 1]
+        assert "whole" in streams[1][1]
+        assert said(beeos(server, "once", "hello")) == "The only answer."
+        assert "is used up" in beeos_error(beeos(server, "once", "hello"), 404)["message"]
+
+
+def test_the_docs_states_example(tmp_path: Path) -> None:
+    path = docs_example("States", tmp_path)
+    with ThreadedMockServer(Settings(scenario_paths=(path,))) as server:
+        beeos_error(beeos(server, "shop", "ship"), 404)
+        beeos_error(beeos(server, "shop", "pay"), 503)
+        assert said(beeos(server, "shop", "pay")) == "Paid."
+        assert said(beeos(server, "shop", "status")) == "On its way."
+        assert said(beeos(server, "shop", "ship")) == "Shipped."
+        assert said(beeos(server, "shop", "status")) == "On its way."
+        server.set_state("checkout", "cancelled")
+        assert said(beeos(server, "shop", "status")) == "The order was cancelled."

@@ -67,13 +67,13 @@ def _same(value: Any, expected: Any, ignore_case: bool) -> bool:
     """JSON equality (`true` is not `1`); a header or query value (text) equals a number or a boolean
     written in YAML when it reads as one."""
     if isinstance(value, str) and not isinstance(expected, str):
-        return value == as_text(expected)
+        return value == _as_text(expected)
     if isinstance(value, bool) != isinstance(expected, bool):
         return False
     return bool(_fold(value, ignore_case) == _fold(expected, ignore_case))
 
 
-def as_text(value: Any) -> str:
+def _as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -273,10 +273,6 @@ class Query:
         return f"query {self.name}"
 
 
-#: Subjects whose values are always text: what a test compares them with is read as text.
-TEXT_SUBJECTS = (Message, Header, Query)
-
-
 class Platform:
     __slots__ = ()
 
@@ -323,6 +319,10 @@ class State:
 
     def __str__(self) -> str:
         return f"state {self.name}"
+
+
+#: Subjects whose values are always text: what a test compares them with is read as text.
+TEXT_SUBJECTS = (Message, Header, Query, State)
 
 
 # ── conditions ───────────────────────────────────────────────────────────────────────────────────

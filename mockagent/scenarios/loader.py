@@ -381,11 +381,11 @@ def _then(node: Node) -> StateChanges:
 
 
 def _state_value(node: Node, what: str) -> str:
-    """A state's value: text (a number or a boolean is its YAML text, as `when` compares it)."""
-    value = node.scalar(what)
-    if value is None or not isinstance(value, str | int | float):
-        raise node.error(f"{what} must be text, got {shown(value)}")
-    return conditions.as_text(value)
+    """A state's value: text (a plain number is its YAML text, as `when` reads it; an unquoted `yes` is an
+    error, as in `when`, not the text "true")."""
+    if node.is_scalar and isinstance(value := node.plain(), bool):
+        raise node.error(f"{what}: {shown(value)} is a boolean to YAML, and a state is text (quote it)")
+    return node.text(what)
 
 
 def _declared_states(node: Node) -> dict[str, frozenset[str]]:
