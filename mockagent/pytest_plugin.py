@@ -20,6 +20,8 @@ to every request), ``rate_limit`` ("60/min"), ``chaos`` and ``seed``. Override t
 
 Each test gets a server of its own, so it starts from a clean state; within a test, requests carrying
 ``X-Mockagent-Session: NAME`` live apart from the rest, and ``server.reset(NAME)`` clears one session.
+Scenario states are read and set per session: ``server.states(session=NAME)``, ``server.set_state("checkout",
+"paid", session=NAME)``, ``server.reset_states(session=NAME)`` (docs/scenarios.md#states).
 At teardown the server stops as ``mockagent serve`` does, with a shorter grace: a stream the test left open
 ends as cancelled, and a request still waiting on something else is cut after `TEARDOWN_GRACE`.
 """

@@ -39,15 +39,26 @@ from mockagent.model import (
     ToolResult,
     WaitPolls,
 )
-from mockagent.scenarios import conditions, yamlnodes
+from mockagent.scenarios import conditions, states, yamlnodes
 from mockagent.scenarios.conditions import Condition
-from mockagent.scenarios.model import DEFAULT_PRIORITY, Agent, Credential, Llm, Reply, ScenarioSet
+from mockagent.scenarios.model import (
+    DEFAULT_PRIORITY,
+    Agent,
+    Answer,
+    Credential,
+    Exhausted,
+    Llm,
+    Reply,
+    ScenarioSet,
+    StateChanges,
+)
 from mockagent.scenarios.yamlnodes import Fields, Node, Problems, Reported, TooManyProblems, shown
 from mockagent.templating import Template, TemplateError
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 T = TypeVar("T")
 _NO_FAULTS: tuple[FaultRule, ...] = ()
+_NO_CHANGES: StateChanges = ()
 AGENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
@@ -64,6 +75,8 @@ def load_paths(paths: Sequence[Path]) -> ScenarioSet:
                 order.setdefault(str(path), len(order))
                 parts.append(_load(path, None, problems))
             scenarios = ScenarioSet.combine(parts)
+            for problem in states.problems(scenarios):
+                problems.report(problem)
         except ScenarioError as err:
             with contextlib.suppress(TooManyProblems):
                 problems.report(err)
@@ -115,6 +128,8 @@ def _checked(path: Path, text: str | None) -> ScenarioSet:
     problems = Problems()
     with contextlib.suppress(TooManyProblems):
         part = _load(path, text, problems)
+        for problem in states.problems(part):
+            problems.report(problem)
     problems.check()
     return part
 
@@ -141,15 +156,11 @@ def _scenarios(path: Path, text: str | None, problems: Problems) -> ScenarioSet:
         top, "agents", lambda n: problems.each(n.sequence("agents"), lambda a: _agent(a, shared_faults)), []
     )
     credentials: dict[PlatformKey, dict[str, Credential]] = _opt(top, "auth", _auth, {})
-    part = ScenarioSet(
-        agents={a.id: a for a in agents},
-        credentials=credentials,
-        files=(str(path),),
-    )
+    declared: dict[str, frozenset[str]] = _opt(top, "states", _declared_states, {})
     # combine() reports a duplicate id within one file as well as across files.
     return ScenarioSet.combine(
         [ScenarioSet(agents={a.id: a}, files=()) for a in agents]
-        + [ScenarioSet(credentials=part.credentials, files=part.files)]
+        + [ScenarioSet(credentials=credentials, files=(str(path),), states=declared)]
     )
 
 
@@ -170,7 +181,7 @@ def _opt(fields: Fields, key: str, parse: Callable[[Node], T], default: T) -> T:
 
 # The keys of each mapping the format has: the loader reads them, and the JSON Schema is built from them
 # (mockagent/scenarios/schema.py), so that the two never disagree on what a file may say.
-FILE_KEYS = {"agents", "auth", "faults"}
+FILE_KEYS = {"agents", "auth", "faults", "states"}
 AGENT_KEYS = {
     "id",
     "aster_id",
@@ -231,17 +242,18 @@ def _agent_id(node: Node) -> str:
     return agent_id
 
 
-REPLY_KEYS = {"when", "script", "priority"}
+ANSWER_KEYS = {"script", "sequence", "exhausted", "then"}  # what answers: a reply's, or a default's
+REPLY_KEYS = ANSWER_KEYS | {"when", "priority"}
 
 
 def _reply(node: Node) -> Reply:
-    fields = node.mapping("a reply", REPLY_KEYS, required=frozenset({"script"}))
+    fields = node.mapping("a reply", REPLY_KEYS)
     when = _opt(fields, "when", _when, None)
-    script = _script(fields["script"])
+    reply = _answering(node, fields, "a reply")
     if "when" in fields and when is None:
         raise Reported(node.position, "a reply with a wrong 'when' is left out")
     priority = _opt(fields, "priority", lambda n: n.integer("priority"), DEFAULT_PRIORITY)
-    return Reply(when=when, script=script, source=node.position, priority=priority, key=str(node.position))
+    return replace(reply, when=when, priority=priority)
 
 
 def _default(node: Node) -> Reply:
@@ -249,8 +261,33 @@ def _default(node: Node) -> Reply:
     `when` (its own priority is ignored: the default comes last)."""
     if node.is_sequence:
         return Reply(script=_script(node), source=node.position, priority=_LAST, key=str(node.position))
-    fields = node.mapping("default", {"script"}, required=frozenset({"script"}))
-    return Reply(script=_script(fields["script"]), source=node.position, priority=_LAST, key=str(node.position))
+    return replace(_answering(node, node.mapping("default", ANSWER_KEYS), "default"), priority=_LAST)
+
+
+def _answering(node: Node, fields: Fields, what: str) -> Reply:
+    """What a reply answers with — a `script`, or a `sequence` used call by call (and what it does once
+    used up) — and the states it sets (`then`)."""
+    if "script" in fields and "sequence" in fields:
+        raise fields["sequence"].error(f"{what} answers with a 'script' or a 'sequence', not both")
+    if "script" not in fields and "sequence" not in fields:
+        if fields.misspelt:
+            raise Reported(node.position, f"{what} with an unknown key is left out")
+        raise node.error(f"{what} needs 'script' (or 'sequence')")
+    if "exhausted" in fields and "sequence" not in fields:
+        raise fields["exhausted"].error("'exhausted' says what a used-up sequence answers: this reply has none")
+    reported = len(node.problems.found)
+    sets = _opt(fields, "then", _then, _NO_CHANGES)
+    script: tuple[Step, ...] = ()
+    sequence: tuple[Answer, ...] = ()
+    if "script" in fields:
+        script = _script(fields["script"])
+    else:
+        sequence = _sequence(fields["sequence"])
+        if len(node.problems.found) > reported:  # an item left out would shift every later call
+            raise Reported(node.position, "a reply whose sequence has problems is left out")
+    exhausted = _opt(fields, "exhausted", lambda n: _enum(n, Exhausted, "exhausted"), Exhausted.REPEAT_LAST)
+    key = str(node.position)
+    return Reply(script, source=node.position, key=key, sequence=sequence, exhausted=exhausted, sets=sets)
 
 
 def _in_order(replies: list[Reply], problems: Problems) -> tuple[Reply, ...]:
@@ -266,6 +303,106 @@ def _in_order(replies: list[Reply], problems: Problems) -> tuple[Reply, ...]:
                 ScenarioError(reply.source, f"this reply is never tried: {shadow} (with no 'when') answers first")
             )
     return tuple(ordered)
+
+
+# ── sequences and states ─────────────────────────────────────────────────────────────────────────
+
+ITEM_KEYS = {"script", "fault", "retry_after", "then"}
+_ITEM_SHAPE = "a sequence item is a script (`- script: [...]`, or a list of steps) or a fault (`- fault: 429`)"
+
+
+def _sequence(node: Node) -> tuple[Answer, ...]:
+    entries = node.sequence("sequence")
+    if not entries:
+        raise node.error("a sequence needs at least one item")
+    return tuple(node.problems.each(entries, _sequence_item))
+
+
+def _sequence_item(node: Node) -> Answer:
+    if node.is_sequence:
+        return Answer(script=_script(node), source=node.position)
+    if not node.is_mapping:
+        raise node.error(f"{_ITEM_SHAPE}, not {node.kind}")
+    step = next((name for name in (*ACTIONS, "delay") if name != "fault" and node.has(name)), None)
+    if step is not None and not node.has("script"):
+        raise node.error(f"{_ITEM_SHAPE}; '{step}' is a step: write `- [{{{step}: …}}]` or `- script: [{{{step}: …}}]`")
+    fields = node.mapping("a sequence item", ITEM_KEYS)
+    if "script" not in fields and "fault" not in fields:
+        if fields.misspelt:
+            raise Reported(node.position, "a sequence item with an unknown key is left out")
+        raise node.error(f"{_ITEM_SHAPE}: it needs 'script' or 'fault'")
+    script = _script(fields["script"]) if "script" in fields else ()
+    return Answer(
+        script=script,
+        fault=_item_fault(node, fields, "script" in fields),
+        sets=_opt(fields, "then", _then, _NO_CHANGES),
+        source=node.position,
+    )
+
+
+def _item_fault(node: Node, fields: Fields, scripted: bool) -> Fault | None:
+    """A sequence item's fault (CHOSEN, docs/scenarios.md#sequences): a status fault answers in place of a
+    script; a stream fault breaks the stream of the turn its item's script plays; nothing that waits (an
+    item answers under the session's lock, where no request may wait)."""
+    if "fault" not in fields:
+        if "retry_after" in fields:
+            raise fields["retry_after"].error("retry_after goes with a status fault (fault: 429)")
+        return None
+    at = fields["fault"]
+    fault = _fault(at)
+    if "retry_after" in fields:
+        if fault.status is None:
+            raise fields["retry_after"].error("retry_after goes with a status fault (fault: 429)")
+        retry_after = fields["retry_after"].integer("retry_after", minimum=1)
+        fault = replace(fault, retry_after=retry_after, source=f"{fault.source}, retry-after={retry_after}")
+    if fault.is_empty:
+        raise at.error("'ok' is no answer in a sequence: give the item the script that answers (- script: [...])")
+    if fault.latency is not None:
+        raise at.error(
+            f"{shown(str(fault))}: a sequence item answers at once; for a wait, put `delay: S` first in its script"
+        )
+    if fault.status is not None:
+        if not replace(fault, status=None, retry_after=None).is_empty:
+            raise at.error(f"{shown(str(fault))}: a status fault answers in place of the turn, so no stream to break")
+        if scripted:
+            raise at.error(f"a {fault.status} answers in place of a script: give the item one or the other")
+    elif not scripted:
+        raise at.error(
+            f"{shown(str(fault))} breaks a turn's stream: give the item the script it breaks (script: [...])"
+        )
+    return replace(fault, source=f"{fault.source} (sequence item at {node.position})")
+
+
+def _then(node: Node) -> StateChanges:
+    """`then: {state: {NAME: VALUE, …}}`: the states set when the reply (or the sequence item) answers."""
+    fields = node.mapping("then", {"state"}, required=frozenset({"state"}))
+    changes = tuple(
+        (name, _state_value(value, f"then.state {name}")) for name, _, value in fields["state"].items("then.state")
+    )
+    if not changes:
+        raise fields["state"].error("then.state needs at least one name and the value it is set to")
+    return changes
+
+
+def _state_value(node: Node, what: str) -> str:
+    """A state's value: text (a plain number is its YAML text, as `when` reads it; an unquoted `yes` is an
+    error, as in `when`, not the text "true")."""
+    if node.is_scalar and isinstance(value := node.plain(), bool):
+        raise node.error(f"{what}: {shown(value)} is a boolean to YAML, and a state is text (quote it)")
+    return node.text(what)
+
+
+def _declared_states(node: Node) -> dict[str, frozenset[str]]:
+    """`states: {NAME: [VALUE, …]}`: values a state takes from outside the scenarios (the admin API, a
+    test's fixture), which a `when` may then require."""
+    declared: dict[str, frozenset[str]] = {}
+    for name, _, value in node.items("states"):
+        entries = value.sequence(f"states {name}") if value.is_sequence else [value]
+        try:
+            declared[name] = frozenset(_state_value(entry, f"a value of state {name}") for entry in entries)
+        except ScenarioError as err:
+            node.problems.report(err)
+    return declared
 
 
 # ── conditions ───────────────────────────────────────────────────────────────────────────────────
@@ -395,7 +532,7 @@ def _body_field(name: str, node: Node) -> conditions.Subject:
 
 
 def _state(name: str, node: Node) -> conditions.Subject:
-    return conditions.State(name)
+    return conditions.State(name, node.position)
 
 
 def _platforms(node: Node) -> list[Condition]:
@@ -720,7 +857,7 @@ def _seconds(fields: dict[str, Node], key: str, what: str) -> float:
     return fields[key].number(what) if key in fields else 0.0
 
 
-E = TypeVar("E", Chunking, PlatformKey, Per)
+E = TypeVar("E", Chunking, PlatformKey, Per, Exhausted)
 
 
 def _enum(node: Node, enum: type[E], what: str) -> E:

@@ -20,6 +20,7 @@ from typing import Any
 from mockagent.faults import Per
 from mockagent.model import Chunking, PlatformKey
 from mockagent.scenarios import loader
+from mockagent.scenarios.model import Exhausted
 
 Schema = dict[str, Any]
 
@@ -43,6 +44,11 @@ def build() -> Schema:
                     "additionalProperties": {"type": "array", "items": _ref("credential")},
                 },
                 "faults": _ref("faults"),
+                "states": {
+                    "type": "object",
+                    "description": "values a state takes from outside the scenarios (the admin API, tests)",
+                    "additionalProperties": {"anyOf": [_ref("state"), {"type": "array", "items": _ref("state")}]},
+                },
             },
         ),
         "$defs": _definitions(),
@@ -57,11 +63,15 @@ def text() -> str:
 def _definitions() -> Schema:
     return {
         "agent": _agent(),
-        "reply": _closed(
-            loader.REPLY_KEYS,
-            {"when": _ref("when"), "script": _ref("script"), "priority": {"type": "integer"}},
-            required=("script",),
+        "reply": _answering(loader.REPLY_KEYS, {"when": _ref("when"), "priority": {"type": "integer"}}),
+        "sequenceItem": _sequence_item(),
+        "then": _closed(
+            {"state"},
+            {"state": {"type": "object", "minProperties": 1, "additionalProperties": _ref("state")}},
+            required=("state",),
         ),
+        # A state's value is text, as `when` reads it: an unquoted yes is a boolean to YAML, and refused.
+        "state": _ref("text"),
         "when": _when(),
         "textTest": _test(_ref("text")),
         "valueTest": _test({}),
@@ -95,9 +105,7 @@ def _agent() -> Schema:
             "pace": _ref("pace"),
             "llm": _closed(loader.LLM_KEYS, {key: {"type": "string"} for key in loader.LLM_KEYS}),
             "script": _ref("script"),
-            "default": {
-                "anyOf": [_ref("script"), _closed({"script"}, {"script": _ref("script")}, required=("script",))]
-            },
+            "default": {"anyOf": [_ref("script"), _answering(loader.ANSWER_KEYS, {})]},
             "replies": {"type": "array", "items": _ref("reply")},
             "faults": _ref("faults"),
         },
@@ -106,6 +114,39 @@ def _agent() -> Schema:
     agent["anyOf"] = [{"required": [key]} for key in ("script", "replies", "default")]
     agent["not"] = {"required": ["script", "default"]}
     return agent
+
+
+def _answering(keys: Collection[str], others: Mapping[str, Schema]) -> Schema:
+    """A reply or a default: a `script`, or a `sequence` answering call by call, and the states it sets."""
+    answering = _closed(
+        keys,
+        {
+            **others,
+            "script": _ref("script"),
+            "sequence": {"type": "array", "minItems": 1, "items": _ref("sequenceItem")},
+            "exhausted": _enum(Exhausted),
+            "then": _ref("then"),
+        },
+    )
+    answering["oneOf"] = [{"required": ["script"]}, {"required": ["sequence"]}]
+    answering["dependentRequired"] = {"exhausted": ["sequence"]}
+    return answering
+
+
+def _sequence_item() -> Schema:
+    """A script (a list of steps, or `script:`) or a status fault answered in its place."""
+    item = _closed(
+        loader.ITEM_KEYS,
+        {
+            "script": _ref("script"),
+            "fault": {"type": ["string", "integer"], "description": "e.g. 429, 503, or drop-after:N with a script"},
+            "retry_after": {"type": "integer", "minimum": 1},
+            "then": _ref("then"),
+        },
+    )
+    item["anyOf"] = [{"required": ["script"]}, {"required": ["fault"]}]
+    item["dependentRequired"] = {"retry_after": ["fault"]}
+    return {"anyOf": [_ref("script"), item]}
 
 
 def _when() -> Schema:
@@ -117,7 +158,7 @@ def _when() -> Schema:
             "body": keyed | {"additionalProperties": _ref("valueTest")},
             "headers": keyed | {"additionalProperties": _ref("textTest")},
             "query": keyed | {"additionalProperties": _ref("textTest")},
-            "state": keyed | {"additionalProperties": _ref("valueTest")},
+            "state": keyed | {"additionalProperties": _ref("textTest")},
             "platform": {"anyOf": [_enum(PlatformKey), {"type": "array", "minItems": 1, "items": _enum(PlatformKey)}]},
             "turn": _ref("valueTest"),
             "matched": _ref("valueTest"),
