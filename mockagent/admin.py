@@ -11,10 +11,8 @@ token set every route but health needs it — which a server bound beyond loopba
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import ipaddress
-import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
@@ -26,8 +24,9 @@ from mockagent.clock import ManualClock
 from mockagent.encoding import json_response, loads
 from mockagent.errors import ApiError, ErrorKind, MockAgentError, ScenarioError
 from mockagent.platforms.bodies import read_body
+from mockagent.reloading import reload
 from mockagent.sessions import SESSION_HEADER, SESSION_NAME, Session
-from mockagent.settings import Settings, load_scenarios
+from mockagent.settings import Settings
 
 ADMIN_PREFIX = "/__mockagent"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -252,21 +251,14 @@ async def on_list_runs(request: web.Request) -> web.Response:
     )
 
 
-# One reload at a time per server, so that the last one asked for is the last one swapped in.
-_RELOADS: weakref.WeakKeyDictionary[web.Application, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-
 async def on_reload(request: web.Request) -> web.Response:
-    """Load the scenario files again, in a worker thread (a big file must not hold up every client), and
-    swap them in once loaded; on an error the old scenarios stay and every problem is returned."""
-    engine = request.app[ENGINE]
-    async with _RELOADS.setdefault(request.app, asyncio.Lock()):
-        try:
-            scenarios = await asyncio.to_thread(load_scenarios, request.app[SETTINGS])
-        except (MockAgentError, OSError) as err:
-            problems = [str(p) for p in err.problems] if isinstance(err, ScenarioError) else [str(err)]
-            return json_response({"reloaded": False, "error": str(err), "errors": problems}, status=422)
-        engine.scenarios = scenarios
+    """Load the scenario files again (`reloading.reload`): 200 with the agents now served, or 422 with every
+    problem while the previous scenarios keep serving."""
+    try:
+        scenarios = await reload(request.app)
+    except (MockAgentError, OSError) as err:
+        problems = [str(p) for p in err.problems] if isinstance(err, ScenarioError) else [str(err)]
+        return json_response({"reloaded": False, "error": str(err), "errors": problems}, status=422)
     return json_response({"reloaded": True, "agents": sorted(scenarios.agents)})
 
 

@@ -59,7 +59,7 @@ SCENARIO_SUFFIXES = (".yaml", ".yml")
 T = TypeVar("T")
 _NO_FAULTS: tuple[FaultRule, ...] = ()
 _NO_CHANGES: StateChanges = ()
-_AGENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+AGENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
 def load_paths(paths: Sequence[Path]) -> ScenarioSet:
@@ -150,7 +150,7 @@ def _scenarios(path: Path, text: str | None, problems: Problems) -> ScenarioSet:
     root = yamlnodes.load(path, text, problems)
     if root is None:
         return ScenarioSet(files=(str(path),))
-    top = root.mapping("a scenario file", {"agents", "auth", "faults", "states"})
+    top = root.mapping("a scenario file", FILE_KEYS)
     shared_faults = _opt(top, "faults", _faults, _NO_FAULTS)
     agents: list[Agent] = _opt(
         top, "agents", lambda n: problems.each(n.sequence("agents"), lambda a: _agent(a, shared_faults)), []
@@ -179,7 +179,10 @@ def _opt(fields: Fields, key: str, parse: Callable[[Node], T], default: T) -> T:
 
 # ── agents ───────────────────────────────────────────────────────────────────────────────────────
 
-_AGENT_KEYS = {
+# The keys of each mapping the format has: the loader reads them, and the JSON Schema is built from them
+# (mockagent/scenarios/schema.py), so that the two never disagree on what a file may say.
+FILE_KEYS = {"agents", "auth", "faults", "states"}
+AGENT_KEYS = {
     "id",
     "aster_id",
     "name",
@@ -196,7 +199,7 @@ _LAST = 2**62  # the priority of an agent's default reply: after every other
 
 
 def _agent(node: Node, shared_faults: tuple[FaultRule, ...] = ()) -> Agent:
-    fields = node.mapping("an agent", _AGENT_KEYS, required=frozenset({"id"}))
+    fields = node.mapping("an agent", AGENT_KEYS, required=frozenset({"id"}))
     agent_id = _opt(fields, "id", _agent_id, None)
     problems = node.problems
     if "script" not in fields and "replies" not in fields and "default" not in fields and not fields.misspelt:
@@ -232,18 +235,19 @@ def _agent(node: Node, shared_faults: tuple[FaultRule, ...] = ()) -> Agent:
 
 def _agent_id(node: Node) -> str:
     agent_id = node.text("the agent id")
-    if not _AGENT_ID.match(agent_id):
+    if not AGENT_ID.match(agent_id):
         raise node.error(
             f"agent id {shown(agent_id)} must be 1-128 letters, digits or . _ : - (starting with a letter or digit)"
         )
     return agent_id
 
 
-_ANSWER_KEYS = {"script", "sequence", "exhausted", "then"}
+ANSWER_KEYS = {"script", "sequence", "exhausted", "then"}  # what answers: a reply's, or a default's
+REPLY_KEYS = ANSWER_KEYS | {"when", "priority"}
 
 
 def _reply(node: Node) -> Reply:
-    fields = node.mapping("a reply", _ANSWER_KEYS | {"when", "priority"})
+    fields = node.mapping("a reply", REPLY_KEYS)
     when = _opt(fields, "when", _when, None)
     reply = _answering(node, fields, "a reply")
     if "when" in fields and when is None:
@@ -257,7 +261,7 @@ def _default(node: Node) -> Reply:
     `when` (its own priority is ignored: the default comes last)."""
     if node.is_sequence:
         return Reply(script=_script(node), source=node.position, priority=_LAST, key=str(node.position))
-    return replace(_answering(node, node.mapping("default", _ANSWER_KEYS), "default"), priority=_LAST)
+    return replace(_answering(node, node.mapping("default", ANSWER_KEYS), "default"), priority=_LAST)
 
 
 def _answering(node: Node, fields: Fields, what: str) -> Reply:
@@ -303,7 +307,7 @@ def _in_order(replies: list[Reply], problems: Problems) -> tuple[Reply, ...]:
 
 # ── sequences and states ─────────────────────────────────────────────────────────────────────────
 
-_ITEM_KEYS = {"script", "fault", "retry_after", "then"}
+ITEM_KEYS = {"script", "fault", "retry_after", "then"}
 _ITEM_SHAPE = "a sequence item is a script (`- script: [...]`, or a list of steps) or a fault (`- fault: 429`)"
 
 
@@ -319,10 +323,10 @@ def _sequence_item(node: Node) -> Answer:
         return Answer(script=_script(node), source=node.position)
     if not node.is_mapping:
         raise node.error(f"{_ITEM_SHAPE}, not {node.kind}")
-    step = next((name for name in (*_ACTIONS, "delay") if name != "fault" and node.has(name)), None)
+    step = next((name for name in (*ACTIONS, "delay") if name != "fault" and node.has(name)), None)
     if step is not None and not node.has("script"):
         raise node.error(f"{_ITEM_SHAPE}; '{step}' is a step: write `- [{{{step}: …}}]` or `- script: [{{{step}: …}}]`")
-    fields = node.mapping("a sequence item", _ITEM_KEYS)
+    fields = node.mapping("a sequence item", ITEM_KEYS)
     if "script" not in fields and "fault" not in fields:
         if fields.misspelt:
             raise Reported(node.position, "a sequence item with an unknown key is left out")
@@ -403,23 +407,23 @@ def _declared_states(node: Node) -> dict[str, frozenset[str]]:
 
 # ── conditions ───────────────────────────────────────────────────────────────────────────────────
 
-_MESSAGE_TESTS = {"equals", "contains", "regex", "one_of", "ignore_case"}
-_WHEN_KEYS = {"message", "body", "headers", "query", "platform", "turn", "matched", "state", "all", "any", "not"}
-_TEST_KEYS = {"equals", "contains", "regex", "one_of", "exists", "gt", "gte", "lt", "lte", "ignore_case"}
+MESSAGE_TESTS = {"equals", "contains", "regex", "one_of", "ignore_case"}
+WHEN_KEYS = {"message", "body", "headers", "query", "platform", "turn", "matched", "state", "all", "any", "not"}
+TEST_KEYS = {"equals", "contains", "regex", "one_of", "exists", "gt", "gte", "lt", "lte", "ignore_case"}
 
 
 def _when(node: Node) -> Condition:
     """A `when` mapping: every key is a condition, and all must hold. `equals`, `contains`, `regex`,
     `one_of` and `ignore_case` beside the others test the message (`message:` says it at length)."""
-    fields = node.mapping("when", _WHEN_KEYS | _MESSAGE_TESTS)
+    fields = node.mapping("when", WHEN_KEYS | MESSAGE_TESTS)
     parts: list[Condition] = []
-    shorthand = {key: value for key, value in fields.items() if key in _MESSAGE_TESTS}
+    shorthand = {key: value for key, value in fields.items() if key in MESSAGE_TESTS}
     if shorthand:
         if "message" in fields:
             raise node.error("test the message with 'message:' or with equals/contains/regex beside it, not both")
         parts.extend(_tests(node, shorthand, conditions.Message(), "when"))
     for key, value in fields.items():
-        if key in _MESSAGE_TESTS:
+        if key in MESSAGE_TESTS:
             continue
         try:
             parts.extend(_CONDITIONS[key](value))
@@ -437,11 +441,11 @@ def _test_of(subject: conditions.Subject, what: str) -> Callable[[Node], list[Co
 
     def read(node: Node) -> list[Condition]:
         if node.is_mapping:
-            fields = node.mapping(what, _TEST_KEYS)
+            fields = node.mapping(what, TEST_KEYS)
             if fields.misspelt:
                 raise Reported(node.position, f"{what} with an unknown test is left out")
             if not fields:
-                raise node.error(f"{what} needs a test: one of {', '.join(sorted(_TEST_KEYS - {'ignore_case'}))}")
+                raise node.error(f"{what} needs a test: one of {', '.join(sorted(TEST_KEYS - {'ignore_case'}))}")
             return _tests(node, fields, subject, what)
         expected = _expected(subject, what)
         if node.is_sequence:
@@ -533,6 +537,8 @@ def _state(name: str, node: Node) -> conditions.Subject:
 
 def _platforms(node: Node) -> list[Condition]:
     names = node.sequence("platform") if node.is_sequence else [node]
+    if not names:
+        raise node.error("platform needs at least one platform (a list of none never matches)")
     keys = tuple(_enum(n, PlatformKey, "platform").value for n in names)
     test = conditions.Equals(keys[0]) if len(keys) == 1 else conditions.OneOf(keys)
     return [conditions.Check(conditions.Platform(), test)]
@@ -569,12 +575,12 @@ def _faults(node: Node) -> tuple[FaultRule, ...]:
     return tuple(node.problems.each(node.sequence("faults"), _fault_rule))
 
 
-_RULE_KEYS = {"fault", "retry_after", "first", "sequence", "probability", "seed", "rate_limit", "per"}
+RULE_KEYS = {"fault", "retry_after", "first", "sequence", "probability", "seed", "rate_limit", "per"}
 
 
 def _fault_rule(node: Node) -> FaultRule:
     """One entry of ``faults:`` — e.g. ``{first: 1, fault: 429, retry_after: 1}`` or ``{rate_limit: 60/min}``."""
-    fields = node.mapping("a fault rule", _RULE_KEYS)
+    fields = node.mapping("a fault rule", RULE_KEYS)
     kinds = [k for k in ("first", "sequence", "probability", "rate_limit") if k in fields]
     if len(kinds) > 1:
         raise node.error(f"a fault rule is one of first, sequence, probability or rate_limit; this one has {kinds}")
@@ -615,8 +621,11 @@ def _fault(node: Node) -> Fault:
         raise node.error(str(err)) from None
 
 
+PACE_KEYS = {"queued", "first_frame", "interval", "jitter", "chunk", "chars", "seed"}
+
+
 def _pace(node: Node) -> Pace:
-    fields = node.mapping("pace", {"queued", "first_frame", "interval", "jitter", "chunk", "chars", "seed"})
+    fields = node.mapping("pace", PACE_KEYS)
     chunking = _enum(fields["chunk"], Chunking, "pace.chunk") if "chunk" in fields else Chunking.WORDS
     chars = fields["chars"].integer("pace.chars", minimum=1) if "chars" in fields else 0
     if chunking is Chunking.CHARS and not chars:
@@ -632,8 +641,11 @@ def _pace(node: Node) -> Pace:
     )
 
 
+LLM_KEYS = {"provider", "model", "reasoning_effort"}
+
+
 def _llm(node: Node) -> Llm:
-    fields = node.mapping("llm", {"provider", "model", "reasoning_effort"})
+    fields = node.mapping("llm", LLM_KEYS)
     default = Llm()
     return Llm(
         provider=fields["provider"].string("llm.provider") if "provider" in fields else default.provider,
@@ -661,9 +673,12 @@ def _auth(node: Node) -> dict[PlatformKey, dict[str, Credential]]:
     return result
 
 
+CREDENTIAL_KEYS = {"key", "agent"}
+
+
 def _credential(entry: Node) -> Credential:
     if entry.is_mapping:
-        fields = entry.mapping("a credential", {"key", "agent"}, required=frozenset({"key"}))
+        fields = entry.mapping("a credential", CREDENTIAL_KEYS, required=frozenset({"key"}))
         return Credential(
             key=fields["key"].string("key"),
             agent=fields["agent"].text("agent") if "agent" in fields else None,
@@ -699,7 +714,7 @@ def _script(node: Node, *, on_reject: bool = False) -> tuple[Step, ...]:
 
 def _step(node: Node) -> list[Step]:
     """One entry of a script: an action, optionally preceded by ``delay: seconds`` in the same entry."""
-    fields = node.mapping("a step", set(_ACTIONS) | {"delay"})
+    fields = node.mapping("a step", set(ACTIONS) | {"delay"})
     actions = [name for name in fields if name != "delay"]
     if len(actions) > 1:
         raise node.error(f"a step does one thing; this one has {' and '.join(map(repr, actions))}")
@@ -707,11 +722,11 @@ def _step(node: Node) -> list[Step]:
     if "delay" in fields:
         steps.append(Delay(fields["delay"].number("delay")))
     if actions:
-        steps.append(_ACTIONS[actions[0]](fields[actions[0]]))
+        steps.append(ACTIONS[actions[0]](fields[actions[0]]))
     elif fields.misspelt:
         raise Reported(node.position, "a step with an unknown key is left out")
     elif not steps:
-        raise node.error(f"a step needs one of: {', '.join(sorted(_ACTIONS))}")
+        raise node.error(f"a step needs one of: {', '.join(sorted(ACTIONS))}")
     return steps
 
 
@@ -724,10 +739,17 @@ def _template(node: Node, what: str) -> Template:
         raise node.error(f"{what}: {err}{line}") from err
 
 
+SAY_KEYS = {"text", "chunks", "chunk", "chars", "interval"}
+TOOL_CALL_KEYS = {"name", "args", "id", "requires_approval", "on_reject"}
+TOOL_RESULT_KEYS = {"output", "error"}
+ASK_KEYS = {"question", "options"}
+FAIL_KEYS = {"message", "code"}
+
+
 def _say(node: Node) -> Say:
     if not node.is_mapping:
         return Say(text=_template(node, "say"))
-    fields = node.mapping("say", {"text", "chunks", "chunk", "chars", "interval"})
+    fields = node.mapping("say", SAY_KEYS)
     chunks = None
     if "chunks" in fields:
         chunks = tuple(n.text("a chunk") for n in fields["chunks"].sequence("say.chunks"))
@@ -754,9 +776,7 @@ def _reasoning(node: Node) -> Reasoning:
 
 
 def _tool_call(node: Node) -> ToolCall:
-    fields = node.mapping(
-        "tool_call", {"name", "args", "id", "requires_approval", "on_reject"}, required=frozenset({"name"})
-    )
+    fields = node.mapping("tool_call", TOOL_CALL_KEYS, required=frozenset({"name"}))
     args = fields["args"].json() if "args" in fields else {}
     if not isinstance(args, dict):
         raise fields["args"].error(f"tool_call.args must be a mapping, got {shown(args)}")
@@ -772,7 +792,7 @@ def _tool_call(node: Node) -> ToolCall:
 
 
 def _tool_result(node: Node) -> ToolResult:
-    fields = node.mapping("tool_result", {"output", "error"})
+    fields = node.mapping("tool_result", TOOL_RESULT_KEYS)
     if ("output" in fields) == ("error" in fields):
         if fields.misspelt and not fields:
             raise Reported(node.position, "a tool_result with an unknown key is left out")
@@ -785,7 +805,7 @@ def _tool_result(node: Node) -> ToolResult:
 def _ask(node: Node) -> Ask:
     if not node.is_mapping:
         return Ask(question=_template(node, "ask"))
-    fields = node.mapping("ask", {"question", "options"}, required=frozenset({"question"}))
+    fields = node.mapping("ask", ASK_KEYS, required=frozenset({"question"}))
     options = (
         tuple(n.text("an option") for n in fields["options"].sequence("ask.options")) if "options" in fields else ()
     )
@@ -795,7 +815,7 @@ def _ask(node: Node) -> Ask:
 def _fail(node: Node) -> Fail:
     if not node.is_mapping:
         return Fail(message=_template(node, "fail"))
-    fields = node.mapping("fail", {"message", "code"}, required=frozenset({"message"}))
+    fields = node.mapping("fail", FAIL_KEYS, required=frozenset({"message"}))
     return Fail(
         message=_template(fields["message"], "fail.message"),
         code=fields["code"].string("fail.code") if "code" in fields else "agent_error",
@@ -821,7 +841,7 @@ def _wait_polls(node: Node) -> WaitPolls:
     return WaitPolls(node.integer("wait_polls", minimum=1))
 
 
-_ACTIONS: dict[str, Callable[[Node], Step]] = {
+ACTIONS: dict[str, Callable[[Node], Step]] = {
     "say": _say,
     "reasoning": _reasoning,
     "tool_call": _tool_call,
