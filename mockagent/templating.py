@@ -131,7 +131,8 @@ class Template:
                 self._parts = parts
                 self._native = whole and len(parts) == 3 and not parts[0] and not parts[2]
             else:
-                self._compile(source, whole=whole and _WHOLE.fullmatch(source) is not None)
+                # Jinja drops one trailing newline (a YAML block scalar has one): `{{ body }}` with it is whole.
+                self._compile(source, whole=whole and _WHOLE.fullmatch(source.removesuffix("\n")) is not None)
 
     @property
     def is_plain(self) -> bool:

@@ -147,6 +147,8 @@ def test_a_json_value_rebuilds_only_what_holds_templates() -> None:
     ("source", "value"),
     [
         ("{{ turn }}", 2),  # one {{ expression }}: its value
+        ("{{ turn }}\n", 2),  # Jinja drops one trailing newline (a YAML block scalar's)
+        ("{{ [turn] }}\n", [2]),
         ("{{ turn + 1 }}", 3),
         ("{{ [turn, platform] }}", [2, "beeos"]),
         ("{{ {'a': turn} }}", {"a": 2}),
