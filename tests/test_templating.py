@@ -141,6 +141,15 @@ def test_every_variable_of_a_first_turn(mockagent_server: ThreadedMockServer) ->
     assert not any(value in json.dumps(seen) for value in ("oag_", "abc", "k-123", "t-456", "q-789"))
 
 
+def test_a_repeated_header_is_joined_and_a_repeated_parameter_is_its_first(
+    mockagent_server: ThreadedMockServer,
+) -> None:
+    url = f"{mockagent_server.base_url('beeos')}/api/v1/agents/show/invoke?tag=a&tag=b"
+    headers = [*BEEOS.items(), ("X-Tag", "one"), ("x-tag", "two")]
+    seen = shown(httpx.post(url, json={"message": "hi"}, headers=headers, timeout=SAFETY))
+    assert (seen["headers"]["x-tag"], seen["query"]) == ("one, two", {"tag": "a"})
+
+
 def test_a_later_turn_sees_the_history_and_the_counter_goes_on(mockagent_server: ThreadedMockServer) -> None:
     first = beeos(mockagent_server, "show", "one")
     context = first.json()["data"]["context_id"]
