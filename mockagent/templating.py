@@ -28,6 +28,7 @@ VARIABLES: Mapping[str, str] = {
     "conversation_id": "the platform's id of the conversation",
     "agent_id": "the agent's id",
     "platform": "the platform key (beeos, agentos, xpander, zeus, aster)",
+    "groups": "the named groups the regexes of the reply's `when` captured ({{ groups.order }})",
 }
 
 # Text with only `{{ name }}` substitutions (most scenario text) renders without Jinja: a render

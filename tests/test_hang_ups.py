@@ -44,6 +44,7 @@ def test_a_hang_up_mid_stream_is_no_server_error(
             {"Accept": "text/event-stream", "Authorization": f"Bearer {KEY}"},
         )
         assert first.startswith(b"HTTP/1.1 200")
+    mockagent_server.until_idle()  # the hung-up streams' handlers have ended (and journaled them)
     health = httpx.get(f"{mockagent_server.url}/__mockagent/health")
     assert health.status_code == 200
     journal = httpx.get(f"{mockagent_server.url}/__mockagent/journal", params={"path": "/bulky/"}).json()

@@ -11,6 +11,7 @@ before anything walks, prints or streams the document.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import re
 import reprlib
 from collections.abc import Callable, Iterable, Iterator
@@ -57,6 +58,12 @@ _SHOWN.maxlevel = 3
 def shown(value: object) -> str:
     """`value`'s repr, cut short where it is long."""
     return _SHOWN.repr(value)
+
+
+def _unknown(name: str, what: str, allowed: set[str]) -> str:
+    near = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6) if len(name) <= 100 else []
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    return f"unknown key {shown(name)} in {what}{hint}; expected one of: {', '.join(sorted(allowed))}"
 
 
 class TooManyProblems(Exception):
@@ -169,9 +176,7 @@ class Node:
                     self.problems.report(err)
                     continue
             if allowed is not None and name not in allowed:
-                self.problems.report(
-                    key.error(f"unknown key {shown(name)} in {what}; expected one of: {', '.join(sorted(allowed))}")
-                )
+                self.problems.report(key.error(_unknown(name, what, allowed)))
                 continue
             if name in seen:
                 self.problems.report(key.error(f"duplicate key {shown(name)} in {what}"))
