@@ -241,6 +241,7 @@ BODIES: dict[str, list[dict[str, Any]]] = {
         {"agentId": 1, "threadId": "$threadId", "message": {"role": "user", "parts": [{"type": "text", "text": "hi"}]}},
     ],
     "POST /__mockagent/clock/advance": [{"seconds": 1}, {"seconds": 0.25}],
+    "PUT /__mockagent/states/{name}": [{"state": "paid"}],
 }
 # The query a route reads, valid.
 QUERIES: dict[str, dict[str, str]] = {
