@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from sse import json_frames
 
 from mockagent.server import ThreadedMockServer
 
 pytestmark = pytest.mark.mockagent(speed=1000)  # the demo pace, without the wait
 KEY = {"Authorization": "Bearer oag_" + "a" * 64}
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
 
 
 def invoke(server: ThreadedMockServer, agent: str, message: str, **headers: str) -> httpx.Response:
@@ -28,7 +30,7 @@ def said(response: httpx.Response) -> str:
 
 
 def test_support_answers_by_what_it_is_asked(mockagent_server: ThreadedMockServer) -> None:
-    assert said(invoke(mockagent_server, "support", "where is ORDER b-2002?")) == "Order b-2002 has shipped."
+    assert said(invoke(mockagent_server, "support", "where is ORDER b-2002?")) == "Order B-2002 has shipped."
     assert said(invoke(mockagent_server, "support", "I want my money back")).startswith("Refunds take 5 days")
     assert said(invoke(mockagent_server, "support", "hello")).startswith("I can look up an order")
     gold = invoke(mockagent_server, "support", "where is order A-1", X_Customer_Tier="gold")
@@ -54,3 +56,21 @@ def test_retry_answers_429_then_503_then_its_reply(mockagent_server: ThreadedMoc
     assert said(invoke(mockagent_server, "retry", "hi")) == "Third time lucky."
     assert said(invoke(mockagent_server, "retry", "hi")) == "Third time lucky."
     assert invoke(mockagent_server, "retry", "hi", X_Mockagent_Session="other").status_code == 429
+
+
+def test_support_puts_the_order_it_heard_into_its_tool_call(mockagent_server: ThreadedMockServer) -> None:
+    response = httpx.post(
+        f"{mockagent_server.base_url('zeus')}/api/agent/invoke",
+        params={"agent": "support"},
+        json={
+            "message": "order c-7 please",
+            "llm_config": {"baseUrl": "http://llm.invalid", "apiKey": "sk-x", "modelName": "m"},
+        },
+        headers={"Authorization": f"Bearer {JWT}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    frames = json_frames(response.text)
+    assert frames[0]["tool_name"] == "lookup_order"
+    assert frames[0]["tool_args"] == {"order_id": "C-7"}
+    assert frames[1]["result"] == {"order_id": "C-7", "status": "shipped"}

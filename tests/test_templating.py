@@ -14,12 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sse import json_frames, parse
 
 from mockagent.errors import ScenarioError
 from mockagent.scenarios import load_text
 from mockagent.server import ThreadedMockServer
 from mockagent.settings import Settings
-from tests.sse import json_frames, parse
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = "tests/scenarios/templating.yaml"
