@@ -4,6 +4,7 @@ failure its platform's shape, and the /__mockagent admin API."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from mockagent.admin import ADMIN_PREFIX, admin_routes, guarded, session_named, session_of
-from mockagent.appkeys import CONTEXT, ENGINE, PLATFORMS, REPLAYER, SETTINGS
+from mockagent.appkeys import CONTEXT, ENGINE, PLATFORMS, REPLAYER, SETTINGS, STARTED
 from mockagent.context import RequestContext
 from mockagent.encoding import json_response
 from mockagent.engine import Engine
@@ -61,6 +62,7 @@ def build_app(
     }
     # Bodies are size-checked per platform (each has its own limit and 413 envelope), not by aiohttp.
     app = web.Application(middlewares=[_error_middleware], client_max_size=1024**3)
+    app.on_response_prepare.append(_started)
     app[ENGINE] = engine
     app[PLATFORMS] = platforms
     app[SETTINGS] = settings
@@ -228,13 +230,25 @@ async def _error_middleware(request: web.Request, handler: RequestHandler) -> we
         # A bug of ours must still answer in the platform's shape; the traceback goes to the log only.
         log.exception("unhandled error on %s %s", request.method, request.path)
         response = _render(request, ApiError(ErrorKind.INTERNAL, "internal error in mockagent"))
+    except asyncio.CancelledError:
+        # The client hung up and aiohttp cancelled the handler: the call is journaled all the same, with
+        # the status its answer had begun with (CHOSEN: 499, nginx's "client closed request", if none had).
+        _record(request, request.get(STARTED, CLIENT_CLOSED))
+        raise
     finally:
         engine.in_flight -= 1
-    _record(request, response)
+    _record(request, response.status)
     return response
 
 
-def _record(request: web.Request, response: web.StreamResponse) -> None:
+CLIENT_CLOSED = 499
+
+
+async def _started(request: web.Request, response: web.StreamResponse) -> None:
+    request[STARTED] = response.status
+
+
+def _record(request: web.Request, status: int) -> None:
     if request.path.startswith(ADMIN_PREFIX):
         return
     engine = request.app[ENGINE]
@@ -257,7 +271,7 @@ def _record(request: web.Request, response: web.StreamResponse) -> None:
             platform=key,
             method=request.method,
             path=request.path,
-            status=response.status,
+            status=status,
             agent=agent.id if agent is not None else None,
             fault=str(fault) if fault is not None else None,
             explanation=explanation,
