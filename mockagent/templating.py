@@ -68,7 +68,10 @@ class Template:
 
     __slots__ = ("_compiled", "_parts", "position", "source")
 
-    def __init__(self, source: str, position: SourcePosition | None = None) -> None:
+    def __init__(
+        self, source: str, position: SourcePosition | None = None, known: Mapping[str, str] = VARIABLES
+    ) -> None:
+        """`known`: the variables it may use (a reply's `VARIABLES`; a raw stub's are its own)."""
         self.source = source
         self.position = position  # where the scenario file writes it, for a render's errors
         self._compiled: jinja2.Template | None = None
@@ -77,12 +80,12 @@ class Template:
             parts = _simple_parts(source)
             # Jinja would parse such text into exactly these substitutions, and every name is known,
             # so it is valid: anything else (unknown names too, for Jinja's own error) goes to Jinja.
-            if parts is not None and all(name in VARIABLES for name in parts[1::2]):
+            if parts is not None and all(name in known for name in parts[1::2]):
                 self._parts = parts
             else:
-                self._compile(source)
+                self._compile(source, known)
 
-    def _compile(self, source: str) -> None:
+    def _compile(self, source: str, known: Mapping[str, str]) -> None:
         import jinja2
         import jinja2.meta
 
@@ -107,7 +110,7 @@ class Template:
         except sandbox.TemplateProblem as problem:
             raise TemplateError(problem.message, problem.lineno) from None
         try:
-            unknown = sorted(jinja2.meta.find_undeclared_variables(parsed) - VARIABLES.keys())
+            unknown = sorted(jinja2.meta.find_undeclared_variables(parsed) - known.keys())
         except jinja2.TemplateError as err:
             raise TemplateError(f"template error: {err.message}", getattr(err, "lineno", 1)) from err
         except RecursionError:
@@ -115,8 +118,8 @@ class Template:
         except Exception as err:
             raise TemplateError(f"template error: {_reason(err)}") from None
         if unknown:
-            known = ", ".join(VARIABLES)
-            raise TemplateError(f"unknown template variable {unknown[0]!r}; known ones are: {known}")
+            names = ", ".join(known)
+            raise TemplateError(f"unknown template variable {unknown[0]!r}; known ones are: {names}")
         # Names Jinja reads as literals (`{{ true }}`) pass the check above but are no variables, so
         # such text renders with Jinja too: a string join would look them up and fail.
         try:

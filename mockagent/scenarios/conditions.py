@@ -273,15 +273,28 @@ class Query:
         return f"query {self.name}"
 
 
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A parameter of the path: a raw stub's `{name}`, or one of the platform route's (`agentId`)."""
+
+    name: str
+
+    def value(self, ctx: RequestContext, reply: str) -> Any:
+        return ctx.params.get(self.name, MISSING)
+
+    def __str__(self) -> str:
+        return f"path parameter {self.name}"
+
+
 #: Subjects whose values are always text: what a test compares them with is read as text.
-TEXT_SUBJECTS = (Message, Header, Query)
+TEXT_SUBJECTS = (Message, Header, Query, Param)
 
 
 class Platform:
     __slots__ = ()
 
     def value(self, ctx: RequestContext, reply: str) -> Any:
-        return ctx.platform.value
+        return ctx.platform.value if ctx.platform is not None else MISSING  # a stub at the server's root
 
     def __str__(self) -> str:
         return "the platform"

@@ -39,7 +39,7 @@ from mockagent.model import (
     ToolResult,
     WaitPolls,
 )
-from mockagent.scenarios import conditions, yamlnodes
+from mockagent.scenarios import conditions, stubs, yamlnodes
 from mockagent.scenarios.conditions import Condition
 from mockagent.scenarios.model import DEFAULT_PRIORITY, Agent, Credential, Llm, Reply, ScenarioSet
 from mockagent.scenarios.yamlnodes import Fields, Node, Problems, Reported, TooManyProblems, shown
@@ -51,9 +51,10 @@ _NO_FAULTS: tuple[FaultRule, ...] = ()
 _AGENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
-def load_paths(paths: Sequence[Path]) -> ScenarioSet:
+def load_paths(paths: Sequence[Path], routes: Callable[[], Iterable[stubs.ServedRoute]] | None = None) -> ScenarioSet:
     """Load files, and the scenario files inside folders (sorted, so the order is stable). Every problem
-    of every file is reported, in one `ScenarioErrors`."""
+    of every file is reported, in one `ScenarioErrors`. `routes`: the modelled routes of the platforms to
+    be served, asked for only when there are stubs (a stub that would answer for one must say `shadow`)."""
     problems = Problems()
     scenarios = ScenarioSet()
     order: dict[str, int] = {}  # each path in the order it is loaded: the order its problems are told in
@@ -63,6 +64,10 @@ def load_paths(paths: Sequence[Path]) -> ScenarioSet:
             for path in _expand(paths, problems, order):
                 order.setdefault(str(path), len(order))
                 parts.append(_load(path, None, problems))
+            found = [stub for part in parts for stub in part.stubs]
+            if routes is not None and found:
+                for problem in stubs.collisions(found, routes()):
+                    problems.report(problem)
             scenarios = ScenarioSet.combine(parts)
         except ScenarioError as err:
             with contextlib.suppress(TooManyProblems):
@@ -135,20 +140,22 @@ def _scenarios(path: Path, text: str | None, problems: Problems) -> ScenarioSet:
     root = yamlnodes.load(path, text, problems)
     if root is None:
         return ScenarioSet(files=(str(path),))
-    top = root.mapping("a scenario file", {"agents", "auth", "faults"})
+    top = root.mapping("a scenario file", {"agents", "auth", "faults", "stubs"})
     shared_faults = _opt(top, "faults", _faults, _NO_FAULTS)
     agents: list[Agent] = _opt(
         top, "agents", lambda n: problems.each(n.sequence("agents"), lambda a: _agent(a, shared_faults)), []
     )
     credentials: dict[PlatformKey, dict[str, Credential]] = _opt(top, "auth", _auth, {})
+    found_stubs: list[stubs.Stub] = _opt(top, "stubs", lambda n: stubs.parse_stubs(n, _when), [])
     part = ScenarioSet(
         agents={a.id: a for a in agents},
         credentials=credentials,
         files=(str(path),),
     )
-    # combine() reports a duplicate id within one file as well as across files.
+    # combine() reports a duplicate id (or stub) within one file as well as across files.
     return ScenarioSet.combine(
         [ScenarioSet(agents={a.id: a}, files=()) for a in agents]
+        + [ScenarioSet(stubs=(stub,), files=()) for stub in found_stubs]
         + [ScenarioSet(credentials=part.credentials, files=part.files)]
     )
 
@@ -265,7 +272,20 @@ def _in_order(replies: list[Reply], problems: Problems) -> tuple[Reply, ...]:
 # ── conditions ───────────────────────────────────────────────────────────────────────────────────
 
 _MESSAGE_TESTS = {"equals", "contains", "regex", "one_of", "ignore_case"}
-_WHEN_KEYS = {"message", "body", "headers", "query", "platform", "turn", "matched", "state", "all", "any", "not"}
+_WHEN_KEYS = {
+    "message",
+    "body",
+    "headers",
+    "query",
+    "params",
+    "platform",
+    "turn",
+    "matched",
+    "state",
+    "all",
+    "any",
+    "not",
+}
 _TEST_KEYS = {"equals", "contains", "regex", "one_of", "exists", "gt", "gte", "lt", "lte", "ignore_case"}
 
 
@@ -416,6 +436,7 @@ _CONDITIONS: dict[str, Callable[[Node], list[Condition]]] = {
     "body": _keyed("body", _body_field),
     "headers": _keyed("headers", lambda name, _: conditions.Header(name)),
     "query": _keyed("query", lambda name, _: conditions.Query(name)),
+    "params": _keyed("params", lambda name, _: conditions.Param(name)),
     "platform": _platforms,
     "turn": _test_of(conditions.Turn(), "turn"),
     "matched": _test_of(conditions.Matched(), "matched"),

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import NamedTuple
 
 from mockagent.errors import ScenarioError, ScenarioErrors, SourcePosition
 from mockagent.faults import FaultRule
 from mockagent.model import Pace, PlatformKey, Step
 from mockagent.scenarios.conditions import Condition
+from mockagent.scenarios.stubs import Stub, StubTable
 
 #: CHOSEN (as WireMock): a reply without `priority` has 5; lower numbers are tried first.
 DEFAULT_PRIORITY = 5
@@ -97,6 +99,11 @@ class ScenarioSet:
     # Per platform, the accepted credentials; a platform absent here accepts any well-formed one.
     credentials: Mapping[PlatformKey, Mapping[str, Credential]] = field(default_factory=dict)
     files: tuple[str, ...] = ()
+    stubs: tuple[Stub, ...] = ()  # raw stubs (docs/scenarios.md#raw-stubs), in file order
+
+    @cached_property
+    def stub_table(self) -> StubTable:
+        return StubTable(self.stubs)
 
     def agent(self, platform: PlatformKey, agent_id: str) -> Agent | None:
         agent = self.agents.get(agent_id)
@@ -104,15 +111,23 @@ class ScenarioSet:
 
     @classmethod
     def combine(cls, parts: Iterable[ScenarioSet]) -> ScenarioSet:
-        """Merge sets loaded from several files; an agent id or Aster id declared twice is an error (each
-        one is reported, in one `ScenarioErrors`)."""
+        """Merge sets loaded from several files; an agent id or Aster id declared twice, or two stubs that
+        answer the same requests, is an error (each one is reported, in one `ScenarioErrors`)."""
         agents: dict[str, Agent] = {}
         aster_ids: dict[int, Agent] = {}
         credentials: dict[PlatformKey, dict[str, Credential]] = {}
         files: list[str] = []
+        stubs: dict[tuple[object, ...], Stub] = {}
         twice: list[ScenarioError] = []
         for part in parts:
             files.extend(part.files)
+            for stub in part.stubs:
+                same = (stub.platform, stub.method, stub.path.shape, str(stub.when) if stub.when else None)
+                if (first := stubs.get(same)) is not None:
+                    message = f"this stub answers the same requests as {first.describe()}: give it another 'when'"
+                    twice.append(ScenarioError(stub.source, message))
+                    continue
+                stubs[same] = stub
             for agent in part.agents.values():
                 if (twin := agents.get(agent.id)) is not None:
                     message = f"agent {agent.id!r} is already declared at {twin.source}"
@@ -134,4 +149,10 @@ class ScenarioSet:
                 credentials.setdefault(platform, {}).update(keys)
         if twice:
             raise ScenarioErrors(twice)
-        return cls(agents=agents, aster_ids=aster_ids, credentials=credentials, files=tuple(files))
+        return cls(
+            agents=agents,
+            aster_ids=aster_ids,
+            credentials=credentials,
+            files=tuple(files),
+            stubs=tuple(stubs.values()),
+        )
