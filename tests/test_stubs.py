@@ -294,6 +294,40 @@ def test_a_path_served_with_other_methods_is_still_a_405(mockagent_server: Threa
     assert response.headers["Allow"] == "POST"
 
 
+@pytest.mark.mockagent(scenarios=[SCENARIOS], platform="xpander")
+def test_one_platform_at_the_root_serves_its_stubs_and_the_roots(mockagent_server: ThreadedMockServer) -> None:
+    device = httpx.get(f"{mockagent_server.url}/v1/devices/d3/status", headers={"X-User": "bo"}, timeout=10)
+    assert (device.status_code, device.json()["device"]) == (200, "d3")
+    assert httpx.get(f"{mockagent_server.url}/healthz", timeout=10).json() == {"status": "ok"}
+    # Another platform's stubs are not served.
+    assert httpx.get(f"{mockagent_server.url}/api/tickets/T-1", timeout=10).status_code == 404
+
+
+def test_a_template_that_fails_is_a_500_naming_where_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "stubs:\n"
+        "  - platform: zeus\n"
+        "    method: POST\n"
+        "    path: /api/things\n"
+        "    body: {name: '{{ request.body.thing.name }}'}\n"
+        "  - method: GET\n"
+        "    path: /echo\n"
+        '    headers: {X-Echo: \'{{ request.query.get("v", "") }}\'}\n'
+    )
+    with ThreadedMockServer(Settings(scenario_paths=(path,))) as server:
+        named = httpx.post(f"{server.base_url('zeus')}/api/things", json={"thing": {"name": "box"}}, timeout=10)
+        assert named.json() == {"name": "box"}
+        failed = httpx.post(f"{server.base_url('zeus')}/api/things", json={}, timeout=10)
+        assert failed.status_code == 500
+        assert failed.json()["detail"].startswith(f"{path}:5:18: the template failed to render")
+        assert httpx.get(f"{server.url}/echo?v=a", timeout=10).headers["X-Echo"] == "a"
+        broken = httpx.get(f"{server.url}/echo", params={"v": "a\nSet-Cookie: x=1"}, timeout=10)
+        assert broken.status_code == 500
+        assert "Set-Cookie" not in broken.headers
+        assert broken.json() == {"error": "the stub's header X-Echo rendered a line break, which no header may hold"}
+
+
 # ── loading and reloading ────────────────────────────────────────────────────────────────────────────
 
 
