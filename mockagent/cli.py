@@ -304,7 +304,8 @@ def validate(scenario_paths: tuple[Path, ...], cassettes: Path | None) -> None:
     if scenario_paths:
         try:
             scenarios = load_scenarios(Settings(scenario_paths=scenario_paths))
-            found.append(f"{_count(len(scenarios.agents), 'agent')} in {_count(len(scenarios.files), 'file')}")
+            stubs = f" and {_count(len(scenarios.stubs), 'stub')}" if scenarios.stubs else ""
+            found.append(f"{_count(len(scenarios.agents), 'agent')}{stubs} in {_count(len(scenarios.files), 'file')}")
         except ScenarioError as err:
             click.echo(str(err), err=True)
             problems += len(err.problems)

@@ -75,7 +75,7 @@ async def answer(
 
 def _json(text: str) -> Any:
     """The body as JSON, or None when it is none (a stub's `when` sees its fields as missing)."""
-    if not text or text[0] not in "{[":
+    if text.lstrip()[:1] not in ("{", "["):
         return None
     try:
         return DECODER.decode(text)

@@ -13,8 +13,10 @@ from pathlib import Path
 import aiohttp
 import httpx
 import pytest
+from click.testing import CliRunner
 from sse import Frame, parse
 
+from mockagent.cli import main
 from mockagent.errors import ScenarioError
 from mockagent.model import PlatformKey
 from mockagent.scenarios import load_text
@@ -140,6 +142,12 @@ def test_a_stub_shadows_a_modelled_endpoint_when_it_says_so(mockagent_server: Th
         ("/agentos/api/v1/agents/canned/invoke", where("/api/v1/agents/{agentId}/invoke"), None),
         ("/agentos/api/v1/agents/helper/invoke", None, "helper"),
     ]
+
+
+def test_a_replys_when_sees_the_routes_path_parameters(mockagent_server: ThreadedMockServer) -> None:
+    url = f"{mockagent_server.base_url('agentos')}/api/v1/agents/pathwise/invoke"
+    response = httpx.post(url, json={"input": {"query": "hi"}}, headers=AGENTOS, timeout=10)
+    assert response.json()["data"]["output"] == {"text": "by its path"}
 
 
 def test_a_stub_that_a_modelled_route_answers_is_a_load_error_without_shadow(tmp_path: Path) -> None:
@@ -387,6 +395,16 @@ def test_every_problem_of_every_stub_is_reported(tmp_path: Path) -> None:
         ["5", "11"],
         ["6", "13"],
     ]
+
+
+def test_validate_counts_the_stubs_and_reports_a_collision(tmp_path: Path) -> None:
+    good = CliRunner().invoke(main, ["validate", FILE])
+    assert (good.exit_code, good.output) == (0, "ok: 2 agents and 13 stubs in 1 file\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stubs:\n  - platform: aster\n    method: POST\n    path: /api/chat\n")
+    result = CliRunner().invoke(main, ["validate", str(bad)])
+    assert result.exit_code == 1
+    assert f"{bad}:2:5: aster's modelled route POST /api/chat answers the requests of this stub" in result.output
 
 
 def test_reload_adds_a_stub(tmp_path: Path) -> None:
