@@ -17,7 +17,7 @@ from aiohttp import web
 from mockagent import admission
 from mockagent.appkeys import ENGINE
 from mockagent.context import RequestContext
-from mockagent.encoding import DECODER, dumps
+from mockagent.encoding import DECODER, MAX_DEPTH, dumps, too_deep
 from mockagent.errors import ApiError, ErrorKind
 from mockagent.model import PlatformKey
 from mockagent.platforms.bodies import read_body
@@ -74,13 +74,17 @@ async def answer(
 
 
 def _json(text: str) -> Any:
-    """The body as JSON, or None when it is none (a stub's `when` sees its fields as missing)."""
+    """The body as JSON, or None when it is none — or nests deeper than any platform accepts (a stub's
+    `when` sees its fields as missing)."""
     if text.lstrip()[:1] not in ("{", "["):
         return None
     try:
-        return DECODER.decode(text)
+        data = DECODER.decode(text)
     except (ValueError, RecursionError):
         return None
+    if text.count("[") + text.count("{") > MAX_DEPTH and too_deep(data):
+        return None
+    return data
 
 
 def _variables(

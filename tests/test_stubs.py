@@ -90,6 +90,17 @@ def test_when_on_the_body_headers_and_query(mockagent_server: ThreadedMockServer
     assert (dry.status_code, dry.json(), dry.headers["Retry-After"]) == (202, {"dry_run": True}, "3")
 
 
+def test_a_body_that_is_no_json_object_has_no_fields(mockagent_server: ThreadedMockServer) -> None:
+    url = f"{mockagent_server.base_url('zeus')}/api/tickets"
+    too_deep = b'{"kind": "bug", "x": ' + b"[" * 200 + b"]" * 200 + b"}"  # deeper than any platform takes
+    for body in (b"kind=bug", b'{"kind": "bug"', too_deep, b'"bug"'):
+        response = httpx.post(url, content=body, headers={"X-Env": "prod"}, timeout=10)
+        assert response.status_code == 404
+        assert "body kind equals 'bug': it is missing" in response.json()["detail"]
+    spaced = httpx.post(url, content=b'  {"kind": "bug", "title": "t"}', headers={"X-Env": "prod"}, timeout=10)
+    assert spaced.status_code == 201
+
+
 def test_when_on_a_path_parameter_and_its_regex_groups(mockagent_server: ThreadedMockServer) -> None:
     url = f"{mockagent_server.base_url('zeus')}/api/tickets"
     assert httpx.get(f"{url}/T-42", timeout=10).json() == {"ticket": "T-42", "number": "42"}
