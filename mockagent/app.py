@@ -22,6 +22,7 @@ from mockagent.platforms import platform_classes
 from mockagent.platforms.base import Platform, Route
 from mockagent.platforms.bodies import BODY_TIMEOUT
 from mockagent.platforms.unmodelled import NotModelled
+from mockagent.reloading import watch
 from mockagent.scenarios.model import ScenarioSet
 from mockagent.scenarios.stubs import StubsUnmatched
 from mockagent.sessions import SESSION_HEADER, MemorySessions, Session
@@ -81,6 +82,8 @@ def build_app(
     for admin in admin_routes() if settings.admin_api else ():
         app.router.add_route(admin.method, ADMIN_PREFIX + admin.path, guarded(admin.handler))
     app.on_cleanup.append(_close_sessions)
+    if settings.watch and settings.scenario_paths:
+        watch(app)
     return app
 
 

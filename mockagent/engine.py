@@ -8,18 +8,20 @@ request's session; the engine itself keeps no per-client state.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
+from mockagent import admission
 from mockagent.context import RequestContext
 from mockagent.errors import ApiError, ErrorKind
-from mockagent.faults import FaultRule
+from mockagent.faults import Fault, FaultRule
 from mockagent.ids import uuid4
 from mockagent.model import PlatformKey
 from mockagent.runs import DEFAULT_APPROVAL_TTL, Conversation, Decision, PauseStyle, Run, chat_decision
-from mockagent.scenarios.model import Agent, Match, NearMiss, Reply, ScenarioSet, Unmatched
+from mockagent.scenarios.model import Agent, Answer, Match, NearMiss, Reply, ScenarioSet, StateChanges, Unmatched
 from mockagent.scenarios.stubs import StubMatch, StubMiss, StubsUnmatched
-from mockagent.sessions import MemorySessions, SessionStore
+from mockagent.sessions import MemorySessions, Session, SessionStore
 
 #: How many near misses an unmatched request's explanation lists.
 NEAREST = 3
@@ -133,15 +135,17 @@ class Engine:
         context.conversation = conversation
         pending = conversation.pending
         reply: Reply | None = None
+        item: Answer | None = None  # the sequence item that answers, for a reply with a sequence
         groups = _NO_GROUPS
         if pending is None:
             outcome = self.resolve(context)
             if isinstance(outcome, Unmatched):
-                if conversation.turns == 0:  # not a turn: a conversation opened for it is not kept
-                    context.session.conversations.pop((conversation.platform, conversation.id), None)
+                _forget_if_new(context.session, conversation)  # not a turn
                 context.explanation = outcome.explain()
                 raise ApiError(ErrorKind.NOT_FOUND, context.explanation)
             reply, groups = outcome
+            if reply.sequence:
+                item = _sequence_answer(context, conversation, reply)
         session = context.session
         self.runs_started += 1
         session.runs_started += 1
@@ -181,18 +185,64 @@ class Engine:
                 conversation.variables["answer"] = answer
             else:
                 assert reply is not None
-                run.start(reply.script)
+                run.start(item.script if item is not None else reply.script)
         except ApiError:
             # A template of the script failed to render (the platform's 500): the turn did not happen,
             # and no run is left behind without the record its platform keeps beside it.
             conversation.pending = pending
             conversation.turns -= 1
-            if conversation.turns == 0:
-                context.session.conversations.pop((conversation.platform, conversation.id), None)
+            _forget_if_new(context.session, conversation)
             raise
         conversation.runs.append(run)
         session.runs[run.id] = run
         if reply is not None:
             session.sequences[reply.key] = session.sequences.get(reply.key, 0) + 1
+            if reply.sets:
+                _set_states(session, reply.sets)
+            if item is not None:
+                _set_states(session, item.sets)
+                if item.fault is not None:
+                    context.fault = _breaking_stream(context.fault, item.fault)
         context.run = run
         return run
+
+
+def _forget_if_new(session: Session, conversation: Conversation) -> None:
+    """A request that turned out to be no turn keeps no conversation it opened."""
+    if conversation.turns == 0:
+        session.conversations.pop((conversation.platform, conversation.id), None)
+
+
+def _sequence_answer(context: RequestContext, conversation: Conversation, reply: Reply) -> Answer:
+    """The item of `reply`'s sequence that answers this call of the session. A status fault answers here
+    (the platform's error: no turn, but the item is used and its states set); a used-up sequence with
+    `exhausted: error` is the platform's 404 and changes nothing (CHOSEN, docs/scenarios.md#sequences)."""
+    session = context.session
+    calls = session.sequences.get(reply.key, 0)
+    answer = reply.answer(calls)
+    if answer is None:
+        _forget_if_new(session, conversation)
+        context.explanation = (
+            f"the sequence at {reply.source} is used up: its {len(reply.sequence)} answers were given "
+            "(exhausted: error)"
+        )
+        raise ApiError(ErrorKind.NOT_FOUND, context.explanation)
+    if answer.fault is not None and answer.fault.status is not None:
+        _forget_if_new(session, conversation)
+        session.sequences[reply.key] = calls + 1
+        _set_states(session, reply.sets)
+        _set_states(session, answer.sets)
+        context.fault = answer.fault  # the journal shows it
+        raise admission.status_error(answer.fault.status, answer.fault.retry_after)
+    return answer
+
+
+def _set_states(session: Session, changes: StateChanges) -> None:
+    for name, value in changes:
+        session.states[name] = value
+
+
+def _breaking_stream(current: Fault | None, added: Fault) -> Fault:
+    """A sequence item's stream fault on the request's stream, in place of any stream fault admission
+    gave it (whose latency is already served); the journal names both."""
+    return added if current is None else replace(added, source=f"{current}; {added}")

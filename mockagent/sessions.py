@@ -79,7 +79,8 @@ class Session:
         self.conversations: Bounded[tuple[PlatformKey, str], Conversation] = Bounded(store_limit, _cut_cycle)
         self.faults = FaultState(store_limit, seed)
         self.journal = Journal()
-        # For the scenario language to come: how often each reply matched, and each scenario's state.
+        # How many calls each reply answered (where its sequence is; what `matched` reads), and the
+        # scenario states set (one not here is `started`).
         self.sequences: Bounded[str, int] = Bounded(store_limit)
         self.states: Bounded[str, str] = Bounded(store_limit)
         # Decisions that read and then change state take this lock after admission, so that two

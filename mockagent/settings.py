@@ -23,6 +23,7 @@ class Settings:
 
     scenario_paths: tuple[Path, ...] = ()
     with_builtin: bool = False
+    watch: bool = False  # reload whenever a file of `scenario_paths` changes (`serve --watch`)
     platforms: tuple[PlatformKey, ...] = tuple(PlatformKey)
     root_platform: PlatformKey | None = None  # serve this one platform at the root
     speed: float = 1.0

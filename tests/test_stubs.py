@@ -359,6 +359,7 @@ def test_a_template_that_fails_is_a_500_naming_where_it_is(tmp_path: Path) -> No
             "unknown key 'stauts' in a stub (did you mean 'status'?)",
         ),
         ("stubs:\n  - method: FETCH\n    path: /a\n", "2:13", "method 'FETCH' is not one of: GET, POST"),
+        ("stubs:\n  - method: get\n    path: /a\n", "2:13", "(in capitals, as HTTP spells them)"),
         ("stubs:\n  - method: GET\n    path: a/b\n", "3:11", "path 'a/b' must start with /"),
         ("stubs:\n  - method: GET\n    path: /a/{x}{y}\n", "3:11", "a parameter is a whole segment"),
         ("stubs:\n  - method: GET\n    path: /a/{x}/{x}\n", "3:11", "names the parameter 'x' twice"),

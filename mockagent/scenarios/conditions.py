@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import regex
@@ -286,10 +286,6 @@ class Param:
         return f"path parameter {self.name}"
 
 
-#: Subjects whose values are always text: what a test compares them with is read as text.
-TEXT_SUBJECTS = (Message, Header, Query, Param)
-
-
 class Platform:
     __slots__ = ()
 
@@ -329,12 +325,17 @@ INITIAL_STATE = "started"
 @dataclass(frozen=True, slots=True)
 class State:
     name: str
+    source: SourcePosition | None = field(default=None, compare=False)  # where the `when` names it
 
     def value(self, ctx: RequestContext, reply: str) -> Any:
         return ctx.session.states.get(self.name, INITIAL_STATE)
 
     def __str__(self) -> str:
         return f"state {self.name}"
+
+
+#: Subjects whose values are always text: what a test compares them with is read as text.
+TEXT_SUBJECTS = (Message, Header, Query, Param, State)
 
 
 # ── conditions ───────────────────────────────────────────────────────────────────────────────────
@@ -417,3 +418,14 @@ class Not:
 
 def all_of(parts: Sequence[Condition]) -> Condition:
     return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
+
+
+def checks(condition: Condition) -> Iterator[Check]:
+    """Every `Check` in a condition's tree, under `not` and `any` too."""
+    if isinstance(condition, Check):
+        yield condition
+    elif isinstance(condition, AllOf | AnyOf):
+        for part in condition.parts:
+            yield from checks(part)
+    elif isinstance(condition, Not):
+        yield from checks(condition.part)

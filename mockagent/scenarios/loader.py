@@ -39,16 +39,27 @@ from mockagent.model import (
     ToolResult,
     WaitPolls,
 )
-from mockagent.scenarios import conditions, stubs, yamlnodes
+from mockagent.scenarios import conditions, states, stubs, yamlnodes
 from mockagent.scenarios.conditions import Condition
-from mockagent.scenarios.model import DEFAULT_PRIORITY, Agent, Credential, Llm, Reply, ScenarioSet
+from mockagent.scenarios.model import (
+    DEFAULT_PRIORITY,
+    Agent,
+    Answer,
+    Credential,
+    Exhausted,
+    Llm,
+    Reply,
+    ScenarioSet,
+    StateChanges,
+)
 from mockagent.scenarios.yamlnodes import Fields, Node, Problems, Reported, TooManyProblems, shown
 from mockagent.templating import Template, TemplateError
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 T = TypeVar("T")
 _NO_FAULTS: tuple[FaultRule, ...] = ()
-_AGENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_NO_CHANGES: StateChanges = ()
+AGENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
 def load_paths(paths: Sequence[Path], routes: Callable[[], Iterable[stubs.ServedRoute]] | None = None) -> ScenarioSet:
@@ -69,6 +80,8 @@ def load_paths(paths: Sequence[Path], routes: Callable[[], Iterable[stubs.Served
                 for problem in stubs.collisions(found, routes()):
                     problems.report(problem)
             scenarios = ScenarioSet.combine(parts)
+            for problem in states.problems(scenarios):
+                problems.report(problem)
         except ScenarioError as err:
             with contextlib.suppress(TooManyProblems):
                 problems.report(err)
@@ -120,6 +133,8 @@ def _checked(path: Path, text: str | None) -> ScenarioSet:
     problems = Problems()
     with contextlib.suppress(TooManyProblems):
         part = _load(path, text, problems)
+        for problem in states.problems(part):
+            problems.report(problem)
     problems.check()
     return part
 
@@ -140,23 +155,19 @@ def _scenarios(path: Path, text: str | None, problems: Problems) -> ScenarioSet:
     root = yamlnodes.load(path, text, problems)
     if root is None:
         return ScenarioSet(files=(str(path),))
-    top = root.mapping("a scenario file", {"agents", "auth", "faults", "stubs"})
+    top = root.mapping("a scenario file", FILE_KEYS)
     shared_faults = _opt(top, "faults", _faults, _NO_FAULTS)
     agents: list[Agent] = _opt(
         top, "agents", lambda n: problems.each(n.sequence("agents"), lambda a: _agent(a, shared_faults)), []
     )
     credentials: dict[PlatformKey, dict[str, Credential]] = _opt(top, "auth", _auth, {})
+    declared: dict[str, frozenset[str]] = _opt(top, "states", _declared_states, {})
     found_stubs: list[stubs.Stub] = _opt(top, "stubs", lambda n: stubs.parse_stubs(n, _when), [])
-    part = ScenarioSet(
-        agents={a.id: a for a in agents},
-        credentials=credentials,
-        files=(str(path),),
-    )
     # combine() reports a duplicate id (or stub) within one file as well as across files.
     return ScenarioSet.combine(
         [ScenarioSet(agents={a.id: a}, files=()) for a in agents]
         + [ScenarioSet(stubs=(stub,), files=()) for stub in found_stubs]
-        + [ScenarioSet(credentials=part.credentials, files=part.files)]
+        + [ScenarioSet(credentials=credentials, files=(str(path),), states=declared)]
     )
 
 
@@ -175,7 +186,10 @@ def _opt(fields: Fields, key: str, parse: Callable[[Node], T], default: T) -> T:
 
 # ── agents ───────────────────────────────────────────────────────────────────────────────────────
 
-_AGENT_KEYS = {
+# The keys of each mapping the format has: the loader reads them, and the JSON Schema is built from them
+# (mockagent/scenarios/schema.py), so that the two never disagree on what a file may say.
+FILE_KEYS = {"agents", "auth", "faults", "states", "stubs"}
+AGENT_KEYS = {
     "id",
     "aster_id",
     "name",
@@ -192,7 +206,7 @@ _LAST = 2**62  # the priority of an agent's default reply: after every other
 
 
 def _agent(node: Node, shared_faults: tuple[FaultRule, ...] = ()) -> Agent:
-    fields = node.mapping("an agent", _AGENT_KEYS, required=frozenset({"id"}))
+    fields = node.mapping("an agent", AGENT_KEYS, required=frozenset({"id"}))
     agent_id = _opt(fields, "id", _agent_id, None)
     problems = node.problems
     if "script" not in fields and "replies" not in fields and "default" not in fields and not fields.misspelt:
@@ -228,21 +242,25 @@ def _agent(node: Node, shared_faults: tuple[FaultRule, ...] = ()) -> Agent:
 
 def _agent_id(node: Node) -> str:
     agent_id = node.text("the agent id")
-    if not _AGENT_ID.match(agent_id):
+    if not AGENT_ID.match(agent_id):
         raise node.error(
             f"agent id {shown(agent_id)} must be 1-128 letters, digits or . _ : - (starting with a letter or digit)"
         )
     return agent_id
 
 
+ANSWER_KEYS = {"script", "sequence", "exhausted", "then"}  # what answers: a reply's, or a default's
+REPLY_KEYS = ANSWER_KEYS | {"when", "priority"}
+
+
 def _reply(node: Node) -> Reply:
-    fields = node.mapping("a reply", {"when", "script", "priority"}, required=frozenset({"script"}))
+    fields = node.mapping("a reply", REPLY_KEYS)
     when = _opt(fields, "when", _when, None)
-    script = _script(fields["script"])
+    reply = _answering(node, fields, "a reply")
     if "when" in fields and when is None:
         raise Reported(node.position, "a reply with a wrong 'when' is left out")
     priority = _opt(fields, "priority", lambda n: n.integer("priority"), DEFAULT_PRIORITY)
-    return Reply(when=when, script=script, source=node.position, priority=priority, key=str(node.position))
+    return replace(reply, when=when, priority=priority)
 
 
 def _default(node: Node) -> Reply:
@@ -250,8 +268,33 @@ def _default(node: Node) -> Reply:
     `when` (its own priority is ignored: the default comes last)."""
     if node.is_sequence:
         return Reply(script=_script(node), source=node.position, priority=_LAST, key=str(node.position))
-    fields = node.mapping("default", {"script"}, required=frozenset({"script"}))
-    return Reply(script=_script(fields["script"]), source=node.position, priority=_LAST, key=str(node.position))
+    return replace(_answering(node, node.mapping("default", ANSWER_KEYS), "default"), priority=_LAST)
+
+
+def _answering(node: Node, fields: Fields, what: str) -> Reply:
+    """What a reply answers with — a `script`, or a `sequence` used call by call (and what it does once
+    used up) — and the states it sets (`then`)."""
+    if "script" in fields and "sequence" in fields:
+        raise fields["sequence"].error(f"{what} answers with a 'script' or a 'sequence', not both")
+    if "script" not in fields and "sequence" not in fields:
+        if fields.misspelt:
+            raise Reported(node.position, f"{what} with an unknown key is left out")
+        raise node.error(f"{what} needs 'script' (or 'sequence')")
+    if "exhausted" in fields and "sequence" not in fields:
+        raise fields["exhausted"].error("'exhausted' says what a used-up sequence answers: this reply has none")
+    reported = len(node.problems.found)
+    sets = _opt(fields, "then", _then, _NO_CHANGES)
+    script: tuple[Step, ...] = ()
+    sequence: tuple[Answer, ...] = ()
+    if "script" in fields:
+        script = _script(fields["script"])
+    else:
+        sequence = _sequence(fields["sequence"])
+        if len(node.problems.found) > reported:  # an item left out would shift every later call
+            raise Reported(node.position, "a reply whose sequence has problems is left out")
+    exhausted = _opt(fields, "exhausted", lambda n: _enum(n, Exhausted, "exhausted"), Exhausted.REPEAT_LAST)
+    key = str(node.position)
+    return Reply(script, source=node.position, key=key, sequence=sequence, exhausted=exhausted, sets=sets)
 
 
 def _in_order(replies: list[Reply], problems: Problems) -> tuple[Reply, ...]:
@@ -269,10 +312,110 @@ def _in_order(replies: list[Reply], problems: Problems) -> tuple[Reply, ...]:
     return tuple(ordered)
 
 
+# ── sequences and states ─────────────────────────────────────────────────────────────────────────
+
+ITEM_KEYS = {"script", "fault", "retry_after", "then"}
+_ITEM_SHAPE = "a sequence item is a script (`- script: [...]`, or a list of steps) or a fault (`- fault: 429`)"
+
+
+def _sequence(node: Node) -> tuple[Answer, ...]:
+    entries = node.sequence("sequence")
+    if not entries:
+        raise node.error("a sequence needs at least one item")
+    return tuple(node.problems.each(entries, _sequence_item))
+
+
+def _sequence_item(node: Node) -> Answer:
+    if node.is_sequence:
+        return Answer(script=_script(node), source=node.position)
+    if not node.is_mapping:
+        raise node.error(f"{_ITEM_SHAPE}, not {node.kind}")
+    step = next((name for name in (*ACTIONS, "delay") if name != "fault" and node.has(name)), None)
+    if step is not None and not node.has("script"):
+        raise node.error(f"{_ITEM_SHAPE}; '{step}' is a step: write `- [{{{step}: …}}]` or `- script: [{{{step}: …}}]`")
+    fields = node.mapping("a sequence item", ITEM_KEYS)
+    if "script" not in fields and "fault" not in fields:
+        if fields.misspelt:
+            raise Reported(node.position, "a sequence item with an unknown key is left out")
+        raise node.error(f"{_ITEM_SHAPE}: it needs 'script' or 'fault'")
+    script = _script(fields["script"]) if "script" in fields else ()
+    return Answer(
+        script=script,
+        fault=_item_fault(node, fields, "script" in fields),
+        sets=_opt(fields, "then", _then, _NO_CHANGES),
+        source=node.position,
+    )
+
+
+def _item_fault(node: Node, fields: Fields, scripted: bool) -> Fault | None:
+    """A sequence item's fault (CHOSEN, docs/scenarios.md#sequences): a status fault answers in place of a
+    script; a stream fault breaks the stream of the turn its item's script plays; nothing that waits (an
+    item answers under the session's lock, where no request may wait)."""
+    if "fault" not in fields:
+        if "retry_after" in fields:
+            raise fields["retry_after"].error("retry_after goes with a status fault (fault: 429)")
+        return None
+    at = fields["fault"]
+    fault = _fault(at)
+    if "retry_after" in fields:
+        if fault.status is None:
+            raise fields["retry_after"].error("retry_after goes with a status fault (fault: 429)")
+        retry_after = fields["retry_after"].integer("retry_after", minimum=1)
+        fault = replace(fault, retry_after=retry_after, source=f"{fault.source}, retry-after={retry_after}")
+    if fault.is_empty:
+        raise at.error("'ok' is no answer in a sequence: give the item the script that answers (- script: [...])")
+    if fault.latency is not None:
+        raise at.error(
+            f"{shown(str(fault))}: a sequence item answers at once; for a wait, put `delay: S` first in its script"
+        )
+    if fault.status is not None:
+        if not replace(fault, status=None, retry_after=None).is_empty:
+            raise at.error(f"{shown(str(fault))}: a status fault answers in place of the turn, so no stream to break")
+        if scripted:
+            raise at.error(f"a {fault.status} answers in place of a script: give the item one or the other")
+    elif not scripted:
+        raise at.error(
+            f"{shown(str(fault))} breaks a turn's stream: give the item the script it breaks (script: [...])"
+        )
+    return replace(fault, source=f"{fault.source} (sequence item at {node.position})")
+
+
+def _then(node: Node) -> StateChanges:
+    """`then: {state: {NAME: VALUE, …}}`: the states set when the reply (or the sequence item) answers."""
+    fields = node.mapping("then", {"state"}, required=frozenset({"state"}))
+    changes = tuple(
+        (name, _state_value(value, f"then.state {name}")) for name, _, value in fields["state"].items("then.state")
+    )
+    if not changes:
+        raise fields["state"].error("then.state needs at least one name and the value it is set to")
+    return changes
+
+
+def _state_value(node: Node, what: str) -> str:
+    """A state's value: text (a plain number is its YAML text, as `when` reads it; an unquoted `yes` is an
+    error, as in `when`, not the text "true")."""
+    if node.is_scalar and isinstance(value := node.plain(), bool):
+        raise node.error(f"{what}: {shown(value)} is a boolean to YAML, and a state is text (quote it)")
+    return node.text(what)
+
+
+def _declared_states(node: Node) -> dict[str, frozenset[str]]:
+    """`states: {NAME: [VALUE, …]}`: values a state takes from outside the scenarios (the admin API, a
+    test's fixture), which a `when` may then require."""
+    declared: dict[str, frozenset[str]] = {}
+    for name, _, value in node.items("states"):
+        entries = value.sequence(f"states {name}") if value.is_sequence else [value]
+        try:
+            declared[name] = frozenset(_state_value(entry, f"a value of state {name}") for entry in entries)
+        except ScenarioError as err:
+            node.problems.report(err)
+    return declared
+
+
 # ── conditions ───────────────────────────────────────────────────────────────────────────────────
 
-_MESSAGE_TESTS = {"equals", "contains", "regex", "one_of", "ignore_case"}
-_WHEN_KEYS = {
+MESSAGE_TESTS = {"equals", "contains", "regex", "one_of", "ignore_case"}
+WHEN_KEYS = {
     "message",
     "body",
     "headers",
@@ -286,21 +429,21 @@ _WHEN_KEYS = {
     "any",
     "not",
 }
-_TEST_KEYS = {"equals", "contains", "regex", "one_of", "exists", "gt", "gte", "lt", "lte", "ignore_case"}
+TEST_KEYS = {"equals", "contains", "regex", "one_of", "exists", "gt", "gte", "lt", "lte", "ignore_case"}
 
 
 def _when(node: Node) -> Condition:
     """A `when` mapping: every key is a condition, and all must hold. `equals`, `contains`, `regex`,
     `one_of` and `ignore_case` beside the others test the message (`message:` says it at length)."""
-    fields = node.mapping("when", _WHEN_KEYS | _MESSAGE_TESTS)
+    fields = node.mapping("when", WHEN_KEYS | MESSAGE_TESTS)
     parts: list[Condition] = []
-    shorthand = {key: value for key, value in fields.items() if key in _MESSAGE_TESTS}
+    shorthand = {key: value for key, value in fields.items() if key in MESSAGE_TESTS}
     if shorthand:
         if "message" in fields:
             raise node.error("test the message with 'message:' or with equals/contains/regex beside it, not both")
         parts.extend(_tests(node, shorthand, conditions.Message(), "when"))
     for key, value in fields.items():
-        if key in _MESSAGE_TESTS:
+        if key in MESSAGE_TESTS:
             continue
         try:
             parts.extend(_CONDITIONS[key](value))
@@ -318,11 +461,11 @@ def _test_of(subject: conditions.Subject, what: str) -> Callable[[Node], list[Co
 
     def read(node: Node) -> list[Condition]:
         if node.is_mapping:
-            fields = node.mapping(what, _TEST_KEYS)
+            fields = node.mapping(what, TEST_KEYS)
             if fields.misspelt:
                 raise Reported(node.position, f"{what} with an unknown test is left out")
             if not fields:
-                raise node.error(f"{what} needs a test: one of {', '.join(sorted(_TEST_KEYS - {'ignore_case'}))}")
+                raise node.error(f"{what} needs a test: one of {', '.join(sorted(TEST_KEYS - {'ignore_case'}))}")
             return _tests(node, fields, subject, what)
         expected = _expected(subject, what)
         if node.is_sequence:
@@ -409,11 +552,13 @@ def _body_field(name: str, node: Node) -> conditions.Subject:
 
 
 def _state(name: str, node: Node) -> conditions.Subject:
-    return conditions.State(name)
+    return conditions.State(name, node.position)
 
 
 def _platforms(node: Node) -> list[Condition]:
     names = node.sequence("platform") if node.is_sequence else [node]
+    if not names:
+        raise node.error("platform needs at least one platform (a list of none never matches)")
     keys = tuple(_enum(n, PlatformKey, "platform").value for n in names)
     test = conditions.Equals(keys[0]) if len(keys) == 1 else conditions.OneOf(keys)
     return [conditions.Check(conditions.Platform(), test)]
@@ -451,12 +596,12 @@ def _faults(node: Node) -> tuple[FaultRule, ...]:
     return tuple(node.problems.each(node.sequence("faults"), _fault_rule))
 
 
-_RULE_KEYS = {"fault", "retry_after", "first", "sequence", "probability", "seed", "rate_limit", "per"}
+RULE_KEYS = {"fault", "retry_after", "first", "sequence", "probability", "seed", "rate_limit", "per"}
 
 
 def _fault_rule(node: Node) -> FaultRule:
     """One entry of ``faults:`` — e.g. ``{first: 1, fault: 429, retry_after: 1}`` or ``{rate_limit: 60/min}``."""
-    fields = node.mapping("a fault rule", _RULE_KEYS)
+    fields = node.mapping("a fault rule", RULE_KEYS)
     kinds = [k for k in ("first", "sequence", "probability", "rate_limit") if k in fields]
     if len(kinds) > 1:
         raise node.error(f"a fault rule is one of first, sequence, probability or rate_limit; this one has {kinds}")
@@ -497,8 +642,11 @@ def _fault(node: Node) -> Fault:
         raise node.error(str(err)) from None
 
 
+PACE_KEYS = {"queued", "first_frame", "interval", "jitter", "chunk", "chars", "seed"}
+
+
 def _pace(node: Node) -> Pace:
-    fields = node.mapping("pace", {"queued", "first_frame", "interval", "jitter", "chunk", "chars", "seed"})
+    fields = node.mapping("pace", PACE_KEYS)
     chunking = _enum(fields["chunk"], Chunking, "pace.chunk") if "chunk" in fields else Chunking.WORDS
     chars = fields["chars"].integer("pace.chars", minimum=1) if "chars" in fields else 0
     if chunking is Chunking.CHARS and not chars:
@@ -514,8 +662,11 @@ def _pace(node: Node) -> Pace:
     )
 
 
+LLM_KEYS = {"provider", "model", "reasoning_effort"}
+
+
 def _llm(node: Node) -> Llm:
-    fields = node.mapping("llm", {"provider", "model", "reasoning_effort"})
+    fields = node.mapping("llm", LLM_KEYS)
     default = Llm()
     return Llm(
         provider=fields["provider"].string("llm.provider") if "provider" in fields else default.provider,
@@ -543,9 +694,12 @@ def _auth(node: Node) -> dict[PlatformKey, dict[str, Credential]]:
     return result
 
 
+CREDENTIAL_KEYS = {"key", "agent"}
+
+
 def _credential(entry: Node) -> Credential:
     if entry.is_mapping:
-        fields = entry.mapping("a credential", {"key", "agent"}, required=frozenset({"key"}))
+        fields = entry.mapping("a credential", CREDENTIAL_KEYS, required=frozenset({"key"}))
         return Credential(
             key=fields["key"].string("key"),
             agent=fields["agent"].text("agent") if "agent" in fields else None,
@@ -581,7 +735,7 @@ def _script(node: Node, *, on_reject: bool = False) -> tuple[Step, ...]:
 
 def _step(node: Node) -> list[Step]:
     """One entry of a script: an action, optionally preceded by ``delay: seconds`` in the same entry."""
-    fields = node.mapping("a step", set(_ACTIONS) | {"delay"})
+    fields = node.mapping("a step", set(ACTIONS) | {"delay"})
     actions = [name for name in fields if name != "delay"]
     if len(actions) > 1:
         raise node.error(f"a step does one thing; this one has {' and '.join(map(repr, actions))}")
@@ -589,11 +743,11 @@ def _step(node: Node) -> list[Step]:
     if "delay" in fields:
         steps.append(Delay(fields["delay"].number("delay")))
     if actions:
-        steps.append(_ACTIONS[actions[0]](fields[actions[0]]))
+        steps.append(ACTIONS[actions[0]](fields[actions[0]]))
     elif fields.misspelt:
         raise Reported(node.position, "a step with an unknown key is left out")
     elif not steps:
-        raise node.error(f"a step needs one of: {', '.join(sorted(_ACTIONS))}")
+        raise node.error(f"a step needs one of: {', '.join(sorted(ACTIONS))}")
     return steps
 
 
@@ -606,10 +760,17 @@ def _template(node: Node, what: str) -> Template:
         raise node.error(f"{what}: {err}{line}") from err
 
 
+SAY_KEYS = {"text", "chunks", "chunk", "chars", "interval"}
+TOOL_CALL_KEYS = {"name", "args", "id", "requires_approval", "on_reject"}
+TOOL_RESULT_KEYS = {"output", "error"}
+ASK_KEYS = {"question", "options"}
+FAIL_KEYS = {"message", "code"}
+
+
 def _say(node: Node) -> Say:
     if not node.is_mapping:
         return Say(text=_template(node, "say"))
-    fields = node.mapping("say", {"text", "chunks", "chunk", "chars", "interval"})
+    fields = node.mapping("say", SAY_KEYS)
     chunks = None
     if "chunks" in fields:
         chunks = tuple(n.text("a chunk") for n in fields["chunks"].sequence("say.chunks"))
@@ -636,9 +797,7 @@ def _reasoning(node: Node) -> Reasoning:
 
 
 def _tool_call(node: Node) -> ToolCall:
-    fields = node.mapping(
-        "tool_call", {"name", "args", "id", "requires_approval", "on_reject"}, required=frozenset({"name"})
-    )
+    fields = node.mapping("tool_call", TOOL_CALL_KEYS, required=frozenset({"name"}))
     args = fields["args"].json() if "args" in fields else {}
     if not isinstance(args, dict):
         raise fields["args"].error(f"tool_call.args must be a mapping, got {shown(args)}")
@@ -654,7 +813,7 @@ def _tool_call(node: Node) -> ToolCall:
 
 
 def _tool_result(node: Node) -> ToolResult:
-    fields = node.mapping("tool_result", {"output", "error"})
+    fields = node.mapping("tool_result", TOOL_RESULT_KEYS)
     if ("output" in fields) == ("error" in fields):
         if fields.misspelt and not fields:
             raise Reported(node.position, "a tool_result with an unknown key is left out")
@@ -667,7 +826,7 @@ def _tool_result(node: Node) -> ToolResult:
 def _ask(node: Node) -> Ask:
     if not node.is_mapping:
         return Ask(question=_template(node, "ask"))
-    fields = node.mapping("ask", {"question", "options"}, required=frozenset({"question"}))
+    fields = node.mapping("ask", ASK_KEYS, required=frozenset({"question"}))
     options = (
         tuple(n.text("an option") for n in fields["options"].sequence("ask.options")) if "options" in fields else ()
     )
@@ -677,7 +836,7 @@ def _ask(node: Node) -> Ask:
 def _fail(node: Node) -> Fail:
     if not node.is_mapping:
         return Fail(message=_template(node, "fail"))
-    fields = node.mapping("fail", {"message", "code"}, required=frozenset({"message"}))
+    fields = node.mapping("fail", FAIL_KEYS, required=frozenset({"message"}))
     return Fail(
         message=_template(fields["message"], "fail.message"),
         code=fields["code"].string("fail.code") if "code" in fields else "agent_error",
@@ -703,7 +862,7 @@ def _wait_polls(node: Node) -> WaitPolls:
     return WaitPolls(node.integer("wait_polls", minimum=1))
 
 
-_ACTIONS: dict[str, Callable[[Node], Step]] = {
+ACTIONS: dict[str, Callable[[Node], Step]] = {
     "say": _say,
     "reasoning": _reasoning,
     "tool_call": _tool_call,
@@ -719,7 +878,7 @@ def _seconds(fields: dict[str, Node], key: str, what: str) -> float:
     return fields[key].number(what) if key in fields else 0.0
 
 
-E = TypeVar("E", Chunking, PlatformKey, Per)
+E = TypeVar("E", Chunking, PlatformKey, Per, Exhausted)
 
 
 def _enum(node: Node, enum: type[E], what: str) -> E:

@@ -4,17 +4,41 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import cached_property
 from typing import NamedTuple
 
 from mockagent.errors import ScenarioError, ScenarioErrors, SourcePosition
-from mockagent.faults import FaultRule
+from mockagent.faults import Fault, FaultRule
 from mockagent.model import Pace, PlatformKey, Step
 from mockagent.scenarios.conditions import Condition
 from mockagent.scenarios.stubs import Stub, StubTable
 
 #: CHOSEN (as WireMock): a reply without `priority` has 5; lower numbers are tried first.
 DEFAULT_PRIORITY = 5
+
+
+#: States a reply (or a sequence item) sets when it answers: (name, value) pairs, in the order written.
+StateChanges = tuple[tuple[str, str], ...]
+
+
+class Exhausted(StrEnum):
+    """What a sequence answers once each of its items was used (docs/scenarios.md#sequences)."""
+
+    REPEAT_LAST = "repeat_last"
+    CYCLE = "cycle"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One item of a reply's sequence: a script to play (its stream broken by `fault`, if one is given),
+    or a status fault answered in its place (`script` empty)."""
+
+    script: tuple[Step, ...] = ()
+    fault: Fault | None = None
+    sets: StateChanges = ()
+    source: SourcePosition | None = None
 
 
 @dataclass(frozen=True)
@@ -24,9 +48,24 @@ class Reply:
     source: SourcePosition | None = None  # where the reply is declared
     priority: int = DEFAULT_PRIORITY
     key: str = ""  # what its matches are counted under in a session (where it is declared)
+    sequence: tuple[Answer, ...] = ()  # answers call by call in place of `script`
+    exhausted: Exhausted = Exhausted.REPEAT_LAST
+    sets: StateChanges = ()  # `then: {state: …}`
 
     def describe(self) -> str:
         return f"the reply at {self.source}" if self.source is not None else "a reply"
+
+    def answer(self, calls: int) -> Answer | None:
+        """The sequence item that answers after `calls` earlier calls of this reply in a session; None when
+        the sequence is used up and `exhausted` is `error`. Only for a reply with a sequence."""
+        count = len(self.sequence)
+        if calls < count:
+            return self.sequence[calls]
+        if self.exhausted is Exhausted.CYCLE:
+            return self.sequence[calls % count]
+        if self.exhausted is Exhausted.REPEAT_LAST:
+            return self.sequence[-1]
+        return None
 
 
 class Match(NamedTuple):
@@ -99,6 +138,8 @@ class ScenarioSet:
     # Per platform, the accepted credentials; a platform absent here accepts any well-formed one.
     credentials: Mapping[PlatformKey, Mapping[str, Credential]] = field(default_factory=dict)
     files: tuple[str, ...] = ()
+    # The values each scenario state is declared to take from outside (`states:`: the admin API, tests).
+    states: Mapping[str, frozenset[str]] = field(default_factory=dict)
     stubs: tuple[Stub, ...] = ()  # raw stubs (docs/scenarios.md#raw-stubs), in file order
 
     @cached_property
@@ -118,9 +159,12 @@ class ScenarioSet:
         credentials: dict[PlatformKey, dict[str, Credential]] = {}
         files: list[str] = []
         stubs: dict[tuple[object, ...], Stub] = {}
+        states: dict[str, frozenset[str]] = {}
         twice: list[ScenarioError] = []
         for part in parts:
             files.extend(part.files)
+            for name, values in part.states.items():
+                states[name] = states.get(name, frozenset()) | values
             for stub in part.stubs:
                 same = (stub.platform, stub.method, stub.path.shape, str(stub.when) if stub.when else None)
                 if (first := stubs.get(same)) is not None:
@@ -154,5 +198,6 @@ class ScenarioSet:
             aster_ids=aster_ids,
             credentials=credentials,
             files=tuple(files),
+            states=states,
             stubs=tuple(stubs.values()),
         )

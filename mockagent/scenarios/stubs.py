@@ -218,8 +218,8 @@ def _overlaps(pattern: PathPattern, route: ServedRoute) -> bool:
 
 # ── reading `stubs:` ─────────────────────────────────────────────────────────────────────────────
 
-_STUB_KEYS = {"platform", "method", "path", "when", "priority", "status", "headers", "body", "sse", "shadow"}
-_FRAME_KEYS = {"event", "data", "id", "delay"}
+STUB_KEYS = {"platform", "method", "path", "when", "priority", "status", "headers", "body", "sse", "shadow"}
+FRAME_KEYS = {"event", "data", "id", "delay"}
 
 
 def parse_stubs(node: Node, when: Callable[[Node], Condition]) -> list[Stub]:
@@ -228,7 +228,7 @@ def parse_stubs(node: Node, when: Callable[[Node], Condition]) -> list[Stub]:
 
 
 def _stub(node: Node, read_when: Callable[[Node], Condition]) -> Stub:
-    fields = node.mapping("a stub", _STUB_KEYS, required=frozenset({"method", "path"}))
+    fields = node.mapping("a stub", STUB_KEYS, required=frozenset({"method", "path"}))
     problems = node.problems
     reported = len(problems.found)
 
@@ -288,9 +288,10 @@ def _platform(node: Node) -> PlatformKey | None:
 
 def _method(node: Node) -> str:
     value = node.text("method")
-    if value.upper() not in METHODS:
-        raise node.error(f"method {shown(value)} is not one of: {', '.join(METHODS)}")
-    return value.upper()
+    if value not in METHODS:
+        capitals = " (in capitals, as HTTP spells them)" if value.upper() in METHODS else ""
+        raise node.error(f"method {shown(value)} is not one of: {', '.join(METHODS)}{capitals}")
+    return value
 
 
 def _path(node: Node, platform: PlatformKey | None) -> PathPattern:
@@ -357,7 +358,7 @@ def _frames(node: Node) -> tuple[SseFrame, ...]:
 
 
 def _frame(node: Node) -> SseFrame:
-    fields = node.mapping("an sse frame", _FRAME_KEYS, required=frozenset({"data"}))
+    fields = node.mapping("an sse frame", FRAME_KEYS, required=frozenset({"data"}))
     data = fields["data"]
     is_json = data.is_mapping or data.is_sequence
     return SseFrame(
