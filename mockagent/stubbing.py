@@ -60,8 +60,10 @@ async def answer(
     fault = admission.decide(engine, ctx, None, None)
     if fault is not None:
         await admission.apply(ctx, fault)
-    sequences = ctx.session.sequences
-    sequences[stub.key] = sequences.get(stub.key, 0) + 1  # what `matched` counts
+    session = ctx.session
+    session.sequences[stub.key] = session.sequences.get(stub.key, 0) + 1  # what `matched` counts
+    for name, value in stub.sets:
+        session.states[name] = value
     variables = _variables(request, ctx, outcome, path, data, text)
     try:
         headers = {name: _header(name, value.render(variables)) for name, value in stub.headers}

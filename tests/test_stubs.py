@@ -322,6 +322,44 @@ def test_one_platform_at_the_root_serves_its_stubs_and_the_roots(mockagent_serve
     assert httpx.get(f"{mockagent_server.url}/api/tickets/T-1", timeout=10).status_code == 404
 
 
+def mockagent_states(server: ThreadedMockServer) -> dict[str, str]:
+    states: dict[str, str] = httpx.get(f"{server.url}/__mockagent/states", timeout=10).json()
+    return states
+
+
+def test_a_stub_waits_for_a_state_and_sets_one(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "agents:\n"
+        "  - id: shop\n"
+        "    replies: [{when: {contains: pay}, script: [{say: Paid.}], then: {state: {checkout: paid}}}]\n"
+        "stubs:\n"
+        "  - method: GET\n"
+        "    path: /receipt\n"
+        "    when: {state: {checkout: paid}}\n"
+        "    body: {paid: true}\n"
+        "  - method: POST\n"
+        "    path: /refund\n"
+        "    status: 204\n"
+        "    then: {state: {checkout: refunded}}\n"
+    )
+    with ThreadedMockServer(Settings(scenario_paths=(path,))) as server:
+        before = httpx.get(f"{server.url}/receipt", timeout=10)
+        assert before.status_code == 404
+        assert "state checkout equals 'paid': it is 'started'" in before.json()["error"]
+        invoke = f"{server.base_url('beeos')}/api/v1/agents/shop/invoke"
+        assert httpx.post(invoke, json={"message": "pay"}, headers=BEEOS, timeout=10).status_code == 200
+        assert httpx.get(f"{server.url}/receipt", timeout=10).json() == {"paid": True}
+        # A stub sets a state too, when it answers.
+        assert httpx.post(f"{server.url}/refund", timeout=10).status_code == 204
+        assert httpx.get(f"{server.url}/receipt", timeout=10).status_code == 404
+        assert mockagent_states(server) == {"checkout": "refunded"}
+    path.write_text(path.read_text().replace("when: {state: {checkout: paid}}", "when: {state: {checkout: payed}}"))
+    with pytest.raises(ScenarioError) as caught:
+        load_scenarios(Settings(scenario_paths=(path,)))
+    assert str(caught.value).startswith(f"{path}:7:20: state 'checkout' is never set to 'payed'")
+
+
 def test_a_template_that_fails_is_a_500_naming_where_it_is(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text(

@@ -162,7 +162,7 @@ def _scenarios(path: Path, text: str | None, problems: Problems) -> ScenarioSet:
     )
     credentials: dict[PlatformKey, dict[str, Credential]] = _opt(top, "auth", _auth, {})
     declared: dict[str, frozenset[str]] = _opt(top, "states", _declared_states, {})
-    found_stubs: list[stubs.Stub] = _opt(top, "stubs", lambda n: stubs.parse_stubs(n, _when), [])
+    found_stubs: list[stubs.Stub] = _opt(top, "stubs", lambda n: stubs.parse_stubs(n, _when, _then), [])
     # combine() reports a duplicate id (or stub) within one file as well as across files.
     return ScenarioSet.combine(
         [ScenarioSet(agents={a.id: a}, files=()) for a in agents]

@@ -167,6 +167,7 @@ def _stub() -> Schema:
             "method": {"enum": list(stubs.METHODS)},
             "path": {"type": "string", "pattern": "^/[^?#]*$"},
             "when": _ref("when"),
+            "then": _ref("then"),
             "priority": {"type": "integer"},
             "status": {"type": "integer", "minimum": 200, "maximum": 599},
             "headers": {

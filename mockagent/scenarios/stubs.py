@@ -23,6 +23,9 @@ from mockagent.scenarios.conditions import Condition
 from mockagent.scenarios.yamlnodes import Node, Reported, shown
 from mockagent.templating import Template, TemplateError
 
+#: States a stub sets when it answers: (name, value) pairs, in the order written (`model.StateChanges`,
+#: which cannot be imported here: the model imports this module).
+StateChanges = tuple[tuple[str, str], ...]
 #: CHOSEN (as WireMock): a stub without `priority` has 5; lower numbers are tried first.
 DEFAULT_PRIORITY = 5
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -89,6 +92,7 @@ class Stub:
     path: PathPattern
     source: SourcePosition
     when: Condition | None = None
+    sets: StateChanges = ()  # `then: {state: …}`, set when it answers
     priority: int = DEFAULT_PRIORITY
     status: int = 200
     headers: tuple[tuple[str, Template], ...] = ()
@@ -218,16 +222,17 @@ def _overlaps(pattern: PathPattern, route: ServedRoute) -> bool:
 
 # ── reading `stubs:` ─────────────────────────────────────────────────────────────────────────────
 
-STUB_KEYS = {"platform", "method", "path", "when", "priority", "status", "headers", "body", "sse", "shadow"}
+STUB_KEYS = {"platform", "method", "path", "when", "then", "priority", "status", "headers", "body", "sse", "shadow"}
 FRAME_KEYS = {"event", "data", "id", "delay"}
 
 
-def parse_stubs(node: Node, when: Callable[[Node], Condition]) -> list[Stub]:
-    """The `stubs:` list of a file; `when` reads a condition as the loader does for replies."""
-    return node.problems.each(node.sequence("stubs"), lambda entry: _stub(entry, when))
+def parse_stubs(node: Node, when: Callable[[Node], Condition], then: Callable[[Node], StateChanges]) -> list[Stub]:
+    """The `stubs:` list of a file; `when` reads a condition and `then` the states set, as the loader does
+    for replies."""
+    return node.problems.each(node.sequence("stubs"), lambda entry: _stub(entry, when, then))
 
 
-def _stub(node: Node, read_when: Callable[[Node], Condition]) -> Stub:
+def _stub(node: Node, read_when: Callable[[Node], Condition], read_then: Callable[[Node], StateChanges]) -> Stub:
     fields = node.mapping("a stub", STUB_KEYS, required=frozenset({"method", "path"}))
     problems = node.problems
     reported = len(problems.found)
@@ -261,6 +266,7 @@ def _stub(node: Node, read_when: Callable[[Node], Condition]) -> Stub:
         path=path,
         source=node.position,
         when=when,
+        sets=part("then", read_then, ()),
         priority=part("priority", lambda n: n.integer("priority"), DEFAULT_PRIORITY),
         status=status,
         headers=headers,
