@@ -60,19 +60,27 @@ async def answer(
     fault = admission.decide(engine, ctx, None, None)
     if fault is not None:
         await admission.apply(ctx, fault)
-    session = ctx.session
-    session.sequences[stub.key] = session.sequences.get(stub.key, 0) + 1  # what `matched` counts
-    for name, value in stub.sets:
-        session.states[name] = value
+    # Everything is rendered before anything changes or is sent: a template that fails is a whole 500, and
+    # the request counts for nothing and sets no state (as a reply whose template fails).
     variables = _variables(request, ctx, outcome, path, data, text)
+    frames: list[Out] | None = None
+    response: web.Response | None = None
     try:
         headers = {name: _header(name, value.render(variables)) for name, value in stub.headers}
         if stub.sse is not None:
             frames = [_sse_frame(frame.data, frame.is_json, frame.event, frame.id, variables) for frame in stub.sse]
-            return await _stream(request, ctx, stub, headers, frames)
-        return _response(stub, headers, variables)
+        else:
+            response = _response(stub, headers, variables)
     except TemplateRenderError as err:
         raise ApiError(ErrorKind.INTERNAL, str(err)) from None
+    session = ctx.session
+    session.sequences[stub.key] = session.sequences.get(stub.key, 0) + 1  # what `matched` counts
+    for name, value in stub.sets:
+        session.states[name] = value
+    if frames is not None:
+        return await _stream(request, ctx, stub, headers, frames)
+    assert response is not None
+    return response
 
 
 def _json(text: str) -> Any:
@@ -152,7 +160,7 @@ async def _stream(
     request: web.Request, ctx: RequestContext, stub: Stub, headers: dict[str, str], frames: list[Out]
 ) -> web.StreamResponse:
     """The frames, each after its delay on the session's clock; stream faults strike here as on any
-    stream. Every frame is rendered before the first is sent, so a template that fails is a whole 500."""
+    stream."""
     assert stub.sse is not None
     clock = ctx.session.clock
     stream = EventStream(request, clock=clock, fault=ctx.fault, headers=headers)

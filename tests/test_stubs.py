@@ -437,13 +437,19 @@ def test_load_errors_name_the_line(tmp_path: Path, text: str, position: str, mes
 
 
 def test_every_problem_of_every_stub_is_reported(tmp_path: Path) -> None:
-    text = "stubs:\n  - method: FETCH\n    path: /a\n  - method: GET\n    path: b\n    status: 99\n"
+    text = (
+        "stubs:\n  - method: FETCH\n    path: /a\n  - method: GET\n    path: b\n    status: 99\n"
+        "    headers: {Connection: close, X-A: '{{ nope }}', 'a b': c}\n"
+    )
     with pytest.raises(ScenarioError) as caught:
         load_text(tmp_path / "s.yaml", text)
     assert [str(p).split(": ", 1)[0].rsplit(":", 2)[1:] for p in caught.value.problems] == [
         ["2", "13"],
         ["5", "11"],
         ["6", "13"],
+        ["7", "15"],
+        ["7", "39"],
+        ["7", "53"],
     ]
 
 

@@ -338,12 +338,19 @@ def _status(node: Node) -> int:
 
 def _headers(node: Node) -> tuple[tuple[str, Template], ...]:
     headers = []
+    wrong = False
     for name, key_node, value in node.items("headers"):
-        if not _TOKEN.match(name):
-            raise key_node.error(f"{shown(name)} is not a header name")
-        if name.lower() in _OWN_HEADERS:
-            raise key_node.error(f"the server writes {name} itself: leave it out")
-        headers.append((name, _template(value, f"header {name}")))
+        try:
+            if not _TOKEN.match(name):
+                raise key_node.error(f"{shown(name)} is not a header name")
+            if name.lower() in _OWN_HEADERS:
+                raise key_node.error(f"the server writes {name} itself: leave it out")
+            headers.append((name, _template(value, f"header {name}")))
+        except ScenarioError as err:
+            node.problems.report(err)
+            wrong = True
+    if wrong:
+        raise Reported(node.position, "'headers' with problems are left out")
     return tuple(headers)
 
 
