@@ -116,6 +116,12 @@ def test_matched_counts_a_stubs_answers_in_the_session(mockagent_server: Threade
     assert other.text == "first"  # each session counts its own
 
 
+def test_priority_before_file_order(mockagent_server: ThreadedMockServer) -> None:
+    url = f"{mockagent_server.url}/priority"
+    assert httpx.get(url, params={"special": "1"}, timeout=10).text == "special"
+    assert httpx.get(url, params={"special": "2"}, timeout=10).text == "plain"
+
+
 # ── what a platform does not model, and what it does ─────────────────────────────────────────────────
 
 
@@ -455,7 +461,7 @@ def test_every_problem_of_every_stub_is_reported(tmp_path: Path) -> None:
 
 def test_validate_counts_the_stubs_and_reports_a_collision(tmp_path: Path) -> None:
     good = CliRunner().invoke(main, ["validate", FILE])
-    assert (good.exit_code, good.output) == (0, "ok: 2 agents and 13 stubs in 1 file\n")
+    assert (good.exit_code, good.output) == (0, "ok: 2 agents and 15 stubs in 1 file\n")
     bad = tmp_path / "bad.yaml"
     bad.write_text("stubs:\n  - platform: aster\n    method: POST\n    path: /api/chat\n")
     result = CliRunner().invoke(main, ["validate", str(bad)])
