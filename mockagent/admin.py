@@ -227,7 +227,10 @@ async def on_advance_clock(request: web.Request) -> web.Response:
         raise ApiError(ErrorKind.INVALID_BODY, 'expected {"seconds": <number>}')
     if not 0 <= seconds < float("inf"):
         raise ApiError(ErrorKind.INVALID_BODY, "seconds must be a finite number, not negative")
-    await clock.advance(seconds)
+    try:
+        await clock.advance(seconds)
+    except ValueError as err:  # past the clock's range: its moments would no longer be dates
+        raise ApiError(ErrorKind.INVALID_BODY, f"seconds: {err}") from None
     return json_response({"now": clock.now(), "wall": clock.wall().isoformat()})
 
 

@@ -22,6 +22,8 @@ from mockagent.runs import DEFAULT_APPROVAL_TTL, Conversation, Decision, PauseSt
 from mockagent.scenarios.model import Agent, Answer, Match, NearMiss, Reply, ScenarioSet, StateChanges, Unmatched
 from mockagent.scenarios.stubs import StubMatch, StubMiss, StubsUnmatched
 from mockagent.sessions import MemorySessions, Session, SessionStore
+from mockagent.variables import played_by
+from mockagent.variables import turn_variables as variables_of
 
 #: How many near misses an unmatched request's explanation lists.
 NEAREST = 3
@@ -149,9 +151,20 @@ class Engine:
         session = context.session
         self.runs_started += 1
         session.runs_started += 1
+        session.counter += 1
         played = agent or context.agent
         conversation.turns += 1
         message = context.message
+        turn_variables = variables_of(
+            context,
+            played,
+            conversation,
+            counter=session.counter,
+            groups=groups,
+            answer=conversation.variables.get("answer", ""),
+            turn=conversation.turns,
+        )
+        turn_variables.update(variables or {})
         run = Run(
             run_id=run_id or uuid4(),
             agent=played,
@@ -160,20 +173,12 @@ class Engine:
             clock=session.clock,
             pause_style=pause_style,
             approval_ttl=self.approval_ttl,
-            variables={
-                "message": message,
-                "answer": conversation.variables.get("answer", ""),
-                "turn": conversation.turns,
-                "conversation_id": conversation.id,
-                "agent_id": played.id,
-                "platform": conversation.platform.value,
-                "groups": groups,
-                **(variables or {}),
-            },
+            variables=turn_variables,
             seed=f"{played.pace.seed}:{played.id}:{session.runs_started}",
             require_approval=frozenset(require_approval),
             reply=reply,
         )
+        played_by(turn_variables, run)
         try:
             if pending is not None:
                 # The previous turn asked in text; this message is the answer.
@@ -191,6 +196,7 @@ class Engine:
             # and no run is left behind without the record its platform keeps beside it.
             conversation.pending = pending
             conversation.turns -= 1
+            session.counter -= 1
             _forget_if_new(context.session, conversation)
             raise
         conversation.runs.append(run)

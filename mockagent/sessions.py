@@ -57,6 +57,7 @@ class Session:
         "_scratch",
         "clock",
         "conversations",
+        "counter",
         "created_at",
         "faults",
         "in_flight",
@@ -89,6 +90,7 @@ class Session:
         self.in_flight = 0  # requests of this session being answered now (see `entered`, `left`)
         self._quieter: list[asyncio.Future[None]] = []  # `until_in_flight` callers
         self.runs_started = 0  # seeds each run's jitter: a session paces the same way every time
+        self.counter = 0  # the turns played in the session (a turn whose template failed gives its number back)
         self._records: dict[Callable[[Session], Records], Records] = {}
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
 

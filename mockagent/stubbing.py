@@ -22,8 +22,9 @@ from mockagent.errors import ApiError, ErrorKind
 from mockagent.model import PlatformKey
 from mockagent.platforms.bodies import read_body
 from mockagent.platforms.sse import EventStream, Frame, Out, hang_up_cancels
-from mockagent.scenarios.stubs import Stub, StubMatch, StubsUnmatched, render_json
-from mockagent.templating import Template, TemplateRenderError
+from mockagent.scenarios.stubs import Stub, StubMatch, StubsUnmatched
+from mockagent.templating import JsonTemplate, Template, TemplateRenderError, render_json
+from mockagent.variables import turn_variables
 
 #: CHOSEN: the largest request body a stub's `when` and templates read (a larger one is the 413 of the
 #: platform the path is under, or mockagent's own at the root).
@@ -48,8 +49,7 @@ async def answer(
         return None
     params, body = ctx.params, ctx.body
     raw = await read_body(request, BODY_LIMIT, "request body")
-    text = raw.decode("utf-8", errors="replace")
-    data = _json(text)
+    data = _json(raw.decode("utf-8", errors="replace"))
     ctx.body = data if isinstance(data, dict) else None
     outcome = engine.resolve_stub(ctx, places, path, shadowing=shadowing)
     if not isinstance(outcome, StubMatch):
@@ -62,19 +62,22 @@ async def answer(
         await admission.apply(ctx, fault)
     # Everything is rendered before anything changes or is sent: a template that fails is a whole 500, and
     # the request counts for nothing and sets no state (as a reply whose template fails).
-    variables = _variables(request, ctx, outcome, path, data, text)
+    session = ctx.session
+    answered = session.sequences.get(stub.key, 0) + 1
+    # A stub's answer is no turn: the request's own variables, its path parameters, and helpers seeded by the
+    # session and how many times the stub answered in it (`counter`).
+    variables = turn_variables(ctx, None, None, counter=answered, groups=outcome.groups)
     frames: list[Out] | None = None
     response: web.Response | None = None
     try:
         headers = {name: _header(name, value.render(variables)) for name, value in stub.headers}
         if stub.sse is not None:
-            frames = [_sse_frame(frame.data, frame.is_json, frame.event, frame.id, variables) for frame in stub.sse]
+            frames = [_sse_frame(frame.data, frame.event, frame.id, variables) for frame in stub.sse]
         else:
             response = _response(stub, headers, variables)
     except TemplateRenderError as err:
         raise ApiError(ErrorKind.INTERNAL, str(err)) from None
-    session = ctx.session
-    session.sequences[stub.key] = session.sequences.get(stub.key, 0) + 1  # what `matched` counts
+    session.sequences[stub.key] = answered  # what `matched` counts
     for name, value in stub.sets:
         session.states[name] = value
     if frames is not None:
@@ -97,28 +100,6 @@ def _json(text: str) -> Any:
     return data
 
 
-def _variables(
-    request: web.Request, ctx: RequestContext, match: StubMatch, path: str, body: Any, text: str
-) -> dict[str, Any]:
-    headers: dict[str, str] = {}
-    for name, value in request.headers.items():
-        headers.setdefault(name.lower(), value)  # the first of a repeated header, as `headers` in `when`
-    return {
-        "request": {
-            "method": request.method,
-            "path": path,
-            "params": dict(match.params),
-            "query": {name: request.query[name] for name in request.query},
-            "headers": headers,
-            "body": body,
-            "text": text,
-        },
-        "params": dict(match.params),
-        "groups": dict(match.groups),
-        "platform": ctx.platform.value if ctx.platform is not None else "",
-    }
-
-
 def _header(name: str, value: str) -> str:
     if "\n" in value or "\r" in value:
         raise ApiError(ErrorKind.INTERNAL, f"the stub's header {name} rendered a line break, which no header may hold")
@@ -128,7 +109,7 @@ def _header(name: str, value: str) -> str:
 def _response(stub: Stub, headers: dict[str, str], variables: Mapping[str, Any]) -> web.Response:
     default_type = None
     content: bytes | None = None
-    if stub.is_json:
+    if isinstance(stub.body, JsonTemplate):
         content = dumps(render_json(stub.body, variables)).encode("utf-8", "backslashreplace")
         default_type = "application/json"
     elif isinstance(stub.body, Template):
@@ -140,9 +121,9 @@ def _response(stub: Stub, headers: dict[str, str], variables: Mapping[str, Any])
 
 
 def _sse_frame(
-    data: Any, is_json: bool, event: Template | None, frame_id: Template | None, variables: Mapping[str, Any]
+    data: JsonTemplate | Template, event: Template | None, frame_id: Template | None, variables: Mapping[str, Any]
 ) -> Out:
-    text = dumps(render_json(data, variables)) if is_json else data.render(variables)
+    text = dumps(render_json(data, variables)) if isinstance(data, JsonTemplate) else data.render(variables)
     # Text of several lines is several `data:` lines of one frame, as SSE carries it.
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\ndata: ")
     name = _one_line(event.render(variables), "event") if event is not None else None

@@ -354,6 +354,14 @@ def test_text_that_looks_like_a_template_stays_text(tmp_path: Path) -> None:
         assert Template(literal(text)).render({}) == text
 
 
+def test_json_that_looks_like_a_template_stays_as_it_was(tmp_path: Path) -> None:
+    from mockagent.replay.scenario_file import literal_json
+    from mockagent.templating import compile_json
+
+    value = {"q": "{{ message }}", "all": ["{{ x }}", 1, None, {"e": "a {% endraw %} {{ b }}"}], "n": "{{ 3 }}"}
+    assert compile_json(literal_json(value)).render({}) == value
+
+
 async def test_the_recorded_moments_become_pace_and_delays(tmp_path: Path, upstream: MockServer) -> None:
     """xpander stamps each frame with the moment it happened on the upstream's clock: the converted agent
     streams its frames at the same offsets (pace 0.03 s, the tool's result 0.1 s after its call)."""

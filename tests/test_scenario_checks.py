@@ -24,6 +24,7 @@ from mockagent.scenarios import load_text
 from mockagent.scenarios.yamlnodes import MAX_ALIAS_NODES, MAX_DEPTH, MAX_FILE_BYTES, MAX_PROBLEMS
 from mockagent.server import ThreadedMockServer
 from mockagent.settings import Settings
+from mockagent.templating import VARIABLES
 
 SAFETY = 30.0  # real seconds: a bound on what must happen, never a measurement
 BEEOS = {"Authorization": "Bearer oag_" + "a" * 64}
@@ -254,8 +255,8 @@ def test_validate_reports_every_problem_of_every_file_in_order(tmp_path: Path) -
         "default, description, faults, id, llm, name, pace, platforms, replies, script",
         f"{first}:6:15: aster_id must be a whole number, got 'zero'",
         f"{first}:7:19: pace.chunk 'lines' is not one of: whole, words, chars",
-        f"{first}:9:14: say: unknown template variable 'mesage'; known ones are: message, answer, turn, "
-        "conversation_id, agent_id, platform, groups",
+        f"{first}:9:14: say: unknown template variable 'mesage' (did you mean 'message'?); known ones are: "
+        f"{', '.join(VARIABLES)}",
         f"{first}:10:16: delay must be a number, got 'soon'",
         f"{first}:11:9: tool_result has no tool_call before it in its script",
         f"{first}:13:13: a script needs at least one step",

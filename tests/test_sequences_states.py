@@ -5,6 +5,7 @@ per session, read and changed through the admin API and the fixtures; and the lo
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,9 @@ def test_two_429s_a_reply_a_503_then_repeat_last(mockagent_server: ThreadedMockS
     second = beeos(mockagent_server, "retrying", "search")
     beeos_error(second, 429)
     assert second.headers["Retry-After"] == "3"
+    # A fault is no turn: no run, and no conversation left behind.
+    default = next(s for s in admin(mockagent_server, "GET", "/sessions").json() if s["name"] == "default")
+    assert (default["runs"], default["conversations"]) == (0, 0)
     assert said(beeos(mockagent_server, "retrying", "search")) == "found it"
     for _ in range(2):  # used up: the last item answers again
         assert beeos_error(beeos(mockagent_server, "retrying", "search"), 503)["type"] == "api_error"
@@ -89,6 +93,16 @@ def test_two_429s_a_reply_a_503_then_repeat_last(mockagent_server: ThreadedMockS
     assert journal[0]["fault"].startswith(f"429 (sequence item at {Path(SCENARIOS).resolve()}:")
     counts = admin(mockagent_server, "GET", "/sequences").json()
     assert sorted(counts.values()) == [1, 5]
+
+
+def test_concurrent_calls_each_get_their_own_item(mockagent_server: ThreadedMockServer) -> None:
+    with ThreadPoolExecutor(6) as pool:
+        calls = list(pool.map(lambda _: beeos(mockagent_server, "retrying", "search"), range(6)))
+    assert sorted(response.status_code for response in calls) == [200, 429, 429, 503, 503, 503]
+    assert sorted(response.headers.get("Retry-After", "") for response in calls if response.status_code == 429) == [
+        "1",
+        "3",
+    ]
 
 
 def test_cycle_starts_the_sequence_over(mockagent_server: ThreadedMockServer) -> None:

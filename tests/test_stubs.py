@@ -66,7 +66,7 @@ def test_a_text_stub_with_templated_headers_and_body(mockagent_server: ThreadedM
 
 
 def test_a_stub_with_path_parameters_under_a_platform(mockagent_server: ThreadedMockServer) -> None:
-    url = f"{mockagent_server.base_url('xpander')}/v1/devices/dev-7/status"
+    url = f"{mockagent_server.base_url('xpander')}/v1/devices/dev-7/status?verbose=1"
     response = httpx.get(url, headers={"X-User": "ana"}, timeout=10)
     assert response.status_code == 200
     assert response.headers["X-Device"] == "dev-7"
@@ -75,7 +75,8 @@ def test_a_stub_with_path_parameters_under_a_platform(mockagent_server: Threaded
         "online": True,
         "battery": 87,
         "checked_by": "ana",
-        "tags": ["a", "/v1/devices/dev-7/status"],  # the path below the platform's mount
+        "tags": ["a", "/xpander/v1/devices/dev-7/status"],  # the path as sent
+        "query": {"verbose": "1"},
     }
     # A parameter is one whole segment, never empty.
     assert httpx.get(f"{mockagent_server.base_url('xpander')}/v1/devices//status", timeout=10).status_code == 404
@@ -164,7 +165,8 @@ def test_a_stub_shadows_a_modelled_endpoint_when_it_says_so(mockagent_server: Th
 def test_a_replys_when_sees_the_routes_path_parameters(mockagent_server: ThreadedMockServer) -> None:
     url = f"{mockagent_server.base_url('agentos')}/api/v1/agents/pathwise/invoke"
     response = httpx.post(url, json={"input": {"query": "hi"}}, headers=AGENTOS, timeout=10)
-    assert response.json()["data"]["output"] == {"text": "by its path"}
+    text = "by its path: pathwise, POST /agentos/api/v1/agents/pathwise/invoke"
+    assert response.json()["data"]["output"] == {"text": text}
 
 
 def test_a_stub_that_a_modelled_route_answers_is_a_load_error_without_shadow(tmp_path: Path) -> None:
@@ -373,17 +375,17 @@ def test_a_template_that_fails_is_a_500_naming_where_it_is(tmp_path: Path) -> No
         "  - platform: zeus\n"
         "    method: POST\n"
         "    path: /api/things\n"
-        "    body: {name: '{{ request.body.thing.name }}'}\n"
+        "    body: {name: '{{ body.thing.name }}'}\n"
         "  - method: GET\n"
         "    path: /echo\n"
-        '    headers: {X-Echo: \'{{ request.query.get("v", "") }}\'}\n'
+        '    headers: {X-Echo: \'{{ query.get("v", "") }}\'}\n'
     )
     with ThreadedMockServer(Settings(scenario_paths=(path,))) as server:
         named = httpx.post(f"{server.base_url('zeus')}/api/things", json={"thing": {"name": "box"}}, timeout=10)
         assert named.json() == {"name": "box"}
         failed = httpx.post(f"{server.base_url('zeus')}/api/things", json={}, timeout=10)
         assert failed.status_code == 500
-        assert failed.json()["detail"].startswith(f"{path}:5:18: the template failed to render")
+        assert failed.json()["detail"].startswith(f"{path}:5:18: the template '{{{{ body.thing.name }}}}' failed")
         assert httpx.get(f"{server.url}/echo?v=a", timeout=10).headers["X-Echo"] == "a"
         broken = httpx.get(f"{server.url}/echo", params={"v": "a\nSet-Cookie: x=1"}, timeout=10)
         assert broken.status_code == 500

@@ -53,7 +53,7 @@ from mockagent.scenarios.model import (
     StateChanges,
 )
 from mockagent.scenarios.yamlnodes import Fields, Node, Problems, Reported, TooManyProblems, shown
-from mockagent.templating import Template, TemplateError
+from mockagent.templating import JsonTemplate, Template, TemplateError, json_template
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 T = TypeVar("T")
@@ -162,7 +162,7 @@ def _scenarios(path: Path, text: str | None, problems: Problems) -> ScenarioSet:
     )
     credentials: dict[PlatformKey, dict[str, Credential]] = _opt(top, "auth", _auth, {})
     declared: dict[str, frozenset[str]] = _opt(top, "states", _declared_states, {})
-    found_stubs: list[stubs.Stub] = _opt(top, "stubs", lambda n: stubs.parse_stubs(n, _when, _then), [])
+    found_stubs: list[stubs.Stub] = _opt(top, "stubs", lambda n: stubs.parse_stubs(n, _STUB_READERS), [])
     # combine() reports a duplicate id (or stub) within one file as well as across files.
     return ScenarioSet.combine(
         [ScenarioSet(agents={a.id: a}, files=()) for a in agents]
@@ -751,10 +751,10 @@ def _step(node: Node) -> list[Step]:
     return steps
 
 
-def _template(node: Node, what: str) -> Template:
+def _template(node: Node, what: str, *, whole: bool = False) -> Template:
     source = node.text(what)
     try:
-        return Template(source, node.position)
+        return Template(source, node.position, whole=whole)
     except TemplateError as err:
         line = f" (line {err.lineno} of the template)" if err.lineno > 1 else ""
         raise node.error(f"{what}: {err}{line}") from err
@@ -767,18 +767,52 @@ ASK_KEYS = {"question", "options"}
 FAIL_KEYS = {"message", "code"}
 
 
+def _templates(node: Node, what: str) -> tuple[Template, ...]:
+    """A list of texts, each a template; every one that is wrong is reported."""
+    entries = node.sequence(what)
+    templates = tuple(node.problems.each(entries, lambda entry: _template(entry, what)))
+    if len(templates) < len(entries):
+        raise Reported(node.position, f"{what} with problems is left out")
+    return templates
+
+
+def _json(node: Node, what: str) -> JsonTemplate:
+    """JSON data whose strings are templates (each problem reported at its string); a string that is exactly
+    one ``{{ expression }}`` renders to the expression's value."""
+    value = node.json()
+    at: dict[tuple[object, ...], Node] = {}
+    stack: list[tuple[tuple[object, ...], Node]] = [((), node)]
+    while stack:
+        where, child = stack.pop()
+        at[where] = child
+        stack.extend(((*where, key), item) for key, item in reversed(child.children()))
+    reported = len(node.problems.found)
+
+    def template(where: tuple[object, ...], text: str) -> Template:
+        place = at.get(where, node)
+        path = "".join(f"[{key}]" if isinstance(key, int) else f".{key}" for key in where)
+        try:
+            return _template(place, f"{what}{path}", whole=True)
+        except ScenarioError as err:
+            node.problems.report(err)
+            return Template("")
+
+    compiled = json_template(value, template)
+    if len(node.problems.found) > reported:
+        raise Reported(node.position, f"{what} with problems is left out")
+    return compiled
+
+
 def _say(node: Node) -> Say:
     if not node.is_mapping:
         return Say(text=_template(node, "say"))
     fields = node.mapping("say", SAY_KEYS)
-    chunks = None
-    if "chunks" in fields:
-        chunks = tuple(n.text("a chunk") for n in fields["chunks"].sequence("say.chunks"))
+    chunks = _templates(fields["chunks"], "say.chunks") if "chunks" in fields else None
     if "text" not in fields and chunks is None:
         if fields.misspelt:
             raise Reported(node.position, "a say with an unknown key is left out")
         raise node.error("say needs 'text' (or explicit 'chunks')")
-    text = _template(fields["text"], "say.text") if "text" in fields else Template("".join(chunks or ()))
+    text = _template(fields["text"], "say.text") if "text" in fields else Template("")  # chunks win
     chunking = _enum(fields["chunk"], Chunking, "say.chunk") if "chunk" in fields else None
     chars = fields["chars"].integer("say.chars", minimum=1) if "chars" in fields else 0
     if chunking is Chunking.CHARS and not chars:
@@ -798,13 +832,15 @@ def _reasoning(node: Node) -> Reasoning:
 
 def _tool_call(node: Node) -> ToolCall:
     fields = node.mapping("tool_call", TOOL_CALL_KEYS, required=frozenset({"name"}))
-    args = fields["args"].json() if "args" in fields else {}
-    if not isinstance(args, dict):
-        raise fields["args"].error(f"tool_call.args must be a mapping, got {shown(args)}")
+    args = _json(fields["args"], "tool_call.args") if "args" in fields else JsonTemplate({}, {})
+    if not isinstance(args.value, dict):
+        raise fields["args"].error(f"tool_call.args must be a mapping, got {shown(args.value)}")
+    if "id" in fields:
+        fields["id"].string("tool_call.id")
     return ToolCall(
         name=fields["name"].string("tool_call.name"),
         args=args,
-        call_id=fields["id"].string("tool_call.id") if "id" in fields else None,
+        call_id=_template(fields["id"], "tool_call.id") if "id" in fields else None,
         requires_approval=fields["requires_approval"].boolean("requires_approval")
         if "requires_approval" in fields
         else False,
@@ -820,16 +856,14 @@ def _tool_result(node: Node) -> ToolResult:
         raise node.error("tool_result needs exactly one of 'output' or 'error'")
     if "error" in fields:
         return ToolResult(error=_template(fields["error"], "tool_result.error"))
-    return ToolResult(output=fields["output"].json())
+    return ToolResult(output=_json(fields["output"], "tool_result.output"))
 
 
 def _ask(node: Node) -> Ask:
     if not node.is_mapping:
         return Ask(question=_template(node, "ask"))
     fields = node.mapping("ask", ASK_KEYS, required=frozenset({"question"}))
-    options = (
-        tuple(n.text("an option") for n in fields["options"].sequence("ask.options")) if "options" in fields else ()
-    )
+    options = _templates(fields["options"], "ask.options") if "options" in fields else ()
     return Ask(question=_template(fields["question"], "ask.question"), options=options)
 
 
@@ -888,3 +922,7 @@ def _enum(node: Node, enum: type[E], what: str) -> E:
     except ValueError:
         valid = ", ".join(member.value for member in enum)
         raise node.error(f"{what} {shown(value)} is not one of: {valid}") from None
+
+
+#: What a raw stub writes as a reply does, read the same way (mockagent/scenarios/stubs.py reads the rest).
+_STUB_READERS = stubs.Readers(when=_when, then=_then, text=_template, json=_json)

@@ -21,7 +21,7 @@ from mockagent.errors import ScenarioError, SourcePosition
 from mockagent.model import PlatformKey
 from mockagent.scenarios.conditions import Condition
 from mockagent.scenarios.yamlnodes import Node, Reported, shown
-from mockagent.templating import Template, TemplateError
+from mockagent.templating import JsonTemplate, Template
 
 #: States a stub sets when it answers: (name, value) pairs, in the order written (`model.StateChanges`,
 #: which cannot be imported here: the model imports this module).
@@ -29,14 +29,6 @@ StateChanges = tuple[tuple[str, str], ...]
 #: CHOSEN (as WireMock): a stub without `priority` has 5; lower numbers are tried first.
 DEFAULT_PRIORITY = 5
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-#: What a stub's templates can see (docs/scenarios.md#raw-stubs).
-VARIABLES: Mapping[str, str] = {
-    "request": "the request: method, path (below the platform's mount), params, query, headers (by lower-case "
-    "name), body (its JSON, or none) and text (the body as text)",
-    "params": "the path parameters the stub's path captured ({{ params.id }})",
-    "groups": "the named groups the regexes of the stub's `when` captured",
-    "platform": "the platform key the request came to (empty at the server's root)",
-}
 #: Headers the server writes itself: a stub that sets them is refused at load.
 _OWN_HEADERS = {"content-length", "transfer-encoding", "connection"}
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -78,8 +70,7 @@ class PathPattern:
 
 @dataclass(frozen=True, slots=True)
 class SseFrame:
-    data: Any  # a Template (text), or a JSON tree whose strings are Templates
-    is_json: bool
+    data: JsonTemplate | Template  # JSON data, or text
     event: Template | None = None
     id: Template | None = None
     delay: float = 0.0  # clock seconds after the frame before it (after the headers, for the first)
@@ -96,8 +87,7 @@ class Stub:
     priority: int = DEFAULT_PRIORITY
     status: int = 200
     headers: tuple[tuple[str, Template], ...] = ()
-    body: Any = None  # a JSON tree whose strings are Templates (`is_json`), a Template (text), or None
-    is_json: bool = False
+    body: JsonTemplate | Template | None = None  # JSON data, text, or no body
     sse: tuple[SseFrame, ...] | None = None
     shadow: bool = False
     key: str = ""  # what its matches are counted under in a session (where it is declared)
@@ -226,13 +216,22 @@ STUB_KEYS = {"platform", "method", "path", "when", "then", "priority", "status",
 FRAME_KEYS = {"event", "data", "id", "delay"}
 
 
-def parse_stubs(node: Node, when: Callable[[Node], Condition], then: Callable[[Node], StateChanges]) -> list[Stub]:
-    """The `stubs:` list of a file; `when` reads a condition and `then` the states set, as the loader does
-    for replies."""
-    return node.problems.each(node.sequence("stubs"), lambda entry: _stub(entry, when, then))
+class Readers(NamedTuple):
+    """How the loader reads what a stub writes as a reply does: a `when`, a `then`, a template (text), and
+    JSON data whose strings are templates (each problem reported at its place)."""
+
+    when: Callable[[Node], Condition]
+    then: Callable[[Node], StateChanges]
+    text: Callable[[Node, str], Template]
+    json: Callable[[Node, str], JsonTemplate]
 
 
-def _stub(node: Node, read_when: Callable[[Node], Condition], read_then: Callable[[Node], StateChanges]) -> Stub:
+def parse_stubs(node: Node, read: Readers) -> list[Stub]:
+    """The `stubs:` list of a file."""
+    return node.problems.each(node.sequence("stubs"), lambda entry: _stub(entry, read))
+
+
+def _stub(node: Node, read: Readers) -> Stub:
     fields = node.mapping("a stub", STUB_KEYS, required=frozenset({"method", "path"}))
     problems = node.problems
     reported = len(problems.found)
@@ -249,11 +248,11 @@ def _stub(node: Node, read_when: Callable[[Node], Condition], read_then: Callabl
     platform = part("platform", _platform, None)
     method = part("method", _method, "GET")
     path = part("path", lambda n: _path(n, platform), None)
-    when = part("when", read_when, None)
+    when = part("when", read.when, None)
     status = part("status", _status, 200)
-    headers = part("headers", _headers, ())
-    sse = part("sse", _frames, None)
-    body, is_json = part("body", _body, (None, False))
+    headers = part("headers", lambda n: _headers(n, read), ())
+    sse = part("sse", lambda n: _frames(n, read), None)
+    body = part("body", lambda n: _body(n, read), None)
     if "body" in fields and "sse" in fields:
         problems.report(fields["sse"].error("a stub answers with 'body' or with 'sse' frames, not both"))
     if sse is not None and not 200 <= status <= 299:
@@ -266,12 +265,11 @@ def _stub(node: Node, read_when: Callable[[Node], Condition], read_then: Callabl
         path=path,
         source=node.position,
         when=when,
-        sets=part("then", read_then, ()),
+        sets=part("then", read.then, ()),
         priority=part("priority", lambda n: n.integer("priority"), DEFAULT_PRIORITY),
         status=status,
         headers=headers,
         body=body,
-        is_json=is_json,
         sse=sse,
         shadow=part("shadow", lambda n: n.boolean("shadow"), False),
         key=str(node.position),
@@ -336,7 +334,7 @@ def _status(node: Node) -> int:
     return status
 
 
-def _headers(node: Node) -> tuple[tuple[str, Template], ...]:
+def _headers(node: Node, read: Readers) -> tuple[tuple[str, Template], ...]:
     headers = []
     wrong = False
     for name, key_node, value in node.items("headers"):
@@ -345,7 +343,7 @@ def _headers(node: Node) -> tuple[tuple[str, Template], ...]:
                 raise key_node.error(f"{shown(name)} is not a header name")
             if name.lower() in _OWN_HEADERS:
                 raise key_node.error(f"the server writes {name} itself: leave it out")
-            headers.append((name, _template(value, f"header {name}")))
+            headers.append((name, read.text(value, f"header {name}")))
         except ScenarioError as err:
             node.problems.report(err)
             wrong = True
@@ -354,15 +352,15 @@ def _headers(node: Node) -> tuple[tuple[str, Template], ...]:
     return tuple(headers)
 
 
-def _body(node: Node) -> tuple[Any, bool]:
+def _body(node: Node, read: Readers) -> JsonTemplate | Template:
     """A mapping or a list is a JSON body; text is a text body."""
     if node.is_mapping or node.is_sequence:
-        return json_templates(node), True
-    return _template(node, "body"), False
+        return read.json(node, "body")
+    return read.text(node, "body")
 
 
-def _frames(node: Node) -> tuple[SseFrame, ...]:
-    frames = tuple(node.problems.each(node.sequence("sse"), _frame))
+def _frames(node: Node, read: Readers) -> tuple[SseFrame, ...]:
+    frames = tuple(node.problems.each(node.sequence("sse"), lambda entry: _frame(entry, read)))
     if len(frames) < len(node.sequence("sse")):
         raise Reported(node.position, "'sse' with problems is left out")
     if not frames:
@@ -370,71 +368,28 @@ def _frames(node: Node) -> tuple[SseFrame, ...]:
     return frames
 
 
-def _frame(node: Node) -> SseFrame:
+def _frame(node: Node, read: Readers) -> SseFrame:
     fields = node.mapping("an sse frame", FRAME_KEYS, required=frozenset({"data"}))
     data = fields["data"]
-    is_json = data.is_mapping or data.is_sequence
     return SseFrame(
-        data=json_templates(data) if is_json else _template(data, "data"),
-        is_json=is_json,
-        event=_line(fields["event"], "event") if "event" in fields else None,
-        id=_line(fields["id"], "id") if "id" in fields else None,
+        data=read.json(data, "data") if data.is_mapping or data.is_sequence else read.text(data, "data"),
+        event=_line(fields["event"], "event", read) if "event" in fields else None,
+        id=_line(fields["id"], "id", read) if "id" in fields else None,
         delay=fields["delay"].number("delay") if "delay" in fields else 0.0,
     )
 
 
-def _line(node: Node, what: str) -> Template:
-    template = _template(node, what)
+def _line(node: Node, what: str, read: Readers) -> Template:
+    template = read.text(node, what)
     if "\n" in template.source or "\r" in template.source:
         raise node.error(f"an SSE {what} is one line")
     return template
 
 
-def _template(node: Node, what: str) -> Template:
-    source = node.text(what)
-    try:
-        return Template(source, node.position, known=VARIABLES)
-    except TemplateError as err:
-        line = f" (line {err.lineno} of the template)" if err.lineno > 1 else ""
-        raise node.error(f"{what}: {err}{line}") from err
-
-
-# ── JSON bodies with templates ───────────────────────────────────────────────────────────────────
-
-
-def json_templates(node: Node) -> Any:
-    """A JSON tree whose strings with `{{` or `{%` are Templates, each at its own position (keys stay text)."""
-    node.json()  # what JSON cannot carry is reported at its place
-    return _compiled(node)
-
-
-def _compiled(node: Node) -> Any:
-    if node.is_mapping:
-        return {name: _compiled(value) for name, _, value in node.items("a JSON object")}
-    if node.is_sequence:
-        return [_compiled(item) for item in node.sequence("a JSON list")]
-    value = node.plain()
-    if isinstance(value, str) and ("{{" in value or "{%" in value):
-        return _template(node, "a string of the body")
-    return value
-
-
-def render_json(tree: Any, variables: Mapping[str, Any]) -> Any:
-    """The JSON tree with each Template rendered to its text (CHOSEN: a template in a JSON body renders to a
-    string; write the number as YAML to send a number). One function, so that a richer tree renderer can
-    take its place."""
-    if isinstance(tree, Template):
-        return tree.render(variables)
-    if isinstance(tree, dict):
-        return {key: render_json(item, variables) for key, item in tree.items()}
-    if isinstance(tree, list):
-        return [render_json(item, variables) for item in tree]
-    return tree
-
-
 __all__ = [
     "DEFAULT_PRIORITY",
     "PathPattern",
+    "Readers",
     "ServedRoute",
     "SseFrame",
     "Stub",
@@ -444,5 +399,4 @@ __all__ = [
     "StubsUnmatched",
     "collisions",
     "parse_stubs",
-    "render_json",
 ]

@@ -287,6 +287,19 @@ class Node:
             raise Reported(self.position, "a value that is not JSON data is left out")
         return self.plain()
 
+    def children(self) -> list[tuple[Any, Node]]:
+        """A mapping's (key as `plain` makes it, value) or a list's (index, item); nothing for a scalar. For a
+        walk beside `plain()`'s data (a key given twice: the later one is what the data holds)."""
+        node = self._node
+        if isinstance(node, yaml.SequenceNode):
+            return [(index, Node(child, self.path, self.problems)) for index, child in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode):
+            return [
+                (Node(key, self.path, self.problems).plain(), Node(value, self.path, self.problems))
+                for key, value in node.value
+            ]
+        return []
+
     @property
     def kind(self) -> str:
         if isinstance(self._node, yaml.MappingNode):

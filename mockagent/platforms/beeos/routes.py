@@ -370,7 +370,9 @@ class BeeOS(Platform):
         if stored is None:
             raise ApiError(ErrorKind.NOT_FOUND, f"file {file_id} not found", code="file_not_found")
         expected = stored.upload_signature if upload else stored.download_signature
-        if not secrets.compare_digest(request.query.get("signature", ""), expected):
+        given = request.query.get("signature", "")
+        # As bytes: compare_digest takes no text beyond ASCII, and a signature of any characters is a mismatch.
+        if not secrets.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode()):
             raise ApiError(ErrorKind.FORBIDDEN, "the URL signature is missing or does not match")
         return stored
 
