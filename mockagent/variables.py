@@ -71,13 +71,14 @@ class Headers(dict[str, str]):
 class _Sources:
     """Where a turn's variables made on first read come from."""
 
-    __slots__ = ("agent", "clock", "conversation", "headers", "method", "params", "path", "query", "run")
+    __slots__ = ("agent", "clock", "conversation", "headers", "method", "params", "path", "query", "run", "stub")
 
     def __init__(self, ctx: RequestContext, agent: Agent | None, conversation: Conversation | None) -> None:
         self.headers = ctx.headers
         self.query = ctx.query
         # Not the context itself: it holds the run, which holds these (reference counting must free a run).
         self.method, self.path, self.params = ctx.method, ctx.path, ctx.params
+        self.stub = ctx.stub.key if ctx.stub is not None else ""  # a stub's answer: where the stub is declared
         self.agent = agent
         self.conversation = conversation
         self.clock: Clock = ctx.session.clock
@@ -118,7 +119,8 @@ class _Sources:
         if name in HELPERS:
             # Seeded by the scenario (the agent's pace.seed and id), the session and the turn's number in it.
             agent = self.agent
-            scenario = f"{agent.pace.seed}:{agent.id}" if agent is not None else ""
+            # A stub's, by where it is declared: two stubs' first answers in a session draw apart.
+            scenario = f"{agent.pace.seed}:{agent.id}" if agent is not None else self.stub
             seed = f"{scenario}:{variables['session']}:{variables['counter']}"
             helpers = Draws(seed).helpers()
             variables.update(helpers)  # the five share the turn's generator
@@ -149,8 +151,8 @@ def turn_variables(
 ) -> Variables:
     """The variables of a turn of `agent` in `conversation`; or, with `conversation` (and `agent`) None, of a
     request that plays no turn (a stub's answer): its message, body, headers, query, method, path, path
-    parameters, session, platform, clock and helpers (seeded by the session and `counter`) are the request's,
-    the others empty."""
+    parameters, session, platform, clock and helpers (seeded by the stub, the session and `counter`) are the
+    request's, the others empty."""
     session = ctx.session
     values = {
         "message": ctx.message if ctx.message is not None else "",

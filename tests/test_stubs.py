@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import httpx
@@ -115,6 +116,24 @@ def test_matched_counts_a_stubs_answers_in_the_session(mockagent_server: Threade
     assert [httpx.get(url, timeout=10).text for _ in range(3)] == ["first", "again", "again"]
     other = httpx.get(url, headers={"X-Mockagent-Session": "other"}, timeout=10)
     assert other.text == "first"  # each session counts its own
+
+
+def test_seeded_helpers_differ_by_answer_and_by_stub_and_repeat_by_run(tmp_path: Path) -> None:
+    def ids(server: ThreadedMockServer) -> list[dict[str, Any]]:
+        orders = [httpx.post(f"{server.url}/orders", timeout=10).json() for _ in range(2)]
+        invoice = httpx.post(f"{server.url}/invoices", timeout=10).json()
+        return [*orders, invoice]
+
+    settings = Settings(scenario_paths=(Path(FILE),))
+    with ThreadedMockServer(settings) as first:
+        once = ids(first)
+    with ThreadedMockServer(settings) as second:
+        again = ids(second)
+    assert once == again  # the same requests draw the same ids in every run
+    first_order, second_order, invoice = once
+    assert (first_order["answer"], second_order["answer"]) == (1, 2)  # one {{ expression }}: a number
+    assert len({first_order["id"], second_order["id"], invoice["id"]}) == 3
+    assert str(first_order["id"]).startswith("ord_")
 
 
 def test_priority_before_file_order(mockagent_server: ThreadedMockServer) -> None:
@@ -463,7 +482,7 @@ def test_every_problem_of_every_stub_is_reported(tmp_path: Path) -> None:
 
 def test_validate_counts_the_stubs_and_reports_a_collision(tmp_path: Path) -> None:
     good = CliRunner().invoke(main, ["validate", FILE])
-    assert (good.exit_code, good.output) == (0, "ok: 2 agents and 15 stubs in 1 file\n")
+    assert (good.exit_code, good.output) == (0, "ok: 2 agents and 17 stubs in 1 file\n")
     bad = tmp_path / "bad.yaml"
     bad.write_text("stubs:\n  - platform: aster\n    method: POST\n    path: /api/chat\n")
     result = CliRunner().invoke(main, ["validate", str(bad)])
