@@ -94,7 +94,7 @@ def choose_fault(engine: Engine, context: RequestContext, agent: Agent | None, s
     rules = [(f"{agent.id}#{i}", rule) for i, rule in enumerate(agent.faults)] if agent else []
     rules += [(f"*#{i}", rule) for i, rule in enumerate(engine.fault_rules)]
     # A conversation the client names already had its first call (the one that created it).
-    known = session.conversation(platform, scope) if scope else None
+    known = session.conversation(platform, scope) if scope and platform is not None else None
     prior = known.turns if known else 0
     for rule_id, rule in rules:
         earlier = prior if rule.per is Per.CONVERSATION else 0

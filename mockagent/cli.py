@@ -324,7 +324,9 @@ def validate(scenario_paths: tuple[Path, ...], cassettes: Path | None) -> None:
     if scenario_paths:
         try:
             scenarios = load_scenarios(Settings(scenario_paths=scenario_paths))
-            found.append(f"{counted(len(scenarios.agents), 'agent')} in {counted(len(scenarios.files), 'file')}")
+            stubs = f" and {counted(len(scenarios.stubs), 'stub')}" if scenarios.stubs else ""
+            agents = counted(len(scenarios.agents), "agent")
+            found.append(f"{agents}{stubs} in {counted(len(scenarios.files), 'file')}")
         except ScenarioError as err:
             click.echo(str(err), err=True)
             problems += len(err.problems)

@@ -42,6 +42,9 @@ VARIABLES: Mapping[str, str] = {
     "body": "the request's JSON body ({} when it has none)",
     "headers": "the request's headers, names in any case (headers['x-env']), without the secret ones",
     "query": "the request's query parameters, without the secret ones",
+    "params": "the parameters of the request's path: the platform route's ({{ params.agentId }}), or a raw stub's",
+    "method": "the request's method (GET, POST …)",
+    "path": "the request's path, as sent (with the platform's mount)",
     "history": "the conversation's earlier turns, oldest first: a list of {message, reply}",
     "session": "the session's name (default when the request names none)",
     "agent": "the agent: {id, name, description}",
@@ -57,7 +60,20 @@ VARIABLES: Mapping[str, str] = {
 #: The variables whose value is always a short text or a number: only these render without Jinja, whose
 #: bounds the others (a body, the history) need.
 TEXT_VARIABLES = frozenset(
-    {"message", "answer", "turn", "conversation_id", "agent_id", "platform", "session", "now", "epoch", "counter"}
+    {
+        "message",
+        "answer",
+        "turn",
+        "conversation_id",
+        "agent_id",
+        "platform",
+        "session",
+        "now",
+        "epoch",
+        "counter",
+        "method",
+        "path",
+    }
 )
 #: The seeded helpers (functions).
 HELPERS = frozenset({"uuid", "id", "random", "randint", "choice"})

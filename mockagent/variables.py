@@ -71,11 +71,14 @@ class Headers(dict[str, str]):
 class _Sources:
     """Where a turn's variables made on first read come from."""
 
-    __slots__ = ("agent", "clock", "conversation", "headers", "query", "run")
+    __slots__ = ("agent", "clock", "conversation", "headers", "method", "params", "path", "query", "run", "stub")
 
     def __init__(self, ctx: RequestContext, agent: Agent | None, conversation: Conversation | None) -> None:
         self.headers = ctx.headers
         self.query = ctx.query
+        # Not the context itself: it holds the run, which holds these (reference counting must free a run).
+        self.method, self.path, self.params = ctx.method, ctx.path, ctx.params
+        self.stub = ctx.stub.key if ctx.stub is not None else ""  # a stub's answer: where the stub is declared
         self.agent = agent
         self.conversation = conversation
         self.clock: Clock = ctx.session.clock
@@ -99,6 +102,12 @@ class _Sources:
             return query
         if name == "history":
             return self._history()
+        if name == "params":
+            return dict(self.params)
+        if name == "method":
+            return self.method
+        if name == "path":
+            return self.path
         if name == "agent":
             agent = self.agent
             return {"id": agent.id, "name": agent.name, "description": agent.description} if agent else _NO_AGENT
@@ -110,7 +119,8 @@ class _Sources:
         if name in HELPERS:
             # Seeded by the scenario (the agent's pace.seed and id), the session and the turn's number in it.
             agent = self.agent
-            scenario = f"{agent.pace.seed}:{agent.id}" if agent is not None else ""
+            # A stub's, by where it is declared: two stubs' first answers in a session draw apart.
+            scenario = f"{agent.pace.seed}:{agent.id}" if agent is not None else self.stub
             seed = f"{scenario}:{variables['session']}:{variables['counter']}"
             helpers = Draws(seed).helpers()
             variables.update(helpers)  # the five share the turn's generator
@@ -140,8 +150,9 @@ def turn_variables(
     turn: int = 1,
 ) -> Variables:
     """The variables of a turn of `agent` in `conversation`; or, with `conversation` (and `agent`) None, of a
-    request that plays no turn (a stub's answer): its message, body, headers, query, session, platform,
-    clock and helpers (seeded by the session and `counter`) are the request's, the others empty."""
+    request that plays no turn (a stub's answer): its message, body, headers, query, method, path, path
+    parameters, session, platform, clock and helpers (seeded by the stub, the session and `counter`) are the
+    request's, the others empty."""
     session = ctx.session
     values = {
         "message": ctx.message if ctx.message is not None else "",
@@ -149,7 +160,7 @@ def turn_variables(
         "turn": turn,
         "conversation_id": conversation.id if conversation is not None else "",
         "agent_id": agent.id if agent is not None else "",
-        "platform": ctx.platform.value,
+        "platform": ctx.platform.value if ctx.platform is not None else "",  # "" at the root (a stub)
         "groups": groups,
         "body": ctx.body if ctx.body is not None else {},
         "session": session.name,

@@ -379,7 +379,7 @@ def test_the_journal_records_requests_and_filters_them(mockagent_server: Threade
     assert all(e["fault"] is None for e in entries)
     at_2s = wall.replace(microsecond=wall.microsecond // 1000 * 1000)  # shown to the millisecond
     assert {datetime.fromisoformat(e["at"]) for e in entries} == {at_2s}  # the session's clock time: 2 s
-    assert set(entries[0]) == {"at", "platform", "method", "path", "status", "agent", "fault", "explanation"}
+    assert set(entries[0]) == {"at", "platform", "method", "path", "status", "agent", "fault", "explanation", "stub"}
 
     assert [e["platform"] for e in journal(mockagent_server, "?platform=agentos")] == ["agentos"]
     assert [e["status"] for e in journal(mockagent_server, "?platform=beeos")] == [200, 404]

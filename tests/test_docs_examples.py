@@ -1,6 +1,7 @@
 """Every scenario example in the docs is a whole file that loads, and serves: each of its agents answers a
-first message on a platform it is served on, never with a 5xx (an example that only loads could still
-describe behaviour the server no longer has)."""
+first message on a platform it is served on, never with a 5xx, and each of its raw stubs without a `when`
+answers a request to its path with its own status (an example that only loads could still describe
+behaviour the server no longer has)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,15 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", ROOT / "docs" / "scenarios.md", ROOT / "docs" / "faults.md"]
 BLOCK = re.compile(r"^```yaml\n(.*?)^```", re.DOTALL | re.MULTILINE)
 OAG = "oag_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
+#: A credential each platform accepts, for a stub on a call the platform authenticates first.
+CREDENTIALS = {
+    "beeos": {"Authorization": f"Bearer {OAG}"},
+    "agentos": {"Authorization": "Bearer aos_ws_docs"},
+    "xpander": {"x-api-key": "xp-docs"},
+    "zeus": {"Authorization": f"Bearer {JWT}"},
+    "aster": {"Authorization": f"Bearer {JWT}"},
+}
 
 
 def examples() -> list[tuple[str, str]]:
@@ -57,3 +67,12 @@ def test_an_example_loads_and_each_agent_answers(tmp_path: Path, where: str, tex
                 timeout=10,
             )
             assert response.status_code < 500, f"{where}: {agent['id']}: {response.text}"
+        for stub in scenarios.stubs:
+            platform = stub.platform.value if stub.platform is not None else None
+            base = server.url if platform is None else f"{server.url}/{platform}"
+            path = "/".join("x" if segment is None else segment for segment in stub.path.segments)
+            headers = CREDENTIALS.get(platform or "", {})
+            response = httpx.request(stub.method, base + path, headers=headers, timeout=10)
+            # A stub with a `when` may not take this request (its route or the 404 answers): never a 5xx.
+            took = response.status_code == stub.status if stub.when is None else response.status_code < 500
+            assert took, f"{where}: {stub.source}: {response.status_code} {response.text}"

@@ -38,6 +38,7 @@ MEANING = (
     "is already used by",
     "is not a body path",
     "must be 1-128 letters",  # an agent id that YAML read as a number
+    "answers the same requests as the stub at",  # two stubs, once one's `when` is taken away
     "breaks a turn's stream",  # a sequence item's stream fault without its script: the fault's own language
 )
 

@@ -273,11 +273,24 @@ class Query:
         return f"query {self.name}"
 
 
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A parameter of the path: a raw stub's `{name}`, or one of the platform route's (`agentId`)."""
+
+    name: str
+
+    def value(self, ctx: RequestContext, reply: str) -> Any:
+        return ctx.params.get(self.name, MISSING)
+
+    def __str__(self) -> str:
+        return f"path parameter {self.name}"
+
+
 class Platform:
     __slots__ = ()
 
     def value(self, ctx: RequestContext, reply: str) -> Any:
-        return ctx.platform.value
+        return ctx.platform.value if ctx.platform is not None else MISSING  # a stub at the server's root
 
     def __str__(self) -> str:
         return "the platform"
@@ -322,7 +335,7 @@ class State:
 
 
 #: Subjects whose values are always text: what a test compares them with is read as text.
-TEXT_SUBJECTS = (Message, Header, Query, State)
+TEXT_SUBJECTS = (Message, Header, Query, Param, State)
 
 
 # ── conditions ───────────────────────────────────────────────────────────────────────────────────

@@ -39,7 +39,7 @@ from mockagent.model import (
     ToolResult,
     WaitPolls,
 )
-from mockagent.scenarios import conditions, states, yamlnodes
+from mockagent.scenarios import conditions, states, stubs, yamlnodes
 from mockagent.scenarios.conditions import Condition
 from mockagent.scenarios.model import (
     DEFAULT_PRIORITY,
@@ -62,9 +62,10 @@ _NO_CHANGES: StateChanges = ()
 AGENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
-def load_paths(paths: Sequence[Path]) -> ScenarioSet:
+def load_paths(paths: Sequence[Path], routes: Callable[[], Iterable[stubs.ServedRoute]] | None = None) -> ScenarioSet:
     """Load files, and the scenario files inside folders (sorted, so the order is stable). Every problem
-    of every file is reported, in one `ScenarioErrors`."""
+    of every file is reported, in one `ScenarioErrors`. `routes`: the modelled routes of the platforms to
+    be served, asked for only when there are stubs (a stub that would answer for one must say `shadow`)."""
     problems = Problems()
     scenarios = ScenarioSet()
     order: dict[str, int] = {}  # each path in the order it is loaded: the order its problems are told in
@@ -74,6 +75,10 @@ def load_paths(paths: Sequence[Path]) -> ScenarioSet:
             for path in _expand(paths, problems, order):
                 order.setdefault(str(path), len(order))
                 parts.append(_load(path, None, problems))
+            found = [stub for part in parts for stub in part.stubs]
+            if routes is not None and found:
+                for problem in stubs.collisions(found, routes()):
+                    problems.report(problem)
             scenarios = ScenarioSet.combine(parts)
             for problem in states.problems(scenarios):
                 problems.report(problem)
@@ -157,9 +162,11 @@ def _scenarios(path: Path, text: str | None, problems: Problems) -> ScenarioSet:
     )
     credentials: dict[PlatformKey, dict[str, Credential]] = _opt(top, "auth", _auth, {})
     declared: dict[str, frozenset[str]] = _opt(top, "states", _declared_states, {})
-    # combine() reports a duplicate id within one file as well as across files.
+    found_stubs: list[stubs.Stub] = _opt(top, "stubs", lambda n: stubs.parse_stubs(n, _STUB_READERS), [])
+    # combine() reports a duplicate id (or stub) within one file as well as across files.
     return ScenarioSet.combine(
         [ScenarioSet(agents={a.id: a}, files=()) for a in agents]
+        + [ScenarioSet(stubs=(stub,), files=()) for stub in found_stubs]
         + [ScenarioSet(credentials=credentials, files=(str(path),), states=declared)]
     )
 
@@ -181,7 +188,7 @@ def _opt(fields: Fields, key: str, parse: Callable[[Node], T], default: T) -> T:
 
 # The keys of each mapping the format has: the loader reads them, and the JSON Schema is built from them
 # (mockagent/scenarios/schema.py), so that the two never disagree on what a file may say.
-FILE_KEYS = {"agents", "auth", "faults", "states"}
+FILE_KEYS = {"agents", "auth", "faults", "states", "stubs"}
 AGENT_KEYS = {
     "id",
     "aster_id",
@@ -408,7 +415,20 @@ def _declared_states(node: Node) -> dict[str, frozenset[str]]:
 # ── conditions ───────────────────────────────────────────────────────────────────────────────────
 
 MESSAGE_TESTS = {"equals", "contains", "regex", "one_of", "ignore_case"}
-WHEN_KEYS = {"message", "body", "headers", "query", "platform", "turn", "matched", "state", "all", "any", "not"}
+WHEN_KEYS = {
+    "message",
+    "body",
+    "headers",
+    "query",
+    "params",
+    "platform",
+    "turn",
+    "matched",
+    "state",
+    "all",
+    "any",
+    "not",
+}
 TEST_KEYS = {"equals", "contains", "regex", "one_of", "exists", "gt", "gte", "lt", "lte", "ignore_case"}
 
 
@@ -561,6 +581,7 @@ _CONDITIONS: dict[str, Callable[[Node], list[Condition]]] = {
     "body": _keyed("body", _body_field),
     "headers": _keyed("headers", lambda name, _: conditions.Header(name)),
     "query": _keyed("query", lambda name, _: conditions.Query(name)),
+    "params": _keyed("params", lambda name, _: conditions.Param(name)),
     "platform": _platforms,
     "turn": _test_of(conditions.Turn(), "turn"),
     "matched": _test_of(conditions.Matched(), "matched"),
@@ -901,3 +922,7 @@ def _enum(node: Node, enum: type[E], what: str) -> E:
     except ValueError:
         valid = ", ".join(member.value for member in enum)
         raise node.error(f"{what} {shown(value)} is not one of: {valid}") from None
+
+
+#: What a raw stub writes as a reply does, read the same way (mockagent/scenarios/stubs.py reads the rest).
+_STUB_READERS = stubs.Readers(when=_when, then=_then, text=_template, json=_json)

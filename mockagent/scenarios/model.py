@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import NamedTuple
 
 from mockagent.errors import ScenarioError, ScenarioErrors, SourcePosition
 from mockagent.faults import Fault, FaultRule
 from mockagent.model import Pace, PlatformKey, Step
 from mockagent.scenarios.conditions import Condition
+from mockagent.scenarios.stubs import Stub, StubTable
 
 #: CHOSEN (as WireMock): a reply without `priority` has 5; lower numbers are tried first.
 DEFAULT_PRIORITY = 5
@@ -138,6 +140,11 @@ class ScenarioSet:
     files: tuple[str, ...] = ()
     # The values each scenario state is declared to take from outside (`states:`: the admin API, tests).
     states: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    stubs: tuple[Stub, ...] = ()  # raw stubs (docs/scenarios.md#raw-stubs), in file order
+
+    @cached_property
+    def stub_table(self) -> StubTable:
+        return StubTable(self.stubs)
 
     def agent(self, platform: PlatformKey, agent_id: str) -> Agent | None:
         agent = self.agents.get(agent_id)
@@ -145,18 +152,26 @@ class ScenarioSet:
 
     @classmethod
     def combine(cls, parts: Iterable[ScenarioSet]) -> ScenarioSet:
-        """Merge sets loaded from several files; an agent id or Aster id declared twice is an error (each
-        one is reported, in one `ScenarioErrors`)."""
+        """Merge sets loaded from several files; an agent id or Aster id declared twice, or two stubs that
+        answer the same requests, is an error (each one is reported, in one `ScenarioErrors`)."""
         agents: dict[str, Agent] = {}
         aster_ids: dict[int, Agent] = {}
         credentials: dict[PlatformKey, dict[str, Credential]] = {}
         files: list[str] = []
+        stubs: dict[tuple[object, ...], Stub] = {}
         states: dict[str, frozenset[str]] = {}
         twice: list[ScenarioError] = []
         for part in parts:
             files.extend(part.files)
             for name, values in part.states.items():
                 states[name] = states.get(name, frozenset()) | values
+            for stub in part.stubs:
+                same = (stub.platform, stub.method, stub.path.shape, str(stub.when) if stub.when else None)
+                if (first := stubs.get(same)) is not None:
+                    message = f"this stub answers the same requests as {first.describe()}: give it another 'when'"
+                    twice.append(ScenarioError(stub.source, message))
+                    continue
+                stubs[same] = stub
             for agent in part.agents.values():
                 if (twin := agents.get(agent.id)) is not None:
                     message = f"agent {agent.id!r} is already declared at {twin.source}"
@@ -178,4 +193,11 @@ class ScenarioSet:
                 credentials.setdefault(platform, {}).update(keys)
         if twice:
             raise ScenarioErrors(twice)
-        return cls(agents=agents, aster_ids=aster_ids, credentials=credentials, files=tuple(files), states=states)
+        return cls(
+            agents=agents,
+            aster_ids=aster_ids,
+            credentials=credentials,
+            files=tuple(files),
+            states=states,
+            stubs=tuple(stubs.values()),
+        )

@@ -19,7 +19,7 @@ from typing import Any
 
 from mockagent.faults import Per
 from mockagent.model import Chunking, PlatformKey
-from mockagent.scenarios import loader
+from mockagent.scenarios import loader, stubs
 from mockagent.scenarios.model import Exhausted
 
 Schema = dict[str, Any]
@@ -49,6 +49,7 @@ def build() -> Schema:
                     "description": "values a state takes from outside the scenarios (the admin API, tests)",
                     "additionalProperties": {"anyOf": [_ref("state"), {"type": "array", "items": _ref("state")}]},
                 },
+                "stubs": {"type": "array", "items": _ref("stub")},
             },
         ),
         "$defs": _definitions(),
@@ -73,6 +74,14 @@ def _definitions() -> Schema:
         # A state's value is text, as `when` reads it: an unquoted yes is a boolean to YAML, and refused.
         "state": _ref("text"),
         "when": _when(),
+        "stub": _stub(),
+        "sseFrame": _closed(
+            stubs.FRAME_KEYS,
+            {"data": _ref("body"), "event": _ref("text"), "id": _ref("text"), "delay": _ref("seconds")},
+            required=("data",),
+        ),
+        # A mapping or a list is sent as JSON; text (or a number, read as its text) as text.
+        "body": {"anyOf": [{"type": "object"}, {"type": "array"}, _ref("text")]},
         "textTest": _test(_ref("text")),
         "valueTest": _test({}),
         "script": {"type": "array", "minItems": 1, "items": _ref("step")},
@@ -149,6 +158,33 @@ def _sequence_item() -> Schema:
     return {"anyOf": [_ref("script"), item]}
 
 
+def _stub() -> Schema:
+    """A raw stub (docs/scenarios.md#raw-stubs): where, which requests, and the answer."""
+    stub = _closed(
+        stubs.STUB_KEYS,
+        {
+            "platform": {"anyOf": [_enum(PlatformKey), {"type": "null"}]},
+            "method": {"enum": list(stubs.METHODS)},
+            "path": {"type": "string", "pattern": "^/[^?#]*$"},
+            "when": _ref("when"),
+            "then": _ref("then"),
+            "priority": {"type": "integer"},
+            "status": {"type": "integer", "minimum": 200, "maximum": 599},
+            "headers": {
+                "type": "object",
+                "propertyNames": {"pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
+                "additionalProperties": _ref("text"),
+            },
+            "body": _ref("body"),
+            "sse": {"type": "array", "minItems": 1, "items": _ref("sseFrame")},
+            "shadow": {"type": "boolean"},
+        },
+        required=("method", "path"),
+    )
+    stub["not"] = {"required": ["body", "sse"]}
+    return stub
+
+
 def _when() -> Schema:
     keyed = {"type": "object", "minProperties": 1}
     when = _closed(
@@ -158,6 +194,7 @@ def _when() -> Schema:
             "body": keyed | {"additionalProperties": _ref("valueTest")},
             "headers": keyed | {"additionalProperties": _ref("textTest")},
             "query": keyed | {"additionalProperties": _ref("textTest")},
+            "params": keyed | {"additionalProperties": _ref("textTest")},
             "state": keyed | {"additionalProperties": _ref("textTest")},
             "platform": {"anyOf": [_enum(PlatformKey), {"type": "array", "minItems": 1, "items": _enum(PlatformKey)}]},
             "turn": _ref("valueTest"),

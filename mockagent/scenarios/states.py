@@ -15,14 +15,17 @@ from mockagent.scenarios.model import ScenarioSet
 
 
 def values_set(scenarios: ScenarioSet) -> dict[str, set[str]]:
-    """Each state's possible values: its initial one, those a reply or sequence item sets, and those
-    declared under `states:`."""
+    """Each state's possible values: its initial one, those a reply, a sequence item or a raw stub sets,
+    and those declared under `states:`."""
     found: dict[str, set[str]] = {}
     for agent in scenarios.agents.values():
         for reply in agent.replies:
             for changes in (reply.sets, *(item.sets for item in reply.sequence)):
                 for name, value in changes:
                     found.setdefault(name, {INITIAL_STATE}).add(value)
+    for stub in scenarios.stubs:
+        for name, value in stub.sets:
+            found.setdefault(name, {INITIAL_STATE}).add(value)
     for name, values in scenarios.states.items():
         found.setdefault(name, {INITIAL_STATE}).update(values)
     return found
@@ -48,17 +51,16 @@ def problems(scenarios: ScenarioSet) -> list[ScenarioError]:
 
 def _required(scenarios: ScenarioSet) -> Iterator[tuple[str, object, bool, SourcePosition]]:
     """(state, a value a `when` compares it to, ignoring case?, where) for every equals and one_of test of
-    a state, under `not` and `any` too."""
-    for agent in scenarios.agents.values():
-        for reply in agent.replies:
-            if reply.when is None:
+    a state, under `not` and `any` too — in replies and in raw stubs."""
+    whens = [reply.when for agent in scenarios.agents.values() for reply in agent.replies]
+    whens += [stub.when for stub in scenarios.stubs]
+    for when in whens:
+        for check in conditions.checks(when) if when is not None else ():
+            subject, test = check.subject, check.test
+            if not isinstance(subject, conditions.State) or subject.source is None:
                 continue
-            for check in conditions.checks(reply.when):
-                subject, test = check.subject, check.test
-                if not isinstance(subject, conditions.State) or subject.source is None:
-                    continue
-                if isinstance(test, Equals):
-                    yield subject.name, test.expected, test.ignore_case, subject.source
-                elif isinstance(test, OneOf):
-                    for option in test.expected:
-                        yield subject.name, option, test.ignore_case, subject.source
+            if isinstance(test, Equals):
+                yield subject.name, test.expected, test.ignore_case, subject.source
+            elif isinstance(test, OneOf):
+                for option in test.expected:
+                    yield subject.name, option, test.ignore_case, subject.source

@@ -35,7 +35,7 @@ from mockagent.server import ThreadedMockServer
 
 pytestmark = pytest.mark.mockagent(manual_clock=True)
 
-STUBS = "script its answer with a raw stub (see docs/scenarios.md, coming)."
+STUBS = "script its answer with a raw stub (see docs/scenarios.md#raw-stubs)."
 
 
 def public(cls: type) -> list[str]:
