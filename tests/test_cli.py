@@ -87,7 +87,7 @@ def test_validate_a_good_file(tmp_path: Path) -> None:
 def test_validate_the_demo_agents_and_a_folder(tmp_path: Path) -> None:
     (tmp_path / "one.yaml").write_text(GOOD)
     (tmp_path / "two.yaml").write_text(GOOD.replace("alpha", "gamma").replace("beta", "delta"))
-    assert mockagent("validate", DEMO).stdout.strip() == "ok: 11 agents in 1 file"
+    assert mockagent("validate", DEMO).stdout.strip() == "ok: 11 agents and 2 stubs in 1 file"
     result = mockagent("validate", tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok: 4 agents in 2 files"

@@ -74,3 +74,11 @@ def test_support_puts_the_order_it_heard_into_its_tool_call(mockagent_server: Th
     assert frames[0]["tool_name"] == "lookup_order"
     assert frames[0]["tool_args"] == {"order_id": "C-7"}
     assert frames[1]["result"] == {"order_id": "C-7", "status": "shipped"}
+
+
+def test_the_demo_stubs_answer_a_health_check_and_an_instance(mockagent_server: ThreadedMockServer) -> None:
+    health = httpx.get(f"{mockagent_server.url}/healthz", timeout=10)
+    assert health.json()["status"] == "ok"
+    instance = httpx.get(f"{mockagent_server.base_url('beeos')}/api/v1/instances/i-42", headers=KEY, timeout=10)
+    assert instance.json()["data"]["id"] == "i-42"
+    assert instance.json()["data"]["status"] == "running"
