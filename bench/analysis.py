@@ -104,3 +104,28 @@ def stream_stats(exchanges: Sequence[dict[str, Any]], chunk_times: Sequence[floa
         first_chunk_e2e_p50=percentile(first_e2e, 50),
         first_chunk_e2e_p99=percentile(first_e2e, 99),
     )
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A least-squares line through (x, y) points, and how far the points stray from it."""
+
+    slope: float
+    intercept: float
+    residual_sd: float  # the standard deviation of the points about the line
+    slope_se: float  # the slope's standard error (as if the points strayed independently)
+
+    def at(self, x: float) -> float:
+        return self.intercept + self.slope * x
+
+
+def linear_fit(xs: Sequence[float], ys: Sequence[float]) -> Fit:
+    """The least-squares line through the points (at least two, with different xs)."""
+    count = len(xs)
+    mean_x, mean_y = sum(xs) / count, sum(ys) / count
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread
+    intercept = mean_y - slope * mean_x
+    residuals = [y - (intercept + slope * x) for x, y in zip(xs, ys, strict=True)]
+    residual_sd = math.sqrt(sum(r * r for r in residuals) / max(1, count - 2))
+    return Fit(slope, intercept, residual_sd, residual_sd / math.sqrt(spread))

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import cassettes
-
 import procs
 import scenarios
 import wire

@@ -34,13 +34,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def mock_command(scenarios: Path, port: int) -> list[str]:
-    """`mockagent serve`, from the same environment as this Python."""
+def mock_command(scenarios: Path, port: int, *options: str) -> list[str]:
+    """`mockagent serve` (with `options`), from the same environment as this Python."""
     exe = Path(sys.executable).parent / "mockagent"
     if exe.exists():
-        return [str(exe), "serve", str(scenarios), "--port", str(port)]
+        return [str(exe), "serve", str(scenarios), "--port", str(port), *options]
     code = "import sys; from mockagent.cli import main; sys.exit(main())"
-    return [sys.executable, "-c", code, "serve", str(scenarios), "--port", str(port)]
+    return [sys.executable, "-c", code, "serve", str(scenarios), "--port", str(port), *options]
 
 
 def replay_command(cassettes: Path, port: int) -> list[str]:

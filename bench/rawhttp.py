@@ -44,6 +44,7 @@ class Exchange:
     head: float | None = None  # the status line and headers are in
     end: float | None = None  # the body is complete
     status: int = 0
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case
     frames: list[tuple[float, int]] = field(default_factory=list)  # (arrival, token number or -1)
     body: bytes = b""
 
@@ -96,6 +97,7 @@ class _ResponseParser:
         self.exchange.status = int(status_line.split(" ", 2)[1])
         self.exchange.head = now
         headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
+        self.exchange.headers = headers
         self.keep_alive = headers.get("connection", "").lower() != "close"
         if headers.get("transfer-encoding", "").lower() == "chunked":
             self._state = "chunk_size"

@@ -1,11 +1,15 @@
 """Run mockagent's benchmark suite: print the table and write bench/RESULTS.md.
 
-    python bench/run.py                 # everything (under 5 minutes on 2 cores)
+    python bench/run.py                 # every section but the soak (under 5 minutes on 2 cores)
     python bench/run.py --quick         # a fast smoke run (about 30 s)
     python bench/run.py --only json     # one section: cold, json, sse, paced, timing, replay
+    python bench/run.py --only soak     # the soak (bench/soak.py): a 10-minute mixed load and more, ~13 min
+    python bench/run.py --only soak --minutes 2
 
 Every server (mockagent and the bare aiohttp baseline) and every load generator (wrk where installed,
 else bench/loadgen.py) runs as its own process on loopback; each measurement is bounded in time and count.
+A run replaces the figures of the sections it ran, in bench/results.json, and keeps the others'; RESULTS.md
+is written from them all.
 """
 
 from __future__ import annotations
@@ -21,12 +25,16 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 WORK = BENCH / ".work"
 RESULTS = BENCH / "RESULTS.md"
+RESULTS_DATA = BENCH / "results.json"
+SOAK = "soak"
 
 sys.path.insert(0, str(BENCH))
 
 import phases  # noqa: E402
 import procs  # noqa: E402
 import report  # noqa: E402
+import scenarios  # noqa: E402
+import soak  # noqa: E402
 
 NOTES = (
     'JSON invoke: `POST /beeos/api/v1/agents/echo/invoke` with a Bearer `oag_…` key and `{"message": "hi"}`, '
@@ -67,7 +75,8 @@ def ensure_python() -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short measurements: a smoke run of about 30 s")
-    parser.add_argument("--only", choices=sorted(phases.PHASES), action="append", help="run only this section")
+    parser.add_argument("--only", choices=[*sorted(phases.PHASES), SOAK], action="append", help="run only this section")
+    parser.add_argument("--minutes", type=float, help="the soak's mixed load, in minutes (default 10; 1 with --quick)")
     parser.add_argument("--python-load", action="store_true", help="use the Python load generator even with wrk")
     parser.add_argument("--no-write", action="store_true", help=f"print the table without writing {RESULTS.name}")
     return parser.parse_args(argv)
@@ -78,25 +87,36 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     procs.raise_fd_limit()
     started = time.perf_counter()
-    plan = phases.Plan.make(WORK, quick=args.quick, force_python=args.python_load)
-    print("preparing: scenario files, and the mock's wire captured for the baseline …", flush=True)
-    bench = phases.prepare(plan)
-    rows: list[phases.Row] = []
-    for name, phase in phases.PHASES.items():
-        if args.only and name not in args.only:
-            continue
-        print(f"running {name} …", flush=True)
-        phase_started = time.perf_counter()
-        rows += phase(bench)
-        print(f"  {name} done in {time.perf_counter() - phase_started:.0f} s", flush=True)
+    selected = args.only or list(phases.PHASES)  # the soak only when asked for: it takes minutes
+    measured: dict[str, list[phases.Row]] = {}
+    if any(name in phases.PHASES for name in selected):
+        plan = phases.Plan.make(WORK, quick=args.quick, force_python=args.python_load)
+        print("preparing: scenario files, and the mock's wire captured for the baseline …", flush=True)
+        bench = phases.prepare(plan)
+        for name, phase in phases.PHASES.items():
+            if name in selected:
+                print(f"running {name} …", flush=True)
+                phase_started = time.perf_counter()
+                measured[name] = phase(bench)
+                print(f"  {name} done in {time.perf_counter() - phase_started:.0f} s", flush=True)
+    if SOAK in selected:
+        print("running soak …", flush=True)
+        found = soak.soak(soak.SoakPlan.make(args.minutes, args.quick), scenarios.write_all(WORK)["soak"], WORK)
+        measured[SOAK] = soak.rows(found)
     elapsed = time.perf_counter() - started
+    rows = [row for section in measured.values() for row in section]
     print()
     print(report.text_table(rows))
     print(f"\n{len(rows)} figures in {elapsed:.0f} s")
     if not args.no_write:
         command = shlex.join(["python", "bench/run.py", *(argv if argv is not None else sys.argv[1:])])
-        RESULTS.write_text(report.markdown(rows, command, elapsed, NOTES), encoding="utf-8")
-        print(f"wrote {RESULTS.relative_to(REPO)}")
+        machine = report.machine()
+        results = report.load(RESULTS_DATA)
+        for name, section in measured.items():
+            results[name] = report.Measured(tuple(section), command, elapsed, machine)
+        report.save(RESULTS_DATA, results)
+        RESULTS.write_text(report.markdown(results, list(phases.PHASES), NOTES, SOAK, soak.NOTES), encoding="utf-8")
+        print(f"wrote {RESULTS.relative_to(REPO)} and {RESULTS_DATA.relative_to(REPO)}")
     return 0
 
 

@@ -3,6 +3,8 @@
 - one/    the `echo` agent alone (JSON invoke with 1 scenario)
 - many/   1,000 agents bench-agent-0000 … plus `echo` (the same invoke with 1,000 scenarios)
 - suite/  echo, and the streaming and timing agents below
+- soak/   the soak's own agents (served beside the built-in demo agents): a long paced stream, the same behind
+          an approval, and a flood of 8 MiB that no socket buffer holds
 
 Streamed text is cut into explicit chunks tok00 … tok19, so a client can tell which scripted chunk a frame
 carries (and so when it was scheduled) whatever frames the platform adds around them.
@@ -73,6 +75,44 @@ agents:
 """
 
 
+SOAK_STREAM = 4.0  # seconds of a soak-long stream: long enough to be dropped in the middle
+SOAK_FRAMES = 40
+FLOOD_BLOCK = 64 * 1024
+FLOOD_BLOCKS = 128  # 8 MiB: more than the kernel's socket buffers on both sides (4 MiB each at most, by default)
+
+
+def _soak_yaml() -> str:
+    interval = SOAK_STREAM / SOAK_FRAMES
+    block = ("0123456789abcdef" * (FLOOD_BLOCK // 16))[:FLOOD_BLOCK]
+    # The flood's chunks are one 64 KiB string, repeated by YAML aliases: the file stays small, and so do the
+    # runs the server keeps (each chunk of each run is that one string), however many floods it serves.
+    repeats = ", ".join(["*block"] * (FLOOD_BLOCKS - 1))
+    return f"""\
+agents:
+  - id: soak-long
+    aster_id: 101
+    description: {SOAK_FRAMES} chunks over {SOAK_STREAM:g} s.
+    pace: {{first_frame: {interval}, interval: {interval}}}
+    script:
+      - say: {{chunks: {_chunks(SOAK_FRAMES)}}}
+
+  - id: soak-gate
+    aster_id: 102
+    description: Asks to approve a call, then streams {SOAK_FRAMES} chunks over {SOAK_STREAM:g} s.
+    pace: {{first_frame: {interval}, interval: {interval}}}
+    script:
+      - tool_call: {{name: deploy, args: {{env: soak}}, requires_approval: true}}
+      - tool_result: {{output: {{deployed: true}}}}
+      - say: {{chunks: {_chunks(SOAK_FRAMES)}}}
+
+  - id: soak-flood
+    aster_id: 103
+    description: {FLOOD_BLOCKS * FLOOD_BLOCK // 1024 // 1024} MiB of text at once, in 64 KiB chunks.
+    script:
+      - say: {{chunks: [&block "{block}", {repeats}]}}
+"""
+
+
 def _many_agent(n: int) -> str:
     agent_id = f"bench-agent-{n:04d}"
     return f"""\
@@ -94,14 +134,15 @@ def _many_agent(n: int) -> str:
 
 
 def write_all(work: Path) -> dict[str, Path]:
-    """Write the three scenario folders; return them by name."""
-    folders = {name: work / "scenarios" / name for name in ("one", "many", "suite")}
+    """Write the scenario folders; return them by name."""
+    folders = {name: work / "scenarios" / name for name in ("one", "many", "suite", "soak")}
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob("*.yaml"):
             old.unlink()
     (folders["one"] / "echo.yaml").write_text("agents:\n" + ECHO_YAML, encoding="utf-8")
     (folders["suite"] / "suite.yaml").write_text(SUITE_YAML, encoding="utf-8")
+    (folders["soak"] / "soak.yaml").write_text(_soak_yaml(), encoding="utf-8")
     (folders["many"] / "echo.yaml").write_text("agents:\n" + ECHO_YAML, encoding="utf-8")
     for first in range(0, MANY, SCENARIOS_PER_FILE):
         body = "".join(_many_agent(n) for n in range(first, first + SCENARIOS_PER_FILE))

@@ -1,7 +1,7 @@
-"""mockagent's own API under /__mockagent: health, sessions, the clock, runs, the journal, scenario states
-and sequence counters, reload.
+"""mockagent's own API under /__mockagent: health, stats, sessions, the clock, runs, the journal, scenario
+states and sequence counters, reload.
 
-Everything but health and reload is about one session: the one named by ``X-Mockagent-Session`` (or
+Everything but health, stats and reload is about one session: the one named by ``X-Mockagent-Session`` (or
 ``?session=``), else the default session.
 
 It is no way in (`guarded`, docs/admin.md): a request whose ``Host`` is not this server's is refused (DNS
@@ -11,6 +11,7 @@ token set every route but health needs it — which a server bound beyond loopba
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable, Iterable
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from aiohttp import hdrs, web
 from yarl import URL
 
-from mockagent.appkeys import ENGINE, PLATFORMS, SETTINGS
+from mockagent.appkeys import ENGINE, GUARD, PLATFORMS, SETTINGS
 from mockagent.clock import ManualClock
 from mockagent.encoding import json_response, loads
 from mockagent.errors import ApiError, ErrorKind, MockAgentError, ScenarioError
@@ -49,6 +50,7 @@ class AdminRoute:
 def admin_routes() -> Iterable[AdminRoute]:
     return [
         AdminRoute("GET", "/health", on_get_health),
+        AdminRoute("GET", "/stats", on_get_stats),
         AdminRoute("GET", "/sessions", on_list_sessions),
         AdminRoute("DELETE", "/sessions/{name:.+}", on_reset_session),
         AdminRoute("GET", "/clock", on_get_clock),
@@ -177,6 +179,19 @@ async def session_named(
 
 async def on_get_health(request: web.Request) -> web.Response:
     return json_response({"status": "ok", "platforms": [key.value for key in request.app[PLATFORMS]]})
+
+
+async def on_get_stats(request: web.Request) -> web.Response:
+    """What the process holds now, for watching a long-running server (bench/soak.py): its asyncio tasks,
+    open client connections (this one included) and requests being answered (this one included)."""
+    guard = request.app.get(GUARD)
+    return json_response(
+        {
+            "tasks": len(asyncio.all_tasks()),
+            "connections": guard.open if guard is not None else None,
+            "in_flight": request.app[ENGINE].in_flight,
+        }
+    )
 
 
 async def on_list_sessions(request: web.Request) -> web.Response:

@@ -13,6 +13,7 @@ from mockagent.platforms.base import Platform
 from mockagent.settings import Settings
 
 if TYPE_CHECKING:
+    from mockagent.connections import Guard
     from mockagent.replay.replayer import Replayer
 
 ENGINE = web.AppKey("engine", Engine)
@@ -23,3 +24,6 @@ CONTEXT = web.RequestKey("mockagent.context", RequestContext)
 STARTED = web.RequestKey("mockagent.started", int)
 # The replay machinery is imported only by servers with cassettes.
 REPLAYER: web.AppKey[Replayer] = web.AppKey("replayer")
+# What the server's connections share (their count), set by the runner that serves the app: an app served by
+# another runner (aiohttp's own, in some tests) has none.
+GUARD: web.AppKey[Guard] = web.AppKey("guard")

@@ -11,6 +11,7 @@ default session never is).
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import tempfile
 from collections import OrderedDict
@@ -45,6 +46,7 @@ class Records(Protocol):
 
 
 R = TypeVar("R", bound=Records)
+RecordKinds = dict[Callable[["Session"], Records], Records]
 
 
 class Session:
@@ -76,7 +78,12 @@ class Session:
         self.clock = clock
         self.store_limit = store_limit
         self.created_at = clock.now()
-        self.runs: Bounded[str, Run] = Bounded(store_limit, self._forget_run)
+        self._records: RecordKinds = {}
+        # The run store's hook holds the records, not the session: a session in no cycle of its own is
+        # freed by reference counting once the session store forgets it. (`mockagent serve` freezes what
+        # survives each batch of runs out of the cycle collector's reach, so a forgotten session kept
+        # alive by a cycle would stay, with its runs, until the server next went idle.)
+        self.runs: Bounded[str, Run] = Bounded(store_limit, functools.partial(_forget_run, self._records))
         self.conversations: Bounded[tuple[PlatformKey, str], Conversation] = Bounded(store_limit, _cut_cycle)
         self.faults = FaultState(store_limit, seed)
         self.journal = Journal()
@@ -91,7 +98,6 @@ class Session:
         self._quieter: list[asyncio.Future[None]] = []  # `until_in_flight` callers
         self.runs_started = 0  # seeds each run's jitter: a session paces the same way every time
         self.counter = 0  # the turns played in the session (a turn whose template failed gives its number back)
-        self._records: dict[Callable[[Session], Records], Records] = {}
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
 
     def records(self, kind: Callable[[Session], R]) -> R:
@@ -128,16 +134,6 @@ class Session:
 
     # ── runs and conversations ───────────────────────────────────────────────────────────────────
 
-    def _forget_run(self, run: Run) -> None:
-        """The run store let `run` go: so do its conversation and the platforms' records, so that nothing
-        keeps more runs alive than the store does. (Runs leave the store oldest first, so a forgotten run
-        is the oldest its conversation still has.)"""
-        turns = run.conversation.runs
-        if turns and turns[0] is run:
-            turns.popleft()
-        for records in self._records.values():
-            records.forget(run)
-
     def run(self, run_id: str) -> Run | None:
         return self.runs.get(run_id)
 
@@ -158,15 +154,30 @@ class Session:
 
     def close(self) -> None:
         """End the session: unfinished runs are cancelled (a stream still open on one ends), and the
-        platforms' records release what they hold."""
+        platforms' records release what they hold. Records may point back at the session (its scratch
+        folder, its approvals), and conversations at their runs: clearing them cuts those cycles, so that
+        reference counting frees the session's runs with it."""
         for run in list(self.runs.values()):
             run.cancel("the session was reset")
         for records in self._records.values():
             records.close()
         self._records.clear()
+        for conversation in self.conversations.values():
+            _cut_cycle(conversation)
         if self._scratch is not None:
             self._scratch.cleanup()
             self._scratch = None
+
+
+def _forget_run(kinds: RecordKinds, run: Run) -> None:
+    """The run store let `run` go: so do its conversation and the platforms' records (`kinds`), so that
+    nothing keeps more runs alive than the store does. (Runs leave the store oldest first, so a forgotten
+    run is the oldest its conversation still has.)"""
+    turns = run.conversation.runs
+    if turns and turns[0] is run:
+        turns.popleft()
+    for records in kinds.values():
+        records.forget(run)
 
 
 def _cut_cycle(conversation: Conversation) -> None:

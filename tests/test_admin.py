@@ -76,6 +76,38 @@ def test_admin_requests_answer_json_for_unknown_paths_and_methods(mockagent_serv
     is_json_error(httpx.post(admin(mockagent_server, "/health")), 405)
 
 
+# ── stats ──────────────────────────────────────────────────────────────────────────────────────────
+
+
+@pytest.mark.mockagent(manual_clock=True)
+async def test_stats_count_a_waiting_stream_and_come_back_once_it_has_ended(mockagent_aserver: MockServer) -> None:
+    # The server shares this test's event loop, so the test's own tasks are counted too, alike at rest and after.
+    async with aiohttp.ClientSession() as watcher:  # one keep-alive connection reads the stats throughout
+
+        async def stats() -> dict[str, Any]:
+            async with watcher.get(admin(mockagent_aserver, "/stats")) as response:
+                assert response.status == 200
+                body: dict[str, Any] = await response.json()
+                return body
+
+        rest = await stats()
+        url = f"{mockagent_aserver.base_url('beeos')}/api/v1/agents/slow/invoke"
+        async with aiohttp.ClientSession() as client:
+            headers = {**BEEOS_AUTH, "Accept": "text/event-stream"}
+            pending = asyncio.ensure_future(client.post(url, json={"message": "x"}, headers=headers))
+            await asyncio.wait_for(mockagent_aserver.until_waiting(1), SAFETY)
+            during = await stats()
+            await mockagent_aserver.advance(3)
+            answer = await asyncio.wait_for(pending, SAFETY)
+            assert b"Done after a while." in await answer.read()
+        async with asyncio.timeout(SAFETY):  # not wait_for: its task would be counted
+            while await stats() != rest:  # a closed connection is noticed by the server a moment later
+                await asyncio.sleep(0.01)
+    assert (rest["in_flight"], rest["connections"]) == (1, 1)  # the stats request itself
+    assert (during["in_flight"], during["connections"]) == (2, 2)
+    assert during["tasks"] > rest["tasks"]
+
+
 # ── sessions ─────────────────────────────────────────────────────────────────────────────────────────
 
 

@@ -1,7 +1,8 @@
 """The connections themselves (mockagent/connections.py): requests aiohttp's parser refuses are answered in
 a JSON envelope and logged in one line that quotes nothing of them (a credential in a header never reaches
-the log); a slow head, a slow body, an idle keep-alive and a client that reads nothing are each cut off; past
-the connection limit a connection is refused at once; and each condition is logged once per interval.
+the log); a slow head, a slow body, an idle keep-alive and a client that reads nothing are each cut off (one
+that reads slowly is not); past the connection limit a connection is refused at once; and each condition is
+logged once per interval.
 
 The timeouts are real time, so these tests set them to a fraction of a second and then wait for what the
 server does — each wait is bounded by SAFETY, and nothing is measured."""
@@ -245,6 +246,35 @@ def test_a_client_that_reads_nothing_is_cut_off(caplog: pytest.LogCaptureFixture
     assert [line for line in logged(caplog) if "cut off" in line] == [
         f"cut off clients that took nothing of their response for {SHORT:g} s"
     ]
+
+
+def test_a_client_that_reads_slowly_but_steadily_is_not_cut_off(caplog: pytest.LogCaptureFixture) -> None:
+    # One write of 16 MB (a download) keeps the server's writes paused until the reader has taken most of it,
+    # far longer than the write timeout, while the reader takes a little every few milliseconds.
+    content = bytes(range(256)) * 64_000
+    timeout = 1.0  # real seconds: two hundred of the reader's sips
+    with serving(write_timeout=timeout) as server:
+        base = server.base_url("beeos")
+        body = {"filename": "big.bin", "content_type": "application/octet-stream"}
+        presigned = httpx.post(f"{base}/api/v1/files/presign-upload", json=body, headers=BEEOS).json()["data"]
+        put = httpx.put(
+            presigned["upload_url"], content=content, headers={"Content-Type": body["content_type"]}, timeout=SAFETY
+        )
+        assert put.status_code == 200
+        path = presigned["download_url"].split(str(server.server.port), 1)[1]
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # a fixed window: no autotuning
+            sock.settimeout(SAFETY)
+            sock.connect(("127.0.0.1", server.server.port))
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            received = b""
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := sock.recv(65536):
+                    received += chunk
+                    time.sleep(0.005)
+    assert received.startswith(b"HTTP/1.1 200")
+    assert received.endswith(content)
+    assert not [line for line in logged(caplog) if "cut off" in line]
 
 
 # ── the connection limit ─────────────────────────────────────────────────────────────────────────────

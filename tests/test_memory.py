@@ -1,9 +1,12 @@
 """A long-running server stays bounded: old runs are forgotten past the store limit, and what is forgotten
-is freed; `mockagent serve`'s collector policy freezes survivors and reclaims cyclic garbage when idle."""
+is freed — runs, and sessions forgotten past the session limit or reset; `mockagent serve`'s collector
+policy freezes survivors and reclaims cyclic garbage when idle."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import socket
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,6 +19,9 @@ from mockagent.app import build_app
 from mockagent.appkeys import ENGINE
 from mockagent.collector import Collector
 from mockagent.engine import Engine
+from mockagent.runs import Run
+from mockagent.server import MockServer
+from mockagent.sessions import SESSION_HEADER, Session
 from mockagent.settings import Settings
 
 KEY = "oag_" + "0123456789abcdef" * 4
@@ -109,3 +115,85 @@ async def test_collector_freezes_survivors_and_reclaims_frozen_cycles_when_idle(
         await collector.stop()
     assert gc.get_threshold() == thresholds
     assert gc.get_freeze_count() == 0
+
+
+async def _use_every_kind_of_record(server: MockServer, http: aiohttp.ClientSession, session: str) -> None:
+    """Calls that fill a session's records, those that point back at the session among them: a BeeOS
+    upload (kept in the session's scratch folder) and an AgentOS approval, left pending."""
+    named = {SESSION_HEADER: session}
+    beeos, agentos = server.base_url("beeos"), server.base_url("agentos")
+    async with http.post(f"{beeos}/api/v1/agents/echo/invoke", json={"message": "hi"}, headers=named | AUTH) as r:
+        assert r.status == 200
+    presign = {"filename": "a.txt", "content_type": "text/plain"}
+    async with http.post(f"{beeos}/api/v1/files/presign-upload", json=presign, headers=named | AUTH) as r:
+        upload_url = (await _json(r))["data"]["upload_url"]
+    async with http.put(upload_url, data=b"soak", headers=named | {"Content-Type": "text/plain"}) as r:
+        assert r.status == 200
+    agentos_auth = {"Authorization": "Bearer aos_ws_t"}
+    async with http.post(f"{agentos}/api/v1/agents/approval/invoke", json={}, headers=named | agentos_auth) as r:
+        assert r.status == 202
+    async with http.get(f"{agentos}/api/v1/approvals", headers=named | agentos_auth) as r:
+        assert len((await _json(r))["data"]) == 1
+
+
+def _live_sessions() -> set[str]:
+    return {found.name for found in gc.get_objects() if isinstance(found, Session)}
+
+
+def _live_runs() -> int:
+    return sum(1 for found in gc.get_objects() if isinstance(found, Run))
+
+
+async def test_forgotten_and_reset_sessions_are_freed_without_a_full_collection() -> None:
+    # `mockagent serve` freezes what survives each batch of runs out of the cycle collector's reach: a
+    # forgotten session in a reference cycle would stay, with all it holds, until the server went idle.
+    settings = Settings(speed=1000, max_sessions=2)  # the default session and one more
+    async with MockServer(settings) as server, aiohttp.ClientSession() as http:
+        gc.collect()
+        gc.disable()
+        try:
+            runs = _live_runs()
+            for name in ("first", "second", "third"):  # each one pushes the one before out of the store
+                await _use_every_kind_of_record(server, http, name)
+            async with http.delete(f"{server.url}/__mockagent/sessions/third") as r:
+                assert r.status == 200
+            assert _live_sessions() == {"default"}
+            assert _live_runs() == runs  # their runs too: a conversation and its runs point at each other
+        finally:
+            gc.enable()
+
+
+async def test_a_closed_connection_is_freed_without_a_full_collection() -> None:
+    # CPython's selector transports are reference cycles of their own; the server cuts them as they close.
+    head = b"GET /__mockagent/health HTTP/1.1\r\nHost: mock\r\nConnection: close\r\n\r\n"
+    async with MockServer(Settings()) as server:
+        loop = asyncio.get_running_loop()
+        gc.collect()
+        gc.disable()
+        try:
+            before = _live_transports()
+            for sent in (head, head[:20]):  # answered and closed by the server; left by the client midway
+                with socket.socket() as client:  # a bare socket: the test's own side holds no transport
+                    client.setblocking(False)
+                    await loop.sock_connect(client, (server.host, server.port))
+                    await loop.sock_sendall(client, sent)
+                    if sent is head:
+                        while await loop.sock_recv(client, 65536):
+                            pass
+                await _until_freed(before)
+        finally:
+            gc.enable()
+
+
+def _live_transports() -> int:
+    return sum(1 for found in gc.get_objects() if isinstance(found, asyncio.Transport))
+
+
+async def _until_freed(transports: int) -> None:
+    """Wait (bounded) until the server has closed the connection and only `transports` are alive: what
+    frees a closed one must be reference counting, the cycle collector being off."""
+    for _ in range(500):
+        if _live_transports() == transports:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("a closed connection's transport is still alive")
