@@ -22,6 +22,7 @@ import aiohttp
 import pytest
 import yaml
 from click.testing import CliRunner
+from credentials import JWT
 from sse import parse
 
 from mockagent.cli import main
@@ -34,7 +35,6 @@ from mockagent.scenarios import load_paths
 from mockagent.server import MockServer
 from mockagent.settings import Settings
 
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
 AUTH = {
     "beeos": {"Authorization": "Bearer oag_" + "0123456789abcdef" * 4},
     "agentos": {"Authorization": "Bearer aos_ws_team"},

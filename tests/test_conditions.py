@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from credentials import BEEOS, JWT
 
 from mockagent.errors import ScenarioError
 from mockagent.scenarios import load_text
@@ -18,9 +19,7 @@ from mockagent.settings import Settings
 SCENARIOS = "tests/scenarios/conditions.yaml"
 pytestmark = pytest.mark.mockagent(scenarios=[SCENARIOS])
 
-BEEOS = {"Authorization": "Bearer oag_" + "a" * 64}
 AGENTOS = {"Authorization": "Bearer aos_ws_t"}
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
 LLM = {"baseUrl": "http://llm.invalid", "apiKey": "sk-x", "modelName": "m"}
 
 

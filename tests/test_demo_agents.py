@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from credentials import JWT
 from sse import json_frames
 
 from mockagent.server import ThreadedMockServer
 
 pytestmark = pytest.mark.mockagent(speed=1000)  # the demo pace, without the wait
 KEY = {"Authorization": "Bearer oag_" + "a" * 64}
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
 
 
 def invoke(server: ThreadedMockServer, agent: str, message: str, **headers: str) -> httpx.Response:

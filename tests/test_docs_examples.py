@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from credentials import JWT
 
 from mockagent.scenarios import load_text
 from mockagent.server import ThreadedMockServer
@@ -20,7 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", ROOT / "docs" / "scenarios.md", ROOT / "docs" / "faults.md"]
 BLOCK = re.compile(r"^```yaml\n(.*?)^```", re.DOTALL | re.MULTILINE)
 OAG = "oag_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
 #: A credential each platform accepts, for a stub on a call the platform authenticates first.
 CREDENTIALS = {
     "beeos": {"Authorization": f"Bearer {OAG}"},

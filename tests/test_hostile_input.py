@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import httpx
 import pytest
+from credentials import BEEOS
 
 from mockagent.encoding import MAX_DEPTH
 from mockagent.faults import MAX_WAIT
@@ -26,7 +27,6 @@ from mockagent.server import MockServer, ThreadedMockServer
 
 INSTANT = "tests/scenarios/instant.yaml"
 BULKY = "tests/scenarios/bulky.yaml"
-BEEOS = {"Authorization": "Bearer oag_" + "a" * 64}
 AGENTOS = {"Authorization": "Bearer aos_ws_t"}
 XPANDER = {"x-api-key": "k"}
 SAFETY = 30.0  # real seconds: a bound on what should answer at once, never a measurement

@@ -8,13 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
+from credentials import JWT
 
 from mockagent.server import ThreadedMockServer
 
 SCENARIOS = "tests/scenarios/sessions.yaml"
 pytestmark = pytest.mark.mockagent(scenarios=[SCENARIOS])
 
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
 LLM = {"baseUrl": "http://llm.invalid", "apiKey": "sk-x", "modelName": "m"}
 Call = Callable[[ThreadedMockServer, str], httpx.Response]
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from credentials import BEEOS
 
 from mockagent.cli import main
 from mockagent.scenarios import load_text
@@ -27,7 +28,6 @@ from mockagent.settings import Settings
 from mockagent.templating import VARIABLES
 
 SAFETY = 30.0  # real seconds: a bound on what must happen, never a measurement
-BEEOS = {"Authorization": "Bearer oag_" + "a" * 64}
 
 
 def validate(*paths: Path) -> tuple[int, list[str]]:

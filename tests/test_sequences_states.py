@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from credentials import BEEOS, JWT
 from sse import parse
 
 from mockagent.errors import ScenarioError
@@ -21,8 +22,6 @@ from mockagent.settings import Settings
 SCENARIOS = "tests/scenarios/sequences_states.yaml"
 pytestmark = pytest.mark.mockagent(scenarios=[SCENARIOS])
 
-BEEOS = {"Authorization": "Bearer oag_" + "a" * 64}
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
 LLM = {"baseUrl": "http://llm.invalid", "apiKey": "sk-x", "modelName": "m"}
 ADMIN = "/__mockagent"
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from credentials import BEEOS, JWT
 
 from mockagent.server import ThreadedMockServer
 
@@ -21,8 +22,6 @@ SAFETY = 30.0  # real seconds: a bound on a request that must be answered, never
 
 pytestmark = pytest.mark.mockagent(manual_clock=True, scenarios=[SCENARIOS])
 
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
-BEEOS = {"Authorization": "Bearer oag_" + "a" * 64}
 AGENTOS = {"Authorization": "Bearer aos_ws_test"}
 XPANDER = {"x-api-key": "xp-test-key"}
 ZEUS = {"Authorization": f"Bearer {JWT}"}

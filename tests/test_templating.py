@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from credentials import BEEOS, JWT
 from sse import json_frames, parse
 
 from mockagent.errors import ScenarioError
@@ -28,8 +29,6 @@ SAFETY = 30.0  # real seconds: a bound on a request that must be answered, never
 
 pytestmark = pytest.mark.mockagent(manual_clock=True, scenarios=[SCENARIOS])
 
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
-BEEOS = {"Authorization": "Bearer oag_" + "a" * 64}
 AGENTOS = {"Authorization": "Bearer aos_ws_test"}
 XPANDER = {"x-api-key": "xp-test-key"}
 ZEUS = {"Authorization": f"Bearer {JWT}"}
