@@ -164,6 +164,10 @@ class Session:
         self._records.clear()
         for conversation in self.conversations.values():
             _cut_cycle(conversation)
+        # A closed session may outlive its server: aiohttp caches each application's middleware chain
+        # (up to 1,024 of them, process-wide), so a test process that started many servers keeps them.
+        self.runs.clear()
+        self.conversations.clear()
         if self._scratch is not None:
             self._scratch.cleanup()
             self._scratch = None
@@ -252,5 +256,7 @@ class MemorySessions:
         return iter(list(self._sessions.values()))
 
     def close(self) -> None:
+        """The server stops: every session ends, and the store lets go of all but the default one."""
         for session in self._sessions.values():
             session.close()
+        self._sessions = OrderedDict({DEFAULT_SESSION: self.default})
