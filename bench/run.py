@@ -37,10 +37,13 @@ import scenarios  # noqa: E402
 import soak  # noqa: E402
 
 NOTES = (
-    'JSON invoke: `POST /beeos/api/v1/agents/echo/invoke` with a Bearer `oag_…` key and `{"message": "hi"}`, '
-    "through auth, validation, scenario match, render and journal; the 1,000-scenario server loads "
-    "bench-agent-0000 … 0999 (each with `when` replies) beside `echo`.",
-    "SSE: the same invoke with `Accept: text/event-stream`; the baseline writes the frames captured from the mock "
+    "JSON invoke: `POST /beeos/api/v1/agents/routed/invoke` with a Bearer `oag_…` key, `X-Bench: yes` and "
+    '`{"message": "hi", "metadata": {"tier": "gold", "channel": "web"}}`, through auth, validation, the reply '
+    "chosen by body paths and headers (two replies tested and passed over first: one-of, regex, any), render "
+    "and journal; the 1,000-scenario server loads bench-agent-0000 … 0999 beside it, each with replies whose "
+    "`when` tests the message, a header and a body path.",
+    "SSE: `POST /beeos/api/v1/agents/stream20/invoke` with `Accept: text/event-stream`; the baseline writes "
+    "the frames captured from the mock "
     "(the chunk frames and the closing `done`), at once or at their scheduled offsets with asyncio.sleep.",
     "Paced streams: all connections are opened first (100 at a time, under the accept backlog), then every "
     "request is sent at once. The target is judged on the stream's own duration (response headers to its end; "

@@ -1,7 +1,8 @@
 """The scenario files the benchmark serves, generated into bench/.work/.
 
-- one/    the `echo` agent alone (JSON invoke with 1 scenario)
-- many/   1,000 agents bench-agent-0000 … plus `echo` (the same invoke with 1,000 scenarios)
+- one/    the `echo` and `routed` agents alone (JSON invoke with 1 scenario)
+- many/   1,000 agents bench-agent-0000 … (replies chosen by the message, body paths and headers) plus `echo` and
+          `routed` (the same invoke with 1,000 scenarios)
 - suite/  echo, and the streaming and timing agents below
 - soak/   the soak's own agents (served beside the built-in demo agents): a long paced stream, the same behind
           an approval, and a flood of 8 MiB that no socket buffer holds
@@ -53,9 +54,27 @@ ECHO_YAML = f"""\
       - say: "Echo: {{{{ message }}}}"
 """
 
+# The JSON invoke's agent: its reply is chosen by body paths and headers, past two replies that do not match
+# (the request carries metadata.tier gold, metadata.channel web and X-Bench: yes).
+ROUTED = "routed"
+ROUTED_YAML = f"""\
+  - id: {ROUTED}
+    description: "Replies by body paths and headers: Echo and the message for a gold tier with X-Bench."
+    replies:
+      - when: {{body: {{metadata.tier: {{one_of: [bronze, silver]}}}}, headers: {{X-Region: eu}}}}
+        script: [{{say: "Tiered."}}]
+      - when: {{any: [{{headers: {{X-Bench: "no"}}}}, {{body: {{metadata.channel: {{regex: "^sms"}}}}}}]}}
+        script: [{{say: "Elsewhere."}}]
+      - when: {{body: {{metadata.tier: gold, metadata.channel: {{exists: true}}}}, headers: {{X-Bench: "yes"}}}}
+        script:
+          - say: "Echo: {{{{ message }}}}"
+    default:
+      - say: "Unrouted."
+"""
+
 SUITE_YAML = f"""\
 agents:
-{ECHO_YAML}
+{ECHO_YAML}{ROUTED_YAML}
   - id: {UNPACED.id}
     description: {FRAMES} chunks, unpaced.
     script:
@@ -120,12 +139,12 @@ def _many_agent(n: int) -> str:
     description: Benchmark filler {n}.
     pace: {{first_frame: 0.01, interval: 0.01}}
     replies:
-      - when: {{contains: "order {n}"}}
+      - when: {{contains: "order {n}", headers: {{X-Tenant: "t{n}"}}}}
         script:
           - tool_call: {{name: lookup_order, args: {{id: {n}}}}}
           - tool_result: {{output: {{status: shipped}}}}
           - say: "Order {n} has shipped."
-      - when: {{regex: "^refund {n}$"}}
+      - when: {{body: {{metadata.ticket: "{n}"}}, regex: "^refund"}}
         script:
           - say: "Refund {n} is on its way."
     script:
@@ -140,10 +159,10 @@ def write_all(work: Path) -> dict[str, Path]:
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob("*.yaml"):
             old.unlink()
-    (folders["one"] / "echo.yaml").write_text("agents:\n" + ECHO_YAML, encoding="utf-8")
+    (folders["one"] / "echo.yaml").write_text("agents:\n" + ECHO_YAML + ROUTED_YAML, encoding="utf-8")
     (folders["suite"] / "suite.yaml").write_text(SUITE_YAML, encoding="utf-8")
     (folders["soak"] / "soak.yaml").write_text(_soak_yaml(), encoding="utf-8")
-    (folders["many"] / "echo.yaml").write_text("agents:\n" + ECHO_YAML, encoding="utf-8")
+    (folders["many"] / "echo.yaml").write_text("agents:\n" + ECHO_YAML + ROUTED_YAML, encoding="utf-8")
     for first in range(0, MANY, SCENARIOS_PER_FILE):
         body = "".join(_many_agent(n) for n in range(first, first + SCENARIOS_PER_FILE))
         (folders["many"] / f"agents-{first:04d}.yaml").write_text("agents:\n" + body, encoding="utf-8")

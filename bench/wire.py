@@ -10,7 +10,7 @@ from typing import Any
 from analysis import frame_schedule
 from procs import HOST
 from rawhttp import RequestSpec, frame_token
-from scenarios import DELAYED, ECHO, PACED, UNPACED, StreamAgent
+from scenarios import DELAYED, ECHO, PACED, ROUTED, UNPACED, StreamAgent
 
 TOKEN = "oag_" + "0123456789abcdef" * 4  # BeeOS: oag_ and 64 hex characters
 MESSAGE = "hi"
@@ -23,6 +23,13 @@ def invoke_spec(agent: str, *, stream: bool = False) -> RequestSpec:
     if stream:
         headers["Accept"] = "text/event-stream"
     return RequestSpec("POST", INVOKE_PATH.format(agent=agent), headers, json.dumps({"message": MESSAGE}))
+
+
+def routed_spec() -> RequestSpec:
+    """The JSON invoke of `routed`: what its conditions read, in the body and the headers."""
+    spec = invoke_spec(ROUTED)
+    body = {"message": MESSAGE, "metadata": {"tier": "gold", "channel": "web"}}
+    return RequestSpec(spec.method, spec.path, {**spec.headers, "X-Bench": "yes"}, json.dumps(body))
 
 
 def fetch(port: int, spec: RequestSpec) -> tuple[int, str]:
@@ -39,16 +46,17 @@ def _frames(body: str) -> list[str]:
     return [part + "\n\n" for part in body.split("\n\n") if part.strip()]
 
 
-def check_echo(port: int) -> str:
+def check_echo(port: int, spec: RequestSpec | None = None) -> str:
     """The BeeOS invoke answers as the issue says, or the reason it does not."""
-    status, body = fetch(port, invoke_spec(ECHO))
+    spec = spec or invoke_spec(ECHO)
+    status, body = fetch(port, spec)
     try:
         data = json.loads(body)
         text = data["data"]["text"]
     except (ValueError, KeyError, TypeError):
-        return f"POST {INVOKE_PATH.format(agent=ECHO)} answered {status}: {body[:300]}"
+        return f"POST {spec.path} answered {status}: {body[:300]}"
     if status != 200 or data.get("success") is not True or text != f"Echo: {MESSAGE}":
-        return f"POST {INVOKE_PATH.format(agent=ECHO)} answered {status}: {body[:300]}"
+        return f"POST {spec.path} answered {status}: {body[:300]}"
     return ""
 
 
@@ -75,8 +83,15 @@ def capture(port: int, path: Path) -> dict[str, Any]:
     problem = check_echo(port)
     if problem:
         raise RuntimeError(f"BeeOS invoke is not served as expected (is mockagent/platforms/beeos done?): {problem}")
+    problem = check_echo(port, routed_spec())
+    if problem:
+        raise RuntimeError(f"the routed agent does not answer by its conditions: {problem}")
     _, echo = fetch(port, invoke_spec(ECHO))
-    agents: dict[str, Any] = {ECHO: {"json": echo, "json_delay": 0.0, "frames": [], "schedule": []}}
+    _, routed = fetch(port, routed_spec())
+    agents: dict[str, Any] = {
+        ECHO: {"json": echo, "json_delay": 0.0, "frames": [], "schedule": []},
+        ROUTED: {"json": routed, "json_delay": 0.0, "frames": [], "schedule": []},
+    }
     for agent in STREAM_AGENTS:
         agents[agent.id] = _capture_stream(port, agent)
     wire = {"agents": agents}

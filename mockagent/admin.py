@@ -1,4 +1,5 @@
-"""mockagent's own API under /__mockagent: health, stats, sessions, the clock, runs, the journal, reload.
+"""mockagent's own API under /__mockagent: health, stats, sessions, the clock, runs, the journal, scenario
+states and sequence counters, reload.
 
 Everything but health, stats and reload is about one session: the one named by ``X-Mockagent-Session`` (or
 ``?session=``), else the default session.
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
-import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
@@ -25,13 +25,17 @@ from mockagent.clock import ManualClock
 from mockagent.encoding import json_response, loads
 from mockagent.errors import ApiError, ErrorKind, MockAgentError, ScenarioError
 from mockagent.platforms.bodies import read_body
+from mockagent.reloading import reload
 from mockagent.sessions import SESSION_HEADER, SESSION_NAME, Session
-from mockagent.settings import Settings, load_scenarios
+from mockagent.settings import Settings
 
 ADMIN_PREFIX = "/__mockagent"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: CHOSEN: the shortest admin token accepted (a short one could be guessed by trying).
 MIN_TOKEN_LENGTH = 16
+#: CHOSEN: the longest scenario state name and value the admin API sets (a session keeps a bounded number).
+MAX_STATE_NAME = 128
+MAX_STATE_VALUE = 1024
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _OPEN_PATHS = frozenset({ADMIN_PREFIX + "/health"})  # a container's health check needs no token
 
@@ -55,6 +59,12 @@ def admin_routes() -> Iterable[AdminRoute]:
         AdminRoute("POST", "/reload", on_reload),
         AdminRoute("GET", "/journal", on_get_journal),
         AdminRoute("DELETE", "/journal", on_clear_journal),
+        AdminRoute("GET", "/states", on_get_states),
+        AdminRoute("DELETE", "/states", on_reset_states),
+        AdminRoute("PUT", "/states/{name:.+}", on_set_state),
+        AdminRoute("DELETE", "/states/{name:.+}", on_reset_state),
+        AdminRoute("GET", "/sequences", on_get_sequences),
+        AdminRoute("DELETE", "/sequences", on_reset_sequences),
     ]
 
 
@@ -232,7 +242,10 @@ async def on_advance_clock(request: web.Request) -> web.Response:
         raise ApiError(ErrorKind.INVALID_BODY, 'expected {"seconds": <number>}')
     if not 0 <= seconds < float("inf"):
         raise ApiError(ErrorKind.INVALID_BODY, "seconds must be a finite number, not negative")
-    await clock.advance(seconds)
+    try:
+        await clock.advance(seconds)
+    except ValueError as err:  # past the clock's range: its moments would no longer be dates
+        raise ApiError(ErrorKind.INVALID_BODY, f"seconds: {err}") from None
     return json_response({"now": clock.now(), "wall": clock.wall().isoformat()})
 
 
@@ -256,21 +269,14 @@ async def on_list_runs(request: web.Request) -> web.Response:
     )
 
 
-# One reload at a time per server, so that the last one asked for is the last one swapped in.
-_RELOADS: weakref.WeakKeyDictionary[web.Application, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-
 async def on_reload(request: web.Request) -> web.Response:
-    """Load the scenario files again, in a worker thread (a big file must not hold up every client), and
-    swap them in once loaded; on an error the old scenarios stay and every problem is returned."""
-    engine = request.app[ENGINE]
-    async with _RELOADS.setdefault(request.app, asyncio.Lock()):
-        try:
-            scenarios = await asyncio.to_thread(load_scenarios, request.app[SETTINGS])
-        except (MockAgentError, OSError) as err:
-            problems = [str(p) for p in err.problems] if isinstance(err, ScenarioError) else [str(err)]
-            return json_response({"reloaded": False, "error": str(err), "errors": problems}, status=422)
-        engine.scenarios = scenarios
+    """Load the scenario files again (`reloading.reload`): 200 with the agents now served, or 422 with every
+    problem while the previous scenarios keep serving."""
+    try:
+        scenarios = await reload(request.app)
+    except (MockAgentError, OSError) as err:
+        problems = [str(p) for p in err.problems] if isinstance(err, ScenarioError) else [str(err)]
+        return json_response({"reloaded": False, "error": str(err), "errors": problems}, status=422)
     return json_response({"reloaded": True, "agents": sorted(scenarios.agents)})
 
 
@@ -284,3 +290,61 @@ async def on_get_journal(request: web.Request) -> web.Response:
 async def on_clear_journal(request: web.Request) -> web.Response:
     (await session_of(request)).journal.clear()
     return json_response({"cleared": True})
+
+
+# ── scenario states and sequence counters (docs/scenarios.md#states) ──────────────────────────────────
+
+
+async def on_get_states(request: web.Request) -> web.Response:
+    """The session's states that were set; a state not listed is `started`."""
+    return json_response(dict((await session_of(request)).states))
+
+
+async def on_set_state(request: web.Request) -> web.Response:
+    """Set one state: ``PUT /__mockagent/states/checkout`` with ``{"state": "paid"}``."""
+    name = _state_name(request)
+    try:
+        body = loads((await read_body(request, 16 * 1024, "request body")).decode("utf-8"))
+        value = body["state"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise ApiError(ErrorKind.INVALID_BODY, 'expected {"state": "<value>"}') from None
+    if not isinstance(value, str):
+        raise ApiError(ErrorKind.INVALID_BODY, 'expected {"state": "<value>"}: the value is text')
+    if len(value) > MAX_STATE_VALUE:
+        raise ApiError(ErrorKind.INVALID_BODY, f"a state's value is at most {MAX_STATE_VALUE} characters")
+    (await session_of(request)).states[name] = value
+    return json_response({"name": name, "state": value})
+
+
+async def on_reset_state(request: web.Request) -> web.Response:
+    """Put one state back to `started`; `reset` says whether it had been set."""
+    name = _state_name(request)
+    was_set = (await session_of(request)).states.pop(name, None) is not None
+    return json_response({"name": name, "reset": was_set})
+
+
+async def on_reset_states(request: web.Request) -> web.Response:
+    """Put every state of the session back to `started`; `reset` names those that had been set."""
+    states = (await session_of(request)).states
+    names = list(states)
+    states.clear()
+    return json_response({"reset": names})
+
+
+def _state_name(request: web.Request) -> str:
+    name = request.match_info["name"]
+    if len(name) > MAX_STATE_NAME:
+        raise ApiError(ErrorKind.INVALID_BODY, f"a state's name is at most {MAX_STATE_NAME} characters")
+    return name
+
+
+async def on_get_sequences(request: web.Request) -> web.Response:
+    """How many calls each reply answered in the session (what its sequence used, what `matched` reads),
+    by where the reply is declared."""
+    return json_response(dict((await session_of(request)).sequences))
+
+
+async def on_reset_sequences(request: web.Request) -> web.Response:
+    """Start every reply's count (and so every sequence) over, leaving the rest of the session alone."""
+    (await session_of(request)).sequences.clear()
+    return json_response({"reset": True})

@@ -70,9 +70,13 @@ async def apply(context: RequestContext, fault: Fault) -> None:
         clock = session.clock
         await clock.sleep_until(clock.now() + fault.latency.sample(session.faults.latency_rng))
     if fault.status is not None:
-        kind = _STATUS_KINDS[fault.status]
-        retry_after = fault.retry_after if fault.retry_after else (1 if fault.status == 429 else None)
-        raise ApiError(kind, _STATUS_MESSAGES[fault.status], retry_after=retry_after)
+        raise status_error(fault.status, fault.retry_after)
+
+
+def status_error(status: int, retry_after: int | None) -> ApiError:
+    """A status fault as the platform's own error (a 429's Retry-After is 1 s unless the fault says)."""
+    retry_after = retry_after if retry_after else (1 if status == 429 else None)
+    return ApiError(_STATUS_KINDS[status], _STATUS_MESSAGES[status], retry_after=retry_after)
 
 
 def choose_fault(engine: Engine, context: RequestContext, agent: Agent | None, scope: str | None) -> Fault | None:
@@ -90,7 +94,7 @@ def choose_fault(engine: Engine, context: RequestContext, agent: Agent | None, s
     rules = [(f"{agent.id}#{i}", rule) for i, rule in enumerate(agent.faults)] if agent else []
     rules += [(f"*#{i}", rule) for i, rule in enumerate(engine.fault_rules)]
     # A conversation the client names already had its first call (the one that created it).
-    known = session.conversation(platform, scope) if scope else None
+    known = session.conversation(platform, scope) if scope and platform is not None else None
     prior = known.turns if known else 0
     for rule_id, rule in rules:
         earlier = prior if rule.per is Per.CONVERSATION else 0

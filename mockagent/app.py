@@ -4,6 +4,7 @@ failure its platform's shape, and the /__mockagent admin API."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from mockagent.admin import ADMIN_PREFIX, admin_routes, guarded, session_named, session_of
-from mockagent.appkeys import CONTEXT, ENGINE, PLATFORMS, REPLAYER, SETTINGS
+from mockagent.appkeys import CONTEXT, ENGINE, PLATFORMS, REPLAYER, SETTINGS, STARTED
 from mockagent.context import RequestContext
 from mockagent.encoding import json_response
 from mockagent.engine import Engine
@@ -21,9 +22,13 @@ from mockagent.model import PlatformKey
 from mockagent.platforms import platform_classes
 from mockagent.platforms.base import Platform, Route
 from mockagent.platforms.bodies import BODY_TIMEOUT
+from mockagent.platforms.unmodelled import NotModelled
+from mockagent.reloading import watch
 from mockagent.scenarios.model import ScenarioSet
+from mockagent.scenarios.stubs import StubsUnmatched
 from mockagent.sessions import SESSION_HEADER, MemorySessions, Session
 from mockagent.settings import Settings, load_scenarios
+from mockagent.stubbing import answer as stub_answer
 
 if TYPE_CHECKING:
     from mockagent.replay.replayer import Replayer
@@ -60,6 +65,7 @@ def build_app(
     }
     # Bodies are size-checked per platform (each has its own limit and 413 envelope), not by aiohttp.
     app = web.Application(middlewares=[_error_middleware], client_max_size=1024**3)
+    app.on_response_prepare.append(_started)
     app[ENGINE] = engine
     app[PLATFORMS] = platforms
     app[SETTINGS] = settings
@@ -78,6 +84,8 @@ def build_app(
     for admin in admin_routes() if settings.admin_api else ():
         app.router.add_route(admin.method, ADMIN_PREFIX + admin.path, guarded(admin.handler))
     app.on_cleanup.append(_close_sessions)
+    if settings.watch and settings.scenario_paths:
+        watch(app)
     return app
 
 
@@ -128,24 +136,44 @@ def _admitted_route(
     handler = route.handler
 
     key = platform.key
+    prefix = platform.prefix
 
     async def handle(request: web.Request) -> web.StreamResponse:
         # One frame per request, kept flat: it is paid on every call.
+        engine = request.app[ENGINE]
         name = request.headers.get(SESSION_HEADER)
-        session = request.app[ENGINE].sessions.default if name is None else await session_named(request, name)
+        session = engine.sessions.default if name is None else await session_named(request, name)
         ctx = RequestContext(key, endpoint, request.method, request.path, session, request.headers, request.query)
+        ctx.params = request.match_info
         request[CONTEXT] = ctx
         session.entered()
         try:
-            if replayer is None:
+            answered = None
+            if engine.scenarios.stub_table.shadows(key, request.method):
+                answered = await stub_answer(request, ctx, (key,), request.path[len(prefix) :], shadowing=True)
+            if isinstance(answered, web.StreamResponse):
+                response = answered
+            elif replayer is None:
                 response = await handler(request, ctx)
             else:
                 response = await _with_recordings(request, ctx, replayer, prefer_scenarios)
+        except NotModelled as error:
+            response = await _stubbed_instead(request, ctx, error)
         finally:
             session.left()
         if not ctx.admitted:
             log.error("%s %s was answered without admission (a bug of mockagent)", request.method, request.path)
         return response
+
+    async def _stubbed_instead(request: web.Request, ctx: RequestContext, error: NotModelled) -> web.StreamResponse:
+        """What the platform does not model, a raw stub answers (the handler authenticated and admitted it)."""
+        outcome = await stub_answer(request, ctx, (key,), request.path[len(prefix) :])
+        if outcome is None:
+            raise error
+        if isinstance(outcome, StubsUnmatched):
+            ctx.explanation = outcome.explain()
+            raise NotModelled(error.kind, ctx.explanation, code=error.code)
+        return outcome
 
     async def _with_recordings(
         request: web.Request, ctx: RequestContext, replayer: Replayer, prefer_scenarios: bool
@@ -216,30 +244,96 @@ async def _error_middleware(request: web.Request, handler: RequestHandler) -> we
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        kind = _HTTP_KINDS.get(exc.status, ErrorKind.INTERNAL)
-        message = _HTTP_MESSAGES.get(exc.status, exc.reason)
-        response = _render(request, ApiError(kind, message))
-        if exc.status == 405 and "Allow" in exc.headers:
-            response.headers["Allow"] = exc.headers["Allow"]
+        response = await _unrouted(request, exc)
     except Exception:
         # A bug of ours must still answer in the platform's shape; the traceback goes to the log only.
         log.exception("unhandled error on %s %s", request.method, request.path)
         response = _render(request, ApiError(ErrorKind.INTERNAL, "internal error in mockagent"))
+    except asyncio.CancelledError:
+        # The client hung up and aiohttp cancelled the handler: the call is journaled all the same, with
+        # the status its answer had begun with (CHOSEN: 499, nginx's "client closed request", if none had).
+        _record(request, request.get(STARTED, CLIENT_CLOSED))
+        raise
     finally:
         engine.in_flight -= 1
-    _record(request, response)
+    _record(request, response.status)
     return response
 
 
-def _record(request: web.Request, response: web.StreamResponse) -> None:
+async def _unrouted(request: web.Request, error: web.HTTPException) -> web.StreamResponse:
+    """A request no route takes (aiohttp's 404, or its 405 for a path served with other methods): a raw
+    stub's answer if one takes it, else the error in the platform's envelope (a stub's near misses named)."""
+    try:
+        if getattr(request.match_info, "http_exception", None) is error:  # the router's, not a handler's
+            answered = await _stubbed(request)
+            if answered is not None:
+                return answered
+    except ApiError as failure:
+        return _render(request, failure)
+    except RunStateError as failure:
+        return _render(request, ApiError(ErrorKind.CONFLICT, str(failure)))
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _render(request, ApiError(ErrorKind.INTERNAL, "internal error in mockagent"))
+    kind = _HTTP_KINDS.get(error.status, ErrorKind.INTERNAL)
+    message = _HTTP_MESSAGES.get(error.status, error.reason)
+    response = _render(request, ApiError(kind, message))
+    if error.status == 405 and "Allow" in error.headers:
+        response.headers["Allow"] = error.headers["Allow"]
+    return response
+
+
+async def _stubbed(request: web.Request) -> web.StreamResponse | None:
+    """The answer of a raw stub to a path no route serves: the stubs of the platform the path is under, or
+    those at the server's root (with one platform served at the root, both). None: no stub takes it."""
+    app = request.app
+    engine = app[ENGINE]
+    table = engine.scenarios.stub_table
+    if not table or request.path.startswith(ADMIN_PREFIX):
+        return None
+    platform = platform_for(request)
+    places: tuple[PlatformKey | None, ...] = (None,)
+    path = request.path
+    if platform is not None:
+        places = (platform.key, None) if app[SETTINGS].root_platform is not None else (platform.key,)
+        path = path[len(platform.prefix) :]
+    if not table.candidates(places, request.method, path):
+        return None
+    name = request.headers.get(SESSION_HEADER)
+    session = engine.sessions.default if name is None else await session_named(request, name)
+    key = platform.key if platform is not None else None
+    ctx = RequestContext(key, "stub", request.method, request.path, session, request.headers, request.query)
+    request[CONTEXT] = ctx
+    session.entered()
+    try:
+        outcome = await stub_answer(request, ctx, places, path)
+    finally:
+        session.left()
+    if isinstance(outcome, StubsUnmatched):
+        ctx.explanation = outcome.explain()
+        raise ApiError(ErrorKind.NOT_FOUND, ctx.explanation)
+    return outcome
+
+
+CLIENT_CLOSED = 499
+
+
+async def _started(request: web.Request, response: web.StreamResponse) -> None:
+    request[STARTED] = response.status
+
+
+def _record(request: web.Request, status: int) -> None:
     if request.path.startswith(ADMIN_PREFIX):
         return
     engine = request.app[ENGINE]
     ctx = request.get(CONTEXT)
     explanation = None
+    stub = None
     if ctx is not None:
-        session, key, agent, fault = ctx.session, ctx.platform.value, ctx.agent, ctx.fault
+        session, agent, fault = ctx.session, ctx.agent, ctx.fault
+        key = ctx.platform.value if ctx.platform is not None else None
         explanation = ctx.explanation
+        stub = str(ctx.stub.source) if ctx.stub is not None else None
     else:  # refused before its session was known (a bad session name, an unknown path)
         platform = platform_for(request)
         session, key, agent, fault = (
@@ -254,10 +348,11 @@ def _record(request: web.Request, response: web.StreamResponse) -> None:
             platform=key,
             method=request.method,
             path=request.path,
-            status=response.status,
+            status=status,
             agent=agent.id if agent is not None else None,
             fault=str(fault) if fault is not None else None,
             explanation=explanation,
+            stub=stub,
         )
     )
 
@@ -274,7 +369,7 @@ def render_at(app: web.Application, path: str | None, error: ApiError) -> web.Re
         return platform.render_error(error)
     status = HTTP_STATUS[error.kind]
     body: dict[str, object] = {"error": error.message}
-    if error.kind is ErrorKind.NOT_FOUND and path is not None and not path.startswith(ADMIN_PREFIX):
+    if error.message == _HTTP_MESSAGES[404] and path is not None and not path.startswith(ADMIN_PREFIX):
         mounted = ", ".join(f"/{key.value}" for key in app[PLATFORMS])
         body["error"] = f"nothing is served at {path}; platforms are mounted at {mounted}"
     return json_response(body, status=status)

@@ -20,6 +20,8 @@ ENGINE = web.AppKey("engine", Engine)
 PLATFORMS = web.AppKey("platforms", dict[PlatformKey, Platform])
 SETTINGS = web.AppKey("settings", Settings)
 CONTEXT = web.RequestKey("mockagent.context", RequestContext)
+# The status a response began with, once its head is on its way (for a call whose client hangs up later).
+STARTED = web.RequestKey("mockagent.started", int)
 # The replay machinery is imported only by servers with cassettes.
 REPLAYER: web.AppKey[Replayer] = web.AppKey("replayer")
 # What the server's connections share (their count), set by the runner that serves the app: an app served by

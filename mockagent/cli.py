@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mockagent import __version__
-from mockagent.errors import MockAgentError, ScenarioError
+from mockagent.errors import MockAgentError, ScenarioError, counted
 from mockagent.faults import FaultRule, FaultSyntaxError, Per, RateLimit, parse_fault
 from mockagent.model import PlatformKey
 from mockagent.replay.commands import cassette, replay_options, replay_settings
@@ -24,6 +24,13 @@ if TYPE_CHECKING:
     from mockagent.server import MockServer
 
 DEFAULT_PORT = 8710
+#: What `mockagent init` writes, each path relative to the project folder, from the package's own copy.
+STARTER = {
+    Path("scenarios", "agents.yaml"): Path(__file__).parent / "starter" / "agents.yaml",
+    # Beside the scenario file, which names it by a relative path: an editor finds it offline.
+    Path("scenarios", "scenario.schema.json"): Path(__file__).parent / "schema" / "scenario.schema.json",
+    Path("tests", "test_agents.py"): Path(__file__).parent / "starter" / "test_agents.py",
+}
 
 
 @click.group()
@@ -43,6 +50,11 @@ def main() -> None:
     help="Serve only this platform, at the root, so clients with hard-coded paths work.",
 )
 @click.option("--with-builtin", is_flag=True, help="Serve the built-in demo agents as well as SCENARIO_PATHS.")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Reload SCENARIO_PATHS whenever a file changes (all or nothing: a broken file keeps the previous ones).",
+)
 @click.option(
     "--speed",
     default=1.0,
@@ -133,6 +145,7 @@ def serve(
     port: int,
     platform: str | None,
     with_builtin: bool,
+    watch: bool,
     speed: float,
     manual_clock: bool,
     faults: tuple[str, ...],
@@ -154,6 +167,8 @@ def serve(
     --cassettes, from recordings (docs/recording.md)."""
     if manual_clock and speed != 1.0:
         raise click.BadParameter("a manual clock has no speed: give --speed or --manual-clock", param_hint="--speed")
+    if watch and not scenario_paths:
+        raise click.UsageError("--watch watches SCENARIO_PATHS: give the scenario files or folders to watch")
     try:
         rules = tuple(FaultRule(fault=parse_fault(spec)) for spec in faults)
         if rate_limit:
@@ -163,6 +178,7 @@ def serve(
     settings = Settings(
         scenario_paths=scenario_paths,
         with_builtin=with_builtin,
+        watch=watch,
         root_platform=PlatformKey(platform) if platform else None,
         speed=speed,
         manual_clock=manual_clock,
@@ -219,6 +235,8 @@ def _run(settings: Settings, host: str, port: int, verbose: bool) -> None:
     from mockagent.admin import exposure
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    # A reload (--watch, POST /__mockagent/reload) is rare and worth a line even without -v.
+    logging.getLogger("mockagent.reload").setLevel(logging.INFO)
     if (problem := exposure(host, settings)) is not None:
         raise click.UsageError(problem)
     try:
@@ -258,6 +276,8 @@ async def _serve(server: MockServer) -> None:
     for key in settings.served():
         click.echo(f"  {classes[key].title:<14} {server.base_url(key)}")
     click.echo(f"  agents: {', '.join(agents) or '(none)'}")
+    if settings.watch:
+        click.echo(f"  watching: {', '.join(map(str, settings.scenario_paths))} (a change reloads them)")
     if settings.cassettes is not None:
         upstreams = ", ".join(f"{key.value} → {url}" for key, url in settings.upstreams) or "none"
         click.echo(f"  cassettes: {settings.cassettes} (record mode {settings.record_mode}; upstreams: {upstreams})")
@@ -288,18 +308,73 @@ async def _until_stopped() -> None:
 
 
 @main.command()
-@click.argument("scenario_paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-def validate(scenario_paths: tuple[Path, ...]) -> None:
-    """Check scenario files; print every problem of every file, each as path:line:col: message."""
+@click.argument("scenario_paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--cassettes",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Check the cassettes in this folder too (as serve --cassettes reads them).",
+)
+def validate(scenario_paths: tuple[Path, ...], cassettes: Path | None) -> None:
+    """Check scenario files (and cassettes); print every problem, each as path:line:col: message."""
+    from mockagent.replay.cassette import CassetteError, check_folder
+
+    if not scenario_paths and cassettes is None:
+        raise click.UsageError("give scenario files or folders, --cassettes DIR, or both")
+    problems, found = 0, []
+    if scenario_paths:
+        try:
+            scenarios = load_scenarios(Settings(scenario_paths=scenario_paths))
+            stubs = f" and {counted(len(scenarios.stubs), 'stub')}" if scenarios.stubs else ""
+            agents = counted(len(scenarios.agents), "agent")
+            found.append(f"{agents}{stubs} in {counted(len(scenarios.files), 'file')}")
+        except ScenarioError as err:
+            click.echo(str(err), err=True)
+            problems += len(err.problems)
+        except (MockAgentError, OSError) as err:
+            raise click.ClickException(str(err)) from err
+    if cassettes is not None:
+        try:
+            found.append(counted(check_folder(cassettes), "cassette"))
+        except CassetteError as err:
+            click.echo(str(err), err=True)
+            problems += err.count
+    if problems:
+        where = " and ".join(
+            name for name, given in (("scenario files", scenario_paths), ("cassettes", cassettes)) if given
+        )
+        raise click.ClickException(f"{counted(problems, 'problem')} in the {where}")
+    click.echo(f"ok: {', '.join(found)}")
+
+
+@main.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite the files that are already there.")
+def init(directory: Path, force: bool) -> None:
+    """Start a project in DIRECTORY (default: here): a commented scenario file, scenarios/agents.yaml (with
+    its JSON Schema beside it, for editors), and a pytest test that serves it, tests/test_agents.py."""
+    there = [str(directory / name) for name in STARTER if (directory / name).exists()]
+    if there and not force:
+        raise click.ClickException(f"not overwriting {', '.join(there)} (--force overwrites)")
     try:
-        scenarios = load_scenarios(Settings(scenario_paths=scenario_paths))
-    except ScenarioError as err:
-        click.echo(str(err), err=True)
-        count = len(err.problems)
-        raise click.ClickException(f"{count} problem{'s' if count != 1 else ''} in the scenario files") from err
-    except (MockAgentError, OSError) as err:
+        for name, source in STARTER.items():
+            target = directory / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+            click.echo(f"wrote {target}")
+    except OSError as err:
         raise click.ClickException(str(err)) from err
-    click.echo(f"ok: {len(scenarios.agents)} agents in {len(scenarios.files)} files")
+    where = "" if directory == Path() else f" (in {directory})"
+    click.echo(f"next{where}:")
+    click.echo("  mockagent serve scenarios/ --watch   # serve the agents; each save reloads them")
+    click.echo("  pytest                               # run tests/test_agents.py against them")
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files (the copy `init` writes beside scenarios/agents.yaml)."""
+    from mockagent.scenarios.schema import text
+
+    click.echo(text(), nl=False)
 
 
 @main.command("platforms")

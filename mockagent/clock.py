@@ -95,6 +95,12 @@ class _TimerHandle:
         self._clock._cancel(self._timer)
 
 
+#: CHOSEN: how far a manual clock may be advanced from its start (100 years, in seconds): far past any
+#: scripted wait or platform limit, and near enough that every moment a view shows (the clock's time plus
+#: the longest span mockagent adds to it, a seven-day task deadline) is still a date.
+MAX_CLOCK = 100 * 365.25 * 86_400
+
+
 class ManualClock:
     """A clock that moves only when `advance` is called; sleepers wake in deadline order.
 
@@ -155,6 +161,11 @@ class ManualClock:
         await _sleep_until(self, at)
 
     @property
+    def room(self) -> float:
+        """How many seconds the clock may still be advanced (`MAX_CLOCK` in all)."""
+        return MAX_CLOCK - self._now
+
+    @property
     def waiting(self) -> int:
         """How many timers are set and not yet due: a test can wait until the server is blocked on the clock."""
         return sum(1 for timer in self._timers if timer.live)
@@ -183,6 +194,11 @@ class ManualClock:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
+            if seconds > self.room:  # checked under the lock: two advances cannot both pass it
+                raise ValueError(
+                    f"a manual clock goes at most {MAX_CLOCK:.0f} s (100 years) past its start: "
+                    f"{self.room:g} s more at most"
+                )
             target = self._now + seconds
             while self._timers and self._timers[0].at <= target:
                 timer = heapq.heappop(self._timers)

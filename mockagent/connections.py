@@ -7,6 +7,8 @@ bytes, and logs it at ERROR with a traceback whose message holds the raw header 
 reached the log. A `Connection` answers it in a JSON envelope instead — the platform's where the request
 line names one, else mockagent's own ``{"error": …}`` — that quotes nothing the client sent, and logs one
 line naming the kind of problem.
+So is an ``Expect`` other than 100-continue, which aiohttp refuses the same way before any middleware runs
+(`Runner` wraps the application's handler for it).
 
 Limits (CHOSEN; `Settings`, ``mockagent serve --header-timeout …``; real seconds, whatever the clock):
 
@@ -34,6 +36,7 @@ import math
 import os
 import re
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -349,6 +352,23 @@ class _Server(web.Server):
         return Connection(self, loop=self._loop, **self._kwargs)
 
 
+def _expectations_refused(
+    app: web.Application, handle: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
+    """aiohttp refuses an `Expect` other than 100-continue itself, before any middleware, with a text/plain
+    417 that quotes the header: here it is the platform's 400 (as for any request aiohttp refuses), quoting
+    nothing."""
+
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        try:
+            return await handle(request)
+        except web.HTTPExpectationFailed:
+            message = "malformed request: its Expect is not 100-continue"
+            return render_at(app, request.path, ApiError(ErrorKind.BAD_REQUEST, message))
+
+    return handler
+
+
 class Runner(web.AppRunner):
     """An AppRunner whose connections are `Connection`s. aiohttp takes no handler class, so the server it
     makes is made again as a `_Server`, with the same handler, request factory and settings."""
@@ -363,7 +383,7 @@ class Runner(web.AppRunner):
         made = await super()._make_server()
         return _Server(
             self.guard,
-            made.request_handler,
+            _expectations_refused(self.app, made.request_handler),
             request_factory=made.request_factory,
             handler_cancellation=made.handler_cancellation,
             loop=made._loop,

@@ -8,14 +8,20 @@ interactions later) sees the whole request and never its wire format.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from mockagent.faults import Fault
 from mockagent.model import PlatformKey
 from mockagent.runs import Conversation, Run
 from mockagent.scenarios.model import Agent
 from mockagent.sessions import Session
+
+if TYPE_CHECKING:
+    from mockagent.scenarios.stubs import Stub
+
+_NO_PARAMS: Mapping[str, str] = MappingProxyType({})
 
 
 def bearer(headers: Mapping[str, str]) -> str | None:
@@ -29,7 +35,7 @@ def bearer(headers: Mapping[str, str]) -> str | None:
 
 @dataclass(slots=True)
 class RequestContext:
-    platform: PlatformKey
+    platform: PlatformKey | None  # None: a raw stub's request at the server's root
     endpoint: str  # the route's name, e.g. "invoke", "get-task"
     method: str
     path: str
@@ -44,6 +50,10 @@ class RequestContext:
     fault: Fault | None = None  # what admission decided for this request (stream faults act on its stream)
     admitted: bool = False
     explanation: str | None = None  # why nothing answered it (an unmatched reply, a cassette miss)
+    params: Mapping[str, str] = field(
+        default_factory=lambda: _NO_PARAMS
+    )  # the path's parameters (the platform route's, or a stub's)
+    stub: Stub | None = None  # the raw stub that answered it
 
     @property
     def credential(self) -> str:

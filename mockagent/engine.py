@@ -7,20 +7,27 @@ request's session; the engine itself keeps no per-client state.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
+from mockagent import admission
 from mockagent.context import RequestContext
 from mockagent.errors import ApiError, ErrorKind
-from mockagent.faults import FaultRule
+from mockagent.faults import Fault, FaultRule
 from mockagent.ids import uuid4
 from mockagent.model import PlatformKey
 from mockagent.runs import DEFAULT_APPROVAL_TTL, Conversation, Decision, PauseStyle, Run, chat_decision
-from mockagent.scenarios.model import Agent, NearMiss, Reply, ScenarioSet, Unmatched
-from mockagent.sessions import MemorySessions, SessionStore
+from mockagent.scenarios.model import Agent, Answer, Match, NearMiss, Reply, ScenarioSet, StateChanges, Unmatched
+from mockagent.scenarios.stubs import StubMatch, StubMiss, StubsUnmatched
+from mockagent.sessions import MemorySessions, Session, SessionStore
+from mockagent.variables import played_by
+from mockagent.variables import turn_variables as variables_of
 
 #: How many near misses an unmatched request's explanation lists.
 NEAREST = 3
+_NO_GROUPS: Mapping[str, str] = MappingProxyType({})
 
 
 class Engine:
@@ -57,22 +64,53 @@ class Engine:
 
     # ── the one decision ─────────────────────────────────────────────────────────────────────────
 
-    def resolve(self, context: RequestContext) -> Reply | Unmatched:
-        """The reply that answers this request: the agent's first reply whose `when` holds (a reply
-        without `when` holds for anything), or `Unmatched` naming the nearest replies and why."""
+    def resolve(self, context: RequestContext) -> Match | Unmatched:
+        """The reply that answers this request: the agent's first reply (by priority, then file order)
+        whose `when` holds — a reply without `when` holds for anything — or `Unmatched` naming the
+        nearest replies and why."""
         agent = context.agent
         if agent is None:
             raise ValueError("resolve needs the request's agent")
-        message = context.message or ""
-        turn = context.turn
         for reply in agent.replies:
             when = reply.when
-            if when is None or when.matches(message, turn):
-                return reply
+            if when is None:
+                return Match(reply, _NO_GROUPS)
+            groups: dict[str, str] = {}
+            if when.holds(context, reply.key, groups):
+                return Match(reply, groups)
         # Only now, for the explanation: which conditions failed, with the values they saw.
-        misses = [NearMiss(reply, reply.when.explain(message, turn)) for reply in agent.replies if reply.when]
+        misses = [
+            NearMiss(reply, tuple(reply.when.explain(context, reply.key))) for reply in agent.replies if reply.when
+        ]
         misses.sort(key=lambda miss: len(miss.failed))
         return Unmatched(agent.id, tuple(misses[:NEAREST]))
+
+    def resolve_stub(
+        self, context: RequestContext, places: Iterable[PlatformKey | None], path: str, *, shadowing: bool = False
+    ) -> StubMatch | StubsUnmatched | None:
+        """The raw stub that answers this request — the first (by priority, then file order) of those mounted
+        at `places` whose method and path match and whose `when` holds — or `StubsUnmatched` naming the
+        nearest and why, or None when no stub takes this method and path (`path`: below the platform's
+        mount). The stub's path parameters are left on `context.params` (for its `when` and templates).
+        `shadowing`: only stubs that answer in place of a modelled route."""
+        candidates = self.scenarios.stub_table.candidates(places, context.method, path, shadowing=shadowing)
+        if not candidates:
+            return None
+        for stub, params in candidates:
+            context.params = params
+            when = stub.when
+            if when is None:
+                return StubMatch(stub, params, _NO_GROUPS)
+            groups: dict[str, str] = {}
+            if when.holds(context, stub.key, groups):
+                return StubMatch(stub, params, groups)
+        misses = []
+        for stub, params in candidates:
+            if stub.when is not None:
+                context.params = params
+                misses.append(StubMiss(stub, tuple(stub.when.explain(context, stub.key))))
+        misses.sort(key=lambda miss: len(miss.failed))
+        return StubsUnmatched(context.method, path, tuple(misses[:NEAREST]))
 
     # ── starting runs ────────────────────────────────────────────────────────────────────────────
 
@@ -99,20 +137,34 @@ class Engine:
         context.conversation = conversation
         pending = conversation.pending
         reply: Reply | None = None
+        item: Answer | None = None  # the sequence item that answers, for a reply with a sequence
+        groups = _NO_GROUPS
         if pending is None:
             outcome = self.resolve(context)
             if isinstance(outcome, Unmatched):
-                if conversation.turns == 0:  # not a turn: a conversation opened for it is not kept
-                    context.session.conversations.pop((conversation.platform, conversation.id), None)
+                _forget_if_new(context.session, conversation)  # not a turn
                 context.explanation = outcome.explain()
                 raise ApiError(ErrorKind.NOT_FOUND, context.explanation)
-            reply = outcome
+            reply, groups = outcome
+            if reply.sequence:
+                item = _sequence_answer(context, conversation, reply)
         session = context.session
         self.runs_started += 1
         session.runs_started += 1
+        session.counter += 1
         played = agent or context.agent
         conversation.turns += 1
         message = context.message
+        turn_variables = variables_of(
+            context,
+            played,
+            conversation,
+            counter=session.counter,
+            groups=groups,
+            answer=conversation.variables.get("answer", ""),
+            turn=conversation.turns,
+        )
+        turn_variables.update(variables or {})
         run = Run(
             run_id=run_id or uuid4(),
             agent=played,
@@ -121,19 +173,12 @@ class Engine:
             clock=session.clock,
             pause_style=pause_style,
             approval_ttl=self.approval_ttl,
-            variables={
-                "message": message,
-                "answer": conversation.variables.get("answer", ""),
-                "turn": conversation.turns,
-                "conversation_id": conversation.id,
-                "agent_id": played.id,
-                "platform": conversation.platform.value,
-                **(variables or {}),
-            },
+            variables=turn_variables,
             seed=f"{played.pace.seed}:{played.id}:{session.runs_started}",
             require_approval=frozenset(require_approval),
             reply=reply,
         )
+        played_by(turn_variables, run)
         try:
             if pending is not None:
                 # The previous turn asked in text; this message is the answer.
@@ -145,16 +190,65 @@ class Engine:
                 conversation.variables["answer"] = answer
             else:
                 assert reply is not None
-                run.start(reply.script)
+                run.start(item.script if item is not None else reply.script)
         except ApiError:
             # A template of the script failed to render (the platform's 500): the turn did not happen,
             # and no run is left behind without the record its platform keeps beside it.
             conversation.pending = pending
             conversation.turns -= 1
-            if conversation.turns == 0:
-                context.session.conversations.pop((conversation.platform, conversation.id), None)
+            session.counter -= 1
+            _forget_if_new(context.session, conversation)
             raise
         conversation.runs.append(run)
         session.runs[run.id] = run
+        if reply is not None:
+            session.sequences[reply.key] = session.sequences.get(reply.key, 0) + 1
+            if reply.sets:
+                _set_states(session, reply.sets)
+            if item is not None:
+                _set_states(session, item.sets)
+                if item.fault is not None:
+                    context.fault = _breaking_stream(context.fault, item.fault)
         context.run = run
         return run
+
+
+def _forget_if_new(session: Session, conversation: Conversation) -> None:
+    """A request that turned out to be no turn keeps no conversation it opened."""
+    if conversation.turns == 0:
+        session.conversations.pop((conversation.platform, conversation.id), None)
+
+
+def _sequence_answer(context: RequestContext, conversation: Conversation, reply: Reply) -> Answer:
+    """The item of `reply`'s sequence that answers this call of the session. A status fault answers here
+    (the platform's error: no turn, but the item is used and its states set); a used-up sequence with
+    `exhausted: error` is the platform's 404 and changes nothing (CHOSEN, docs/scenarios.md#sequences)."""
+    session = context.session
+    calls = session.sequences.get(reply.key, 0)
+    answer = reply.answer(calls)
+    if answer is None:
+        _forget_if_new(session, conversation)
+        context.explanation = (
+            f"the sequence at {reply.source} is used up: its {len(reply.sequence)} answers were given "
+            "(exhausted: error)"
+        )
+        raise ApiError(ErrorKind.NOT_FOUND, context.explanation)
+    if answer.fault is not None and answer.fault.status is not None:
+        _forget_if_new(session, conversation)
+        session.sequences[reply.key] = calls + 1
+        _set_states(session, reply.sets)
+        _set_states(session, answer.sets)
+        context.fault = answer.fault  # the journal shows it
+        raise admission.status_error(answer.fault.status, answer.fault.retry_after)
+    return answer
+
+
+def _set_states(session: Session, changes: StateChanges) -> None:
+    for name, value in changes:
+        session.states[name] = value
+
+
+def _breaking_stream(current: Fault | None, added: Fault) -> Fault:
+    """A sequence item's stream fault on the request's stream, in place of any stream fault admission
+    gave it (whose latency is already served); the journal names both."""
+    return added if current is None else replace(added, source=f"{current}; {added}")

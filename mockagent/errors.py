@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
+def counted(number: int, noun: str) -> str:
+    """`number` `noun`s, in the singular for one: "1 problem", "3 agents"."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 class MockAgentError(Exception):
     """Base of every error mockagent raises on purpose."""
 

@@ -24,6 +24,7 @@ class Entry:
     agent: str | None = None
     fault: str | None = None
     explanation: str | None = None  # why nothing answered: an unmatched reply, a cassette miss
+    stub: str | None = None  # where the raw stub that answered is declared (path:line:col)
 
     def as_json(self, clock: Clock) -> dict[str, Any]:
         return asdict(self) | {"at": clock.wall(self.at).isoformat(timespec="milliseconds")}

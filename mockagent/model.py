@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from mockagent.faults import Fault
-from mockagent.templating import Template
+from mockagent.templating import JsonTemplate, Template
 
 # ── script steps: what a scenario says the agent does ────────────────────────────────────────────────
 
@@ -38,7 +38,7 @@ class Pace:
 @dataclass(frozen=True)
 class Say:
     text: Template
-    chunks: tuple[str, ...] | None = None  # explicit chunks win over pacing rules
+    chunks: tuple[Template, ...] | None = None  # explicit chunks win over pacing rules
     chunking: Chunking | None = None
     chunk_chars: int = 0
     interval: float | None = None
@@ -52,15 +52,15 @@ class Reasoning:
 @dataclass(frozen=True)
 class ToolCall:
     name: str
-    args: dict[str, Any]
-    call_id: str | None = None
+    args: JsonTemplate  # renders to a mapping
+    call_id: Template | None = None
     requires_approval: bool = False
     on_reject: tuple[Step, ...] | None = None  # None: the default rejection (the run fails)
 
 
 @dataclass(frozen=True)
 class ToolResult:
-    output: Any = None
+    output: JsonTemplate | None = None
     error: Template | None = None
 
 
@@ -69,7 +69,7 @@ class Ask:
     """Pause for an answer from a human; later steps see it as ``{{ answer }}``."""
 
     question: Template
-    options: tuple[str, ...] = ()
+    options: tuple[Template, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,16 @@
     def test_blocking(mockagent_server):
         reply = mockagent_server.advance_during(lambda: httpx.post(...), 3)   # the call waits, the clock moves
 
-Marker keywords: ``scenarios`` (paths; default: the built-in demo agents), ``with_builtin``,
+Marker keywords: ``scenarios`` (paths; default: the built-in demo agents), ``with_builtin``, ``watch``
+(reload the scenario files when one changes, as ``serve --watch`` does),
 ``manual_clock``, ``speed``, ``platform`` (serve one platform at the root), ``faults`` (fault specs applied
 to every request), ``rate_limit`` ("60/min"), ``chaos`` and ``seed``. Override the
 ``mockagent_settings`` fixture to set them for a whole module or conftest.
 
 Each test gets a server of its own, so it starts from a clean state; within a test, requests carrying
 ``X-Mockagent-Session: NAME`` live apart from the rest, and ``server.reset(NAME)`` clears one session.
+Scenario states are read and set per session: ``server.states(session=NAME)``, ``server.set_state("checkout",
+"paid", session=NAME)``, ``server.reset_states(session=NAME)`` (docs/scenarios.md#states).
 At teardown the server stops as ``mockagent serve`` does, with a shorter grace: a stream the test left open
 ends as cancelled, and a request still waiting on something else is cut after `TEARDOWN_GRACE`.
 """
@@ -44,6 +47,7 @@ TEARDOWN_GRACE = 1.0
 _MARKER_KEYS = {
     "scenarios",
     "with_builtin",
+    "watch",
     "manual_clock",
     "speed",
     "platform",
@@ -71,7 +75,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "mockagent(scenarios=None, with_builtin=False, manual_clock=False, speed=1.0, platform=None, "
+        "mockagent(scenarios=None, with_builtin=False, watch=False, manual_clock=False, speed=1.0, platform=None, "
         "cassette=None, record_mode=None, upstreams=None): configure the mockagent server fixture for this test",
     )
 
@@ -107,6 +111,7 @@ def mockagent_settings(request: pytest.FixtureRequest) -> Settings:
         **replay,
         scenario_paths=paths,
         with_builtin=bool(options.get("with_builtin", False)),
+        watch=bool(options.get("watch", False)),
         manual_clock=bool(options.get("manual_clock", False)),
         speed=float(options.get("speed", 1.0)),
         root_platform=PlatformKey(platform) if platform else None,

@@ -53,6 +53,7 @@ from mockagent.model import (
 )
 from mockagent.scenarios.model import Agent, Reply
 from mockagent.templating import Template, TemplateRenderError
+from mockagent.variables import Variables
 
 
 class RunStatus(StrEnum):
@@ -211,7 +212,8 @@ class Run:
         self.clock = clock
         self.pause_style = pause_style
         self.approval_ttl = approval_ttl
-        self.variables: dict[str, Any] = dict(variables)
+        # The turn's own (made for it by the engine), or a copy of a plain mapping.
+        self.variables = variables if isinstance(variables, Variables) else Variables(variables)
         self.reply = reply  # what decided this run's script (None: the rest of an earlier turn's)
         self.created_at = clock.now()
         self.started_at = self.created_at + agent.pace.queued
@@ -522,7 +524,7 @@ class Run:
         changes: a resume that does not fit leaves the run as it was."""
         pending = self.check_resume(decision)
         now = self.clock.now()
-        variables, mark = dict(self.variables), len(self.timeline)
+        variables, mark = self.variables.copy(), len(self.timeline)
         self.pending = None
         self.variables["answer"] = answer if decision is Decision.ANSWER else decision.value
         outcome = {Decision.APPROVE: "approved", Decision.REJECT: "rejected", Decision.ANSWER: "answered"}
@@ -563,7 +565,9 @@ class Run:
 
     def _lay_out(self, steps: tuple[Step, ...], at: float) -> None:
         pace = self.agent.pace
+        variables = self.variables
         for index, step in enumerate(steps):
+            variables.at = at  # the moment `now` tells
             match step:
                 case Delay(seconds):
                     at += seconds
@@ -575,20 +579,20 @@ class Run:
                         self._append(at, TextDelta(chunk, self._text_blocks))
                 case Reasoning(text):
                     self._text_blocks += 1
-                    self._append(at, ReasoningDelta(text.render(self.variables), self._text_blocks))
+                    self._append(at, ReasoningDelta(text.render(variables), self._text_blocks))
                 case ToolCall():
                     self._calls += 1
                     needs_approval = step.requires_approval or step.name in self._require_approval
                     call = ToolCalled(
-                        call_id=step.call_id or f"call_{self._calls}",
+                        call_id=step.call_id.render(variables) if step.call_id is not None else f"call_{self._calls}",
                         name=step.name,
-                        args=step.args,
+                        args=step.args.render(variables),
                         requires_approval=needs_approval,
                     )
                     self._last_call = call
                     self._append(at, call)
                     if needs_approval:
-                        args = json.dumps(step.args, ensure_ascii=False)
+                        args = json.dumps(call.args, ensure_ascii=False)
                         pause = Paused(
                             kind=PauseKind.APPROVAL,
                             request_id=uuid4(),
@@ -600,13 +604,13 @@ class Run:
                         return
                 case ToolResult():
                     last = self._last_call
-                    error = step.error.render(self.variables) if step.error is not None else None
+                    error = step.error.render(variables) if step.error is not None else None
                     self._append(
                         at,
                         ToolReturned(
                             call_id=last.call_id if last else f"call_{self._calls}",
                             name=last.name if last else "tool",
-                            output=step.output,
+                            output=step.output.render(variables) if step.output is not None else None,
                             error=error,
                         ),
                     )
@@ -614,13 +618,13 @@ class Run:
                     pause = Paused(
                         kind=PauseKind.INPUT,
                         request_id=uuid4(),
-                        question=step.question.render(self.variables),
-                        options=step.options,
+                        question=step.question.render(variables),
+                        options=tuple(option.render(variables) for option in step.options),
                     )
                     self._pause(pause, steps[index + 1 :], (), at)
                     return
                 case Fail():
-                    self._append(at, Failed(step.message.render(self.variables), step.code))
+                    self._append(at, Failed(step.message.render(variables), step.code))
                     return
                 case Glitch(fault):
                     self._append(at, Glitched(fault))
@@ -660,7 +664,7 @@ class Run:
 
     def _chunks(self, step: Say) -> list[str]:
         if step.chunks is not None:
-            return list(step.chunks)
+            return [chunk.render(self.variables) for chunk in step.chunks]
         text = step.text.render(self.variables)
         pace = self.agent.pace
         chunking = step.chunking or pace.chunking

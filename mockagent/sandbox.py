@@ -4,19 +4,21 @@ Jinja's sandbox keeps a template away from Python's internals, but not from work
 building gigabytes (``{{ message * 100000 }}``, loops in loops). So here:
 
 - at load, `check` refuses what can be seen without running the template (names starting with ``_``,
-  unknown filters and tests, ``{% include %}`` and its kin, ``range(10**9)``, ``'x' * 300000000``), and
-  nothing is evaluated: Jinja's optimizer is off, and the output finalizer takes the render's context,
-  which stops the code generator from folding outputs into constants at compile time;
+  unknown filters and tests, ``{% include %}`` and its kin, ``range(10**9)``, ``'x' * 300000000``, a macro
+  that calls itself), and nothing is evaluated: Jinja's optimizer is off, and the output finalizer takes
+  the render's context, which stops the code generator from folding outputs into constants at compile time;
 - at render, every loop turn, call, operator, filter and output is a step of the render's `Budget`
   (`STEPS`, and `SECONDS` on the wall clock); every value an operator, call, filter or literal makes is
   weighed against `OUTPUT`, and so is everything written, buffers included; and the operations that
-  multiply a size (``*``, ``**``, ``%``, ``replace``, ``join``, ``indent`` …) are weighed before they run.
+  multiply a size (``*``, ``**``, ``%``, ``replace``, ``join``, ``indent`` …) are weighed before they run;
+  macros called inside macros (a macro given itself) stop at `MACRO_DEPTH`.
 
 Imported only when a template needs Jinja (importing Jinja is a sizeable share of start-up).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import string
 import sys
@@ -27,24 +29,25 @@ from typing import Any
 
 import jinja2
 from jinja2 import nodes
-from jinja2.runtime import Context
+from jinja2.runtime import Context, Macro
 from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace, _PassArg, pass_context
 from jinja2.visitor import NodeTransformer
+
+from mockagent.templating import HELPERS, OUTPUT, Helper
 
 #: CHOSEN (docs/scenarios.md): steps (loop turns, calls, operators, filters, outputs) of one render.
 STEPS = 100_000
 #: CHOSEN: wall-clock seconds one render may take (it holds the event loop meanwhile).
 SECONDS = 0.25
-#: CHOSEN: characters one render may write (buffers included) and the size of the largest value it may
-#: build, beyond the size of its variables (so a template that echoes a long message still can).
-OUTPUT = 1024 * 1024
 #: CHOSEN: characters of a template that needs Jinja (compiling costs ~6 µs and ~0.5 KB per character).
 SOURCE = 64 * 1024
 #: CHOSEN: items of a list, tuple, dict or set a render builds, and items (characters of a string) a filter
 #: goes through one by one in Python (``sort``, ``unique``, ``map`` …): one such step costs ~1 µs an item,
 #: and the clock is only read between steps. As many as a range may have (Jinja's MAX_RANGE).
 ITEMS = MAX_RANGE
+#: CHOSEN: macros called one inside another (each level is about seven Python frames).
+MACRO_DEPTH = 40
 
 # The budget of the render under way: the sandbox's attribute and item look-ups, which the filters that
 # take an attribute (groupby, sort, selectattr …) make once an item, have no render context to find it in.
@@ -59,10 +62,11 @@ class LimitError(Exception):
 class Budget:
     """What one render may still spend."""
 
-    __slots__ = ("deadline", "left", "limit", "written")
+    __slots__ = ("deadline", "depth", "left", "limit", "written")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
+        self.depth = 0  # macros being called, one inside another
         self.left = STEPS
         self.deadline = time.perf_counter() + SECONDS
         self.written = 0
@@ -108,6 +112,11 @@ def _budget() -> Budget:
 
 
 _MANY = sys.maxsize  # the weight of a value of more than ITEMS items
+
+
+def weight(value: Any, cap: int) -> int:
+    """About how many characters `value` takes as text, counted no further than about `cap`."""
+    return min(_weight(value, cap), cap)
 
 
 def _weight(value: Any, cap: int) -> int:
@@ -389,10 +398,19 @@ class Sandbox(ImmutableSandboxedEnvironment):
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         budget = _budget()
         budget.step()
-        _numbers(budget, args)
-        _numbers(budget, kwargs.values())
+        if type(obj) is not Helper:  # a helper's numbers size nothing: randint(1, 10**12)
+            _numbers(budget, args)
+            _numbers(budget, kwargs.values())
         args = _str_method(budget, obj, args)
-        return budget.weigh(super().call(context, obj, *args, **kwargs))
+        if not isinstance(obj, Macro):
+            return budget.weigh(super().call(context, obj, *args, **kwargs))
+        if budget.depth >= MACRO_DEPTH:
+            raise LimitError(f"macros called one inside another more than {MACRO_DEPTH} deep")
+        budget.depth += 1
+        try:
+            return budget.weigh(super().call(context, obj, *args, **kwargs))
+        finally:
+            budget.depth -= 1
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if (budget := _RENDERING.get()) is not None:
@@ -426,20 +444,77 @@ def environment() -> Sandbox:
     )
     # lipsum(n) makes n paragraphs in one call; scenario text has no use for it.
     del env.globals["lipsum"]
+    env.filters["tojson"] = _tojson
     env.filters = {name: _bounded_filter(name, func) for name, func in env.filters.items()}
     env.filters[_EACH] = _each
     env.filters[_WEIGHED] = _weighed
     return env
 
 
+def _tojson(value: Any, indent: int | None = None) -> str:
+    """JSON text, as written on the wire: no HTML escapes (Jinja's own writes ``<`` as ``\\u003c``), keys in
+    their order."""
+    return json.dumps(value, ensure_ascii=False, indent=indent, allow_nan=False, default=_as_json)
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, Iterator):
+        return list(value)
+    kind = "a helper: call it" if isinstance(value, Helper) else f"a {type(value).__name__}"
+    raise TypeError(f"the value is {kind}, which is not JSON data")
+
+
+def _limit(variables: Mapping[str, Any]) -> int:
+    """`OUTPUT` characters beyond the size of the variables (each counted up to `OUTPUT`)."""
+    return OUTPUT + sum(len(v) if type(v) is str else weight(v, OUTPUT) for v in variables.values())
+
+
 def render(template: jinja2.Template, variables: Mapping[str, Any]) -> str:
     """Render within a fresh budget: `OUTPUT` characters beyond what the variables hold themselves."""
-    limit = OUTPUT + sum(len(v) if isinstance(v, str) else 20 for v in variables.values())
-    token = _RENDERING.set(Budget(limit))
+    token = _RENDERING.set(Budget(_limit(variables)))
     try:
         return "".join(template.root_render_func(template.new_context(dict(variables))))
     finally:
         _RENDERING.reset(token)
+
+
+_RESULT = "mockagent_result"
+
+
+def evaluate(template: jinja2.Template, variables: Mapping[str, Any]) -> Any:
+    """The value of a template made by `assigning`, within a fresh budget as `render`'s: a lazy sequence is
+    gathered into a list, and the value weighed."""
+    budget = Budget(_limit(variables))
+    token = _RENDERING.set(budget)
+    try:
+        context = template.new_context(dict(variables))
+        for _ in template.root_render_func(context):
+            pass  # an assignment writes nothing
+        value = context.vars[_RESULT]
+        if isinstance(value, jinja2.Undefined):
+            str(value)  # raises: StrictUndefined says what is undefined
+        if isinstance(value, Iterator):
+            value = list(_weighed_items(budget, value))
+        return budget.weigh(value)
+    finally:
+        _RENDERING.reset(token)
+
+
+def whole_expression(tree: nodes.Template) -> nodes.Expr | None:
+    """The expression of a template that is exactly one ``{{ expression }}``, else None."""
+    if len(tree.body) == 1 and isinstance(output := tree.body[0], nodes.Output) and len(output.nodes) == 1:
+        expression = output.nodes[0]
+        if not isinstance(expression, nodes.TemplateData):
+            return expression
+    return None
+
+
+def assigning(expression: nodes.Expr) -> nodes.Template:
+    """A template that sets its result to `expression` (read back by `evaluate`)."""
+    target = nodes.Name(_RESULT, "store", lineno=expression.lineno)
+    return nodes.Template([nodes.Assign(target, expression, lineno=expression.lineno)], lineno=1)
 
 
 # ── at load: what can be seen without running the template, and the rewrite that bounds it ─────────
@@ -470,6 +545,32 @@ def check(env: Sandbox, tree: nodes.Template) -> None:
         problem = _problem(env, node)
         if problem is not None:
             raise TemplateProblem(problem, node.lineno)
+    _recursion(tree)
+
+
+def _recursion(tree: nodes.Template) -> None:
+    """Refuse a macro that calls itself, directly or through other macros (by name: a macro handed itself
+    as an argument stops at `MACRO_DEPTH` as it renders)."""
+    macros = {macro.name: macro for macro in tree.find_all(nodes.Macro)}
+    if not macros:
+        return
+    calls = {
+        name: {n.name for n in macro.find_all(nodes.Name) if n.ctx == "load" and n.name in macros}
+        for name, macro in macros.items()
+    }
+    for name, macro in macros.items():
+        seen, stack = set(), list(calls[name])
+        while stack:
+            callee = stack.pop()
+            if callee == name:
+                raise TemplateProblem(
+                    f"the macro {name!r} calls itself (directly or through another macro): "
+                    "a template's macros may not recurse",
+                    macro.lineno,
+                )
+            if callee not in seen:
+                seen.add(callee)
+                stack.extend(calls[callee])
 
 
 def _problem(env: Sandbox, node: nodes.Node) -> str | None:
@@ -494,7 +595,8 @@ def _problem(env: Sandbox, node: nodes.Node) -> str | None:
                 length = 0  # range() refuses it itself
             if length > MAX_RANGE:
                 return f"a range of {length:,} numbers; a range in a template has at most {MAX_RANGE:,}"
-    if isinstance(node, nodes.Call | nodes.Filter):
+    helper = isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name) and node.node.name in HELPERS
+    if isinstance(node, nodes.Call | nodes.Filter) and not helper:
         for arg in [*node.args, *(kw.value for kw in node.kwargs)]:
             number = _static_int(arg)
             if number is not None and abs(number) > OUTPUT:

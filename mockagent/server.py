@@ -122,9 +122,27 @@ class MockServer:
             raise TypeError("until_waiting() needs a server started with manual_clock=True")
         await clock.until_waiting(timers)
 
+    async def until_idle(self, session: str = DEFAULT_SESSION) -> None:
+        """Return once no request of `session` is being answered, and each answered one is journaled (a
+        client that hung up does not know when its handler ends)."""
+        await self.session(session).until_in_flight(0)
+
     async def reset(self, session: str = DEFAULT_SESSION) -> None:
         """Forget everything `session` holds, as ``DELETE /__mockagent/sessions/NAME`` does."""
         await self.engine.sessions.reset(session)
+
+    def states(self, session: str = DEFAULT_SESSION) -> dict[str, str]:
+        """The scenario states set in `session` (one not listed is ``started``), as ``GET
+        /__mockagent/states`` shows them."""
+        return dict(self.session(session).states)
+
+    def set_state(self, name: str, value: str, session: str = DEFAULT_SESSION) -> None:
+        """Set a scenario state of `session`, as ``PUT /__mockagent/states/NAME`` does."""
+        self.session(session).states[name] = value
+
+    def reset_states(self, session: str = DEFAULT_SESSION) -> None:
+        """Put every scenario state of `session` back to ``started``, as ``DELETE /__mockagent/states`` does."""
+        self.session(session).states.clear()
 
     @property
     def url(self) -> str:
@@ -172,6 +190,10 @@ async def _end_open_runs(app: web.Application) -> None:
             run.cancel("the server is stopping")
 
 
+async def _on_loop(call: Callable[[], T]) -> T:
+    return call()
+
+
 class ThreadedMockServer:
     """A `MockServer` on its own event loop in a daemon thread, for synchronous tests and clients."""
 
@@ -216,6 +238,19 @@ class ThreadedMockServer:
 
     def until_waiting(self, timers: int = 1, session: str = DEFAULT_SESSION) -> None:
         self._call(self.server.until_waiting(timers, session))
+
+    # The states live on the server's loop: they are read and changed there, between two of its steps.
+    def states(self, session: str = DEFAULT_SESSION) -> dict[str, str]:
+        return self._call(_on_loop(lambda: self.server.states(session)))
+
+    def set_state(self, name: str, value: str, session: str = DEFAULT_SESSION) -> None:
+        self._call(_on_loop(lambda: self.server.set_state(name, value, session)))
+
+    def reset_states(self, session: str = DEFAULT_SESSION) -> None:
+        self._call(_on_loop(lambda: self.server.reset_states(session)))
+
+    def until_idle(self, session: str = DEFAULT_SESSION) -> None:
+        self._call(self.server.until_idle(session))
 
     def advance_during(self, call: Callable[[], T], seconds: float, session: str = DEFAULT_SESSION) -> T:
         """Make a blocking `call` (a request to this server, by any client) while the clock moves: once the

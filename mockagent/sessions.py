@@ -59,6 +59,7 @@ class Session:
         "_scratch",
         "clock",
         "conversations",
+        "counter",
         "created_at",
         "faults",
         "in_flight",
@@ -86,7 +87,8 @@ class Session:
         self.conversations: Bounded[tuple[PlatformKey, str], Conversation] = Bounded(store_limit, _cut_cycle)
         self.faults = FaultState(store_limit, seed)
         self.journal = Journal()
-        # For the scenario language to come: how often each reply matched, and each scenario's state.
+        # How many calls each reply answered (where its sequence is; what `matched` reads), and the
+        # scenario states set (one not here is `started`).
         self.sequences: Bounded[str, int] = Bounded(store_limit)
         self.states: Bounded[str, str] = Bounded(store_limit)
         # Decisions that read and then change state take this lock after admission, so that two
@@ -95,6 +97,7 @@ class Session:
         self.in_flight = 0  # requests of this session being answered now (see `entered`, `left`)
         self._quieter: list[asyncio.Future[None]] = []  # `until_in_flight` callers
         self.runs_started = 0  # seeds each run's jitter: a session paces the same way every time
+        self.counter = 0  # the turns played in the session (a turn whose template failed gives its number back)
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
 
     def records(self, kind: Callable[[Session], R]) -> R:
@@ -161,6 +164,10 @@ class Session:
         self._records.clear()
         for conversation in self.conversations.values():
             _cut_cycle(conversation)
+        # A closed session may outlive its server: aiohttp caches each application's middleware chain
+        # (up to 1,024 of them, process-wide), so a test process that started many servers keeps them.
+        self.runs.clear()
+        self.conversations.clear()
         if self._scratch is not None:
             self._scratch.cleanup()
             self._scratch = None
@@ -249,5 +256,7 @@ class MemorySessions:
         return iter(list(self._sessions.values()))
 
     def close(self) -> None:
+        """The server stops: every session ends, and the store lets go of all but the default one."""
         for session in self._sessions.values():
             session.close()
+        self._sessions = OrderedDict({DEFAULT_SESSION: self.default})

@@ -10,6 +10,7 @@ from mockagent.faults import FaultRule
 from mockagent.model import PlatformKey
 from mockagent.replay.modes import RecordMode, Repeat
 from mockagent.scenarios import ScenarioSet, load_paths
+from mockagent.scenarios.stubs import ServedRoute
 from mockagent.sessions import MAX_SESSIONS
 from mockagent.store import STORE_LIMIT
 
@@ -22,6 +23,7 @@ class Settings:
 
     scenario_paths: tuple[Path, ...] = ()
     with_builtin: bool = False
+    watch: bool = False  # reload whenever a file of `scenario_paths` changes (`serve --watch`)
     platforms: tuple[PlatformKey, ...] = tuple(PlatformKey)
     root_platform: PlatformKey | None = None  # serve this one platform at the root
     speed: float = 1.0
@@ -75,4 +77,11 @@ class Settings:
 
 
 def load_scenarios(settings: Settings) -> ScenarioSet:
-    return load_paths(settings.scenario_sources())
+    """The scenario files the settings name, raw stubs checked against the routes of the platforms served."""
+
+    def routes() -> list[ServedRoute]:
+        from mockagent.platforms import served_routes  # imported only when a file has stubs
+
+        return served_routes(settings.served())
+
+    return load_paths(settings.scenario_sources(), routes)

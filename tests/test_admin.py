@@ -13,6 +13,7 @@ import aiohttp
 import httpx
 import pytest
 
+from mockagent.clock import MAX_CLOCK
 from mockagent.runs import RunStatus
 from mockagent.server import MockServer, ThreadedMockServer
 from mockagent.settings import Settings
@@ -291,6 +292,30 @@ def test_advancing_with_a_value_that_is_not_a_json_number_is_400(
     assert clock_of(mockagent_server)["now"] == 0
 
 
+@manual_instant
+@pytest.mark.parametrize("seconds", [1e308, 10**40, MAX_CLOCK + 1], ids=["huge-float", "huge-int", "past-the-range"])
+def test_advancing_past_the_clocks_range_is_400_and_leaves_the_clock(
+    mockagent_server: ThreadedMockServer, seconds: float
+) -> None:
+    response = httpx.post(admin(mockagent_server, "/clock/advance"), json={"seconds": seconds})
+    assert "100 years" in is_json_error(response, 400)
+    assert clock_of(mockagent_server)["now"] == 0  # and it still reads
+
+
+@manual_instant
+def test_a_clock_at_the_end_of_its_range_still_shows_every_moment(mockagent_server: ThreadedMockServer) -> None:
+    advanced = httpx.post(admin(mockagent_server, "/clock/advance"), json={"seconds": MAX_CLOCK - 1})
+    assert advanced.status_code == 200
+    is_json_error(httpx.post(admin(mockagent_server, "/clock/advance"), json={"seconds": 2}), 400)
+    # A task's deadline, a week past the clock, is still a date.
+    tasks = f"{mockagent_server.base_url('beeos')}/api/v1/agents/echo/tasks"
+    created = httpx.post(tasks, json={"message": "hi", "deadline_ms": 604_800_000}, headers=BEEOS_AUTH)
+    assert created.status_code == 202, created.text
+    task = httpx.get(f"{tasks}/{created.json()['data']['task_id']}", headers=BEEOS_AUTH)
+    assert task.status_code == 200, task.text
+    assert task.json()["data"]["deadline_at"].startswith("21")
+
+
 def test_advancing_a_real_clock_is_a_conflict(mockagent_server: ThreadedMockServer) -> None:
     message = is_json_error(httpx.post(admin(mockagent_server, "/clock/advance"), json={"seconds": 1}), 409)
     assert "not manual" in message
@@ -386,7 +411,7 @@ def test_the_journal_records_requests_and_filters_them(mockagent_server: Threade
     assert all(e["fault"] is None for e in entries)
     at_2s = wall.replace(microsecond=wall.microsecond // 1000 * 1000)  # shown to the millisecond
     assert {datetime.fromisoformat(e["at"]) for e in entries} == {at_2s}  # the session's clock time: 2 s
-    assert set(entries[0]) == {"at", "platform", "method", "path", "status", "agent", "fault", "explanation"}
+    assert set(entries[0]) == {"at", "platform", "method", "path", "status", "agent", "fault", "explanation", "stub"}
 
     assert [e["platform"] for e in journal(mockagent_server, "?platform=agentos")] == ["agentos"]
     assert [e["status"] for e in journal(mockagent_server, "?platform=beeos")] == [200, 404]

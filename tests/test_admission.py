@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from credentials import JWT
 from sse import json_frames
 
 from mockagent.appkeys import PLATFORMS
@@ -27,7 +28,6 @@ from mockagent.server import ThreadedMockServer
 pytestmark = pytest.mark.mockagent(manual_clock=True)
 
 FAULT = "X-Mockagent-Fault"
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
 AUTH = {
     "beeos": {"Authorization": "Bearer oag_" + "a" * 64},
     "agentos": {"Authorization": "Bearer aos_ws_test"},

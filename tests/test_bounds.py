@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import httpx
 import pytest
+from credentials import BEEOS, JWT
 
 from mockagent.model import PlatformKey
 from mockagent.platforms.agentos.ingest import EVENTS_KEPT, HISTORY_KEPT
@@ -20,9 +21,7 @@ from mockagent.settings import Settings
 
 INSTANT = "tests/scenarios/instant.yaml"
 SESSIONS = "tests/scenarios/sessions.yaml"
-BEEOS = {"Authorization": "Bearer oag_" + "a" * 64}
 AGENTOS = {"Authorization": "Bearer aos_ws_t"}
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
 
 
 @pytest.mark.mockagent(scenarios=[INSTANT])

@@ -22,6 +22,7 @@ import aiohttp
 import pytest
 import yaml
 from click.testing import CliRunner
+from credentials import JWT
 from sse import parse
 
 from mockagent.cli import main
@@ -34,7 +35,6 @@ from mockagent.scenarios import load_paths
 from mockagent.server import MockServer
 from mockagent.settings import Settings
 
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
 AUTH = {
     "beeos": {"Authorization": "Bearer oag_" + "0123456789abcdef" * 4},
     "agentos": {"Authorization": "Bearer aos_ws_team"},
@@ -352,6 +352,14 @@ def test_text_that_looks_like_a_template_stays_text(tmp_path: Path) -> None:
 
     for text in ("plain", "{{ message }} is literal", "{% if x %}", "a {% endraw %} b {{ c }}"):
         assert Template(literal(text)).render({}) == text
+
+
+def test_json_that_looks_like_a_template_stays_as_it_was(tmp_path: Path) -> None:
+    from mockagent.replay.scenario_file import literal_json
+    from mockagent.templating import compile_json
+
+    value = {"q": "{{ message }}", "all": ["{{ x }}", 1, None, {"e": "a {% endraw %} {{ b }}"}], "n": "{{ 3 }}"}
+    assert compile_json(literal_json(value)).render({}) == value
 
 
 async def test_the_recorded_moments_become_pace_and_delays(tmp_path: Path, upstream: MockServer) -> None:

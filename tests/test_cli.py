@@ -42,9 +42,9 @@ agents:
 """
 
 
-def mockagent(*args: str | Path) -> subprocess.CompletedProcess[str]:
+def mockagent(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*COMMAND, *map(str, args)], capture_output=True, text=True, timeout=SAFETY, cwd=ROOT, check=False
+        [*COMMAND, *map(str, args)], capture_output=True, text=True, timeout=SAFETY, cwd=cwd, check=False
     )
 
 
@@ -81,13 +81,13 @@ def test_validate_a_good_file(tmp_path: Path) -> None:
     path.write_text(GOOD)
     result = mockagent("validate", path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok: 2 agents in 1 files"
+    assert result.stdout.strip() == "ok: 2 agents in 1 file"
 
 
 def test_validate_the_demo_agents_and_a_folder(tmp_path: Path) -> None:
     (tmp_path / "one.yaml").write_text(GOOD)
     (tmp_path / "two.yaml").write_text(GOOD.replace("alpha", "gamma").replace("beta", "delta"))
-    assert mockagent("validate", DEMO).stdout.strip() == "ok: 8 agents in 1 files"
+    assert mockagent("validate", DEMO).stdout.strip() == "ok: 11 agents and 2 stubs in 1 file"
     result = mockagent("validate", tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok: 4 agents in 2 files"
@@ -121,11 +121,84 @@ def test_validate_a_file_that_duplicates_an_agent_of_another(tmp_path: Path) -> 
     assert f"{tmp_path / 'b.yaml'}:2:5: agent 'alpha' is already declared at {tmp_path / 'a.yaml'}:2:5" in result.stderr
 
 
+def test_validate_checks_cassettes_and_names_every_broken_one(tmp_path: Path) -> None:
+    cassettes = tmp_path / "cassettes"
+    cassettes.mkdir()
+    (cassettes / "good.yaml").write_text("interactions: []\nversion: 1\n")
+    assert mockagent("validate", "--cassettes", cassettes).stdout.strip() == "ok: 1 cassette"
+    (cassettes / "a.yaml").write_text("version: 1\ninteractions:\n- request: {method: POST, uri: 5}\n")
+    (cassettes / "b.yaml").write_text("version: 2\ninteractions: []\n")
+    result = mockagent("validate", DEMO, "--cassettes", cassettes)
+    assert result.returncode == 1
+    assert f"{cassettes / 'a.yaml'}:3:" in result.stderr
+    assert f"{cassettes / 'b.yaml'}:1:10: only cassette format version 1 is understood" in result.stderr
+    assert result.stderr.splitlines()[-1] == "Error: 2 problems in the scenario files and cassettes"
+
+
 def test_validate_needs_an_existing_path(tmp_path: Path) -> None:
     result = mockagent("validate", tmp_path / "missing.yaml")
     assert result.returncode == 2  # click's usage error
     assert "does not exist" in result.stderr
     assert mockagent("validate").returncode == 2
+
+
+# ── init ─────────────────────────────────────────────────────────────────────────────────────────────
+
+STARTED = ["scenarios/agents.yaml", "scenarios/scenario.schema.json", "tests/test_agents.py"]
+
+
+def test_init_starts_a_project_whose_scenarios_validate_and_whose_test_passes(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    result = mockagent("init", project)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        *(f"wrote {project / name}" for name in STARTED),
+        f"next (in {project}):",
+        "  mockagent serve scenarios/ --watch   # serve the agents; each save reloads them",
+        "  pytest                               # run tests/test_agents.py against them",
+    ]
+    scenario = project / "scenarios" / "agents.yaml"
+    # Editors with a YAML language server find the schema by the first line, offline, beside the file.
+    assert scenario.read_text().splitlines()[0] == "# yaml-language-server: $schema=scenario.schema.json"
+    assert json.loads((scenario.parent / "scenario.schema.json").read_text())["title"] == "mockagent scenario file"
+
+    checked = mockagent("validate", "scenarios/", cwd=project)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.strip() == "ok: 2 agents in 1 file"
+
+    # The test it wrote passes, run as its user would run it: `pytest` in the project, with this mockagent's
+    # plugin, warnings as errors (the asyncio plugins of this suite's environment are not the user's).
+    plugins = ["-p", "no:cacheprovider", "-p", "no:asyncio", "-p", "no:aiohttp"]
+    tested = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-W", "error", *plugins],
+        capture_output=True,
+        text=True,
+        timeout=SAFETY,
+        cwd=project,
+        check=False,
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert tested.stdout.splitlines()[-1].startswith("2 passed in ")
+
+
+def test_init_writes_here_by_default_and_overwrites_nothing_without_force(tmp_path: Path) -> None:
+    assert mockagent("init", cwd=tmp_path).returncode == 0
+    assert "next:" in mockagent("init", "--force", cwd=tmp_path).stdout
+    scenario = tmp_path / "scenarios" / "agents.yaml"
+    scenario.write_text(GOOD)
+    (tmp_path / "tests" / "test_agents.py").unlink()
+
+    refused = mockagent("init", cwd=tmp_path)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "Error: not overwriting scenarios/agents.yaml, scenarios/scenario.schema.json (--force overwrites)"
+    )
+    assert scenario.read_text() == GOOD
+    assert not (tmp_path / "tests" / "test_agents.py").exists()
+
+    assert mockagent("init", ".", "--force", cwd=tmp_path).returncode == 0
+    assert scenario.read_text().startswith("# yaml-language-server:")
+    assert (tmp_path / "tests" / "test_agents.py").exists()
 
 
 # ── serve ────────────────────────────────────────────────────────────────────────────────────────────
@@ -342,6 +415,7 @@ def test_serve_on_a_port_in_use_says_so(tmp_path: Path) -> None:
         (["--port", "99999"], "--port"),
         (["--port", "-1"], "--port"),
         (["--manual-clock", "--speed", "2"], "--speed"),
+        (["--watch"], "--watch watches SCENARIO_PATHS"),
     ],
 )
 def test_serve_refuses_bad_options_before_binding(args: list[str], complaint: str) -> None:
@@ -350,6 +424,47 @@ def test_serve_refuses_bad_options_before_binding(args: list[str], complaint: st
     assert complaint in result.stderr
     assert "Traceback" not in result.stderr
     assert "listening on" not in result.stdout
+
+
+async def test_serve_watch_reloads_a_good_edit_and_keeps_serving_through_a_broken_one(tmp_path: Path) -> None:
+    path = tmp_path / "agents.yaml"
+    path.write_text(GOOD)
+    async with serving(path, "--port", "0", "--watch") as (process, banner):
+        assert process.stderr is not None
+        stderr = process.stderr
+
+        async def log_until(last: str) -> list[str]:
+            """The lines the server logs up to the one starting with `last` (each edit is one reload)."""
+            lines: list[str] = []
+            while not lines or not lines[-1].startswith(last):
+                line = (await asyncio.wait_for(stderr.readline(), SAFETY)).decode()
+                assert line, f"serve ended: {lines}"
+                lines.append(line.rstrip("\n"))
+            return lines
+
+        url = url_of(banner)
+        assert banner[7] == f"  watching: {path} (a change reloads them)"
+        async with httpx.AsyncClient(base_url=f"{url}/beeos/api/v1/agents", timeout=SAFETY) as client:
+            auth = {"Authorization": "Bearer oag_" + "a" * 64}
+            (tmp_path / "draft").write_text(GOOD.replace("beta here", "beta again"))
+            (tmp_path / "draft").replace(path)  # an editor's save: a new file renamed over the old one
+            assert await log_until("INFO reloaded") == ["INFO reloaded: 2 agents from 1 file"]
+            reply = await client.post("/beta/invoke", json={"message": "hi"}, headers=auth)
+            assert reply.json()["data"]["text"] == "beta again"
+
+            (tmp_path / "draft").write_text(BROKEN)
+            (tmp_path / "draft").replace(path)
+            problem, outcome = await log_until("WARNING reload failed")
+            assert problem.startswith(f"WARNING {path}:3:5: unknown key 'scirpt'")
+            assert outcome == "WARNING reload failed (1 problem): keeping the previous scenarios"
+            reply = await client.post("/beta/invoke", json={"message": "hi"}, headers=auth)
+            assert reply.json()["data"]["text"] == "beta again"
+
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), SAFETY) == 0
+        assert process.stdout is not None
+        assert (await process.stdout.read()).decode().strip() == "mockagent stopped."
+        assert "Traceback" not in (await stderr.read()).decode()
 
 
 async def test_serve_with_a_manual_clock_moves_only_when_advanced() -> None:

@@ -160,6 +160,30 @@ def test_each_platform_answers_a_malformed_request_in_its_envelope(
         assert body == envelope
 
 
+@pytest.mark.parametrize(
+    ("path", "envelope"),
+    [
+        ("/beeos/api/v1/agents/echo/invoke", {"success", "error"}),
+        ("/xpander/v1/agents/echo/invoke", {"detail"}),
+        ("/__mockagent/health", {"error"}),
+        ("/nowhere", {"error"}),
+    ],
+)
+def test_an_expect_the_server_cannot_meet_is_the_platforms_400_quoting_nothing(
+    path: str, envelope: set[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # aiohttp's own answer is a text/plain 417 quoting the header, sent before any middleware could step in.
+    with serving() as server:
+        response = httpx.post(server.url + path, content=b"{}", headers={"Expect": SECRET}, timeout=SAFETY)
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == envelope
+    assert "its Expect is not 100-continue" in json.dumps(body)
+    assert SECRET not in json.dumps(body)
+    assert not any(record.levelno >= logging.ERROR for record in caplog.records)
+
+
 # ── timeouts ─────────────────────────────────────────────────────────────────────────────────────────
 
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+from credentials import JWT
 from sse import parse
 
 from mockagent.server import ThreadedMockServer
 
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
 BEEOS_KEY = "oag_" + "a" * 64
 SAFETY = 10.0  # real seconds: a bound on what should happen at once, never a measurement
 

@@ -44,8 +44,24 @@ def test_a_hang_up_mid_stream_is_no_server_error(
             {"Accept": "text/event-stream", "Authorization": f"Bearer {KEY}"},
         )
         assert first.startswith(b"HTTP/1.1 200")
+    mockagent_server.until_idle()  # the hung-up streams' handlers have ended (and journaled them)
     health = httpx.get(f"{mockagent_server.url}/__mockagent/health")
     assert health.status_code == 200
     journal = httpx.get(f"{mockagent_server.url}/__mockagent/journal", params={"path": "/bulky/"}).json()
     assert [entry["status"] for entry in journal] == [200] * 15
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.mockagent(manual_clock=True)
+def test_a_hang_up_before_the_answer_is_journaled_as_499(mockagent_server: ThreadedMockServer) -> None:
+    raw = json.dumps({"message": "hi"}).encode()
+    request = (
+        "POST /beeos/api/v1/agents/slow/invoke HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {KEY}\r\nContent-Length: {len(raw)}\r\n\r\n"
+    ).encode() + raw
+    with socket.create_connection(("127.0.0.1", mockagent_server.server.port), timeout=10) as sock:
+        sock.sendall(request)
+        mockagent_server.until_waiting()  # the slow agent's 3 s on the manual clock: no answer has begun
+    mockagent_server.until_idle()
+    journal = httpx.get(f"{mockagent_server.url}/__mockagent/journal", params={"path": "/beeos/"}).json()
+    assert [(entry["status"], entry["agent"]) for entry in journal] == [(499, "slow")]

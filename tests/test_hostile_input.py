@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import httpx
 import pytest
+from credentials import BEEOS
 
 from mockagent.encoding import MAX_DEPTH
 from mockagent.faults import MAX_WAIT
@@ -26,7 +27,6 @@ from mockagent.server import MockServer, ThreadedMockServer
 
 INSTANT = "tests/scenarios/instant.yaml"
 BULKY = "tests/scenarios/bulky.yaml"
-BEEOS = {"Authorization": "Bearer oag_" + "a" * 64}
 AGENTOS = {"Authorization": "Bearer aos_ws_t"}
 XPANDER = {"x-api-key": "k"}
 SAFETY = 30.0  # real seconds: a bound on what should answer at once, never a measurement
@@ -135,6 +135,22 @@ def test_an_undecodable_header_echoed_in_an_error_is_no_500(mockagent_server: Th
     response = httpx.put(presigned["upload_url"], content=b"hi", headers={"Content-Type": b"text/\xff"})
     assert response.status_code == 403
     assert response.json()["error"]["message"].startswith("Content-Type text/\udcff does not match")
+
+
+@pytest.mark.mockagent(scenarios=[INSTANT])
+@pytest.mark.parametrize("signature", ["%C3%A9", "%C2%80", "%FF"])  # é, a C1 control, a byte that is no UTF-8
+def test_a_presigned_signature_beyond_ascii_is_a_mismatch_not_a_500(
+    mockagent_server: ThreadedMockServer, signature: str
+) -> None:
+    base = mockagent_server.base_url("beeos")
+    body = {"filename": "a.txt", "content_type": "text/plain"}
+    file_id = httpx.post(f"{base}/api/v1/files/presign-upload", json=body, headers=BEEOS).json()["data"]["file_id"]
+    url = f"{base}/storage/{file_id}?signature={signature}"
+    upload = httpx.put(url, content=b"hi", headers={"Content-Type": "text/plain"})
+    download = httpx.get(url)
+    for response in (upload, download):
+        assert response.status_code == 403, response.text
+        assert response.json()["error"]["message"] == "the URL signature is missing or does not match"
 
 
 # ── JSON nested past the depth limit ────────────────────────────────────────────────────────────────

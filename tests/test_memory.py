@@ -198,3 +198,20 @@ async def _until_freed(transports: int) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("a closed connection's transport is still alive")
+
+
+async def test_a_stopped_server_keeps_no_session_but_an_empty_default() -> None:
+    # aiohttp caches each application's middleware chain process-wide (up to 1,024 of them): a test process
+    # that starts many servers keeps their applications, so what a stopped one holds must be let go.
+    async with MockServer(Settings(speed=1000)) as server, aiohttp.ClientSession() as http:
+        for name in ("one", "two"):
+            url = f"{server.base_url('beeos')}/api/v1/agents/echo/invoke"
+            headers = {"Authorization": "Bearer oag_" + "a" * 64, SESSION_HEADER: name}
+            async with http.post(url, json={"message": "hi"}, headers=headers) as r:
+                assert r.status == 200
+        sessions = server.app[ENGINE].sessions
+        assert [session.name for session in sessions.sessions()] == ["default", "one", "two"]
+    assert [session.name for session in sessions.sessions()] == ["default"]
+    assert len(sessions.default.runs) == 0
+    gc.collect()
+    assert {"one", "two"} & _live_sessions() == set()

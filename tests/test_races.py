@@ -9,12 +9,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+from credentials import JWT
 
 from mockagent.server import MockServer
 
 pytestmark = pytest.mark.mockagent(manual_clock=True)
 
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
 LATE = {"X-Mockagent-Fault": "latency=1"}  # both requests wait in admission, then decide one after the other
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import httpx
 import pytest
+from credentials import JWT
 
 from mockagent.model import PlatformKey
 from mockagent.replay.cassette import Cassette, CassetteError
@@ -27,7 +28,6 @@ from mockagent.replay.modes import RecordMode, Repeat
 from mockagent.server import MockServer
 from mockagent.settings import Settings
 
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
 AUTH = {
     "beeos": {"Authorization": "Bearer oag_" + "0123456789abcdef" * 4},
     "agentos": {"Authorization": "Bearer aos_ws_team"},

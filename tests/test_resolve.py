@@ -8,13 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
+from credentials import JWT
 
 from mockagent.server import ThreadedMockServer
 
 SCENARIOS = "tests/scenarios/sessions.yaml"
 pytestmark = pytest.mark.mockagent(scenarios=[SCENARIOS])
 
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
 LLM = {"baseUrl": "http://llm.invalid", "apiKey": "sk-x", "modelName": "m"}
 Call = Callable[[ThreadedMockServer, str], httpx.Response]
 
@@ -80,8 +80,8 @@ def test_an_unmatched_message_is_the_platforms_404_with_the_near_misses(
     assert response.status_code == 404, response.text
     message = message_of(response)
     assert message.startswith("agent 'strict' has no reply for this request: ")
-    assert "regex '^order [0-9]+$': no match in the message 'where is order abc'" in message
-    assert "contains 'refund': the message 'where is order abc' does not contain it" in message
+    assert "the message regex '^order [0-9]+$': it is 'where is order abc'" in message
+    assert "the message contains 'refund': it is 'where is order abc'" in message
     assert "sessions.yaml:" in message  # each near miss names where its reply is declared
     # Nothing ran, and nothing was left behind.
     assert httpx.get(f"{mockagent_server.url}/__mockagent/runs", timeout=10).json() == []
@@ -108,7 +108,7 @@ def test_the_nearest_replies_come_first_and_list_every_failed_condition(mockagen
     assert len(misses) == 3
     assert "contains 'refund'" in misses[0]
     assert "regex" in misses[1]
-    assert "equals 'hello': the message is 'hello there', turn 1: this is turn 2" in misses[2]
+    assert "the message equals 'hello': it is 'hello there', the turn equals 1: it is 2" in misses[2]
 
 
 def test_a_long_message_is_quoted_short(mockagent_server: ThreadedMockServer) -> None:

@@ -13,12 +13,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+from credentials import BEEOS
 
 from mockagent.server import MockServer
 from mockagent.settings import Settings
 
 INSTANT = Path("tests/scenarios/instant.yaml")
-BEEOS = {"Authorization": "Bearer oag_" + "a" * 64}
 AGENTOS = {"Authorization": "Bearer aos_ws_t"}
 LIMIT = 3
 

@@ -18,15 +18,16 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from credentials import BEEOS
 
 from mockagent.cli import main
 from mockagent.scenarios import load_text
 from mockagent.scenarios.yamlnodes import MAX_ALIAS_NODES, MAX_DEPTH, MAX_FILE_BYTES, MAX_PROBLEMS
 from mockagent.server import ThreadedMockServer
 from mockagent.settings import Settings
+from mockagent.templating import VARIABLES
 
 SAFETY = 30.0  # real seconds: a bound on what must happen, never a measurement
-BEEOS = {"Authorization": "Bearer oag_" + "a" * 64}
 
 
 def validate(*paths: Path) -> tuple[int, list[str]]:
@@ -88,7 +89,7 @@ def test_a_template_too_long_for_jinja_is_refused_but_plain_text_is_not(tmp_path
     long_jinja = write(tmp_path, agent('"{{ message | upper }}' + "x" * 70_000 + '"'), "jinja.yaml")
     assert "a template that needs Jinja may be at most 65,536 characters" in validate(long_jinja)[1][0]
     long_plain = write(tmp_path, agent('"{{ message }}' + "x" * 500_000 + '"'), "plain.yaml")
-    assert validate(long_plain) == (0, ["ok: 1 agents in 1 files"])
+    assert validate(long_plain) == (0, ["ok: 1 agent in 1 file"])
 
 
 @pytest.mark.parametrize(
@@ -167,7 +168,7 @@ def test_aliases_that_expand_too_far_are_a_problem_at_the_alias(tmp_path: Path) 
     # a is 10 nodes, b 91, c 820, d 7,381, e 66,430: through e, aliases repeat 74,718 nodes, within the bound;
     # the f list's first *e passes it.
     within = write(tmp_path, BILLION_LAUGHS.split("            f:")[0], "within.yaml")
-    assert validate(within) == (0, ["ok: 1 agents in 1 files"])
+    assert validate(within) == (0, ["ok: 1 agent in 1 file"])
     path = write(tmp_path, BILLION_LAUGHS)
     tracemalloc.start()
     try:
@@ -250,12 +251,12 @@ def test_validate_reports_every_problem_of_every_file_in_order(tmp_path: Path) -
     code, lines = validate(first, second)
     assert code == 1
     assert lines == [
-        f"{first}:3:5: unknown key 'scirpt' in an agent; expected one of: aster_id, description, faults, id, "
-        "llm, name, pace, platforms, replies, script",
+        f"{first}:3:5: unknown key 'scirpt' in an agent (did you mean 'script'?); expected one of: aster_id, "
+        "default, description, faults, id, llm, name, pace, platforms, replies, script",
         f"{first}:6:15: aster_id must be a whole number, got 'zero'",
         f"{first}:7:19: pace.chunk 'lines' is not one of: whole, words, chars",
-        f"{first}:9:14: say: unknown template variable 'mesage'; known ones are: message, answer, turn, "
-        "conversation_id, agent_id, platform",
+        f"{first}:9:14: say: unknown template variable 'mesage' (did you mean 'message'?); known ones are: "
+        f"{', '.join(VARIABLES)}",
         f"{first}:10:16: delay must be a number, got 'soon'",
         f"{first}:11:9: tool_result has no tool_call before it in its script",
         f"{first}:13:13: a script needs at least one step",

@@ -51,7 +51,19 @@ def test_errors_name_file_line_and_column(tmp_path: Path, text: str, position: s
 
 def test_the_demo_agents_load() -> None:
     scenarios = load_paths([Path(__file__).parent.parent / "scenarios"])
-    assert sorted(scenarios.agents) == ["approval", "echo", "error", "flaky", "question", "slow", "timeout", "tools"]
+    assert sorted(scenarios.agents) == [
+        "approval",
+        "checkout",
+        "echo",
+        "error",
+        "flaky",
+        "question",
+        "retry",
+        "slow",
+        "support",
+        "timeout",
+        "tools",
+    ]
     assert {a: scenarios.agents[a].aster_id for a in scenarios.agents} == {
         "echo": 1,
         "tools": 2,
@@ -61,6 +73,9 @@ def test_the_demo_agents_load() -> None:
         "flaky": 6,
         "timeout": 7,
         "error": 8,
+        "support": 9,
+        "checkout": 10,
+        "retry": 11,
     }
 
 
@@ -72,7 +87,7 @@ def test_validate_command_reports_the_position(tmp_path: Path) -> None:
     assert f"{bad}:5:9: unknown key 'colour' in a step" in result.output
     good = CliRunner().invoke(main, ["validate", str(Path(__file__).parent.parent / "scenarios")])
     assert good.exit_code == 0
-    assert "ok: 8 agents" in good.output
+    assert "ok: 11 agents" in good.output
 
 
 def test_reload_keeps_serving_what_it_had_when_a_file_breaks(tmp_path: Path) -> None:
@@ -84,9 +99,8 @@ def test_reload_keeps_serving_what_it_had_when_a_file_breaks(tmp_path: Path) -> 
         path.write_text("agents:\n  - id: second\n    script: [{say: two}]\n    oops: 1\n")
         broken = httpx.post(f"{server.url}/__mockagent/reload")
         assert broken.status_code == 422
-        assert broken.json()["error"] == f"{path}:4:5: unknown key 'oops' in an agent; expected one of: " + ", ".join(
-            sorted(["id", "aster_id", "name", "description", "platforms", "pace", "llm", "script", "replies", "faults"])
-        )
+        keys = "aster_id, default, description, faults, id, llm, name, pace, platforms, replies, script"
+        assert broken.json()["error"] == f"{path}:4:5: unknown key 'oops' in an agent; expected one of: {keys}"
         assert sorted(server.engine.scenarios.agents) == ["first"]
         path.write_text("agents:\n  - id: second\n    script: [{say: two}]\n")
         fixed = httpx.post(f"{server.url}/__mockagent/reload")

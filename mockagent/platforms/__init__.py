@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from mockagent.model import PlatformKey
 from mockagent.platforms.base import Platform
+from mockagent.scenarios.stubs import ServedRoute
 
 
 def platform_classes() -> dict[PlatformKey, type[Platform]]:
@@ -29,4 +30,16 @@ def registry(classes: Iterable[type[Platform]]) -> dict[PlatformKey, type[Platfo
     return found
 
 
-__all__ = ["Platform", "PlatformKey", "platform_classes", "registry"]
+def served_routes(keys: Iterable[PlatformKey]) -> list[ServedRoute]:
+    """The routes of these platforms, for the check of raw stubs before anything serves (a stub a modelled
+    route would answer must say `shadow: true`). A platform's routes are a declaration that reads nothing
+    of the engine, so the platforms are made without one."""
+    classes = platform_classes()
+    found: list[ServedRoute] = []
+    for key in keys:
+        platform = object.__new__(classes[key])
+        found.extend(ServedRoute(key, route.method, route.path, route.serves) for route in platform.routes())
+    return found
+
+
+__all__ = ["Platform", "PlatformKey", "platform_classes", "registry", "served_routes"]

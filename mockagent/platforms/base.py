@@ -45,6 +45,9 @@ class Route:
     method: str
     path: str  # e.g. /api/v1/agents/{agentId}/invoke
     handler: Handler
+    # Whether the route models a request with these path parameters (None: every one). A raw stub for a
+    # request it does not model needs no `shadow: true` (docs/scenarios.md#raw-stubs).
+    serves: Callable[[Mapping[str, str]], bool] | None = None
 
     @property
     def endpoint(self) -> str:

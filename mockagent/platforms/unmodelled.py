@@ -8,11 +8,22 @@ with backoff (about 8 s at its defaults) and raises it as a transient error that
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from mockagent.errors import ApiError, ErrorKind
 
-HOW_TO_SCRIPT = "script its answer with a raw stub (see docs/scenarios.md, coming)"
+HOW_TO_SCRIPT = "script its answer with a raw stub (see docs/scenarios.md#raw-stubs)"
 
 
-def not_modelled(what: str, code: str) -> ApiError:
+class NotModelled(ApiError):
+    """The answer to a call mockagent does not model; the route frame lets a raw stub answer it instead."""
+
+
+def not_modelled(what: str, code: str) -> NotModelled:
     """The answer to `what` (the SDK call and its HTTP request), with the platform's spelling of `code`."""
-    return ApiError(ErrorKind.NOT_FOUND, f"mockagent does not model {what}; {HOW_TO_SCRIPT}.", code=code)
+    return NotModelled(ErrorKind.NOT_FOUND, f"mockagent does not model {what}; {HOW_TO_SCRIPT}.", code=code)
+
+
+def serves_nothing(params: Mapping[str, str]) -> bool:
+    """`Route.serves` of a route declared only to answer as not modelled."""
+    return False

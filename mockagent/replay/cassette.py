@@ -39,7 +39,11 @@ Headers = dict[str, list[str]]
 
 
 class CassetteError(MockAgentError):
-    """A cassette file is wrong: the message starts with ``path:line:col:``."""
+    """Cassette files are wrong: one line per problem (`count` of them), each ``path:line:col: what``."""
+
+    def __init__(self, message: str, count: int = 1) -> None:
+        super().__init__(message)
+        self.count = count
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,12 +198,17 @@ def _matchers(metadata: Mapping[str, Any]) -> Matchers:
 
 
 def check_folder(folder: Path) -> int:
-    """Load every cassette in `folder` (a `CassetteError` for the first that is wrong); how many there are."""
-    count = 0
-    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else ():
-        Cassette.load(path)
-        count += 1
-    return count
+    """Load every cassette in `folder`; how many there are. A `CassetteError` naming every broken one."""
+    paths = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+    problems = []
+    for path in paths:
+        try:
+            Cassette.load(path)
+        except CassetteError as err:
+            problems.append(str(err))
+    if problems:
+        raise CassetteError("\n".join(problems), count=len(problems))
+    return len(paths)
 
 
 def _text(body: bytes | None) -> str | bytes | None:

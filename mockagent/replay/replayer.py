@@ -86,7 +86,7 @@ class Replayer:
     def cassette_name(self, ctx: RequestContext) -> str:
         if ctx.session.name != DEFAULT_SESSION:
             return ctx.session.name
-        return self.settings.cassette or ctx.platform.value
+        return self.settings.cassette or (ctx.platform.value if ctx.platform is not None else "root")
 
     async def answer(self, request: web.Request, ctx: RequestContext, platform: Platform) -> web.StreamResponse | None:
         """The recorded (or now recorded) answer; None: the scenarios answer instead."""
@@ -107,7 +107,7 @@ class Replayer:
         records = ctx.session.records(ReplayRecords)
         recordings = self.recordings
         live = shape(
-            ctx.platform.value,
+            platform.key.value,
             request.method,
             path,
             body,
@@ -124,11 +124,11 @@ class Replayer:
                 return await play(
                     request, interaction, ctx.session.clock, swaps=dict(records.swaps), asap=self.settings.asap
                 )
-        upstream = self.upstreams.get(ctx.platform)
+        upstream = self.upstreams.get(platform.key)
         if recordings.records(name) and upstream is not None:
             await platform.admit(ctx)
             return await forward(
-                request, self._session(), upstream.rstrip("/") + path, body, path, self._keeper(name, ctx.platform)
+                request, self._session(), upstream.rstrip("/") + path, body, path, self._keeper(name, platform.key)
             )
         if self.settings.fallback:
             return None

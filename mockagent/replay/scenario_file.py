@@ -1155,6 +1155,18 @@ def literal(text: str) -> str:
     return "{{ " + json.dumps(text) + " }}"
 
 
+def literal_json(value: Any) -> Any:
+    """JSON data whose every string is a template that renders to exactly itself (tool arguments and
+    outputs are templates too)."""
+    if isinstance(value, str):
+        return literal(value)
+    if isinstance(value, dict):
+        return {key: literal_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [literal_json(item) for item in value]
+    return value
+
+
 def _with_answer(text: str, answer: str | None) -> str:
     """A template of `text`: the human's answer, where the text repeats it, is `{{ answer }}` (CHOSEN), so
     a reply that echoes the answer keeps doing so for another answer."""
@@ -1207,9 +1219,9 @@ class ScriptBuilder:
             if event.kind is Kind.CALL:
                 self.calls += 1
                 call: dict[str, Any] = {"name": event.name or "tool"}
-                call["args"] = event.args if isinstance(event.args, dict) else {}
+                call["args"] = literal_json(event.args) if isinstance(event.args, dict) else {}
                 if event.call_id and event.call_id != f"call_{self.calls}":
-                    call["id"] = event.call_id
+                    call["id"] = literal(event.call_id)
                 if event.approval:
                     call["requires_approval"] = True
                 step, cursor = self._timed({"tool_call": call}, event.at, cursor)
@@ -1223,13 +1235,17 @@ class ScriptBuilder:
                     self.wait = MIN_DELAY if events[i].later else 0.0
                     i, cursor = i + 1, 0.0  # the rest plays from the approval on
             elif event.kind is Kind.RESULT:
-                result = {"error": literal(event.error)} if event.error is not None else {"output": event.output}
+                result = (
+                    {"error": literal(event.error)}
+                    if event.error is not None
+                    else {"output": literal_json(event.output)}
+                )
                 step, cursor = self._timed({"tool_result": result}, event.at, cursor)
                 steps.append(step)
             elif event.kind is Kind.ASK:
                 asked: Any = literal(event.text)
                 if event.options:
-                    asked = {"question": asked, "options": list(event.options)}
+                    asked = {"question": asked, "options": [literal(option) for option in event.options]}
                 step, cursor = self._timed({"ask": asked}, event.at, cursor)
                 steps.append(step)
                 if i >= len(events) or events[i].kind is not Kind.RESUME or events[i].decision != "answer":
@@ -1273,7 +1289,7 @@ class ScriptBuilder:
         elif len(chunks) == 1:
             say.update(text=_with_answer(text, answer), chunk="whole")
         else:
-            say["chunks"] = chunks  # literal: chunks are not templates
+            say["chunks"] = [literal(chunk) for chunk in chunks]  # each chunk is a template too
         interval = self.pace.interval
         if known:
             gaps = [b - a for a, b in itertools.pairwise(times) if a is not None and b is not None]

@@ -2,59 +2,77 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+from typing import NamedTuple
 
 from mockagent.errors import ScenarioError, ScenarioErrors, SourcePosition
-from mockagent.faults import FaultRule
+from mockagent.faults import Fault, FaultRule
 from mockagent.model import Pace, PlatformKey, Step
+from mockagent.scenarios.conditions import Condition
+from mockagent.scenarios.stubs import Stub, StubTable
+
+#: CHOSEN (as WireMock): a reply without `priority` has 5; lower numbers are tried first.
+DEFAULT_PRIORITY = 5
+
+
+#: States a reply (or a sequence item) sets when it answers: (name, value) pairs, in the order written.
+StateChanges = tuple[tuple[str, str], ...]
+
+
+class Exhausted(StrEnum):
+    """What a sequence answers once each of its items was used (docs/scenarios.md#sequences)."""
+
+    REPEAT_LAST = "repeat_last"
+    CYCLE = "cycle"
+    ERROR = "error"
 
 
 @dataclass(frozen=True)
-class When:
-    """Which messages a reply answers; every given condition must hold."""
+class Answer:
+    """One item of a reply's sequence: a script to play (its stream broken by `fault`, if one is given),
+    or a status fault answered in its place (`script` empty)."""
 
-    contains: str | None = None
-    equals: str | None = None
-    regex: re.Pattern[str] | None = None
-    turn: int | None = None
-
-    def matches(self, message: str, turn: int) -> bool:
-        return (
-            (self.contains is None or self.contains.lower() in message.lower())
-            and (self.equals is None or self.equals == message)
-            and (self.regex is None or self.regex.search(message) is not None)
-            and (self.turn is None or self.turn == turn)
-        )
-
-    def explain(self, message: str, turn: int) -> tuple[str, ...]:
-        """Each condition that fails for this message and turn, with the value it saw."""
-        seen = _quote(message)
-        failed: list[str] = []
-        if self.contains is not None and self.contains.lower() not in message.lower():
-            failed.append(f"contains {self.contains!r}: the message {seen} does not contain it")
-        if self.equals is not None and self.equals != message:
-            failed.append(f"equals {self.equals!r}: the message is {seen}")
-        if self.regex is not None and self.regex.search(message) is None:
-            failed.append(f"regex {self.regex.pattern!r}: no match in the message {seen}")
-        if self.turn is not None and self.turn != turn:
-            failed.append(f"turn {self.turn}: this is turn {turn}")
-        return tuple(failed)
-
-
-def _quote(text: str, limit: int = 60) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "…")
+    script: tuple[Step, ...] = ()
+    fault: Fault | None = None
+    sets: StateChanges = ()
+    source: SourcePosition | None = None
 
 
 @dataclass(frozen=True)
 class Reply:
     script: tuple[Step, ...]
-    when: When | None = None
+    when: Condition | None = None  # None: any request
     source: SourcePosition | None = None  # where the reply is declared
+    priority: int = DEFAULT_PRIORITY
+    key: str = ""  # what its matches are counted under in a session (where it is declared)
+    sequence: tuple[Answer, ...] = ()  # answers call by call in place of `script`
+    exhausted: Exhausted = Exhausted.REPEAT_LAST
+    sets: StateChanges = ()  # `then: {state: …}`
 
     def describe(self) -> str:
         return f"the reply at {self.source}" if self.source is not None else "a reply"
+
+    def answer(self, calls: int) -> Answer | None:
+        """The sequence item that answers after `calls` earlier calls of this reply in a session; None when
+        the sequence is used up and `exhausted` is `error`. Only for a reply with a sequence."""
+        count = len(self.sequence)
+        if calls < count:
+            return self.sequence[calls]
+        if self.exhausted is Exhausted.CYCLE:
+            return self.sequence[calls % count]
+        if self.exhausted is Exhausted.REPEAT_LAST:
+            return self.sequence[-1]
+        return None
+
+
+class Match(NamedTuple):
+    """The reply that answers a request, and the named groups its regexes captured."""
+
+    reply: Reply
+    groups: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -120,6 +138,13 @@ class ScenarioSet:
     # Per platform, the accepted credentials; a platform absent here accepts any well-formed one.
     credentials: Mapping[PlatformKey, Mapping[str, Credential]] = field(default_factory=dict)
     files: tuple[str, ...] = ()
+    # The values each scenario state is declared to take from outside (`states:`: the admin API, tests).
+    states: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    stubs: tuple[Stub, ...] = ()  # raw stubs (docs/scenarios.md#raw-stubs), in file order
+
+    @cached_property
+    def stub_table(self) -> StubTable:
+        return StubTable(self.stubs)
 
     def agent(self, platform: PlatformKey, agent_id: str) -> Agent | None:
         agent = self.agents.get(agent_id)
@@ -127,15 +152,26 @@ class ScenarioSet:
 
     @classmethod
     def combine(cls, parts: Iterable[ScenarioSet]) -> ScenarioSet:
-        """Merge sets loaded from several files; an agent id or Aster id declared twice is an error (each
-        one is reported, in one `ScenarioErrors`)."""
+        """Merge sets loaded from several files; an agent id or Aster id declared twice, or two stubs that
+        answer the same requests, is an error (each one is reported, in one `ScenarioErrors`)."""
         agents: dict[str, Agent] = {}
         aster_ids: dict[int, Agent] = {}
         credentials: dict[PlatformKey, dict[str, Credential]] = {}
         files: list[str] = []
+        stubs: dict[tuple[object, ...], Stub] = {}
+        states: dict[str, frozenset[str]] = {}
         twice: list[ScenarioError] = []
         for part in parts:
             files.extend(part.files)
+            for name, values in part.states.items():
+                states[name] = states.get(name, frozenset()) | values
+            for stub in part.stubs:
+                same = (stub.platform, stub.method, stub.path.shape, str(stub.when) if stub.when else None)
+                if (first := stubs.get(same)) is not None:
+                    message = f"this stub answers the same requests as {first.describe()}: give it another 'when'"
+                    twice.append(ScenarioError(stub.source, message))
+                    continue
+                stubs[same] = stub
             for agent in part.agents.values():
                 if (twin := agents.get(agent.id)) is not None:
                     message = f"agent {agent.id!r} is already declared at {twin.source}"
@@ -157,4 +193,11 @@ class ScenarioSet:
                 credentials.setdefault(platform, {}).update(keys)
         if twice:
             raise ScenarioErrors(twice)
-        return cls(agents=agents, aster_ids=aster_ids, credentials=credentials, files=tuple(files))
+        return cls(
+            agents=agents,
+            aster_ids=aster_ids,
+            credentials=credentials,
+            files=tuple(files),
+            states=states,
+            stubs=tuple(stubs.values()),
+        )

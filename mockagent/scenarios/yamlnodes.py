@@ -11,6 +11,7 @@ before anything walks, prints or streams the document.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import re
 import reprlib
 from collections.abc import Callable, Iterable, Iterator
@@ -57,6 +58,12 @@ _SHOWN.maxlevel = 3
 def shown(value: object) -> str:
     """`value`'s repr, cut short where it is long."""
     return _SHOWN.repr(value)
+
+
+def _unknown(name: str, what: str, allowed: set[str]) -> str:
+    near = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6) if len(name) <= 100 else []
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    return f"unknown key {shown(name)} in {what}{hint}; expected one of: {', '.join(sorted(allowed))}"
 
 
 class TooManyProblems(Exception):
@@ -169,9 +176,7 @@ class Node:
                     self.problems.report(err)
                     continue
             if allowed is not None and name not in allowed:
-                self.problems.report(
-                    key.error(f"unknown key {shown(name)} in {what}; expected one of: {', '.join(sorted(allowed))}")
-                )
+                self.problems.report(key.error(_unknown(name, what, allowed)))
                 continue
             if name in seen:
                 self.problems.report(key.error(f"duplicate key {shown(name)} in {what}"))
@@ -281,6 +286,19 @@ class Node:
         if len(self.problems.found) > reported:
             raise Reported(self.position, "a value that is not JSON data is left out")
         return self.plain()
+
+    def children(self) -> list[tuple[Any, Node]]:
+        """A mapping's (key as `plain` makes it, value) or a list's (index, item); nothing for a scalar. For a
+        walk beside `plain()`'s data (a key given twice: the later one is what the data holds)."""
+        node = self._node
+        if isinstance(node, yaml.SequenceNode):
+            return [(index, Node(child, self.path, self.problems)) for index, child in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode):
+            return [
+                (Node(key, self.path, self.problems).plain(), Node(value, self.path, self.problems))
+                for key, value in node.value
+            ]
+        return []
 
     @property
     def kind(self) -> str:

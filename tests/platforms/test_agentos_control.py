@@ -17,7 +17,7 @@ pytestmark = pytest.mark.mockagent(manual_clock=True)
 
 WS = "aos_ws_test"
 AUTH = "tests/platforms/scenarios/agentos_auth.yaml"
-STUBS = "script its answer with a raw stub (see docs/scenarios.md, coming)."
+STUBS = "script its answer with a raw stub (see docs/scenarios.md#raw-stubs)."
 
 
 def post(server: ThreadedMockServer, path: str, body: Any, key: str = WS) -> httpx.Response:

@@ -25,7 +25,7 @@ import httpx
 import pytest
 from agentos import AgentOS, Run, Span, Task
 from agentos.errors import AgentOSError
-from beeos_sdk import ApiClient, Configuration, FilesApi, MobileClient, TasksApi
+from beeos_sdk import ApiClient, Configuration, FilesApi, InstancesApi, MobileClient, TasksApi
 from beeos_sdk.exceptions import ApiException, NotFoundException
 from beeos_sdk.models import ContinueTaskRequest, CreateTaskRequest, InvokeAgentRequest, PresignUploadRequest
 from pydantic import BaseModel
@@ -35,7 +35,7 @@ from mockagent.server import ThreadedMockServer
 
 pytestmark = pytest.mark.mockagent(manual_clock=True)
 
-STUBS = "script its answer with a raw stub (see docs/scenarios.md, coming)."
+STUBS = "script its answer with a raw stub (see docs/scenarios.md#raw-stubs)."
 
 
 def public(cls: type) -> list[str]:
@@ -505,7 +505,14 @@ def check_mobile_wait_ready(client: ApiClient, server: ThreadedMockServer) -> No
     assert_beeos_not_modelled(raised.value, "MobileApi.get_mobile_info")
 
 
+def check_get_instance(client: ApiClient, server: ThreadedMockServer) -> None:
+    """Not modelled, but the demo scenarios stub it (scenarios/demo.yaml): the SDK reads the stub's answer."""
+    instance = InstancesApi(client).get_instance("i-42").data
+    assert (instance.id, instance.status, instance.endpoint) == ("i-42", "running", "https://i-42.instances.example")
+
+
 BEEOS_WORKS: dict[str, BeeCheck] = {
+    "InstancesApi.get_instance": check_get_instance,
     "AgentsApi.invoke_agent": check_invoke_agent,
     "TasksApi.create_task": check_create_task,
     "TasksApi.get_task": check_get_task,

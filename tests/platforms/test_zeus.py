@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 import httpx
 import pytest
+from credentials import JWT
 from sse import check_vocabulary, json_frames
 
 from mockagent.model import PlatformKey
@@ -19,7 +20,6 @@ AGENTS = "tests/platforms/scenarios/zeus_agents.yaml"
 AUTH = "tests/platforms/scenarios/zeus_auth.yaml"
 pytestmark = pytest.mark.mockagent(scenarios=[AGENTS], with_builtin=True)
 
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
 ANY_KEY = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbnkifQ.c2lnLWFueQ"
 ECHO_KEY = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJlY2hvIn0.c2lnLWVjaG8"
 SECRET = "sk-zeus-very-secret"

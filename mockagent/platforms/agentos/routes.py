@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from aiohttp import web
@@ -68,6 +68,7 @@ from mockagent.platforms.agentos.runs import (
 )
 from mockagent.platforms.base import Platform, Route, iso, stream_run
 from mockagent.platforms.bodies import validate
+from mockagent.platforms.unmodelled import serves_nothing
 from mockagent.runs import Conversation, Decision, Limit, Run, RunStatus
 from mockagent.scenarios.model import Agent
 
@@ -78,6 +79,12 @@ CANCELLED_BY_CLIENT = "the client cancelled it"
 _OK = {"ok": True}
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens")
 _INTEGER = re.compile(r"-?[0-9]{1,9}")  # ASCII digits only: str.isdigit takes "²", which int() refuses
+
+
+def _serves_rpc(params: Mapping[str, str]) -> bool:
+    """The RPC route models every method but those the SDK has that mockagent does not (a raw stub answers
+    those without `shadow`)."""
+    return params.get("method") not in NOT_MODELLED
 
 
 class AgentOS(Platform):
@@ -97,14 +104,14 @@ class AgentOS(Platform):
             Route("POST", "/api/v1/runs/{runId}/human-input", self.on_answer_run),
             Route("GET", "/api/v1/approvals", self.on_list_approvals),
             Route("POST", "/api/v1/approvals/{approvalId}/decide", self.on_decide_approval),
-            Route("POST", "/api/v1/rpc/{method}", self.on_call_rpc),
+            Route("POST", "/api/v1/rpc/{method}", self.on_call_rpc, serves=_serves_rpc),
             Route("POST", f"{ingest}/run/start", self.on_start_ingest),
             Route("POST", f"{ingest}/events", self.on_report_events),
             Route("POST", f"{ingest}/run/complete", self.on_complete_ingest),
             Route("POST", f"{ingest}/run/fail", self.on_fail_ingest),
             Route("POST", f"{ingest}/run/cancel", self.on_cancel_ingest),
             Route("POST", f"{ingest}/tasks", self.on_report_task),
-            *(Route("POST", path, self.on_call_unmodelled) for path in NOT_MODELLED_PATHS),
+            *(Route("POST", path, self.on_call_unmodelled, serves=serves_nothing) for path in NOT_MODELLED_PATHS),
         ]
 
     def admin_routes(self) -> Iterable[Route]:

@@ -51,6 +51,7 @@ from mockagent.platforms.beeos.tasks import DELTA_TYPE, Json, Task
 from mockagent.platforms.beeos.unmodelled import UNMODELLED, unmodelled
 from mockagent.platforms.bodies import MESSAGE_LIMIT, read_body, validate
 from mockagent.platforms.credentials import is_jwt, jwt_claims
+from mockagent.platforms.unmodelled import serves_nothing
 from mockagent.runs import Decision, Limit, PauseStyle
 from mockagent.scenarios.model import Agent
 
@@ -110,7 +111,10 @@ class BeeOS(Platform):
             Route("GET", "/api/v1/files/{fileId}", self.on_get_file),
             Route("PUT", STORAGE, self.on_put_object),
             Route("GET", STORAGE, self.on_get_object),
-            *(Route(endpoint.method, endpoint.path, self.on_call_unmodelled) for endpoint in UNMODELLED),
+            *(
+                Route(endpoint.method, endpoint.path, self.on_call_unmodelled, serves=serves_nothing)
+                for endpoint in UNMODELLED
+            ),
         ]
 
     def render_error(self, error: ApiError) -> web.Response:
@@ -366,7 +370,9 @@ class BeeOS(Platform):
         if stored is None:
             raise ApiError(ErrorKind.NOT_FOUND, f"file {file_id} not found", code="file_not_found")
         expected = stored.upload_signature if upload else stored.download_signature
-        if not secrets.compare_digest(request.query.get("signature", ""), expected):
+        given = request.query.get("signature", "")
+        # As bytes: compare_digest takes no text beyond ASCII, and a signature of any characters is a mismatch.
+        if not secrets.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode()):
             raise ApiError(ErrorKind.FORBIDDEN, "the URL signature is missing or does not match")
         return stored
 
