@@ -185,7 +185,7 @@ started by the benchmark itself in the same run.{again}
         measured = results[soak]
         shown = main[-1].machine if main else {}
         differs = {k: v for k, v in measured.machine.items() if k != "date" and shown.get(k) != v}
-        where = "on the machine above" if not differs else "on:\n\n" + _machine(differs)
+        where = "on the machine above." if not differs else "on:\n\n" + _machine(differs)
         out += [
             "## Soak\n",
             f"Produced by `{measured.command}` in {measured.seconds:.0f} s ({measured.machine['date']}), {where}\n",

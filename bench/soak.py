@@ -7,7 +7,8 @@ platform's calls, watched from outside — its memory (VmRSS, every second), its
     python bench/soak.py [--minutes N] [--no-write]  # the same as run.py --only soak
 
 The clients are bench/soakgen.py, each phase in its own process. The figures are a block of their own in
-bench/RESULTS.md; every sample is kept in bench/.work/soak-samples.csv.
+bench/RESULTS.md; every sample is kept in bench/.work/soak-samples.csv, and what each phase's clients saw (with
+the first few unexpected answers of each kind) in bench/.work/soak-results.json.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ NOTES = (
     "Soak answers: every answer is checked against what its call expects — 2xx, an injected fault's status "
     "(`X-Mockagent-Fault: 429` or `504`), AgentOS's 500 for the scripted failing agent — and every connection "
     "that ends before its answer is counted, apart from the streams the clients reset themselves and those "
-    "a `drop-after=2` fault cut.",
+    "a `drop-after=2` fault cut. A call in a named session may find its run cancelled because another client "
+    "reset that session meanwhile (`DELETE /__mockagent/sessions/NAME`): that answer is counted apart.",
 )
 
 
@@ -283,6 +285,9 @@ def soak(plan: SoakPlan, folder: Path, work: Path) -> Soak:
                 found.rests[mode] = at_rest(server, probe)
         found.samples = watch.samples
         watch.write(work / "soak-samples.csv")
+        (work / "soak-results.json").write_text(json.dumps(found.results, indent=1), encoding="utf-8")
+        for sample in found.results["mixed"]["samples"]:
+            print(f"  unexpected: {sample}", flush=True)
     finally:
         probe.close()
         server.stop()
@@ -541,6 +546,7 @@ def _mixed_rows(found: Soak) -> list[Row]:
     answered = sum(statuses.values())
     successes = sum(count for status, count in statuses.items() if status < 300)
     dropped, cut = sum(result["dropped"].values()), sum(result["cut_by_fault"].values())
+    reset = sum(result.get("cut_by_reset", {}).values())
     fill_calls = sum(sum(counts.values()) for counts in filled["statuses"].values())
     unexpected_5xx = sum(
         count for counts in result["unexpected"].values() for status, count in counts.items() if int(status) >= 500
@@ -559,6 +565,7 @@ def _mixed_rows(found: Soak) -> list[Row]:
             f"{statuses.get(429, 0):,} / {statuses.get(504, 0):,}; {statuses.get(500, 0):,}",
         ),
         Row(section, "streams reset by the clients / cut by drop-after faults", f"{dropped:,} / {cut:,}"),
+        Row(section, "calls in a session that another client reset meanwhile (their run cancelled)", f"{reset:,}"),
         Row(
             section,
             "5xx other than those",

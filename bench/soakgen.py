@@ -40,6 +40,7 @@ POLL_INTERVAL = 0.2
 POLLS = 100  # polls of one run before a flow gives up on it (20 s: the slowest demo agent takes 3.5)
 SESSIONS = 250  # named sessions the mixed load picks from: more than the server keeps (100)
 SAMPLES = 5  # unexpected answers kept, per call and status, to show what they were
+RESET_NOTE = b"the session was reset"  # in the answer of a run cancelled as its session was reset
 
 
 # ── the tally ────────────────────────────────────────────────────────────────────────────────────────
@@ -57,6 +58,7 @@ class Tally:
     dropped: Counter[str] = field(default_factory=Counter)  # by this process, on purpose
     ended_first: Counter[str] = field(default_factory=Counter)  # streams to drop that ended before they were
     cut_by_fault: Counter[str] = field(default_factory=Counter)  # by the server, as `drop-after` asked
+    cut_by_reset: Counter[str] = field(default_factory=Counter)  # runs cancelled as another client reset the session
     connect_errors: int = 0
     flows: Counter[str] = field(default_factory=Counter)
 
@@ -79,6 +81,7 @@ class Tally:
             "dropped": dict(self.dropped),
             "ended_first": dict(self.ended_first),
             "cut_by_fault": dict(self.cut_by_fault),
+            "cut_by_reset": dict(self.cut_by_reset),
             "connect_errors": self.connect_errors,
             "flows": dict(self.flows),
         }
@@ -160,8 +163,12 @@ class Client:
                 self.tally.connect_errors += 1
                 return None
 
-    async def call(self, name: str, spec: RequestSpec, expect: Iterable[int] = (200,)) -> Exchange | None:
-        """Send `spec` and wait for the whole answer; None unless it came whole with an expected status."""
+    async def call(
+        self, name: str, spec: RequestSpec, expect: Iterable[int] = (200,), *, resettable: bool = False
+    ) -> Exchange | None:
+        """Send `spec` and wait for the whole answer; None unless it came whole with an expected status. A
+        `resettable` call is in a session that another worker may reset meanwhile: its run then ends
+        cancelled, and the platform's answer for that is counted apart."""
         if self._connection is None or not self._connection.usable:
             self._connection = await self.connect()
             if self._connection is None:
@@ -180,6 +187,9 @@ class Client:
             return None
         if exchange.headers.get("connection", "").lower() == "close":
             self.close()
+        if resettable and exchange.status not in expect and RESET_NOTE in exchange.body:
+            self.tally.cut_by_reset[name] += 1
+            return None
         return exchange if self.tally.answer(name, exchange, expect) else None
 
     async def cut_by_fault(self, name: str, spec: RequestSpec) -> None:
@@ -732,7 +742,8 @@ async def client_drop(client: Client, rng: random.Random) -> None:
 async def named_session(client: Client, rng: random.Random) -> None:
     """A call in one of more sessions than the server keeps: the least recently used idle one is forgotten."""
     name, spec = _simple(rng)
-    await client.call(name, calls.with_headers(spec, {"X-Mockagent-Session": f"soak-{rng.randrange(SESSIONS)}"}))
+    named = calls.with_headers(spec, {"X-Mockagent-Session": f"soak-{rng.randrange(SESSIONS)}"})
+    await client.call(name, named, resettable=True)
 
 
 async def session_reset(client: Client, rng: random.Random) -> None:
