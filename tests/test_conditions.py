@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from credentials import BEEOS, JWT
+from beeos_client import beeos
+from credentials import JWT
 
 from mockagent.errors import ScenarioError
 from mockagent.scenarios import load_text
@@ -21,21 +22,6 @@ pytestmark = pytest.mark.mockagent(scenarios=[SCENARIOS])
 
 AGENTOS = {"Authorization": "Bearer aos_ws_t"}
 LLM = {"baseUrl": "http://llm.invalid", "apiKey": "sk-x", "modelName": "m"}
-
-
-def beeos(
-    server: ThreadedMockServer,
-    agent: str,
-    message: str,
-    headers: dict[str, str] | None = None,
-    query: str = "",
-    context_id: str | None = None,
-) -> httpx.Response:
-    body: dict[str, Any] = {"message": message}
-    if context_id is not None:
-        body["context_id"] = context_id
-    url = f"{server.base_url('beeos')}/api/v1/agents/{agent}/invoke{query}"
-    return httpx.post(url, json=body, headers={**BEEOS, **(headers or {})}, timeout=10)
 
 
 def said(response: httpx.Response) -> str:

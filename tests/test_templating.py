@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from beeos_client import beeos
 from credentials import BEEOS, JWT
 from sse import json_frames, parse
 
@@ -35,22 +36,6 @@ ZEUS = {"Authorization": f"Bearer {JWT}"}
 ASTER = {"Authorization": f"Bearer {JWT}"}
 LLM = {"baseUrl": "http://llm.invalid", "apiKey": "sk-secret", "modelName": "m"}
 USER = {"id": "u1", "email": "u1@example.com"}
-
-
-def beeos(
-    server: ThreadedMockServer,
-    agent: str,
-    message: str,
-    *,
-    headers: dict[str, str] | None = None,
-    query: str = "",
-    context_id: str | None = None,
-) -> httpx.Response:
-    body: dict[str, Any] = {"message": message}
-    if context_id is not None:
-        body["context_id"] = context_id
-    url = f"{server.base_url('beeos')}/api/v1/agents/{agent}/invoke{query}"
-    return httpx.post(url, json=body, headers={**BEEOS, **(headers or {})}, timeout=SAFETY)
 
 
 def said(response: httpx.Response) -> str:
