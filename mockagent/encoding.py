@@ -11,6 +11,19 @@ from typing import Any
 from aiohttp import web
 
 
+def json_type(value: Any) -> str:
+    """The JSON type of a decoded value, by JSON's own names (as zod and JSON Schema say them)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
 def _not_json(value: object) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from mockagent.encoding import json_type
 from mockagent.replay.cassette import Cassette, Interaction
 from mockagent.replay.scenario_file import frames, platform_of
 
@@ -43,20 +44,6 @@ class Unreachable(Exception):
 # ── shapes ───────────────────────────────────────────────────────────────────────────────────────────
 
 
-def _type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def shape(value: Any, at: str = "$") -> Shape:
     """Every key path of a JSON value with the JSON type(s) found there; a list's items share `path[]`."""
     out: dict[str, set[str]] = {}
@@ -65,7 +52,7 @@ def shape(value: Any, at: str = "$") -> Shape:
 
 
 def _walk(value: Any, at: str, out: dict[str, set[str]]) -> None:
-    out.setdefault(at, set()).add(_type(value))
+    out.setdefault(at, set()).add(json_type(value))
     if isinstance(value, dict):
         for key, item in value.items():
             _walk(item, f"{at}.{key}", out)

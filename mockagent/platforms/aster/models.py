@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from mockagent.encoding import json_type
 from mockagent.errors import ApiError, ErrorKind, FieldError
 from mockagent.platforms.bodies import MESSAGE_LIMIT
 
@@ -30,20 +31,8 @@ class ChatRequest:
 # ── request validation, with zod's messages (the real route validates with zod) ──────────────────
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
 def _expect(expected: str, value: Any, loc: tuple[str | int, ...], errors: list[FieldError]) -> bool:
-    got = _kind(value)
+    got = json_type(value)
     if got != expected:
         errors.append(FieldError(loc, f"Expected {expected}, received {got}", "invalid_type"))
         return False
