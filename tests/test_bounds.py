@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import httpx
 import pytest
-from credentials import BEEOS, JWT
+from credentials import AGENTOS, BEEOS, JWT
 
 from mockagent.model import PlatformKey
 from mockagent.platforms.agentos.ingest import EVENTS_KEPT, HISTORY_KEPT
@@ -21,7 +21,6 @@ from mockagent.settings import Settings
 
 INSTANT = "tests/scenarios/instant.yaml"
 SESSIONS = "tests/scenarios/sessions.yaml"
-AGENTOS = {"Authorization": "Bearer aos_ws_t"}
 
 
 @pytest.mark.mockagent(scenarios=[INSTANT])

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from beeos_client import beeos
-from credentials import JWT
+from credentials import AGENTOS, JWT
 
 from mockagent.errors import ScenarioError
 from mockagent.scenarios import load_text
@@ -20,7 +20,6 @@ from mockagent.settings import Settings
 SCENARIOS = "tests/scenarios/conditions.yaml"
 pytestmark = pytest.mark.mockagent(scenarios=[SCENARIOS])
 
-AGENTOS = {"Authorization": "Bearer aos_ws_t"}
 LLM = {"baseUrl": "http://llm.invalid", "apiKey": "sk-x", "modelName": "m"}
 
 

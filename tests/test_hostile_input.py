@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import httpx
 import pytest
-from credentials import BEEOS
+from credentials import AGENTOS, BEEOS
 
 from mockagent.encoding import MAX_DEPTH
 from mockagent.faults import MAX_WAIT
@@ -27,7 +27,6 @@ from mockagent.server import MockServer, ThreadedMockServer
 
 INSTANT = "tests/scenarios/instant.yaml"
 BULKY = "tests/scenarios/bulky.yaml"
-AGENTOS = {"Authorization": "Bearer aos_ws_t"}
 XPANDER = {"x-api-key": "k"}
 SAFETY = 30.0  # real seconds: a bound on what should answer at once, never a measurement
 

@@ -13,13 +13,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from credentials import BEEOS
+from credentials import AGENTOS, BEEOS
 
 from mockagent.server import MockServer
 from mockagent.settings import Settings
 
 INSTANT = Path("tests/scenarios/instant.yaml")
-AGENTOS = {"Authorization": "Bearer aos_ws_t"}
 LIMIT = 3
 
 

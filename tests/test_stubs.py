@@ -15,7 +15,7 @@ import aiohttp
 import httpx
 import pytest
 from click.testing import CliRunner
-from credentials import BEEOS
+from credentials import AGENTOS, BEEOS
 from sse import Frame, parse
 
 from mockagent.cli import main
@@ -29,7 +29,6 @@ SCENARIOS = "tests/scenarios/stubs.yaml"
 FILE = str(Path(__file__).parent / "scenarios" / "stubs.yaml")
 pytestmark = pytest.mark.mockagent(scenarios=[SCENARIOS])
 
-AGENTOS = {"Authorization": "Bearer aos_ws_t"}
 SAFETY = 10.0  # real seconds: a bound on what should happen at once, never a measurement
 
 
