@@ -1,0 +1,57 @@
+"""mockagent's own API under /__mockagent (docs/admin.md): health, stats, sessions, the clock, runs, the
+journal, scenario states and sequence counters, reload — one module per noun, each route behind the access
+rules of `access`.
+
+Everything but health, stats and reload is about one session: the one named by ``X-Mockagent-Session`` (or
+``?session=``), else the default session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from mockagent.admin import clock, health, journal, runs, scenarios, sessions, states
+from mockagent.admin.access import ADMIN_PREFIX, MIN_TOKEN_LENGTH, Handler, exposure, guarded, is_loopback
+from mockagent.admin.sessions import session_named, session_of
+
+
+@dataclass(frozen=True)
+class AdminRoute:
+    method: str
+    path: str
+    handler: Handler
+
+
+def admin_routes() -> Iterable[AdminRoute]:
+    return [
+        AdminRoute("GET", "/health", health.on_get_health),
+        AdminRoute("GET", "/stats", health.on_get_stats),
+        AdminRoute("GET", "/sessions", sessions.on_list_sessions),
+        AdminRoute("DELETE", "/sessions/{name:.+}", sessions.on_reset_session),
+        AdminRoute("GET", "/clock", clock.on_get_clock),
+        AdminRoute("POST", "/clock/advance", clock.on_advance_clock),
+        AdminRoute("GET", "/runs", runs.on_list_runs),
+        AdminRoute("POST", "/reload", scenarios.on_reload),
+        AdminRoute("GET", "/journal", journal.on_get_journal),
+        AdminRoute("DELETE", "/journal", journal.on_clear_journal),
+        AdminRoute("GET", "/states", states.on_get_states),
+        AdminRoute("DELETE", "/states", states.on_reset_states),
+        AdminRoute("PUT", "/states/{name:.+}", states.on_set_state),
+        AdminRoute("DELETE", "/states/{name:.+}", states.on_reset_state),
+        AdminRoute("GET", "/sequences", states.on_get_sequences),
+        AdminRoute("DELETE", "/sequences", states.on_reset_sequences),
+    ]
+
+
+__all__ = [
+    "ADMIN_PREFIX",
+    "MIN_TOKEN_LENGTH",
+    "AdminRoute",
+    "admin_routes",
+    "exposure",
+    "guarded",
+    "is_loopback",
+    "session_named",
+    "session_of",
+]

@@ -1,0 +1,27 @@
+"""The process as a whole: health (open to a container's health check) and what it holds now."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from mockagent.appkeys import ENGINE, GUARD, PLATFORMS
+from mockagent.encoding import json_response
+
+
+async def on_get_health(request: web.Request) -> web.Response:
+    return json_response({"status": "ok", "platforms": [key.value for key in request.app[PLATFORMS]]})
+
+
+async def on_get_stats(request: web.Request) -> web.Response:
+    """What the process holds now, for watching a long-running server (bench/soak.py): its asyncio tasks,
+    open client connections (this one included) and requests being answered (this one included)."""
+    guard = request.app.get(GUARD)
+    return json_response(
+        {
+            "tasks": len(asyncio.all_tasks()),
+            "connections": guard.open if guard is not None else None,
+            "in_flight": request.app[ENGINE].in_flight,
+        }
+    )

@@ -1,0 +1,53 @@
+"""The admin API's sessions: which one a request is about, listing and resetting them."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from mockagent.appkeys import ENGINE
+from mockagent.encoding import json_response
+from mockagent.errors import ApiError
+from mockagent.sessions import SESSION_HEADER, SESSION_NAME, Session
+
+
+async def session_of(request: web.Request) -> Session:
+    """The session an admin request is about: ``X-Mockagent-Session``, else ``?session=``, else the default."""
+    if (name := request.headers.get(SESSION_HEADER)) is not None:
+        return await session_named(request, name)
+    if (name := request.query.get("session")) is not None:
+        return await session_named(request, name, ("query", "session"))
+    return request.app[ENGINE].sessions.default
+
+
+async def session_named(
+    request: web.Request, name: str, where: tuple[str, str] = ("header", SESSION_HEADER)
+) -> Session:
+    """The session called `name`, made on first use. A name that cannot be one is the platform's (or the
+    admin API's) validation error, naming where it came from."""
+    if not SESSION_NAME.match(name):
+        raise ApiError.invalid(
+            where, f"session name {name[:40]!r} must be 1-128 letters, digits or . _ : @ / + - (no spaces)"
+        )
+    return await request.app[ENGINE].sessions.open(name)
+
+
+async def on_list_sessions(request: web.Request) -> web.Response:
+    return json_response(
+        [
+            {
+                "name": session.name,
+                "runs": len(session.runs),
+                "conversations": len(session.conversations),
+                "in_flight": session.in_flight,
+            }
+            for session in request.app[ENGINE].sessions.sessions()
+        ]
+    )
+
+
+async def on_reset_session(request: web.Request) -> web.Response:
+    """Forget everything the session holds (its unfinished runs are cancelled); its next request starts
+    from a clean state. Resetting a session that does not exist is not an error."""
+    name = request.match_info["name"]
+    existed = await request.app[ENGINE].sessions.reset(name)
+    return json_response({"session": name, "reset": existed})
