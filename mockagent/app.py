@@ -5,6 +5,7 @@ failure its platform's shape, and the /__mockagent admin API."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -12,25 +13,38 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from mockagent.admin import ADMIN_PREFIX, admin_routes, guarded, session_named, session_of
-from mockagent.appkeys import CONTEXT, ENGINE, PLATFORMS, REPLAYER, SETTINGS, STARTED
+from mockagent.appkeys import (
+    CONTEXT,
+    ENGINE,
+    MIRROR,
+    PLATFORMS,
+    REDACTOR,
+    REPLAYER,
+    SETTINGS,
+    STARTED,
+    UNROUTED,
+    make_redactor,
+    redactor_of,
+)
 from mockagent.context import RequestContext
 from mockagent.encoding import json_response
 from mockagent.engine import Engine
 from mockagent.errors import HTTP_STATUS, ApiError, ErrorKind, RunStateError
-from mockagent.journal import Entry
+from mockagent.journal import ENTRY, Decided, Journal, Mirror, counter
 from mockagent.model import PlatformKey
 from mockagent.platforms import platform_classes
 from mockagent.platforms.base import Platform, Route
-from mockagent.platforms.bodies import BODY_TIMEOUT
+from mockagent.platforms.bodies import BODY_KEY, BODY_TIMEOUT
 from mockagent.platforms.unmodelled import NotModelled
 from mockagent.reloading import watch
 from mockagent.scenarios.model import ScenarioSet
 from mockagent.scenarios.stubs import StubsUnmatched
-from mockagent.sessions import SESSION_HEADER, MemorySessions, Session
+from mockagent.sessions import SESSION_HEADER, SESSION_NAME, MemorySessions, Session
 from mockagent.settings import Settings, load_scenarios
 from mockagent.stubbing import answer as stub_answer
 
 if TYPE_CHECKING:
+    from mockagent.replay.redaction import Redactor
     from mockagent.replay.replayer import Replayer
 
 log = logging.getLogger("mockagent")
@@ -39,11 +53,13 @@ RequestHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def build_engine(settings: Settings, scenarios: ScenarioSet | None = None) -> Engine:
     shared_clock = None if settings.manual_clock else settings.make_clock()
+    ids = counter()  # entry ids increase across sessions: one `since` pages the whole journal
 
     def make_session(name: str) -> Session:
         # With a manual clock each session has its own, so that parallel tests advance only their own time.
         clock = shared_clock or settings.make_clock()
-        return Session(name, clock, store_limit=settings.store_limit, seed=settings.seed)
+        journal = Journal(ids, settings.journal_size, settings.journal_budget)
+        return Session(name, clock, store_limit=settings.store_limit, seed=settings.seed, journal=journal)
 
     return Engine(
         scenarios if scenarios is not None else load_scenarios(settings),
@@ -69,10 +85,17 @@ def build_app(
     app[ENGINE] = engine
     app[PLATFORMS] = platforms
     app[SETTINGS] = settings
+    redactor: Callable[[], Redactor] = functools.cache(functools.partial(make_redactor, settings))
+    app[REDACTOR] = redactor
     replayer = _replayer(settings)
     if replayer is not None:
         app[REPLAYER] = replayer
+        app[REDACTOR] = lambda: replayer.redactor  # the journal shows what the cassettes would hold
         app.on_cleanup.append(_close_replayer)
+    if settings.journal_file is not None:
+        app[MIRROR] = Mirror(settings.journal_file)
+        app.on_cleanup.append(_close_mirror)
+    app.on_shutdown.append(_close_feed)
     app[BODY_TIMEOUT] = settings.body_timeout
     for platform in platforms.values():
         for route in platform.routes():
@@ -92,15 +115,8 @@ def build_app(
 def _replayer(settings: Settings) -> Replayer | None:
     if settings.cassettes is None:
         return None
-    from mockagent.replay.redaction import Redactor, load_config
     from mockagent.replay.replayer import Replayer, ReplaySettings  # only servers with cassettes need it
 
-    config = load_config(settings.redaction) if settings.redaction is not None else None
-    redactor = Redactor(
-        (*(config.headers if config else ()), *settings.redact_headers),
-        (*(config.fields if config else ()), *settings.redact_fields),
-        (*(config.patterns if config else ()), *settings.redact_patterns),
-    )
     return Replayer(
         ReplaySettings(
             folder=settings.cassettes,
@@ -112,8 +128,16 @@ def _replayer(settings: Settings) -> Replayer | None:
             prefer_scenarios=settings.prefer_scenarios,
             cassette=settings.cassette,
         ),
-        redactor,
+        make_redactor(settings),
     )
+
+
+async def _close_mirror(app: web.Application) -> None:
+    app[MIRROR].close()
+
+
+async def _close_feed(app: web.Application) -> None:
+    app[ENGINE].feed.close()  # its subscribers' streams end, so stopping does not wait on them
 
 
 async def _close_replayer(app: web.Application) -> None:
@@ -136,6 +160,7 @@ def _admitted_route(
     handler = route.handler
 
     key = platform.key
+    platform_name = key.value
     prefix = platform.prefix
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -145,7 +170,7 @@ def _admitted_route(
         session = engine.sessions.default if name is None else await session_named(request, name)
         ctx = RequestContext(key, endpoint, request.method, request.path, session, request.headers, request.query)
         ctx.params = request.match_info
-        request[CONTEXT] = ctx
+        _enter(request, ctx, platform_name, endpoint)
         session.entered()
         try:
             answered = None
@@ -252,11 +277,11 @@ async def _error_middleware(request: web.Request, handler: RequestHandler) -> we
     except asyncio.CancelledError:
         # The client hung up and aiohttp cancelled the handler: the call is journaled all the same, with
         # the status its answer had begun with (CHOSEN: 499, nginx's "client closed request", if none had).
-        _record(request, request.get(STARTED, CLIENT_CLOSED))
+        _record(request, request.get(STARTED, CLIENT_CLOSED), None)
         raise
     finally:
         engine.in_flight -= 1
-    _record(request, response.status)
+    _record(request, response.status, response)
     return response
 
 
@@ -278,6 +303,9 @@ async def _unrouted(request: web.Request, error: web.HTTPException) -> web.Strea
     kind = _HTTP_KINDS.get(error.status, ErrorKind.INTERNAL)
     message = _HTTP_MESSAGES.get(error.status, error.reason)
     response = _render(request, ApiError(kind, message))
+    if request.get(CONTEXT) is None and error.status in (404, 405):  # nothing is served here: unmatched
+        served = "nothing is served at" if error.status == 404 else "no route takes this method at"
+        request[UNROUTED] = f"{served} {request.method} {request.path}"
     if error.status == 405 and "Allow" in error.headers:
         response.headers["Allow"] = error.headers["Allow"]
     return response
@@ -303,7 +331,7 @@ async def _stubbed(request: web.Request) -> web.StreamResponse | None:
     session = engine.sessions.default if name is None else await session_named(request, name)
     key = platform.key if platform is not None else None
     ctx = RequestContext(key, "stub", request.method, request.path, session, request.headers, request.query)
-    request[CONTEXT] = ctx
+    _enter(request, ctx, key.value if key is not None else None, "stub")
     session.entered()
     try:
         outcome = await stub_answer(request, ctx, places, path)
@@ -320,41 +348,82 @@ CLIENT_CLOSED = 499
 
 async def _started(request: web.Request, response: web.StreamResponse) -> None:
     request[STARTED] = response.status
+    ctx = request.get(CONTEXT)
+    if ctx is not None and ctx.entry is not None:
+        ctx.entry.started(ctx.session.clock.now(), not isinstance(response, web.Response))
 
 
-def _record(request: web.Request, status: int) -> None:
+def _enter(request: web.Request, ctx: RequestContext, platform: str | None, endpoint: str) -> None:
+    """The request's context, and its journal entry (in the journal from now on, and in the feed)."""
+    request[CONTEXT] = ctx
+    session = ctx.session
+    entry = ctx.entry = session.journal.open(
+        session.name,
+        request.method,
+        request.path,
+        session.clock.now(),
+        platform=platform,
+        endpoint=endpoint,
+        query=request.query,
+        headers=request.headers,
+    )
+    request[ENTRY] = entry
+    feed = request.app[ENGINE].feed
+    if feed.active:
+        feed.publish("request.received", session.name, platform, entry=entry.summary(session.clock))
+
+
+def _record(request: web.Request, status: int, response: web.StreamResponse | None) -> None:
+    """The request's journal entry, filled in now that its answer is over (`response`: None when the client
+    hung up first)."""
     if request.path.startswith(ADMIN_PREFIX):
         return
-    engine = request.app[ENGINE]
+    app = request.app
+    engine = app[ENGINE]
     ctx = request.get(CONTEXT)
-    explanation = None
-    stub = None
-    if ctx is not None:
-        session, agent, fault = ctx.session, ctx.agent, ctx.fault
-        key = ctx.platform.value if ctx.platform is not None else None
-        explanation = ctx.explanation
-        stub = str(ctx.stub.source) if ctx.stub is not None else None
-    else:  # refused before its session was known (a bad session name, an unknown path)
+    if ctx is None or ctx.entry is None:  # refused before its session was known (a bad name, an unknown path)
         platform = platform_for(request)
-        session, key, agent, fault = (
-            engine.default_sessions.default,
-            platform.key.value if platform else None,
-            None,
-            None,
+        session = engine.sessions.default
+        name = request.headers.get(SESSION_HEADER)
+        if name is not None and SESSION_NAME.match(name):
+            session = engine.default_sessions.get(name)
+        key = platform.key.value if platform is not None else None
+        entry = session.journal.open(
+            session.name, request.method, request.path, session.clock.now(), platform=key, headers=request.headers
         )
-    session.journal.add(
-        Entry(
-            at=session.clock.now(),
-            platform=key,
-            method=request.method,
-            path=request.path,
-            status=status,
-            agent=agent.id if agent is not None else None,
-            fault=str(fault) if fault is not None else None,
-            explanation=explanation,
-            stub=stub,
-        )
-    )
+        entry.query = request.query
+        unrouted = request.get(UNROUTED)
+        if unrouted is not None:
+            entry.decided, entry.explanation = Decided.UNMATCHED, unrouted
+    else:
+        entry, session = ctx.entry, ctx.session
+        if ctx.agent is not None:
+            entry.agent = ctx.agent.id
+        run = ctx.run
+        if run is not None:
+            entry.run = run.id
+            entry.conversation = run.conversation.id
+        elif ctx.conversation is not None:
+            entry.conversation = ctx.conversation.id
+        if ctx.fault is not None:
+            entry.fault = str(ctx.fault)
+        if ctx.explanation is not None:
+            entry.decided, entry.explanation = Decided.UNMATCHED, ctx.explanation
+        elif ctx.stub is not None:
+            entry.decided, entry.source = Decided.STUB, str(ctx.stub.source)
+        else:
+            entry.decided, entry.source, entry.item = ctx.decided, ctx.source, ctx.item
+    entry.keep_request_body(request.get(BODY_KEY))
+    if response is not None:
+        body = response.body if isinstance(response, web.Response) else None
+        entry.keep_response(response.headers, body if isinstance(body, bytes) else None)
+    entry.end(session.clock.now(), status, closed=response is None)
+    feed = engine.feed
+    if feed.active:
+        feed.publish("request.answered", session.name, entry.platform, entry=entry.summary(session.clock))
+    mirror = app.get(MIRROR)
+    if mirror is not None:
+        mirror.write(entry, session.clock, redactor_of(app))
 
 
 def _render(request: web.Request, error: ApiError) -> web.Response:

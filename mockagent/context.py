@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from mockagent.faults import Fault
+from mockagent.journal import Decided, Entry
 from mockagent.model import PlatformKey
 from mockagent.runs import Conversation, Run
 from mockagent.scenarios.model import Agent
@@ -54,6 +55,11 @@ class RequestContext:
         default_factory=lambda: _NO_PARAMS
     )  # the path's parameters (the platform route's, or a stub's)
     stub: Stub | None = None  # the raw stub that answered it
+    # What decided the answer, for the journal (an explanation, when set, makes it unmatched):
+    decided: Decided = Decided.PLATFORM
+    source: str | None = None  # where the reply, stub or recording that answered is
+    item: int | None = None  # which item of a reply's sequence
+    entry: Entry | None = None  # its journal entry
 
     @property
     def credential(self) -> str:

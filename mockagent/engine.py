@@ -16,7 +16,9 @@ from mockagent import admission
 from mockagent.context import RequestContext
 from mockagent.errors import ApiError, ErrorKind
 from mockagent.faults import Fault, FaultRule
+from mockagent.feed import Feed
 from mockagent.ids import uuid4
+from mockagent.journal import Decided
 from mockagent.model import PlatformKey
 from mockagent.runs import DEFAULT_APPROVAL_TTL, Conversation, Decision, PauseStyle, Run, chat_decision
 from mockagent.scenarios.model import Agent, Answer, Match, NearMiss, Reply, ScenarioSet, StateChanges, Unmatched
@@ -33,7 +35,16 @@ _NO_GROUPS: Mapping[str, str] = MappingProxyType({})
 class Engine:
     """The loaded scenarios, the server-wide fault settings, and the session store."""
 
-    __slots__ = ("approval_ttl", "chaos", "fault_rules", "in_flight", "runs_started", "scenarios", "sessions")
+    __slots__ = (
+        "approval_ttl",
+        "chaos",
+        "fault_rules",
+        "feed",
+        "in_flight",
+        "runs_started",
+        "scenarios",
+        "sessions",
+    )
 
     def __init__(
         self,
@@ -51,6 +62,7 @@ class Engine:
         self.chaos = chaos
         self.runs_started = 0  # in every session, for the collector
         self.in_flight = 0  # requests being answered now (streams included), kept by the app
+        self.feed = Feed()
 
     @property
     def default_sessions(self) -> MemorySessions:
@@ -61,6 +73,12 @@ class Engine:
 
     def agent(self, platform: PlatformKey, agent_id: str) -> Agent | None:
         return self.scenarios.agent(platform, agent_id)
+
+    async def reset_session(self, name: str) -> bool:
+        """Forget everything session `name` holds (its unfinished runs are cancelled); False if it had none."""
+        existed = await self.sessions.reset(name)
+        self.feed.publish("session.reset", name, None, existed=existed)
+        return existed
 
     # ── the one decision ─────────────────────────────────────────────────────────────────────────
 
@@ -146,8 +164,11 @@ class Engine:
                 context.explanation = outcome.explain()
                 raise ApiError(ErrorKind.NOT_FOUND, context.explanation)
             reply, groups = outcome
+            context.decided, context.source = Decided.REPLY, str(reply.source)
             if reply.sequence:
                 item = _sequence_answer(context, conversation, reply)
+        else:
+            context.decided = Decided.CONTINUATION
         session = context.session
         self.runs_started += 1
         session.runs_started += 1
@@ -210,6 +231,7 @@ class Engine:
                 if item.fault is not None:
                     context.fault = _breaking_stream(context.fault, item.fault)
         context.run = run
+        self.feed.run_started(session.name, run)
         return run
 
 
@@ -226,6 +248,7 @@ def _sequence_answer(context: RequestContext, conversation: Conversation, reply:
     session = context.session
     calls = session.sequences.get(reply.key, 0)
     answer = reply.answer(calls)
+    context.decided, context.item = Decided.SEQUENCE, reply.item_index(calls)
     if answer is None:
         _forget_if_new(session, conversation)
         context.explanation = (

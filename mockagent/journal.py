@@ -1,50 +1,454 @@
-"""What was asked and answered, for inspection (`GET /__mockagent/journal`) and verification in tests.
+"""What each session was asked and answered: every request, what decided its answer, and the answer itself —
+headers, body, or a stream's frames with their times — for `GET /__mockagent/journal`, the event feed, the
+`--journal FILE` mirror and the verification helpers of tests.
 
-Entries hold no headers and no bodies, so no secret can reach the journal.
+An entry is in its session's journal from the moment the request is received, and is filled in as the answer
+goes out (its first byte, each frame, its end), so a test can read a stream that is still open.
+
+Recording must cost next to nothing on the request path, so an entry holds references — the request's headers,
+the body bytes already read, the response's body — and does all its work when it is read (`Entry.as_json`):
+decoding, parsing, and redacting every secret with the cassettes' rules (`replay.redaction`). No view of the
+journal (the admin API, the feed, the file, the fixtures) ever shows a secret; the process holds them only as
+long as it holds the request.
+
+Bounded (CHOSEN, docs/admin.md#journal): at most `size` entries and `budget` bytes of captured bodies and
+frames per session, the oldest dropped first; a body is kept up to `MAX_BODY` bytes and a stream's frames up to
+`MAX_FRAMES` bytes, the rest marked truncated.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
+import time
 from collections import deque
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
 
 from mockagent.clock import Clock
+from mockagent.encoding import dumps, loads
 
-MAX_ENTRIES = 10_000
+if TYPE_CHECKING:
+    from mockagent.replay.redaction import Redactor
+
+#: CHOSEN: entries each session keeps, and the bytes of bodies and frames they may hold between them.
+JOURNAL_SIZE = 1_000
+JOURNAL_BUDGET = 8 * 1024 * 1024
+#: CHOSEN: the most bytes of one body, and of one stream's frames, an entry keeps.
+MAX_BODY = 64 * 1024
+MAX_FRAMES = 256 * 1024
+_OVERHEAD = 512  # what an entry costs beside its bodies, counted against the budget
+log = logging.getLogger("mockagent")
+
+
+class Decided(StrEnum):
+    """What decided an answer."""
+
+    REPLY = "reply"  # a scenario reply
+    SEQUENCE = "sequence"  # an item of a reply's sequence
+    CONTINUATION = "continuation"  # the rest of a script an earlier turn paused in text
+    STUB = "stub"  # a raw stub
+    CASSETTE = "cassette"  # a recorded interaction
+    UNMATCHED = "unmatched"  # nothing: see the explanation
+    PLATFORM = "platform"  # the platform's own logic (a poll, a resume, a validation error, a fault)
+
+
+class State(StrEnum):
+    RECEIVED = "received"
+    STREAMING = "streaming"
+    ANSWERED = "answered"
+    CLOSED = "closed"  # the client hung up before the answer was over
+
+
+Ids = Callable[[], int]
+
+
+def counter() -> Ids:
+    """Entry ids for a server: increasing across all its sessions, so that one `since` pages them all."""
+    return itertools.count(1).__next__
+
+
+class Entry:
+    """One request and its answer (see the module's docstring for what it holds and when it is filled in)."""
+
+    # Made on every request: slots, and only references until read.
+    __slots__ = (
+        "agent",
+        "conversation",
+        "decided",
+        "ended",
+        "endpoint",
+        "explanation",
+        "fault",
+        "first_byte",
+        "frames",
+        "frames_size",
+        "id",
+        "item",
+        "journal",
+        "method",
+        "path",
+        "platform",
+        "query",
+        "real_ended",
+        "real_first_byte",
+        "real_received",
+        "received",
+        "request_body",
+        "request_headers",
+        "request_truncated",
+        "response_body",
+        "response_headers",
+        "response_truncated",
+        "run",
+        "session",
+        "size",
+        "source",
+        "state",
+        "status",
+    )
+
+    def __init__(
+        self,
+        entry_id: int,
+        session: str,
+        method: str,
+        path: str,
+        received: float,
+        *,
+        platform: str | None = None,
+        endpoint: str | None = None,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.id = entry_id
+        self.session = session
+        self.platform = platform
+        self.endpoint = endpoint
+        self.method = method
+        self.path = path
+        self.query = query
+        self.request_headers = headers
+        self.received = received
+        self.real_received = time.time()
+        self.first_byte: float | None = None
+        self.real_first_byte: float | None = None
+        self.ended: float | None = None
+        self.real_ended: float | None = None
+        self.state = State.RECEIVED
+        self.status: int | None = None
+        self.agent: str | None = None
+        self.run: str | None = None
+        self.conversation: str | None = None
+        self.decided = Decided.PLATFORM
+        self.source: str | None = None  # where the reply, stub or interaction that answered is declared
+        self.item: int | None = None  # the sequence item (0-based)
+        self.explanation: str | None = None
+        self.fault: str | None = None
+        self.request_body: bytes | None = None
+        self.response_headers: Mapping[str, str] | None = None
+        self.response_body: bytes | None = None
+        self.frames: list[tuple[float, bytes]] | None = None
+        self.frames_size = 0
+        self.request_truncated = False
+        self.response_truncated = False
+        self.size = _OVERHEAD
+        self.journal: Journal | None = None  # the journal counting its bytes (None once dropped)
+
+    @property
+    def unmatched(self) -> bool:
+        return self.decided is Decided.UNMATCHED
+
+    @property
+    def done(self) -> bool:
+        return self.state is State.ANSWERED or self.state is State.CLOSED
+
+    # ── filled in as the answer goes out ─────────────────────────────────────────────────────────
+
+    def started(self, at: float, streaming: bool) -> None:
+        self.first_byte = at
+        self.real_first_byte = time.time()
+        if streaming:
+            self.state = State.STREAMING
+            self.frames = []
+
+    def frame(self, at: float, raw: bytes) -> None:
+        """A stream's frame as it was sent (before any stream fault cut it, which the client sees)."""
+        if self.frames is None:
+            self.frames = []
+        if self.frames_size + len(raw) > MAX_FRAMES:
+            self.response_truncated = True
+            return
+        self.frames.append((at, raw))
+        self.frames_size += len(raw)
+        self._grow(len(raw))
+
+    def keep_request_body(self, body: bytes | None) -> None:
+        if body:
+            if len(body) > MAX_BODY:
+                body, self.request_truncated = body[:MAX_BODY], True
+            self.request_body = body
+            self._grow(len(body))
+
+    def keep_response(self, headers: Mapping[str, str], body: bytes | None) -> None:
+        self.response_headers = headers
+        if body:
+            if len(body) > MAX_BODY:
+                body, self.response_truncated = body[:MAX_BODY], True
+            self.response_body = body
+            self._grow(len(body))
+
+    def _grow(self, size: int) -> None:
+        self.size += size
+        if self.journal is not None:
+            self.journal.grew(size)
+
+    def end(self, at: float, status: int, *, closed: bool = False) -> None:
+        self.status = status
+        self.ended = at
+        self.real_ended = time.time()
+        self.state = State.CLOSED if closed else State.ANSWERED
+
+    # ── read ─────────────────────────────────────────────────────────────────────────────────────
+
+    def summary(self, clock: Clock) -> dict[str, Any]:
+        """The entry without its headers, bodies and frames (what the event feed sends)."""
+        return {
+            "id": self.id,
+            "session": self.session,
+            "platform": self.platform,
+            "endpoint": self.endpoint,
+            "method": self.method,
+            "path": self.path,
+            "agent": self.agent,
+            "run": self.run,
+            "conversation": self.conversation,
+            "decision": {"kind": self.decided.value, "source": self.source, "item": self.item},
+            "explanation": self.explanation,
+            "fault": self.fault,
+            "status": self.status,
+            "state": self.state.value,
+            "at": clock.wall(self.received).isoformat(timespec="milliseconds"),
+            "timings": {
+                "received": self.received,
+                "first_byte": self.first_byte,
+                "ended": self.ended,
+                "real_received": self.real_received,
+                "real_first_byte": self.real_first_byte,
+                "real_ended": self.real_ended,
+            },
+        }
+
+    def as_json(self, clock: Clock, redactor: Redactor) -> dict[str, Any]:
+        """The whole entry, every secret in it redacted."""
+        query = {name: _param(redactor, name, value) for name, value in (self.query or {}).items()}
+        frames = None
+        if self.frames is not None:
+            frames = [
+                {"at": at, "data": redactor.redact_text(raw.decode("utf-8", "replace").rstrip("\n"))}
+                for at, raw in self.frames
+            ]
+        return self.summary(clock) | {
+            "query": query,
+            "request": {
+                "headers": _headers(redactor, self.request_headers),
+                "body": _body(redactor, self.request_body),
+                "truncated": self.request_truncated,
+            },
+            "response": {
+                "headers": _headers(redactor, self.response_headers),
+                "body": _body(redactor, self.response_body),
+                "frames": frames,
+                "truncated": self.response_truncated,
+            },
+        }
+
+    def body_json(self) -> Any:
+        """The request's body, parsed (None when it has none or it is not JSON): what body patterns match."""
+        if not self.request_body:
+            return None
+        try:
+            return loads(self.request_body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+
+def _param(redactor: Redactor, name: str, value: str) -> str:
+    found = redactor.param_value(name, value)
+    return redactor.redact_uri(value) if found is None else found
+
+
+def _headers(redactor: Redactor, headers: Mapping[str, str] | None) -> dict[str, str]:
+    if headers is None:
+        return {}
+    shown: dict[str, str] = {}
+    for name, value in headers.items():
+        redacted = redactor.redact_header_value(name, value)
+        # A repeated header is shown once, its values joined as HTTP would fold them.
+        shown[name] = f"{shown[name]}, {redacted}" if name in shown else redacted
+    return shown
+
+
+def _body(redactor: Redactor, body: bytes | None) -> Any:
+    if not body:
+        return None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"<{len(body)} bytes, not UTF-8>"
+    try:
+        return redactor.redact_json(loads(text))
+    except ValueError:
+        return redactor.redact_text(text)
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
-    at: float  # clock time; shown as ISO-8601 only when read (formatting costs more than the rest)
-    platform: str | None
-    method: str
-    path: str
-    status: int
-    agent: str | None = None
-    fault: str | None = None
-    explanation: str | None = None  # why nothing answered: an unmatched reply, a cassette miss
-    stub: str | None = None  # where the raw stub that answered is declared (path:line:col)
+class Query:
+    """What `Journal.select` returns entries for: every field that is set must hold."""
 
-    def as_json(self, clock: Clock) -> dict[str, Any]:
-        return asdict(self) | {"at": clock.wall(self.at).isoformat(timespec="milliseconds")}
+    platform: str | None = None
+    agent: str | None = None
+    method: str | None = None
+    path: str | None = None  # a glob (fnmatch): /beeos/*
+    status: str | None = None  # "429", or a class: "4xx"
+    unmatched: bool | None = None
+    since: int = 0  # entries after this id
+
+    def holds(self, entry: Entry) -> bool:
+        from fnmatch import fnmatchcase
+
+        if entry.id <= self.since:
+            return False
+        if self.platform is not None and entry.platform != self.platform:
+            return False
+        if self.agent is not None and entry.agent != self.agent:
+            return False
+        if self.method is not None and entry.method != self.method.upper():
+            return False
+        if self.unmatched is not None and entry.unmatched != self.unmatched:
+            return False
+        if self.status is not None and not _status_holds(self.status, entry.status):
+            return False
+        return self.path is None or fnmatchcase(entry.path, self.path)
+
+
+def _status_holds(wanted: str, status: int | None) -> bool:
+    if status is None:
+        return False
+    if len(wanted) == 3 and wanted[1:].lower() == "xx":
+        return str(status)[0] == wanted[0]
+    return str(status) == wanted
 
 
 class Journal:
-    """A bounded record of requests, newest last."""
+    """A session's entries, oldest first: at most `size` of them and `budget` bytes (oldest dropped first).
+    A size of 0 keeps none (`--journal-size 0`: the journal is off)."""
 
-    def __init__(self, size: int = MAX_ENTRIES) -> None:
-        self._entries: deque[Entry] = deque(maxlen=size)
+    def __init__(self, ids: Ids, size: int = JOURNAL_SIZE, budget: int = JOURNAL_BUDGET) -> None:
+        self._ids = ids
+        self.size = size
+        self.budget = budget
+        self.bytes = 0
+        self._entries: deque[Entry] = deque()
 
-    def add(self, entry: Entry) -> None:
-        self._entries.append(entry)
+    def open(
+        self,
+        session: str,
+        method: str,
+        path: str,
+        received: float,
+        *,
+        platform: str | None = None,
+        endpoint: str | None = None,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Entry:
+        """A new entry for a request just received, in the journal at once."""
+        entry = Entry(
+            self._ids(),
+            session,
+            method,
+            path,
+            received,
+            platform=platform,
+            endpoint=endpoint,
+            query=query,
+            headers=headers,
+        )
+        if self.size:
+            entry.journal = self
+            entries = self._entries
+            entries.append(entry)
+            self.bytes += entry.size
+            if len(entries) > self.size or self.bytes > self.budget:
+                self._trim()
+        return entry
 
-    def entries(self, *, platform: str | None = None, path: str | None = None) -> list[Entry]:
-        return [
-            e
-            for e in self._entries
-            if (platform is None or e.platform == platform) and (path is None or path in e.path)
-        ]
+    def grew(self, size: int) -> None:
+        self.bytes += size
+        if self.bytes > self.budget:
+            self._trim()
 
-    def clear(self) -> None:
+    def _trim(self) -> None:
+        entries = self._entries
+        while entries and (len(entries) > self.size or self.bytes > self.budget):
+            dropped = entries.popleft()
+            dropped.journal = None
+            self.bytes -= dropped.size
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(list(self._entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, entry_id: int) -> Entry | None:
+        for entry in self._entries:
+            if entry.id == entry_id:
+                return entry
+        return None
+
+    def select(self, query: Query) -> list[Entry]:
+        return [entry for entry in self._entries if query.holds(entry)]
+
+    def clear(self) -> int:
+        """Forget every entry; how many there were."""
+        count = len(self._entries)
+        for entry in self._entries:
+            entry.journal = None
         self._entries.clear()
+        self.bytes = 0
+        return count
+
+
+#: Where a request's entry is kept on the request, for what writes its answer (a stream's frames).
+ENTRY = web.RequestKey("mockagent.entry", Entry)
+
+
+class Mirror:
+    """The `--journal FILE` mirror: each answered request appended as one JSON line, redacted as every view
+    of the journal is, and flushed at once, so that a demo or a CI run that is killed leaves a readable
+    record of everything answered before. A write that fails is logged once and the server goes on."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = path.open("a", encoding="utf-8")
+        self._failed = False
+
+    def write(self, entry: Entry, clock: Clock, redactor: Redactor) -> None:
+        if self._failed:
+            return
+        try:
+            self._file.write(dumps(entry.as_json(clock, redactor)) + "\n")
+            self._file.flush()
+        except (OSError, ValueError) as err:
+            self._failed = True
+            log.error("the journal file %s can no longer be written: %s", self.path, err)
+
+    def close(self) -> None:
+        self._file.close()

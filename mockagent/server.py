@@ -129,7 +129,7 @@ class MockServer:
 
     async def reset(self, session: str = DEFAULT_SESSION) -> None:
         """Forget everything `session` holds, as ``DELETE /__mockagent/sessions/NAME`` does."""
-        await self.engine.sessions.reset(session)
+        await self.engine.reset_session(session)
 
     def states(self, session: str = DEFAULT_SESSION) -> dict[str, str]:
         """The scenario states set in `session` (one not listed is ``started``), as ``GET

@@ -21,7 +21,7 @@ from typing import Protocol, TypeVar
 
 from mockagent.clock import Clock
 from mockagent.faults import FaultState
-from mockagent.journal import Journal
+from mockagent.journal import Journal, counter
 from mockagent.model import PlatformKey
 from mockagent.runs import Conversation, Run
 from mockagent.store import STORE_LIMIT, Bounded
@@ -73,7 +73,15 @@ class Session:
         "store_limit",
     )
 
-    def __init__(self, name: str, clock: Clock, *, store_limit: int = STORE_LIMIT, seed: int = 0) -> None:
+    def __init__(
+        self,
+        name: str,
+        clock: Clock,
+        *,
+        store_limit: int = STORE_LIMIT,
+        seed: int = 0,
+        journal: Journal | None = None,
+    ) -> None:
         self.name = name
         self.clock = clock
         self.store_limit = store_limit
@@ -86,7 +94,7 @@ class Session:
         self.runs: Bounded[str, Run] = Bounded(store_limit, functools.partial(_forget_run, self._records))
         self.conversations: Bounded[tuple[PlatformKey, str], Conversation] = Bounded(store_limit, _cut_cycle)
         self.faults = FaultState(store_limit, seed)
-        self.journal = Journal()
+        self.journal = journal if journal is not None else Journal(counter())
         # How many calls each reply answered (where its sequence is; what `matched` reads), and the
         # scenario states set (one not here is `started`).
         self.sequences: Bounded[str, int] = Bounded(store_limit)

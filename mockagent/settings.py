@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mockagent.clock import Clock, ManualClock, RealClock
 from mockagent.faults import FaultRule
+from mockagent.journal import JOURNAL_BUDGET, JOURNAL_SIZE
 from mockagent.model import PlatformKey
 from mockagent.replay.modes import RecordMode, Repeat
 from mockagent.scenarios import ScenarioSet, load_paths
@@ -33,6 +34,11 @@ class Settings:
     seed: int = 0  # --seed: makes chaos (and latency samples) repeat for the same request order
     store_limit: int = STORE_LIMIT  # runs (conversations, tasks …) each session keeps
     max_sessions: int = MAX_SESSIONS
+    # The journal (docs/admin.md#journal): entries and bytes each session keeps (a size of 0 turns it off),
+    # and a JSON Lines file every answered request is appended to.
+    journal_size: int = JOURNAL_SIZE
+    journal_budget: int = JOURNAL_BUDGET
+    journal_file: Path | None = None
     # Record and replay (docs/recording.md): where cassettes are, and what happens to a request.
     cassettes: Path | None = None
     record_mode: RecordMode = RecordMode.NONE

@@ -67,7 +67,7 @@ def test_a_refused_request_changes_nothing(mockagent_server: ThreadedMockServer)
     refusal(advance(mockagent_server, {"Host": "rebind.attacker.example"}), 403)
     refusal(advance(mockagent_server, {"Origin": "https://attacker.example"}), 403)
     assert mockagent_server.clock.now() == 0
-    assert httpx.get(admin(mockagent_server, "/journal")).json() == []
+    assert httpx.get(admin(mockagent_server, "/journal")).json() == {"entries": [], "next": None}
 
 
 @pytest.mark.parametrize(

@@ -392,7 +392,7 @@ RATE_LIMITED = {
 
 
 def last_journal_entry(server: ThreadedMockServer) -> dict[str, Any]:
-    entry: dict[str, Any] = httpx.get(f"{server.url}/__mockagent/journal", timeout=10).json()[-1]
+    entry: dict[str, Any] = httpx.get(f"{server.url}/__mockagent/journal", timeout=10).json()["entries"][-1]
     return entry
 
 

@@ -143,7 +143,7 @@ def test_forced_429_has_the_platform_shape_and_retry_after(
     assert client.rate_limited(response.json()), response.text
     # A 429 is not a turn: nothing ran.
     assert mockagent_server.session().runs_of() == []
-    entry = httpx.get(f"{mockagent_server.url}/__mockagent/journal").json()[-1]
+    entry = httpx.get(f"{mockagent_server.url}/__mockagent/journal").json()["entries"][-1]
     assert (entry["status"], entry["fault"], entry["platform"]) == (429, "429, retry-after=7", client.platform)
 
 
@@ -309,7 +309,7 @@ def test_agentos_sdk_retries_flaky_after_retry_after(
     assert result.status == "completed"
     assert result.output == {"text": "Echo: hello"}
     assert waits == [1.0]
-    statuses = [e["status"] for e in httpx.get(f"{mockagent_server.url}/__mockagent/journal").json()]
+    statuses = [e["status"] for e in httpx.get(f"{mockagent_server.url}/__mockagent/journal").json()["entries"]]
     assert statuses == [429, 200]
 
 
@@ -343,7 +343,8 @@ def test_latency_is_clock_time_before_the_first_byte(mockagent_server: ThreadedM
         mockagent_server.until_waiting(1)  # the request waits out its latency on the clock
         mockagent_server.advance(4.9)
         assert not reply.done()
-        assert httpx.get(f"{mockagent_server.url}/__mockagent/journal").json() == []
+        (entry,) = httpx.get(f"{mockagent_server.url}/__mockagent/journal").json()["entries"]
+        assert (entry["state"], entry["status"], entry["timings"]["first_byte"]) == ("received", None, None)
         mockagent_server.advance(0.1)
         response = reply.result(timeout=10)
     assert response.json()["data"]["text"] == "Echo: hi"

@@ -158,7 +158,7 @@ def test_second(mockagent_server):
     assert mockagent_server is not seen["first"]
     assert runs(mockagent_server) == []
     assert [s["name"] for s in httpx.get(f"{mockagent_server.url}/__mockagent/sessions").json()] == ["default"]
-    assert httpx.get(f"{mockagent_server.url}/__mockagent/journal").json() == []
+    assert httpx.get(f"{mockagent_server.url}/__mockagent/journal").json()["entries"] == []
     assert httpx.get(f"{mockagent_server.url}/__mockagent/runs?session=other").json() == []
     assert mockagent_server.clock.now() == 0
 

@@ -227,7 +227,7 @@ async def test_a_miss_is_the_platforms_404_naming_the_nearest_recordings(tmp_pat
             error = (await response.json())["error"]
             status = response.status
         async with http.get(server.url + "/__mockagent/journal") as response:
-            journal = (await response.json())[-1]
+            journal = (await response.json())["entries"][-1]
     assert (status, error["type"]) == (404, "not_found_error")
     assert (
         "no recorded interaction in cassette 'beeos.yaml' matches POST /api/v1/agents/echo/invoke" in error["message"]

@@ -87,7 +87,7 @@ def test_two_429s_a_reply_a_503_then_repeat_last(mockagent_server: ThreadedMockS
     assert said(beeos(mockagent_server, "retrying", "other")) == "say search"
     # Only the one turn ran; each fault is in the journal as the sequence item that answered.
     assert [run["text"] for run in admin(mockagent_server, "GET", "/runs").json()] == ["found it", "say search"]
-    journal = admin(mockagent_server, "GET", "/journal").json()
+    journal = admin(mockagent_server, "GET", "/journal").json()["entries"]
     assert [entry["status"] for entry in journal] == [429, 429, 200, 503, 503, 200]
     assert journal[0]["fault"].startswith(f"429 (sequence item at {Path(SCENARIOS).resolve()}:")
     counts = admin(mockagent_server, "GET", "/sequences").json()
@@ -123,7 +123,7 @@ def test_error_when_used_up_is_the_platforms_404_naming_the_sequence(mockagent_s
             f"the sequence at {Path(SCENARIOS).resolve()}:28:7 is used up: its 3 answers were given (exhausted: error)"
         )
     assert len(admin(mockagent_server, "GET", "/runs").json()) == 2  # a used-up call starts no run
-    assert admin(mockagent_server, "GET", "/journal").json()[-1]["explanation"] == error["message"]
+    assert admin(mockagent_server, "GET", "/journal").json()["entries"][-1]["explanation"] == error["message"]
 
 
 def test_a_stream_gets_the_faults_and_the_items_stream_fault(mockagent_server: ThreadedMockServer) -> None:

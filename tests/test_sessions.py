@@ -86,9 +86,11 @@ def test_rate_limit_buckets_are_per_session(mockagent_server: ThreadedMockServer
 
 def test_journals_are_per_session(mockagent_server: ThreadedMockServer) -> None:
     say(mockagent_server, "echo", "hi", "alpha")
-    assert [e["path"] for e in admin(mockagent_server, "/journal", "alpha")] == ["/beeos/api/v1/agents/echo/invoke"]
-    assert admin(mockagent_server, "/journal", "beta") == []
-    assert admin(mockagent_server, "/journal") == []
+    only_alpha = admin(mockagent_server, "/journal", "alpha")["entries"]
+    assert [e["path"] for e in only_alpha] == ["/beeos/api/v1/agents/echo/invoke"]
+    assert admin(mockagent_server, "/journal", "beta")["entries"] == []
+    assert admin(mockagent_server, "/journal", "default")["entries"] == []
+    assert admin(mockagent_server, "/journal")["entries"] == only_alpha  # no session named: all of them
 
 
 @pytest.mark.mockagent(scenarios=[SCENARIOS], manual_clock=True)
@@ -143,7 +145,7 @@ def test_the_default_session_resets_too(mockagent_server: ThreadedMockServer) ->
     assert len(admin(mockagent_server, "/runs")) == 1
     httpx.delete(f"{mockagent_server.url}/__mockagent/sessions/default", timeout=10)
     assert admin(mockagent_server, "/runs") == []
-    assert admin(mockagent_server, "/journal") == []
+    assert admin(mockagent_server, "/journal")["entries"] == []
 
 
 @pytest.mark.mockagent(scenarios=[SCENARIOS], manual_clock=True)

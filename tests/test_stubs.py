@@ -42,7 +42,11 @@ def where(path: str, nth: int = 0) -> str:
 
 
 def journal(server: ThreadedMockServer) -> list[dict[str, object]]:
-    entries: list[dict[str, object]] = httpx.get(f"{server.url}/__mockagent/journal", timeout=10).json()
+    entries: list[dict[str, object]] = httpx.get(f"{server.url}/__mockagent/journal", timeout=10).json()["entries"]
+    for entry in entries:  # where the stub that answered is declared
+        decision = entry["decision"]
+        assert isinstance(decision, dict)
+        entry["stub"] = decision["source"] if decision["kind"] == "stub" else None
     return entries
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mockagent.admin import clock, health, journal, runs, scenarios, sessions, states
+from mockagent.admin import clock, events, health, journal, runs, scenarios, sessions, states
 from mockagent.admin.access import ADMIN_PREFIX, MIN_TOKEN_LENGTH, Handler, exposure, guarded, is_loopback
 from mockagent.admin.sessions import session_named, session_of
 
@@ -34,7 +34,9 @@ def admin_routes() -> Iterable[AdminRoute]:
         AdminRoute("GET", "/runs", runs.on_list_runs),
         AdminRoute("POST", "/reload", scenarios.on_reload),
         AdminRoute("GET", "/journal", journal.on_get_journal),
+        AdminRoute("GET", "/journal/{id}", journal.on_get_entry),
         AdminRoute("DELETE", "/journal", journal.on_clear_journal),
+        AdminRoute("GET", "/events", events.on_get_events),
         AdminRoute("GET", "/states", states.on_get_states),
         AdminRoute("DELETE", "/states", states.on_reset_states),
         AdminRoute("PUT", "/states/{name:.+}", states.on_set_state),

@@ -1,20 +1,107 @@
-"""The journal: what each session was asked and answered."""
+"""The journal: what each session was asked and answered (docs/admin.md#journal)."""
 
 from __future__ import annotations
 
+import heapq
+
 from aiohttp import web
 
-from mockagent.admin.sessions import session_of
+from mockagent.admin.sessions import session_named
+from mockagent.appkeys import ENGINE, redactor_of
 from mockagent.encoding import json_response
+from mockagent.errors import ApiError, ErrorKind
+from mockagent.journal import Entry, Query
+from mockagent.sessions import SESSION_HEADER, Session
+
+#: CHOSEN: entries one page holds unless `limit` says otherwise, and the most it may say.
+PAGE = 100
+MAX_PAGE = 1_000
 
 
 async def on_get_journal(request: web.Request) -> web.Response:
-    """Requests served so far in the session, oldest first; filter with ?platform=beeos and ?path=/invoke."""
-    session = await session_of(request)
-    entries = session.journal.entries(platform=request.query.get("platform"), path=request.query.get("path"))
-    return json_response([entry.as_json(session.clock) for entry in entries])
+    """Entries oldest first, across sessions (or one: ``?session=``), filtered, a page at a time: ``next`` is
+    the ``since`` of the following page (null: this was the last)."""
+    sessions = await _sessions(request)
+    query = query_of(request)
+    limit = _int(request, "limit", PAGE, 1, MAX_PAGE)
+    selected = heapq.merge(*(s.journal.select(query) for s in sessions), key=lambda e: e.id)
+    page: list[tuple[Session, Entry]] = []
+    more = False
+    by_name = {s.name: s for s in sessions}
+    for entry in selected:
+        if len(page) == limit:
+            more = True
+            break
+        page.append((by_name[entry.session], entry))
+    redactor = redactor_of(request.app)
+    return json_response(
+        {
+            "entries": [entry.as_json(session.clock, redactor) for session, entry in page],
+            "next": page[-1][1].id if more else None,
+        }
+    )
+
+
+async def on_get_entry(request: web.Request) -> web.Response:
+    try:
+        entry_id = int(request.match_info["id"])
+    except ValueError:
+        raise ApiError.invalid(("path", "id"), "an entry id is an integer") from None
+    for session in request.app[ENGINE].sessions.sessions():
+        entry = session.journal.get(entry_id)
+        if entry is not None:
+            return json_response(entry.as_json(session.clock, redactor_of(request.app)))
+    raise ApiError(ErrorKind.NOT_FOUND, f"no journal entry {entry_id} (never made, or dropped past the bound)")
 
 
 async def on_clear_journal(request: web.Request) -> web.Response:
-    (await session_of(request)).journal.clear()
-    return json_response({"cleared": True})
+    """Forget the entries of every session (or of ``?session=``); answers how many were forgotten."""
+    cleared = sum(session.journal.clear() for session in await _sessions(request))
+    return json_response({"cleared": cleared})
+
+
+async def _sessions(request: web.Request) -> list[Session]:
+    """The sessions a journal request is about: the one named (header or ``?session=``), else all."""
+    if (name := request.headers.get(SESSION_HEADER)) is not None:
+        return [await session_named(request, name)]
+    if (name := request.query.get("session")) is not None:
+        return [await session_named(request, name, ("query", "session"))]
+    return list(request.app[ENGINE].sessions.sessions())
+
+
+def query_of(request: web.Request) -> Query:
+    """The journal filters of a request's query string."""
+    q = request.query
+    unmatched = q.get("unmatched")
+    if unmatched is not None and unmatched not in ("true", "false"):
+        raise ApiError.invalid(("query", "unmatched"), "unmatched is true or false")
+    status = q.get("status")
+    if (
+        status is not None
+        and not (len(status) == 3 and status[0] in "12345" and status[1:].isdigit())
+        and not (len(status) == 3 and status[0] in "12345" and status[1:].lower() == "xx")
+    ):
+        raise ApiError.invalid(("query", "status"), "status is a status code (429) or a class (4xx)")
+    return Query(
+        platform=q.get("platform"),
+        agent=q.get("agent"),
+        method=q.get("method"),
+        path=q.get("path"),
+        status=status,
+        unmatched=None if unmatched is None else unmatched == "true",
+        since=_int(request, "since", 0, 0, None),
+    )
+
+
+def _int(request: web.Request, name: str, default: int, low: int, high: int | None) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if value < low or (high is not None and value > high):
+        bound = f"{low}..{high}" if high is not None else f"at least {low}"
+        raise ApiError.invalid(("query", name), f"{name} is an integer, {bound}")
+    return value

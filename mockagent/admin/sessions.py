@@ -49,5 +49,5 @@ async def on_reset_session(request: web.Request) -> web.Response:
     """Forget everything the session holds (its unfinished runs are cancelled); its next request starts
     from a clean state. Resetting a session that does not exist is not an error."""
     name = request.match_info["name"]
-    existed = await request.app[ENGINE].sessions.reset(name)
+    existed = await request.app[ENGINE].reset_session(name)
     return json_response({"session": name, "reset": existed})

@@ -16,6 +16,7 @@ from aiohttp import web
 from mockagent.clock import Clock
 from mockagent.encoding import dumps
 from mockagent.faults import Fault
+from mockagent.journal import ENTRY
 from mockagent.runs import Run
 
 FLUSH_BYTES = 64 * 1024  # a long burst of due frames still goes out in pieces
@@ -65,6 +66,7 @@ class EventStream:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **(headers or {})},
         )
         self.frames = 0
+        self._entry = request.get(ENTRY)  # the journal keeps each frame, with its time
         self._clock = clock
         self._buffer: list[bytes] = []  # frames sent but not yet written (see flush)
         self._buffered = 0
@@ -127,6 +129,8 @@ class EventStream:
         self._buffer.append(raw)
         self._buffered += len(raw)
         self.frames += 1
+        if self._entry is not None:
+            self._entry.frame(self._clock.now(), raw)
         if self._drop_at is not None and self.frames >= self._drop_at:
             await self._drop()
         elif self._buffered >= FLUSH_BYTES:

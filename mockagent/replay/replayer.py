@@ -20,6 +20,7 @@ from aiohttp import web
 
 from mockagent.context import RequestContext
 from mockagent.errors import ApiError, ErrorKind
+from mockagent.journal import Decided
 from mockagent.model import PlatformKey
 from mockagent.platforms.base import Platform
 from mockagent.platforms.bodies import read_body
@@ -28,7 +29,7 @@ from mockagent.replay.matching import Shape, shape
 from mockagent.replay.modes import RecordMode, Repeat
 from mockagent.replay.player import play
 from mockagent.replay.proxy import forward
-from mockagent.replay.recordings import Recordings, miss_message
+from mockagent.replay.recordings import Recordings, file_name, miss_message
 from mockagent.replay.redaction import Redactor
 from mockagent.runs import Run
 from mockagent.sessions import DEFAULT_SESSION, Session
@@ -120,6 +121,7 @@ class Replayer:
             if found is not None:
                 await platform.admit(ctx)
                 interaction = recordings.entry(name).cassette.interactions[found]
+                ctx.decided, ctx.source, ctx.item = Decided.CASSETTE, file_name(name), found
                 self._thread(live, recordings.entry(name).shapes[found], records)
                 return await play(
                     request, interaction, ctx.session.clock, swaps=dict(records.swaps), asap=self.settings.asap
@@ -127,6 +129,7 @@ class Replayer:
         upstream = self.upstreams.get(platform.key)
         if recordings.records(name) and upstream is not None:
             await platform.admit(ctx)
+            ctx.decided, ctx.source = Decided.CASSETTE, f"{file_name(name)} (recording)"
             return await forward(
                 request, self._session(), upstream.rstrip("/") + path, body, path, self._keeper(name, platform.key)
             )

@@ -55,17 +55,22 @@ class Reply:
     def describe(self) -> str:
         return f"the reply at {self.source}" if self.source is not None else "a reply"
 
+    def item_index(self, calls: int) -> int | None:
+        """Which item of the sequence answers after `calls` earlier calls (None: it is used up)."""
+        count = len(self.sequence)
+        if calls < count:
+            return calls
+        if self.exhausted is Exhausted.CYCLE:
+            return calls % count
+        if self.exhausted is Exhausted.REPEAT_LAST:
+            return count - 1
+        return None
+
     def answer(self, calls: int) -> Answer | None:
         """The sequence item that answers after `calls` earlier calls of this reply in a session; None when
         the sequence is used up and `exhausted` is `error`. Only for a reply with a sequence."""
-        count = len(self.sequence)
-        if calls < count:
-            return self.sequence[calls]
-        if self.exhausted is Exhausted.CYCLE:
-            return self.sequence[calls % count]
-        if self.exhausted is Exhausted.REPEAT_LAST:
-            return self.sequence[-1]
-        return None
+        index = self.item_index(calls)
+        return self.sequence[index] if index is not None else None
 
 
 class Match(NamedTuple):

@@ -1,0 +1,197 @@
+"""The live event feed (`GET /__mockagent/events`): each request received and answered, each run's events as
+they happen, each pause and end, each session reset — what the web page and a watching test read.
+
+The feed costs nothing while nobody listens: `publish` returns at once, and runs are followed only while a
+subscriber is connected. A run is followed as any view of it is (`Run.follow`), so the feed shows a run's
+events at the moments a stream of it sends them, never a copy that could disagree.
+
+Bounded (CHOSEN): a subscriber that falls `QUEUE` events behind is cut off (it reconnects with
+``Last-Event-ID`` and is given what it missed from the last `BACKLOG` events); at most `MAX_FOLLOWED` runs are
+followed at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from mockagent.encoding import dumps
+from mockagent.model import (
+    Completed,
+    Failed,
+    Glitched,
+    Paused,
+    ReasoningDelta,
+    Resumed,
+    TextDelta,
+    Timed,
+    ToolCalled,
+    ToolReturned,
+)
+from mockagent.runs import Run
+
+#: CHOSEN: events a subscriber may fall behind before it is cut off, events kept for a reconnect, runs
+#: followed at once.
+QUEUE = 10_000
+BACKLOG = 1_000
+MAX_FOLLOWED = 1_000
+log = logging.getLogger("mockagent")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEvent:
+    id: int
+    type: str
+    session: str
+    platform: str | None
+    data: dict[str, Any]
+
+    def frame(self) -> bytes:
+        body = {"type": self.type, "session": self.session} | self.data
+        return f"id: {self.id}\nevent: {self.type}\ndata: {dumps(body)}\n\n".encode("utf-8", "backslashreplace")
+
+
+class Subscriber:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[FeedEvent | None] = asyncio.Queue(QUEUE + 1)
+        self.cut = False  # fell too far behind, or the feed closed
+
+    def put(self, event: FeedEvent | None) -> None:
+        if self.cut:
+            return
+        if event is not None and self.queue.qsize() >= QUEUE:
+            self.cut = True
+            event = None
+        self.queue.put_nowait(event)
+
+    async def get(self) -> FeedEvent | None:
+        """The next event; None once the subscriber is cut off."""
+        return await self.queue.get()
+
+
+class Feed:
+    def __init__(self) -> None:
+        self._subscribers: set[Subscriber] = set()
+        self._backlog: deque[FeedEvent] = deque(maxlen=BACKLOG)
+        self._ids = itertools.count(1)
+        self._followers: dict[Run, asyncio.Task[None]] = {}
+
+    @property
+    def active(self) -> bool:
+        return bool(self._subscribers)
+
+    def publish(self, kind: str, session: str, platform: str | None, **data: Any) -> None:
+        if not self._subscribers:
+            return
+        event = FeedEvent(next(self._ids), kind, session, platform, data)
+        self._backlog.append(event)
+        for subscriber in list(self._subscribers):
+            subscriber.put(event)
+
+    @contextlib.contextmanager
+    def subscribe(self, after: int | None = None) -> Iterator[Subscriber]:
+        """A subscriber for the span of the block; `after`: the id of the last event it had (a reconnect),
+        whose successors still in the backlog come first."""
+        subscriber = Subscriber()
+        if after is not None:
+            for event in self._backlog:
+                if event.id > after:
+                    subscriber.put(event)
+        self._subscribers.add(subscriber)
+        try:
+            yield subscriber
+        finally:
+            self._subscribers.discard(subscriber)
+            if not self._subscribers:
+                for task in self._followers.values():
+                    task.cancel()
+                self._followers.clear()
+
+    # ── runs ─────────────────────────────────────────────────────────────────────────────────────
+
+    def run_started(self, session: str, run: Run) -> None:
+        if not self._subscribers:
+            return
+        self.publish("run.started", session, run.conversation.platform.value, run=summary(run))
+        self.follow(session, run)
+
+    def follow(self, session: str, run: Run) -> None:
+        """Publish the run's events as they happen (from its first), while anyone listens."""
+        if run in self._followers or len(self._followers) >= MAX_FOLLOWED:
+            return
+        task = asyncio.get_running_loop().create_task(self._follow(session, run), name=f"mockagent-feed-{run.id}")
+        self._followers[run] = task
+        task.add_done_callback(lambda _: self._followers.pop(run, None))
+
+    async def _follow(self, session: str, run: Run) -> None:
+        platform = run.conversation.platform.value
+        async for _, timed in run.follow(through_pauses=True):
+            kind = "run.paused" if isinstance(timed.event, Paused) else "run.event"
+            self.publish(kind, session, platform, run=summary(run), event=event_json(timed))
+        self.publish("run.ended", session, platform, run=summary(run), reason=run.end_reason)
+
+    def close(self) -> None:
+        """The server stops: every subscriber's stream ends."""
+        for subscriber in list(self._subscribers):
+            subscriber.put(None)
+            subscriber.cut = True
+        for task in self._followers.values():
+            task.cancel()
+
+
+def summary(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "platform": run.conversation.platform.value,
+        "agent": run.agent.id,
+        "conversation": run.conversation.id,
+        "status": run.status().value,
+    }
+
+
+def event_json(timed: Timed) -> dict[str, Any]:
+    """A run's event in neutral form, at its clock time."""
+    event = timed.event
+    at = timed.at
+    match event:
+        case TextDelta(text, block):
+            return {"at": at, "type": "text", "text": text, "block": block}
+        case ReasoningDelta(text, block):
+            return {"at": at, "type": "reasoning", "text": text, "block": block}
+        case ToolCalled(call_id, name, args, requires_approval):
+            return {
+                "at": at,
+                "type": "tool_call",
+                "call_id": call_id,
+                "name": name,
+                "args": args,
+                "requires_approval": requires_approval,
+            }
+        case ToolReturned(call_id, name, output, error):
+            return {"at": at, "type": "tool_result", "call_id": call_id, "name": name, "output": output, "error": error}
+        case Paused():
+            call = event.tool_call
+            return {
+                "at": at,
+                "type": "paused",
+                "kind": event.kind.value,
+                "request_id": event.request_id,
+                "question": event.question,
+                "options": list(event.options),
+                "tool_call": {"call_id": call.call_id, "name": call.name, "args": call.args} if call else None,
+            }
+        case Resumed(decision):
+            return {"at": at, "type": "resumed", "decision": decision}
+        case Failed(message, code):
+            return {"at": at, "type": "failed", "message": message, "code": code}
+        case Completed():
+            return {"at": at, "type": "completed"}
+        case Glitched(fault):
+            return {"at": at, "type": "fault", "fault": str(fault)}
+    return {"at": at, "type": type(event).__name__.lower()}
