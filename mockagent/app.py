@@ -30,7 +30,7 @@ from mockagent.context import RequestContext
 from mockagent.encoding import json_response
 from mockagent.engine import Engine
 from mockagent.errors import HTTP_STATUS, ApiError, ErrorKind, RunStateError
-from mockagent.journal import ENTRY, Decided, Journal, Mirror, counter
+from mockagent.journal import ENTRY, Decided, Entry, Journal, Mirror, counter
 from mockagent.model import PlatformKey
 from mockagent.platforms import platform_classes
 from mockagent.platforms.base import Platform, Route
@@ -350,7 +350,10 @@ async def _started(request: web.Request, response: web.StreamResponse) -> None:
     request[STARTED] = response.status
     ctx = request.get(CONTEXT)
     if ctx is not None and ctx.entry is not None:
-        ctx.entry.started(ctx.session.clock.now(), not isinstance(response, web.Response))
+        entry = ctx.entry
+        entry.started(ctx.session.clock.now(), response.status, not isinstance(response, web.Response))
+        if entry.done:  # a whole answer, journaled before aiohttp gave it its last headers (Date …)
+            _announce(request.app, entry, ctx.session)
 
 
 def _enter(request: web.Request, ctx: RequestContext, platform: str | None, endpoint: str) -> None:
@@ -415,10 +418,18 @@ def _record(request: web.Request, status: int, response: web.StreamResponse | No
             entry.decided, entry.source, entry.item = ctx.decided, ctx.source, ctx.item
     entry.keep_request_body(request.get(BODY_KEY))
     if response is not None:
+        # A whole answer is written as soon as this returns: its first byte is now.
+        entry.started(session.clock.now(), status, False)
         body = response.body if isinstance(response, web.Response) else None
         entry.keep_response(response.headers, body if isinstance(body, bytes) else None)
     entry.end(session.clock.now(), status, closed=response is None)
-    feed = engine.feed
+    if response is None or response.prepared or ctx is None:
+        _announce(app, entry, session)  # else once its head is ready (`_started`)
+
+
+def _announce(app: web.Application, entry: Entry, session: Session) -> None:
+    """An answered request, to the event feed and the journal file."""
+    feed = app[ENGINE].feed
     if feed.active:
         feed.publish("request.answered", session.name, entry.platform, entry=entry.summary(session.clock))
     mirror = app.get(MIRROR)

@@ -137,6 +137,20 @@ def main() -> None:
     type=click.IntRange(min=1),
     help="Refuse connections past this many open at once (lowered to what ulimit -n allows).",
 )
+@click.option(
+    "--journal",
+    "journal_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Append each answered request to FILE as a JSON line (redacted, as the journal shows it).",
+)
+@click.option(
+    "--journal-size",
+    default=Settings.journal_size,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Requests each session's journal keeps (the oldest go first); 0 keeps none.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log each request: method, path, status, duration, session, agent.")
 @replay_options(RecordMode.NONE)
 def serve(
@@ -160,6 +174,8 @@ def serve(
     idle_timeout: float,
     write_timeout: float,
     max_connections: int,
+    journal_file: Path | None,
+    journal_size: int,
     verbose: bool,
     **replay: Any,
 ) -> None:
@@ -194,6 +210,8 @@ def serve(
         idle_timeout=idle_timeout,
         write_timeout=write_timeout,
         max_connections=max_connections,
+        journal_file=journal_file,
+        journal_size=journal_size,
     )
     from mockagent.admin import is_loopback
 
@@ -245,6 +263,8 @@ def _run(settings: Settings, host: str, port: int, verbose: bool) -> None:
             from mockagent.replay.cassette import check_folder
 
             check_folder(settings.cassettes)  # so do cassettes
+        if settings.journal_file is not None:
+            _check_writable(settings.journal_file)
     except (MockAgentError, OSError) as err:
         raise click.ClickException(str(err)) from err
     # The server, aiohttp and the platforms are imported only by the commands that serve: `validate`
@@ -254,6 +274,14 @@ def _run(settings: Settings, host: str, port: int, verbose: bool) -> None:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(MockServer(settings, host, port, scenarios=scenarios, log_requests=verbose)))
     click.echo("mockagent stopped.")
+
+
+def _check_writable(path: Path) -> None:
+    """A journal file that cannot be written is refused before the server binds."""
+    try:
+        path.open("a").close()
+    except OSError as err:
+        raise MockAgentError(f"cannot write the journal file {path}: {err.strerror or err}") from err
 
 
 async def _serve(server: MockServer) -> None:
@@ -278,6 +306,8 @@ async def _serve(server: MockServer) -> None:
     click.echo(f"  agents: {', '.join(agents) or '(none)'}")
     if settings.watch:
         click.echo(f"  watching: {', '.join(map(str, settings.scenario_paths))} (a change reloads them)")
+    if settings.journal_file is not None:
+        click.echo(f"  journal: appended to {settings.journal_file}")
     if settings.cassettes is not None:
         upstreams = ", ".join(f"{key.value} → {url}" for key, url in settings.upstreams) or "none"
         click.echo(f"  cassettes: {settings.cassettes} (record mode {settings.record_mode}; upstreams: {upstreams})")

@@ -141,7 +141,7 @@ class Entry:
         self.ended: float | None = None
         self.real_ended: float | None = None
         self.state = State.RECEIVED
-        self.status: int | None = None
+        self.status: int | None = None  # set as the answer begins
         self.agent: str | None = None
         self.run: str | None = None
         self.conversation: str | None = None
@@ -170,7 +170,10 @@ class Entry:
 
     # ── filled in as the answer goes out ─────────────────────────────────────────────────────────
 
-    def started(self, at: float, streaming: bool) -> None:
+    def started(self, at: float, status: int, streaming: bool) -> None:
+        if self.first_byte is not None:
+            return
+        self.status = status
         self.first_byte = at
         self.real_first_byte = time.time()
         if streaming:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from aiohttp import web
 
@@ -25,7 +26,7 @@ async def on_get_events(request: web.Request) -> web.StreamResponse:
     feed = request.app[ENGINE].feed
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
-    with feed.subscribe(after) as subscriber:
+    with feed.subscribe(after) as subscriber, contextlib.suppress(ConnectionResetError):  # the client left
         await response.write(b": mockagent events\n\n")  # the stream is open: a client need not wait for an event
         while True:
             try:
