@@ -183,8 +183,14 @@ class Engine:
             if pending is not None:
                 # The previous turn asked in text; this message is the answer.
                 conversation.pending = None
-                decision = chat_decision(pending, message)
-                answer = message if decision is Decision.ANSWER else decision.value
+                if pending.decided is not None:  # decided through the admin API: the message only carries on
+                    decision, answer, approved = pending.decided
+                    answer = answer if decision is Decision.ANSWER else decision.value
+                    if approved is not None:
+                        run.variables["approved_args"] = approved
+                else:
+                    decision = chat_decision(pending, message)
+                    answer = message if decision is Decision.ANSWER else decision.value
                 run.variables["answer"] = answer
                 run.continue_from(pending, decision)
                 conversation.variables["answer"] = answer
