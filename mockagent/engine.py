@@ -15,7 +15,7 @@ from typing import Any
 from mockagent import admission
 from mockagent.context import RequestContext
 from mockagent.errors import ApiError, ErrorKind
-from mockagent.faults import Fault, FaultRule
+from mockagent.faults import AddedRule, Fault, FaultRule
 from mockagent.ids import uuid4
 from mockagent.model import PlatformKey
 from mockagent.runs import DEFAULT_APPROVAL_TTL, Conversation, Decision, PauseStyle, Run, chat_decision
@@ -33,7 +33,16 @@ _NO_GROUPS: Mapping[str, str] = MappingProxyType({})
 class Engine:
     """The loaded scenarios, the server-wide fault settings, and the session store."""
 
-    __slots__ = ("approval_ttl", "chaos", "fault_rules", "in_flight", "runs_started", "scenarios", "sessions")
+    __slots__ = (
+        "added_faults",
+        "approval_ttl",
+        "chaos",
+        "fault_rules",
+        "in_flight",
+        "runs_started",
+        "scenarios",
+        "sessions",
+    )
 
     def __init__(
         self,
@@ -48,6 +57,7 @@ class Engine:
         self.sessions = sessions
         self.approval_ttl = approval_ttl
         self.fault_rules = fault_rules  # server-wide (CLI flags), after the agent's own
+        self.added_faults: list[AddedRule] = []  # added over the admin API, before all the others
         self.chaos = chaos
         self.runs_started = 0  # in every session, for the collector
         self.in_flight = 0  # requests being answered now (streams included), kept by the app

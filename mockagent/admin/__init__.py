@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mockagent.admin import clock, health, journal, runs, scenarios, sessions, states
+from mockagent.admin import clock, faults, health, journal, runs, scenarios, sessions, states
 from mockagent.admin.access import ADMIN_PREFIX, MIN_TOKEN_LENGTH, Handler, exposure, guarded, is_loopback
 from mockagent.admin.sessions import session_named, session_of
 
@@ -40,6 +40,10 @@ def admin_routes() -> Iterable[AdminRoute]:
         AdminRoute("POST", "/runs/{id}/answer", runs.on_answer_run),
         AdminRoute("POST", "/runs/{id}/cancel", runs.on_cancel_run),
         AdminRoute("POST", "/reload", scenarios.on_reload),
+        AdminRoute("GET", "/faults", faults.on_list_faults),
+        AdminRoute("POST", "/faults", faults.on_add_fault),
+        AdminRoute("DELETE", "/faults", faults.on_clear_faults),
+        AdminRoute("PUT", "/faults/chaos", faults.on_set_chaos),
         AdminRoute("GET", "/journal", journal.on_get_journal),
         AdminRoute("DELETE", "/journal", journal.on_clear_journal),
         AdminRoute("GET", "/states", states.on_get_states),
