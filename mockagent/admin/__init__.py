@@ -40,6 +40,8 @@ def admin_routes() -> Iterable[AdminRoute]:
         AdminRoute("POST", "/runs/{id}/answer", runs.on_answer_run),
         AdminRoute("POST", "/runs/{id}/cancel", runs.on_cancel_run),
         AdminRoute("POST", "/reload", scenarios.on_reload),
+        AdminRoute("GET", "/scenarios", scenarios.on_list_scenarios),
+        AdminRoute("PUT", "/scenarios", scenarios.on_replace_scenarios),
         AdminRoute("GET", "/faults", faults.on_list_faults),
         AdminRoute("POST", "/faults", faults.on_add_fault),
         AdminRoute("DELETE", "/faults", faults.on_clear_faults),
