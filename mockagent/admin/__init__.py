@@ -1,9 +1,9 @@
 """mockagent's own API under /__mockagent (docs/admin.md): health, stats, sessions, the clock, runs, the
-journal, scenario states and sequence counters, reload — one module per noun, each route behind the access
-rules of `access`.
+journal, scenario states and sequence counters, scenarios, faults, and the API's own OpenAPI document
+(openapi.json) — one module per noun, each route behind the access rules of `access`.
 
-Everything but health, stats and reload is about one session: the one named by ``X-Mockagent-Session`` (or
-``?session=``), else the default session.
+Everything but health, stats, sessions, scenarios, faults and reload is about one session: the one named
+by ``X-Mockagent-Session`` (or ``?session=``), else the default session.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mockagent.admin import clock, faults, health, journal, runs, scenarios, sessions, states
+from mockagent.admin import clock, faults, health, journal, openapi, runs, scenarios, sessions, states
 from mockagent.admin.access import ADMIN_PREFIX, MIN_TOKEN_LENGTH, Handler, exposure, guarded, is_loopback
 from mockagent.admin.sessions import session_named, session_of
 
@@ -27,6 +27,7 @@ def admin_routes() -> Iterable[AdminRoute]:
     return [
         AdminRoute("GET", "/health", health.on_get_health),
         AdminRoute("GET", "/stats", health.on_get_stats),
+        AdminRoute("GET", "/openapi.json", openapi.on_get_openapi),
         AdminRoute("GET", "/sessions", sessions.on_list_sessions),
         AdminRoute("DELETE", "/sessions", sessions.on_reset_sessions),
         AdminRoute("GET", "/sessions/{name:.+}", sessions.on_get_session),
