@@ -111,6 +111,8 @@ def test_decisions_that_do_not_fit_are_409_and_unknown_runs_404(mockagent_server
     assert "JSON" in error(
         httpx.post(f"{mockagent_server.url}/__mockagent/runs/{run_id}/reject", content=b"{", timeout=SAFETY), 400
     )
+    deep = httpx.post(f"{mockagent_server.url}/__mockagent/runs/{run_id}/approve", content=b"[" * 60_000)
+    assert "nested too deeply" in error(deep, 400)
     assert "no run" in error(admin(mockagent_server, "POST", "/runs/missing/approve"), 404)
     assert "no run" in error(admin(mockagent_server, "GET", "/runs/missing"), 404)
     rejected = ok(admin(mockagent_server, "POST", f"/runs/{run_id}/reject"))

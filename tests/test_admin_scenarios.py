@@ -87,6 +87,9 @@ def test_json_is_taken_by_its_content_type(mockagent_server: ThreadedMockServer)
     broken = scenarios(mockagent_server, "PUT", '{"agents": [', "application/json")
     assert broken.status_code == 422
     assert broken.json()["errors"] == ["<admin>:1:13: not JSON: Expecting value"]
+    deep = scenarios(mockagent_server, "PUT", "[" * 100_000, "application/json")
+    assert deep.status_code == 422
+    assert deep.json()["errors"] == ["<admin>:1:65: nested more than 64 levels deep"]
 
 
 def test_a_bad_set_is_422_with_every_problem_and_the_previous_set_serves(

@@ -21,8 +21,10 @@ async def json_object(request: web.Request, *, optional: bool = False, limit: in
         return {}
     try:
         body = loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(ErrorKind.INVALID_JSON, "the request body is not JSON") from None
+    except UnicodeDecodeError:
+        raise ApiError(ErrorKind.INVALID_JSON, "the request body is not UTF-8") from None
+    except ValueError as err:
+        raise ApiError(ErrorKind.INVALID_JSON, f"the request body is not JSON: {err}") from None
     if not isinstance(body, dict):
         raise ApiError(ErrorKind.INVALID_BODY, "the request body must be a JSON object")
     return body

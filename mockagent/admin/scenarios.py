@@ -93,6 +93,8 @@ async def on_replace_scenarios(request: web.Request) -> web.Response:
             json.loads(text)  # YAML reads JSON too, but must not take what JSON would refuse
         except json.JSONDecodeError as err:
             return _unloadable([f"{ADMIN_PATH}:{err.lineno}:{err.colno}: not JSON: {err.msg}"])
+        except RecursionError:
+            pass  # the loader reports how deep it nests, at its position
     try:
         scenarios = await replace(request.app, Path(ADMIN_PATH), text)
     except ScenarioError as err:
