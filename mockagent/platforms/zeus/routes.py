@@ -115,8 +115,9 @@ class Zeus(Platform):
         async with ctx.session.lock:
             pause = run.pause()
             invocation = run.record if isinstance(run.record, Invocation) else None
-            if pause is None and invocation is not None and invocation.decided is not None:
-                # Decided through the admin API: this resume shows the continuation, whatever it decides.
+            if invocation is not None and invocation.decided is not None:
+                # Decided through the admin API: this resume shows the continuation, whatever it decides
+                # (up to the next pause, if the script has one: the client has not seen that one yet).
                 (start, prelude), invocation.decided = invocation.decided, None
                 return await self._stream(request, ctx, run, start=start, prelude=prelude)
             if pause is None:
