@@ -53,7 +53,7 @@ def decide(engine: Engine, context: RequestContext, agent: Agent | None, scope: 
             forced = parse_fault(header)
         except FaultSyntaxError as err:
             raise ApiError.invalid(("header", FAULT_HEADER), str(err)) from None
-    elif not (engine.fault_rules or engine.chaos or (agent is not None and agent.faults)):
+    elif not (engine.fault_rules or engine.chaos or engine.added_faults or (agent is not None and agent.faults)):
         return None  # most servers: nothing can fault
     fault = forced if forced is not None else choose_fault(engine, context, agent, scope)
     if fault is None or fault.is_empty:
@@ -96,6 +96,10 @@ def choose_fault(engine: Engine, context: RequestContext, agent: Agent | None, s
     # A conversation the client names already had its first call (the one that created it).
     known = session.conversation(platform, scope) if scope and platform is not None else None
     prior = known.turns if known else 0
+    if engine.added_faults:
+        added = _added_fault(engine, context, scopes, now, speed)
+        if added is not None:
+            return added
     for rule_id, rule in rules:
         earlier = prior if rule.per is Per.CONVERSATION else 0
         fault = session.faults.decide(rule, rule_id, scopes[rule.per], now, speed, earlier)
@@ -104,4 +108,26 @@ def choose_fault(engine: Engine, context: RequestContext, agent: Agent | None, s
     rng = session.faults.chaos_rng
     if engine.chaos and rng.random() < engine.chaos:
         return rng.choice(CHAOS_CATALOGUE)
+    return None
+
+
+def _added_fault(
+    engine: Engine, context: RequestContext, scopes: dict[Per, str], now: float, speed: float
+) -> Fault | None:
+    """The first fault of the rules added over the admin API that applies (CHOSEN: they come before the
+    agent's and the server's, so that a test's fault wins); a counted rule used up is dropped."""
+    platform = context.platform.value if context.platform is not None else None
+    session = context.session
+    for added in list(engine.added_faults):
+        if not added.applies(platform, session.name, context.path):
+            continue
+        rule = added.rule
+        if rule.rate_limit is not None:
+            fault = session.faults.decide(rule, f"admin#{added.id}", scopes[rule.per], now, speed)
+        else:
+            fault = added.take()
+            if added.times == 0:
+                engine.added_faults.remove(added)
+        if fault is not None and not fault.is_empty:
+            return fault
     return None

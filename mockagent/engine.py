@@ -15,7 +15,7 @@ from typing import Any
 from mockagent import admission
 from mockagent.context import RequestContext
 from mockagent.errors import ApiError, ErrorKind
-from mockagent.faults import Fault, FaultRule
+from mockagent.faults import AddedRule, Fault, FaultRule
 from mockagent.feed import Feed
 from mockagent.ids import uuid4
 from mockagent.journal import Decided
@@ -36,6 +36,7 @@ class Engine:
     """The loaded scenarios, the server-wide fault settings, and the session store."""
 
     __slots__ = (
+        "added_faults",
         "approval_ttl",
         "chaos",
         "fault_rules",
@@ -59,6 +60,7 @@ class Engine:
         self.sessions = sessions
         self.approval_ttl = approval_ttl
         self.fault_rules = fault_rules  # server-wide (CLI flags), after the agent's own
+        self.added_faults: list[AddedRule] = []  # added over the admin API, before all the others
         self.chaos = chaos
         self.runs_started = 0  # in every session, for the collector
         self.in_flight = 0  # requests being answered now (streams included), kept by the app
@@ -204,8 +206,14 @@ class Engine:
             if pending is not None:
                 # The previous turn asked in text; this message is the answer.
                 conversation.pending = None
-                decision = chat_decision(pending, message)
-                answer = message if decision is Decision.ANSWER else decision.value
+                if pending.decided is not None:  # decided through the admin API: the message only carries on
+                    decision, answer, approved = pending.decided
+                    answer = answer if decision is Decision.ANSWER else decision.value
+                    if approved is not None:
+                        run.variables["approved_args"] = approved
+                else:
+                    decision = chat_decision(pending, message)
+                    answer = message if decision is Decision.ANSWER else decision.value
                 run.variables["answer"] = answer
                 run.continue_from(pending, decision)
                 conversation.variables["answer"] = answer

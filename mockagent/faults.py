@@ -22,6 +22,8 @@ import random
 import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from fnmatch import fnmatchcase
+from typing import Any
 
 from mockagent.errors import MockAgentError
 from mockagent.store import STORE_LIMIT, Bounded
@@ -216,6 +218,58 @@ class FaultRule:
     seed: int = 0
     rate_limit: RateLimit | None = None
     per: Per = Per.CONVERSATION
+
+
+def describe(rule: FaultRule) -> dict[str, Any]:
+    """A rule as the admin API lists it (what it is, not its counters)."""
+    limit = rule.rate_limit
+    return {
+        "fault": None if limit is not None or rule.sequence else str(rule.fault),
+        "first": rule.first,
+        "sequence": [str(fault) for fault in rule.sequence] or None,
+        "probability": rule.probability,
+        "rate_limit": f"{limit.requests}/{limit.window:g}s" if limit is not None else None,
+        "per": rule.per.value,
+    }
+
+
+@dataclass
+class AddedRule:
+    """A rule added over the admin API (`POST /__mockagent/faults`), server-wide unless scoped: to the
+    requests of one platform, one session, or whose path matches a glob."""
+
+    id: int
+    rule: FaultRule
+    times: int | None = None  # the next N matching requests get it (counted down); None: every one
+    platform: str | None = None
+    session: str | None = None
+    path: str | None = None
+
+    def applies(self, platform: str | None, session: str, path: str) -> bool:
+        return (
+            (self.platform is None or self.platform == platform)
+            and (self.session is None or self.session == session)
+            and (self.path is None or fnmatchcase(path, self.path))
+        )
+
+    def take(self) -> Fault | None:
+        """This call's fault, counting it down (a plain rule: no await between the check and the count, so
+        concurrent requests on the server's loop are counted exactly)."""
+        if self.times is not None:
+            if self.times <= 0:
+                return None
+            self.times -= 1
+        return self.rule.fault
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            **describe(self.rule),
+            "times": self.times,
+            "platform": self.platform,
+            "session": self.session,
+            "path": self.path,
+        }
 
 
 @dataclass

@@ -22,18 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mockagent.encoding import dumps
-from mockagent.model import (
-    Completed,
-    Failed,
-    Glitched,
-    Paused,
-    ReasoningDelta,
-    Resumed,
-    TextDelta,
-    Timed,
-    ToolCalled,
-    ToolReturned,
-)
+from mockagent.model import Paused
+from mockagent.neutral import brief, timed_json
 from mockagent.runs import Run
 
 #: CHOSEN: events a subscriber may fall behind before it is cut off, events kept for a reconnect, runs
@@ -118,7 +108,7 @@ class Feed:
     def run_started(self, session: str, run: Run) -> None:
         if not self._subscribers:
             return
-        self.publish("run.started", session, run.conversation.platform.value, run=summary(run))
+        self.publish("run.started", session, run.conversation.platform.value, run=brief(run))
         self.follow(session, run)
 
     def follow(self, session: str, run: Run) -> None:
@@ -133,8 +123,8 @@ class Feed:
         platform = run.conversation.platform.value
         async for _, timed in run.follow(through_pauses=True):
             kind = "run.paused" if isinstance(timed.event, Paused) else "run.event"
-            self.publish(kind, session, platform, run=summary(run), event=event_json(timed))
-        self.publish("run.ended", session, platform, run=summary(run), reason=run.end_reason)
+            self.publish(kind, session, platform, run=brief(run), event=timed_json(timed))
+        self.publish("run.ended", session, platform, run=brief(run), reason=run.end_reason)
 
     def close(self) -> None:
         """The server stops: every subscriber's stream ends."""
@@ -143,55 +133,3 @@ class Feed:
             subscriber.cut = True
         for task in self._followers.values():
             task.cancel()
-
-
-def summary(run: Run) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "platform": run.conversation.platform.value,
-        "agent": run.agent.id,
-        "conversation": run.conversation.id,
-        "status": run.status().value,
-    }
-
-
-def event_json(timed: Timed) -> dict[str, Any]:
-    """A run's event in neutral form, at its clock time."""
-    event = timed.event
-    at = timed.at
-    match event:
-        case TextDelta(text, block):
-            return {"at": at, "type": "text", "text": text, "block": block}
-        case ReasoningDelta(text, block):
-            return {"at": at, "type": "reasoning", "text": text, "block": block}
-        case ToolCalled(call_id, name, args, requires_approval):
-            return {
-                "at": at,
-                "type": "tool_call",
-                "call_id": call_id,
-                "name": name,
-                "args": args,
-                "requires_approval": requires_approval,
-            }
-        case ToolReturned(call_id, name, output, error):
-            return {"at": at, "type": "tool_result", "call_id": call_id, "name": name, "output": output, "error": error}
-        case Paused():
-            call = event.tool_call
-            return {
-                "at": at,
-                "type": "paused",
-                "kind": event.kind.value,
-                "request_id": event.request_id,
-                "question": event.question,
-                "options": list(event.options),
-                "tool_call": {"call_id": call.call_id, "name": call.name, "args": call.args} if call else None,
-            }
-        case Resumed(decision):
-            return {"at": at, "type": "resumed", "decision": decision}
-        case Failed(message, code):
-            return {"at": at, "type": "failed", "message": message, "code": code}
-        case Completed():
-            return {"at": at, "type": "completed"}
-        case Glitched(fault):
-            return {"at": at, "type": "fault", "fault": str(fault)}
-    return {"at": at, "type": type(event).__name__.lower()}

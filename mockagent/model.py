@@ -152,6 +152,8 @@ class Paused:
 @dataclass(frozen=True)
 class Resumed:
     decision: str  # approved | rejected | answered
+    # The tool arguments a human changed on approving (the admin API's approve {"args": …}); None: as called.
+    args: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from mockagent.appkeys import ENGINE, SETTINGS
 from mockagent.errors import MockAgentError, counted
-from mockagent.scenarios.loader import SCENARIO_SUFFIXES
+from mockagent.scenarios.loader import SCENARIO_SUFFIXES, load_document
 from mockagent.scenarios.model import ScenarioSet
 from mockagent.settings import load_scenarios
 
@@ -56,6 +56,20 @@ async def reload(app: web.Application) -> ScenarioSet:
             raise
         app[ENGINE].scenarios = scenarios
     log.info("reloaded: %s from %s", counted(len(scenarios.agents), "agent"), counted(len(scenarios.files), "file"))
+    return scenarios
+
+
+async def replace(app: web.Application, path: Path, text: str) -> ScenarioSet:
+    """Serve the scenario document `text` in place of every scenario loaded (`PUT /__mockagent/scenarios`),
+    checked as a file is, all or nothing; its problems are named at `path` (a pseudo path). Taken in turn
+    with reloads: the last one asked for is the last one swapped in."""
+    from mockagent.platforms import served_routes  # as load_scenarios: the stubs are checked against them
+
+    served = app[SETTINGS].served()
+    async with _RELOADS.setdefault(app, asyncio.Lock()):
+        scenarios = await asyncio.to_thread(load_document, path, text, lambda: served_routes(served))
+        app[ENGINE].scenarios = scenarios
+    log.info("replaced over the admin API: %s", counted(len(scenarios.agents), "agent"))
     return scenarios
 
 

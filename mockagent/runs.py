@@ -131,6 +131,9 @@ class Pending:
     on_reject: tuple[Step, ...]
     at: float
     expires_at: float | None
+    # A chat-style pause decided from outside (the admin API) before the next message came: that message
+    # continues with this decision, whatever it says — (decision, answer, approved args).
+    decided: tuple[Decision, str, dict[str, Any] | None] | None = None
 
 
 @dataclass(slots=True)
@@ -519,16 +522,19 @@ class Run:
             raise RunStateError("the run is waiting for an approval, not an answer")
         return pending
 
-    def resume(self, decision: Decision, answer: str = "") -> None:
+    def resume(self, decision: Decision, answer: str = "", *, args: dict[str, Any] | None = None) -> None:
         """Answer the pause: approve or reject a tool call, or answer a question. Checked before anything
-        changes: a resume that does not fit leaves the run as it was."""
+        changes: a resume that does not fit leaves the run as it was. `args`: the tool arguments the human
+        approved in place of the call's own (the rest of the script reads them as `approved_args`)."""
         pending = self.check_resume(decision)
         now = self.clock.now()
         variables, mark = self.variables.copy(), len(self.timeline)
         self.pending = None
         self.variables["answer"] = answer if decision is Decision.ANSWER else decision.value
+        if args is not None and decision is Decision.APPROVE:
+            self.variables["approved_args"] = args
         outcome = {Decision.APPROVE: "approved", Decision.REJECT: "rejected", Decision.ANSWER: "answered"}
-        self._append(now, Resumed(outcome[decision]))
+        self._append(now, Resumed(outcome[decision], args if decision is Decision.APPROVE else None))
         try:
             self._play(pending.on_reject if decision is Decision.REJECT else pending.rest, now)
         except ApiError:
@@ -707,6 +713,23 @@ def _pieces(text: str) -> list[str]:
 
 
 _DEFAULT_REJECT: tuple[Step, ...] = (Fail(message=Template("The tool call was rejected."), code="rejected"),)
+
+
+def open_pause(run: Run, now: float | None = None) -> Paused | None:
+    """What `run` waits for a human on at `now`: its own pause, or — on a platform that pauses in chat —
+    the question its turn ended on, while the conversation's next message has not answered it."""
+    pause = run.pause(now)
+    if pause is not None:
+        return pause
+    pending = run.conversation.pending
+    if (
+        pending is not None
+        and pending.decided is None
+        and run.conversation.last is run
+        and run.status(now) is RunStatus.COMPLETED
+    ):
+        return pending.pause
+    return None
 
 
 def chat_decision(pending: Pending, message: str) -> Decision:

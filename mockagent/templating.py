@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 VARIABLES: Mapping[str, str] = {
     "message": "the user's message in this turn",
     "answer": "the human's answer to the last question (or the approval decision)",
+    "approved_args": "the tool arguments approved in place of the call's own (admin API approve), else {}",
     "turn": "1 for the first turn of a conversation, 2 for the next …",
     "conversation_id": "the platform's id of the conversation",
     "agent_id": "the agent's id",

@@ -157,6 +157,7 @@ def turn_variables(
     values = {
         "message": ctx.message if ctx.message is not None else "",
         "answer": answer,
+        "approved_args": {},
         "turn": turn,
         "conversation_id": conversation.id if conversation is not None else "",
         "agent_id": agent.id if agent is not None else "",

@@ -351,6 +351,7 @@ def test_runs_are_listed_per_session(mockagent_server: ThreadedMockServer) -> No
         "message": "hello",
         "text": "Echo: hello",
         "reply": listed["reply"],
+        "created_at": 0,
     }
     assert runs(mockagent_server, query="?session=alice") == [listed]
     # The header wins over the query.
@@ -589,3 +590,27 @@ def test_a_session_name_may_use_the_documented_punctuation(mockagent_server: Thr
     assert name in sessions(mockagent_server)
     longest = "x" * 128
     assert clock_of(mockagent_server, longest)["now"] == 0
+
+
+@manual_instant
+def test_one_session_inspected_and_every_session_reset(mockagent_server: ThreadedMockServer) -> None:
+    answer = beeos_invoke(mockagent_server, message="hello", session="alice")
+    context_id = answer.json()["data"]["context_id"]
+    httpx.put(admin(mockagent_server, "/states/checkout"), json={"state": "paid"}, headers={SESSION: "alice"})
+    inspected = httpx.get(admin(mockagent_server, "/sessions/alice")).json()
+    (run,) = mockagent_server.session("alice").runs_of()
+    assert inspected == {
+        "name": "alice",
+        "runs": [{"id": run.id, "platform": "beeos", "agent": "echo", "status": "completed"}],
+        "conversations": [{"platform": "beeos", "id": context_id, "agent": "echo", "turns": 1}],
+        "states": {"checkout": "paid"},
+        "sequences": inspected["sequences"],
+        "journal": 1,
+        "in_flight": 0,
+        "clock": {"now": 0, "manual": True},
+    }
+    assert "no session 'bob'" in is_json_error(httpx.get(admin(mockagent_server, "/sessions/bob")), 404)
+    assert "bob" not in [s["name"] for s in httpx.get(admin(mockagent_server, "/sessions")).json()]
+    reset = httpx.delete(admin(mockagent_server, "/sessions")).json()
+    assert sorted(reset["reset"]) == ["alice", "default"]
+    assert runs(mockagent_server, session="alice") == []

@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from admin_contract import check_frames
 from credentials import BEEOS
 
 from mockagent.server import MockServer
@@ -31,12 +32,15 @@ class Feed:
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self.response = response
+        self.text = ""  # as received, for the check against the admin API's document
 
     async def next(self) -> tuple[int, str, dict[str, Any]]:
         fields: dict[str, str] = {}
         async with asyncio.timeout(SAFETY):
             while True:
-                line = (await self.response.content.readline()).decode().rstrip("\n")
+                raw = (await self.response.content.readline()).decode()
+                self.text += raw
+                line = raw.rstrip("\n")
                 if line.startswith(":"):
                     continue
                 if not line:
@@ -113,6 +117,7 @@ async def test_a_run_is_followed_from_its_request_to_its_end(server: MockServer)
         ids = [event_id for event_id, _, _ in events + rest]
         assert ids == sorted(ids)
         assert (await call)["data"]["text"] == "one two three"
+        assert len(check_frames(feed.text)) == len(events) + 1 + len(rest)  # each frame as the document says
         feed.response.close()
 
 
@@ -139,6 +144,7 @@ async def test_a_pause_and_a_session_reset_are_in_the_feed(server: MockServer) -
             events += await feed.until("run.ended")
         ended = [e for _, kind, e in events if kind == "run.ended"]
         assert [e["run"]["status"] for e in ended] == ["cancelled"]  # the reset cancelled the paused run
+        check_frames(feed.text)
         feed.response.close()
 
 

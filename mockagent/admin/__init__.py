@@ -1,9 +1,9 @@
 """mockagent's own API under /__mockagent (docs/admin.md): health, stats, sessions, the clock, runs, the
-journal, scenario states and sequence counters, reload — one module per noun, each route behind the access
-rules of `access`.
+journal, scenario states and sequence counters, scenarios, faults, and the API's own OpenAPI document
+(openapi.json) — one module per noun, each route behind the access rules of `access`.
 
-Everything but health, stats and reload is about one session: the one named by ``X-Mockagent-Session`` (or
-``?session=``), else the default session.
+Everything but health, stats, sessions, scenarios, faults and reload is about one session: the one named
+by ``X-Mockagent-Session`` (or ``?session=``), else the default session.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mockagent.admin import clock, events, health, journal, runs, scenarios, sessions, states
+from mockagent.admin import clock, events, faults, health, journal, openapi, runs, scenarios, sessions, states
 from mockagent.admin.access import ADMIN_PREFIX, MIN_TOKEN_LENGTH, Handler, exposure, guarded, is_loopback
 from mockagent.admin.sessions import session_named, session_of
 
@@ -27,12 +27,26 @@ def admin_routes() -> Iterable[AdminRoute]:
     return [
         AdminRoute("GET", "/health", health.on_get_health),
         AdminRoute("GET", "/stats", health.on_get_stats),
+        AdminRoute("GET", "/openapi.json", openapi.on_get_openapi),
         AdminRoute("GET", "/sessions", sessions.on_list_sessions),
+        AdminRoute("DELETE", "/sessions", sessions.on_reset_sessions),
+        AdminRoute("GET", "/sessions/{name:.+}", sessions.on_get_session),
         AdminRoute("DELETE", "/sessions/{name:.+}", sessions.on_reset_session),
         AdminRoute("GET", "/clock", clock.on_get_clock),
         AdminRoute("POST", "/clock/advance", clock.on_advance_clock),
         AdminRoute("GET", "/runs", runs.on_list_runs),
+        AdminRoute("GET", "/runs/{id}", runs.on_get_run),
+        AdminRoute("POST", "/runs/{id}/approve", runs.on_approve_run),
+        AdminRoute("POST", "/runs/{id}/reject", runs.on_reject_run),
+        AdminRoute("POST", "/runs/{id}/answer", runs.on_answer_run),
+        AdminRoute("POST", "/runs/{id}/cancel", runs.on_cancel_run),
         AdminRoute("POST", "/reload", scenarios.on_reload),
+        AdminRoute("GET", "/scenarios", scenarios.on_list_scenarios),
+        AdminRoute("PUT", "/scenarios", scenarios.on_replace_scenarios),
+        AdminRoute("GET", "/faults", faults.on_list_faults),
+        AdminRoute("POST", "/faults", faults.on_add_fault),
+        AdminRoute("DELETE", "/faults", faults.on_clear_faults),
+        AdminRoute("PUT", "/faults/chaos", faults.on_set_chaos),
         AdminRoute("GET", "/journal", journal.on_get_journal),
         AdminRoute("GET", "/journal/{id}", journal.on_get_entry),
         AdminRoute("DELETE", "/journal", journal.on_clear_journal),

@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from mockagent.appkeys import ENGINE
+from mockagent.clock import ManualClock
 from mockagent.encoding import json_response
-from mockagent.errors import ApiError
+from mockagent.errors import ApiError, ErrorKind
 from mockagent.sessions import SESSION_HEADER, SESSION_NAME, Session
 
 
@@ -43,6 +44,47 @@ async def on_list_sessions(request: web.Request) -> web.Response:
             for session in request.app[ENGINE].sessions.sessions()
         ]
     )
+
+
+async def on_get_session(request: web.Request) -> web.Response:
+    """One session as it is now; 404 when there is none (looking must not make one)."""
+    name = request.match_info["name"]
+    session = next((s for s in request.app[ENGINE].sessions.sessions() if s.name == name), None)
+    if session is None:
+        raise ApiError(ErrorKind.NOT_FOUND, f"no session {name[:64]!r}")
+    now = session.clock.now()
+    return json_response(
+        {
+            "name": session.name,
+            "runs": [
+                {
+                    "id": run.id,
+                    "platform": run.conversation.platform.value,
+                    "agent": run.agent.id,
+                    "status": run.status(now).value,
+                }
+                for run in session.runs.values()
+            ],
+            "conversations": [
+                {"platform": c.platform.value, "id": c.id, "agent": c.agent_id, "turns": c.turns}
+                for c in session.conversations.values()
+            ],
+            "states": dict(session.states),
+            "sequences": dict(session.sequences),
+            "journal": len(session.journal),
+            "in_flight": session.in_flight,
+            "clock": {"now": now, "manual": isinstance(session.clock, ManualClock)},
+        }
+    )
+
+
+async def on_reset_sessions(request: web.Request) -> web.Response:
+    """Reset every session (the default one included); answers the names reset."""
+    engine = request.app[ENGINE]
+    names = [session.name for session in engine.sessions.sessions()]
+    for name in names:
+        await engine.reset_session(name)
+    return json_response({"reset": names})
 
 
 async def on_reset_session(request: web.Request) -> web.Response:

@@ -25,13 +25,14 @@ from mockagent import admission
 from mockagent.clock import Clock
 from mockagent.context import RequestContext, bearer
 from mockagent.engine import Engine
-from mockagent.errors import ApiError, ErrorKind
+from mockagent.errors import ApiError, ErrorKind, RunStateError
 from mockagent.model import PlatformKey, Timed
 from mockagent.platforms.bodies import read_json
 from mockagent.platforms.credentials import is_jwt
 from mockagent.platforms.sse import EventStream, Out, hang_up_cancels
-from mockagent.runs import Conversation, Limit, PauseStyle, Run
+from mockagent.runs import Conversation, Decision, Limit, PauseStyle, Run, open_pause
 from mockagent.scenarios.model import Agent, Credential
+from mockagent.sessions import Session
 
 MiB = 1024 * 1024
 Handler = Callable[[web.Request, RequestContext], Awaitable[web.StreamResponse]]
@@ -107,6 +108,39 @@ class Platform(ABC):
         """Extra inspection endpoints, served under /__mockagent/<key>/ (never admitted: no faults)."""
         return ()
 
+    # ── decisions from outside (the admin API) ────────────────────────────────────────────────────
+
+    def decide(
+        self,
+        session: Session,
+        run: Run,
+        decision: Decision,
+        answer: str = "",
+        args: dict[str, Any] | None = None,
+    ) -> None:
+        """Answer `run`'s pause as the platform's own resume would, leaving the platform's records as that
+        resume leaves them (called under the session's lock). A platform that keeps records beside the run
+        (approvals, a task's channel) extends this; RunStateError when the decision does not fit.
+
+        A run that paused in chat (its turn ended on the question) is decided on its conversation: the
+        client's next message continues the script with this decision, whatever the message says."""
+        if open_pause(run) is not None and run.pause() is None:
+            pending = run.conversation.pending
+            assert pending is not None  # open_pause found it
+            _check_fits(pending.pause.kind.value, decision)
+            pending.decided = (decision, answer, args)
+            return
+        run.resume(decision, answer, args=args)
+
+    def cancel(self, session: Session, run: Run, reason: str) -> None:
+        """End `run` now as the platform's own cancel would; RunStateError when it is already over. A
+        question asked in chat is withdrawn: the next message starts afresh."""
+        if open_pause(run) is not None and run.pause() is None:
+            run.conversation.pending = None
+            return
+        if not run.cancel(reason):
+            raise RunStateError(f"the run is {run.status().value}; only a run not yet over can be cancelled")
+
     # ── the steps every handler takes ────────────────────────────────────────────────────────────
 
     async def admit(self, ctx: RequestContext, *, agent: Agent | None = None, scope: str | None = None) -> None:
@@ -173,6 +207,13 @@ class Platform(ABC):
     def url(self, request: web.Request, path: str) -> str:
         """An absolute URL on this server for a platform path (honouring the mount prefix)."""
         return f"{request.scheme}://{_own_host(request)}{self.prefix}{path}"
+
+
+def _check_fits(kind: str, decision: Decision) -> None:
+    if kind == "input" and decision is not Decision.ANSWER:
+        raise RunStateError("the run is waiting for an answer, not an approval")
+    if kind == "approval" and decision is Decision.ANSWER:
+        raise RunStateError("the run is waiting for an approval, not an answer")
 
 
 def _own_host(request: web.Request) -> str:

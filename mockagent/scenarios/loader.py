@@ -92,6 +92,32 @@ def load_paths(paths: Sequence[Path], routes: Callable[[], Iterable[stubs.Served
     return scenarios
 
 
+def load_document(
+    path: Path, text: str, routes: Callable[[], Iterable[stubs.ServedRoute]] | None = None
+) -> ScenarioSet:
+    """One scenario document given as text (the admin API's `PUT /scenarios`), checked exactly as
+    `load_paths` checks a file: its problems named at `path` (a pseudo path such as ``<admin>``)."""
+    problems = Problems()
+    scenarios = ScenarioSet()
+    with _gc_paused():
+        try:
+            part = _load(path, text, problems)
+            if routes is not None and part.stubs:
+                for problem in stubs.collisions(list(part.stubs), routes()):
+                    problems.report(problem)
+            scenarios = part
+            for problem in states.problems(scenarios):
+                problems.report(problem)
+        except ScenarioError as err:
+            with contextlib.suppress(TooManyProblems):
+                problems.report(err)
+        except TooManyProblems:
+            pass
+    problems.found.sort(key=lambda e: (e.position.line, e.position.column))
+    problems.check()
+    return scenarios
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """Loading allocates tens of thousands of objects that all stay alive, so each collection the
@@ -202,7 +228,7 @@ AGENT_KEYS = {
     "replies",
     "faults",
 }
-_LAST = 2**62  # the priority of an agent's default reply: after every other
+LAST_PRIORITY = 2**62  # the priority of an agent's default reply: after every other
 
 
 def _agent(node: Node, shared_faults: tuple[FaultRule, ...] = ()) -> Agent:
@@ -267,8 +293,8 @@ def _default(node: Node) -> Reply:
     """An agent's `default:` — what answers when none of its replies does: a script, or a reply without
     `when` (its own priority is ignored: the default comes last)."""
     if node.is_sequence:
-        return Reply(script=_script(node), source=node.position, priority=_LAST, key=str(node.position))
-    return replace(_answering(node, node.mapping("default", ANSWER_KEYS), "default"), priority=_LAST)
+        return Reply(script=_script(node), source=node.position, priority=LAST_PRIORITY, key=str(node.position))
+    return replace(_answering(node, node.mapping("default", ANSWER_KEYS), "default"), priority=LAST_PRIORITY)
 
 
 def _answering(node: Node, fields: Fields, what: str) -> Reply:
@@ -305,7 +331,7 @@ def _in_order(replies: list[Reply], problems: Problems) -> tuple[Reply, ...]:
     if catch_all is not None:
         for reply in ordered[ordered.index(catch_all) + 1 :]:
             assert reply.source is not None
-            shadow = "the agent's script" if catch_all.priority == _LAST else catch_all.describe()
+            shadow = "the agent's script" if catch_all.priority == LAST_PRIORITY else catch_all.describe()
             problems.report(
                 ScenarioError(reply.source, f"this reply is never tried: {shadow} (with no 'when') answers first")
             )

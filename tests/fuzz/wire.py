@@ -170,8 +170,12 @@ def _aster(answer: Answer, body: Any) -> str | None:
 def _mockagent(answer: Answer, body: Any) -> str | None:
     if isinstance(body, dict) and set(body) == {"error"} and isinstance(body["error"], str):
         return None
-    if answer.status == 422 and isinstance(body, dict) and set(body) == {"reloaded", "error", "errors"}:
-        return None  # a reload that failed lists every problem
+    if (
+        answer.status == 422
+        and isinstance(body, dict)
+        and set(body) in ({"reloaded", "error", "errors"}, {"replaced", "error", "errors"})
+    ):
+        return None  # a reload (or a scenario set put) that failed lists every problem
     return "not mockagent's {error}"
 
 

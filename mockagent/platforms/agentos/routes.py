@@ -71,11 +71,13 @@ from mockagent.platforms.bodies import validate
 from mockagent.platforms.unmodelled import serves_nothing
 from mockagent.runs import Conversation, Decision, Limit, Run, RunStatus
 from mockagent.scenarios.model import Agent
+from mockagent.sessions import Session
 
 R = TypeVar("R", bound=RunRef)
 Body = dict[str, Any]
 Rpc = Callable[[web.Request, RequestContext, Key, Body], Awaitable[web.StreamResponse]]
 CANCELLED_BY_CLIENT = "the client cancelled it"
+ADMIN_NOTE = "decided through the mockagent admin API"  # CHOSEN: the decision_note of such an approval
 _OK = {"ok": True}
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens")
 _INTEGER = re.compile(r"-?[0-9]{1,9}")  # ASCII digits only: str.isdigit takes "²", which int() refuses
@@ -120,6 +122,28 @@ class AgentOS(Platform):
             Route("GET", "/ingest/runs/{runId}", self.on_get_ingest),
             Route("GET", "/approvals", self.on_list_seen_approvals),
         ]
+
+    def decide(
+        self,
+        session: Session,
+        run: Run,
+        decision: Decision,
+        answer: str = "",
+        args: dict[str, Any] | None = None,
+    ) -> None:
+        """As the approvals API decides: the run's approval shows the decision (a later decide through
+        AgentOS finds it already decided)."""
+        run.check_resume(decision)
+        pause = run.pause()
+        approval = (
+            session.records(AgentOSRecords).approvals.of(run)
+            if pause is not None and pause.kind is PauseKind.APPROVAL
+            else None
+        )
+        run.resume(decision, answer, args=args)
+        if approval is not None:
+            approval.decision = "approved" if decision is Decision.APPROVE else "rejected"
+            approval.note, approval.decided_at = ADMIN_NOTE, run.clock.now()
 
     def render_error(self, error: ApiError) -> web.Response:
         return render_error(error)

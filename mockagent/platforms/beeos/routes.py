@@ -52,8 +52,9 @@ from mockagent.platforms.beeos.unmodelled import UNMODELLED, unmodelled
 from mockagent.platforms.bodies import MESSAGE_LIMIT, read_body, validate
 from mockagent.platforms.credentials import is_jwt, jwt_claims
 from mockagent.platforms.unmodelled import serves_nothing
-from mockagent.runs import Decision, Limit, PauseStyle
+from mockagent.runs import Decision, Limit, PauseStyle, Run
 from mockagent.scenarios.model import Agent
+from mockagent.sessions import Session
 
 API_KEY = re.compile(r"oag_[0-9a-fA-F]{64}")
 _INTEGER = re.compile(r"-?[0-9]{1,18}")  # ASCII digits only (str.isdigit takes "²"), within an int64
@@ -116,6 +117,24 @@ class BeeOS(Platform):
                 for endpoint in UNMODELLED
             ),
         ]
+
+    def decide(
+        self,
+        session: Session,
+        run: Run,
+        decision: Decision,
+        answer: str = "",
+        args: dict[str, Any] | None = None,
+    ) -> None:
+        """As a task's continue: its channel shows what was sent (an invoke's chat pause: the base's)."""
+        task = session.records(BeeOSRecords).tasks.get(run.id)
+        if task is None or task.run is not run:
+            super().decide(session, run, decision, answer, args)
+            return
+        index = len(run.timeline)
+        run.resume(decision, answer, args=args)
+        shown: Json = {"text": answer} if decision is Decision.ANSWER else {"auth_grant": decision is Decision.APPROVE}
+        task.inputs[index] = shown
 
     def render_error(self, error: ApiError) -> web.Response:
         return render_error(error)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -23,18 +23,22 @@ from mockagent.platforms.zeus.models import InvokeBody, ResumeBody
 from mockagent.platforms.zeus.render import Json, RunFrames, render_error, tool_call_frame
 from mockagent.runs import Conversation, Decision, Limit, Run, RunStatus
 from mockagent.scenarios.model import Agent
+from mockagent.sessions import Session
 
 AGENT_HEADER = "X-Mockagent-Agent"
 FALLBACK_AGENT = "echo"
 STREAM_HEADERS = {"X-Accel-Buffering": "no"}
 
 
-@dataclass(frozen=True)
+@dataclass
 class Invocation:
     """What a run keeps of its invoke beside the message."""
 
     mode: str
     model: str
+    # A pause decided from outside (the admin API) that no resume has streamed yet: where its continuation
+    # starts in the timeline, and the frames to show first. The client's resume streams it (CHOSEN).
+    decided: tuple[int, list[Json]] | None = None
 
 
 class Zeus(Platform):
@@ -50,6 +54,25 @@ class Zeus(Platform):
             Route("POST", "/api/agent/invoke", self.on_invoke_agent),
             Route("POST", "/api/agent/resume", self.on_resume_agent),
         ]
+
+    def decide(
+        self,
+        session: Session,
+        run: Run,
+        decision: Decision,
+        answer: str = "",
+        args: dict[str, Any] | None = None,
+    ) -> None:
+        """Resumed from outside, the run goes on; the client's next resume streams what follows (with the
+        call as approved first, as a "modified" decision shows it)."""
+        pause = run.pause()
+        start = len(run.timeline)
+        run.resume(decision, answer, args=args)
+        call = pause.tool_call if pause is not None else None
+        approved = call is not None and args is not None and decision is Decision.APPROVE
+        prelude = [tool_call_frame(call.call_id, call.name, args)] if approved and call and args else []
+        if isinstance(run.record, Invocation):
+            run.record.decided = (start, prelude)
 
     def render_error(self, error: ApiError) -> web.Response:
         return render_error(error)
@@ -91,6 +114,12 @@ class Zeus(Platform):
         await self.admit(ctx, agent=run.agent, scope=conversation.id)
         async with ctx.session.lock:
             pause = run.pause()
+            invocation = run.record if isinstance(run.record, Invocation) else None
+            if invocation is not None and invocation.decided is not None:
+                # Decided through the admin API: this resume shows the continuation, whatever it decides
+                # (up to the next pause, if the script has one: the client has not seen that one yet).
+                (start, prelude), invocation.decided = invocation.decided, None
+                return await self._stream(request, ctx, run, start=start, prelude=prelude)
             if pause is None:
                 status = run.status()
                 reason = "the interrupt expired" if status is RunStatus.EXPIRED else f"the session is {status.value}"
