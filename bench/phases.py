@@ -83,9 +83,10 @@ class Bench:
     def log(self, name: str) -> Path:
         return self.plan.work / "logs" / f"{name}.log"
 
-    def start_mock(self, folder: str = "suite") -> Server:
+    def start_mock(self, folder: str = "suite", *options: str) -> Server:
         port = procs.free_port()
-        return procs.start(f"mock-{folder}", procs.mock_command(self.folders[folder], port), port, self.log(folder))
+        command = procs.mock_command(self.folders[folder], port, *options)
+        return procs.start(f"mock-{folder}", command, port, self.log(folder))
 
     def start_replay(self) -> Server:
         port = procs.free_port()
@@ -253,6 +254,7 @@ class Throughput:
     of the machine then weighs what it cost), latency percentiles by their medians."""
 
     windows: tuple[LoadResult, ...]
+    rss_mib: float = 0.0  # the server's resident memory once its last window is over
 
     @property
     def rps(self) -> float:
@@ -292,10 +294,11 @@ def _compare(bench: Bench, spec: RequestSpec, servers: dict[str, Callable[[], Se
         for _ in range(plan.rounds):
             for name, server in running.items():
                 windows[name].append(measure(server, plan.window))
+        rss = {name: procs.memory_kib(server.pid) / 1024 for name, server in running.items()}
     finally:
         for server in running.values():
             server.stop()
-    return {name: Throughput(tuple(results)) for name, results in windows.items()}
+    return {name: Throughput(tuple(results), rss[name]) for name, results in windows.items()}
 
 
 def _load_rows(section: str, label: str, mock: Throughput, bare: Throughput, target: float) -> list[Row]:
@@ -335,11 +338,17 @@ def json_invoke(bench: Bench) -> list[Row]:
     results = _compare(
         bench,
         spec,
-        {BARE: bench.start_bare, "one": lambda: bench.start_mock("one"), "many": lambda: bench.start_mock("many")},
+        {
+            BARE: bench.start_bare,
+            "one": lambda: bench.start_mock("one"),
+            "many": lambda: bench.start_mock("many"),
+            "unjournaled": lambda: bench.start_mock("one", "--journal-size", "0"),
+        },
     )
-    bare, one, many = results[BARE], results["one"], results["many"]
+    bare, one, many, unjournaled = results[BARE], results["one"], results["many"], results["unjournaled"]
     section = _load_section(bench, "JSON invoke, a reply chosen by body paths and headers", bare)
     flat = many.rps / one.rps
+    journal_cost = one.rps / unjournaled.rps
     return [
         *_load_rows(section, "1 scenario", one, bare, 0.7),
         *_load_rows(section, "1,000 scenarios", many, bare, 0.7),
@@ -351,6 +360,21 @@ def json_invoke(bench: Bench) -> list[Row]:
             "",
             "within 10 %",
             abs(flat - 1) <= 0.10,
+        ),
+        *_load_rows(section, "1 scenario, journal off (--journal-size 0)", unjournaled, bare, 0.7),
+        Row(
+            section,
+            "the full journal's cost: throughput with it ÷ without",
+            times(journal_cost),
+            "",
+            "",
+            "within 10 %",
+            journal_cost >= 0.90,
+        ),
+        Row(
+            section,
+            "RSS after the load: journal full (1,000 entries kept) / off",
+            f"{megabytes(one.rss_mib)} / {megabytes(unjournaled.rss_mib)}",
         ),
     ]
 
