@@ -5,9 +5,10 @@ The feed costs nothing while nobody listens: `publish` returns at once, and runs
 subscriber is connected. A run is followed as any view of it is (`Run.follow`), so the feed shows a run's
 events at the moments a stream of it sends them, never a copy that could disagree.
 
-Bounded (CHOSEN): a subscriber that falls `QUEUE` events behind is cut off (it reconnects with
-``Last-Event-ID`` and is given what it missed from the last `BACKLOG` events); at most `MAX_FOLLOWED` runs are
-followed at once.
+Each event is encoded once, as its SSE frame, whoever listens. Bounded (CHOSEN): a subscriber that falls
+`QUEUE` events or `QUEUE_BYTES` behind is cut off (it reconnects with ``Last-Event-ID`` and is given what it
+missed from the last `BACKLOG` events, `BACKLOG_BYTES` at most); at most `MAX_FOLLOWED` runs are followed at
+once.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from mockagent.runs import Run
 #: CHOSEN: events a subscriber may fall behind before it is cut off, events kept for a reconnect, runs
 #: followed at once.
 QUEUE = 10_000
+QUEUE_BYTES = 16 * 1024 * 1024
 BACKLOG = 1_000
+BACKLOG_BYTES = 8 * 1024 * 1024
 MAX_FOLLOWED = 1_000
 log = logging.getLogger("mockagent")
 
@@ -40,35 +43,39 @@ class FeedEvent:
     type: str
     session: str
     platform: str | None
-    data: dict[str, Any]
-
-    def frame(self) -> bytes:
-        body = {"type": self.type, "session": self.session} | self.data
-        return f"id: {self.id}\nevent: {self.type}\ndata: {dumps(body)}\n\n".encode("utf-8", "backslashreplace")
+    frame: bytes  # as sent: ``id:``, ``event:`` and the JSON ``data:``
 
 
 class Subscriber:
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[FeedEvent | None] = asyncio.Queue(QUEUE + 1)
+        self.queue: asyncio.Queue[FeedEvent | None] = asyncio.Queue()
+        self.queued = 0  # bytes of the frames waiting
         self.cut = False  # fell too far behind, or the feed closed
 
     def put(self, event: FeedEvent | None) -> None:
         if self.cut:
             return
-        if event is not None and self.queue.qsize() >= QUEUE:
-            self.cut = True
-            event = None
+        if event is not None:
+            if self.queue.qsize() >= QUEUE or self.queued + len(event.frame) > QUEUE_BYTES:
+                self.cut = True
+                event = None
+            else:
+                self.queued += len(event.frame)
         self.queue.put_nowait(event)
 
     async def get(self) -> FeedEvent | None:
         """The next event; None once the subscriber is cut off."""
-        return await self.queue.get()
+        event = await self.queue.get()
+        if event is not None:
+            self.queued -= len(event.frame)
+        return event
 
 
 class Feed:
     def __init__(self) -> None:
         self._subscribers: set[Subscriber] = set()
-        self._backlog: deque[FeedEvent] = deque(maxlen=BACKLOG)
+        self._backlog: deque[FeedEvent] = deque()
+        self._backlog_bytes = 0
         self._ids = itertools.count(1)
         self._followers: dict[Run, asyncio.Task[None]] = {}
 
@@ -79,8 +86,15 @@ class Feed:
     def publish(self, kind: str, session: str, platform: str | None, **data: Any) -> None:
         if not self._subscribers:
             return
-        event = FeedEvent(next(self._ids), kind, session, platform, data)
-        self._backlog.append(event)
+        event_id = next(self._ids)
+        body = dumps({"type": kind, "session": session} | data)
+        frame = f"id: {event_id}\nevent: {kind}\ndata: {body}\n\n".encode("utf-8", "backslashreplace")
+        event = FeedEvent(event_id, kind, session, platform, frame)
+        backlog = self._backlog
+        backlog.append(event)
+        self._backlog_bytes += len(frame)
+        while len(backlog) > BACKLOG or self._backlog_bytes > BACKLOG_BYTES:
+            self._backlog_bytes -= len(backlog.popleft().frame)
         for subscriber in list(self._subscribers):
             subscriber.put(event)
 

@@ -166,6 +166,25 @@ async def test_a_reconnect_is_given_what_it_missed(server: MockServer) -> None:
         again.response.close()
 
 
+async def test_a_subscriber_that_falls_too_far_behind_is_cut_off(server: MockServer) -> None:
+    async with aiohttp.ClientSession() as http:
+        lagging = await subscribe(http, server)  # reads nothing until the end
+        url = f"{server.base_url('beeos')}/api/v1/agents/chatty/invoke"
+        for _ in range(20):  # 20,000 events of about 1 KB: past the 10,000 events and 16 MiB a subscriber may lag
+            async with http.post(url, json={"message": "x" * 1_000_000}, headers=BEEOS) as response:
+                assert response.status == 200
+        async with asyncio.timeout(SAFETY):
+            rest = await lagging.response.content.read()  # the stream ends: the server cut it off
+        frames = rest.count(b"\nevent: ")
+        assert 0 < frames < 20_000
+        # The server goes on, and a new subscriber gets the events from now on.
+        fresh = await subscribe(http, server)
+        async with http.post(url, json={"message": "y"}, headers=BEEOS) as response:
+            assert response.status == 200
+        assert (await fresh.next())[1] == "request.received"
+        fresh.response.close()
+
+
 async def test_stopping_the_server_ends_the_feed() -> None:
     async with aiohttp.ClientSession() as http:
         server = await MockServer(Settings(manual_clock=True)).start()

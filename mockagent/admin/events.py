@@ -37,5 +37,5 @@ async def on_get_events(request: web.Request) -> web.StreamResponse:
             if event is None:
                 break
             if (session is None or event.session == session) and (platform is None or event.platform == platform):
-                await response.write(event.frame())
+                await response.write(event.frame)
     return response

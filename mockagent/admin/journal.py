@@ -13,9 +13,11 @@ from mockagent.errors import ApiError, ErrorKind
 from mockagent.journal import Entry, Query
 from mockagent.sessions import SESSION_HEADER, Session
 
-#: CHOSEN: entries one page holds unless `limit` says otherwise, and the most it may say.
+#: CHOSEN: entries one page holds unless `limit` says otherwise, and the most it may say; a page also stops
+#: once its entries hold this many bytes of bodies and frames (`next` goes on from there).
 PAGE = 100
 MAX_PAGE = 1_000
+PAGE_BYTES = 16 * 1024 * 1024
 
 
 async def on_get_journal(request: web.Request) -> web.Response:
@@ -28,11 +30,13 @@ async def on_get_journal(request: web.Request) -> web.Response:
     page: list[tuple[Session, Entry]] = []
     more = False
     by_name = {s.name: s for s in sessions}
+    size = 0
     for entry in selected:
-        if len(page) == limit:
+        if len(page) == limit or (page and size + entry.size > PAGE_BYTES):
             more = True
             break
         page.append((by_name[entry.session], entry))
+        size += entry.size
     redactor = redactor_of(request.app)
     return json_response(
         {
