@@ -360,15 +360,17 @@ def _enter(request: web.Request, ctx: RequestContext, platform: str | None, endp
     """The request's context, and its journal entry (in the journal from now on, and in the feed)."""
     request[CONTEXT] = ctx
     session = ctx.session
-    entry = ctx.entry = session.journal.open(
-        session.name,
-        request.method,
-        request.path,
-        session.clock.now(),
-        platform=platform,
-        endpoint=endpoint,
-        query=request.query,
-        headers=request.headers,
+    entry = ctx.entry = session.journal.add(
+        Entry(
+            session.name,
+            request.method,
+            request.path,
+            session.clock.now(),
+            platform=platform,
+            endpoint=endpoint,
+            query=request.query,
+            headers=request.headers,
+        )
     )
     request[ENTRY] = entry
     feed = request.app[ENGINE].feed
@@ -391,10 +393,17 @@ def _record(request: web.Request, status: int, response: web.StreamResponse | No
         if name is not None and SESSION_NAME.match(name):
             session = engine.default_sessions.get(name)
         key = platform.key.value if platform is not None else None
-        entry = session.journal.open(
-            session.name, request.method, request.path, session.clock.now(), platform=key, headers=request.headers
+        entry = session.journal.add(
+            Entry(
+                session.name,
+                request.method,
+                request.path,
+                session.clock.now(),
+                platform=key,
+                query=request.query,
+                headers=request.headers,
+            )
         )
-        entry.query = request.query
         unrouted = request.get(UNROUTED)
         if unrouted is not None:
             entry.decided, entry.explanation = Decided.UNMATCHED, unrouted

@@ -115,7 +115,6 @@ class Entry:
 
     def __init__(
         self,
-        entry_id: int,
         session: str,
         method: str,
         path: str,
@@ -126,7 +125,7 @@ class Entry:
         query: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        self.id = entry_id
+        self.id = 0  # given by the journal it is added to
         self.session = session
         self.platform = platform
         self.endpoint = endpoint
@@ -359,30 +358,9 @@ class Journal:
         self.bytes = 0
         self._entries: deque[Entry] = deque()
 
-    def open(
-        self,
-        session: str,
-        method: str,
-        path: str,
-        received: float,
-        *,
-        platform: str | None = None,
-        endpoint: str | None = None,
-        query: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Entry:
-        """A new entry for a request just received, in the journal at once."""
-        entry = Entry(
-            self._ids(),
-            session,
-            method,
-            path,
-            received,
-            platform=platform,
-            endpoint=endpoint,
-            query=query,
-            headers=headers,
-        )
+    def add(self, entry: Entry) -> Entry:
+        """`entry`, given its id, in the journal from now on."""
+        entry.id = self._ids()
         if self.size:
             entry.journal = self
             entries = self._entries
