@@ -136,6 +136,20 @@ def test_what_decided_each_answer(mockagent_server: ThreadedMockServer) -> None:
     assert [e["conversation"] for e in journal(mockagent_server, agent="asking")] == ["c1", "c1"]
 
 
+def test_an_explanation_shows_no_credential(mockagent_server: ThreadedMockServer) -> None:
+    sent = "kq-sent-key-abcdef0123456789abcdef0123"
+    body = {"message": "hi", "llm_config": {"apiKey": "sk-bad-0123456789abcdef0123456789"}}
+    url = f"{mockagent_server.base_url('beeos')}/api/v1/agents/keyed/invoke"
+    response = httpx.post(url, json=body, headers={**BEEOS, "X-Api-Key": sent}, timeout=SAFETY)
+    assert response.status_code == 404
+    (entry,) = journal(mockagent_server)
+    for shown in (response.text, entry["explanation"]):
+        assert "header X-Api-Key (a secret) does not pass its test: it is <<secret:" in shown
+        assert "body llm_config.apiKey (a secret) does not pass its test" in shown
+        for secret in (sent, "kq-expected", "sk-bad", "sk-good"):
+            assert secret not in shown
+
+
 def test_filters_and_pages(mockagent_server: ThreadedMockServer) -> None:
     for message in ("weather", "x", "weather", "y", "weather"):
         beeos(mockagent_server, "picky", message)

@@ -11,6 +11,7 @@ matched (every failure, each with the value it saw).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,12 +24,31 @@ from mockagent.errors import ApiError, ErrorKind, SourcePosition
 
 if TYPE_CHECKING:
     from mockagent.context import RequestContext
+    from mockagent.replay.redaction import Redactor
 
 #: CHOSEN (docs/scenarios.md): wall-clock seconds one regex search may take; past it the request is the
 #: platform's 500 naming the regex (a pattern that backtracks catastrophically must not hold the loop).
 REGEX_SECONDS = 0.1
 #: What a condition's explanation shows of a value.
 SHOWN = 60
+
+
+@functools.cache
+def _redactor() -> Redactor:
+    """The cassettes' rules (docs/recording.md#redaction), for what an explanation shows of a request."""
+    from mockagent.replay.redaction import Redactor
+
+    return Redactor()
+
+
+def _names_secret(subject: Subject) -> bool:
+    """Whether the subject is a place that holds a credential (`Authorization`, `x-api-key`, `apiKey` …)."""
+    if isinstance(subject, Header | Query | Param):
+        return _redactor().names_secret(subject.name)
+    if isinstance(subject, BodyField):
+        names = [step for step in subject.steps if isinstance(step, str)]
+        return bool(names) and _redactor().names_secret(names[-1])
+    return False
 
 
 class _Missing:
@@ -365,7 +385,13 @@ class Check:
         value = self.subject.value(ctx, reply)
         if self.test.passes(value, {}):
             return []
-        return [f"{self}: it is {shown(value)}"]
+        if value is not MISSING and _names_secret(self.subject):
+            # The explanation goes to the client, the journal and the log: neither a credential nor what a
+            # test compares it with is shown, only the credential's placeholder (the same for the same
+            # secret, so that two can still be told apart).
+            placeholder = _redactor().redact_value(str(value))
+            return [f"{self.subject} (a secret) does not pass its test: it is {placeholder}"]
+        return [_redactor().redact_text(f"{self}: it is {shown(value)}")]
 
     def __str__(self) -> str:
         return f"{self.subject} {self.test}"
