@@ -401,7 +401,7 @@ def _record(request: web.Request, status: int, response: web.StreamResponse | No
             entry.agent = ctx.agent.id
         run = ctx.run
         if run is not None:
-            entry.run = run.id
+            entry.run, entry.run_status = run.id, run.status().value
             entry.conversation = run.conversation.id
         elif ctx.conversation is not None:
             entry.conversation = ctx.conversation.id
