@@ -1,0 +1,293 @@
+"""Verdicts on a client's behaviour: for each, a client that behaves and one that does not."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+import httpx
+import pytest
+from beeos_client import SAFETY
+from credentials import BEEOS
+
+from mockagent.server import ThreadedMockServer
+from mockagent.verdicts import VerdictError
+
+AGENT = "/api/v1/agents/{agent}"
+
+
+def _invoke(server: ThreadedMockServer, body: dict[str, Any], fault: str | None = None) -> httpx.Response:
+    headers = {**BEEOS, **({"X-Mockagent-Fault": fault} if fault else {})}
+    url = f"{server.base_url('beeos')}{AGENT.format(agent='echo')}/invoke"
+    return httpx.post(url, json=body, headers=headers, timeout=SAFETY)
+
+
+def _create(server: ThreadedMockServer, agent: str, message: str, fault: str | None = None) -> httpx.Response:
+    """A task: answered at once, so that a manual clock's test need not advance it for the answer."""
+    headers = {**BEEOS, **({"X-Mockagent-Fault": fault} if fault else {})}
+    url = f"{server.base_url('beeos')}{AGENT.format(agent=agent)}/tasks"
+    return httpx.post(url, json={"message": message}, headers=headers, timeout=SAFETY)
+
+
+def _task(server: ThreadedMockServer, agent: str, message: str = "one two") -> str:
+    answer = _create(server, agent, message)
+    assert answer.status_code == 202
+    return str(answer.json()["data"]["task_id"])
+
+
+def _task_url(server: ThreadedMockServer, agent: str, task: str) -> str:
+    return f"{server.base_url('beeos')}{AGENT.format(agent=agent)}/tasks/{task}"
+
+
+def _poll(server: ThreadedMockServer, agent: str, task: str) -> str:
+    answer = httpx.get(_task_url(server, agent, task), headers=BEEOS, timeout=SAFETY)
+    return str(answer.json()["data"]["status"])
+
+
+# ── backed_off ────────────────────────────────────────────────────────────────────────────────────
+
+
+def test_a_client_that_waits_out_retry_after_backed_off(mockagent_server: ThreadedMockServer) -> None:
+    assert _invoke(mockagent_server, {"message": "hi"}, "429, retry-after=1").status_code == 429
+    # The one real wait of the suite: a sleep lasts at least its length, so this cannot flake.
+    time.sleep(1.05)
+    assert _invoke(mockagent_server, {"message": "hi"}).status_code == 200
+    verdict = mockagent_server.verdict("backed_off")
+    assert verdict, verdict
+    assert str(verdict) == "the client waited out the Retry-After of each of 1 429 answer(s)"
+
+
+def test_a_client_that_retries_at_once_did_not_back_off(mockagent_server: ThreadedMockServer) -> None:
+    _invoke(mockagent_server, {"message": "hi"}, "429, retry-after=60")
+    _invoke(mockagent_server, {"message": "hi"})
+    verdict = mockagent_server.verdict("backed_off")
+    assert not verdict
+    message = str(verdict)
+    assert message.startswith(
+        "the client did not back off: #1 POST /beeos/api/v1/agents/echo/invoke → 429 said Retry-After: 60, "
+        "but #2 POST /beeos/api/v1/agents/echo/invoke → 200 came "
+    )
+    assert message.endswith("s later (real seconds)")
+    assert verdict.evidence == (1, 2)
+    assert repr(verdict) == message
+
+
+def test_another_clients_request_is_not_a_retry(mockagent_server: ThreadedMockServer) -> None:
+    _invoke(mockagent_server, {"message": "hi"}, "429, retry-after=60")
+    other = {"Authorization": "Bearer oag_" + "b" * 64}
+    url = f"{mockagent_server.base_url('beeos')}/api/v1/agents/echo/invoke"
+    assert httpx.post(url, json={"message": "hi"}, headers=other, timeout=SAFETY).status_code == 200
+    assert mockagent_server.verdict("backed_off")
+
+
+@pytest.mark.mockagent(manual_clock=True)
+def test_backed_off_on_the_session_clock(mockagent_server: ThreadedMockServer) -> None:
+    assert _create(mockagent_server, "echo", "a", "429, retry-after=5").status_code == 429
+    mockagent_server.advance(5)  # the client sleeps on the test's clock
+    _create(mockagent_server, "echo", "a", "429, retry-after=5")
+    assert mockagent_server.verdict("backed_off", clock="session")
+    mockagent_server.advance(4.5)
+    assert _create(mockagent_server, "echo", "a").status_code == 202
+    verdict = mockagent_server.verdict("backed_off", clock="session")
+    assert not verdict
+    assert "#3 POST /beeos/api/v1/agents/echo/tasks → 202 came 4.500 s later (session-clock seconds)" in str(verdict)
+
+
+# ── stopped_polling, polled_no_faster ─────────────────────────────────────────────────────────────
+
+
+@pytest.mark.mockagent(manual_clock=True)
+def test_a_client_that_stops_at_the_end_stopped_polling(mockagent_server: ThreadedMockServer) -> None:
+    task = _task(mockagent_server, "echo")
+    assert _poll(mockagent_server, "echo", task) == "queued"
+    mockagent_server.advance(10)
+    assert _poll(mockagent_server, "echo", task) == "completed"
+    verdict = mockagent_server.verdict("stopped_polling")
+    assert verdict, verdict
+    assert mockagent_server.journal(method="GET")[-1]["run_status"] == "completed"
+
+
+@pytest.mark.mockagent(manual_clock=True)
+def test_a_client_that_polls_a_finished_task_did_not_stop(mockagent_server: ThreadedMockServer) -> None:
+    task = _task(mockagent_server, "echo")
+    mockagent_server.advance(10)
+    assert _poll(mockagent_server, "echo", task) == "completed"
+    _poll(mockagent_server, "echo", task)
+    verdict = mockagent_server.verdict("stopped_polling")
+    assert not verdict
+    assert str(verdict).startswith(f"the client polled run {task} 1 more time(s) after #2 GET ")
+    assert "showed it completed: first #3 GET" in str(verdict)
+
+
+@pytest.mark.mockagent(manual_clock=True)
+def test_a_client_that_waits_between_polls_polled_no_faster(mockagent_server: ThreadedMockServer) -> None:
+    task = _task(mockagent_server, "slow")
+    for _ in range(3):
+        _poll(mockagent_server, "slow", task)
+        mockagent_server.advance(2)
+    assert mockagent_server.verdict("polled_no_faster", min_interval=2, clock="session")
+    assert not mockagent_server.verdict("polled_no_faster", min_interval=2.5, clock="session")
+
+
+@pytest.mark.mockagent(manual_clock=True)
+def test_a_client_that_polls_in_a_loop_polled_too_fast(mockagent_server: ThreadedMockServer) -> None:
+    task = _task(mockagent_server, "slow")
+    _poll(mockagent_server, "slow", task)
+    mockagent_server.advance(0.5)
+    _poll(mockagent_server, "slow", task)
+    verdict = mockagent_server.verdict("polled_no_faster", min_interval=1, clock="session")
+    assert not verdict
+    assert f"the client polled run {task} too fast: #2 GET" in str(verdict)
+    assert "0.500 s later (session-clock seconds), less than 1" in str(verdict)
+    assert verdict.evidence == (2, 3)
+
+
+# ── idempotent_retries ────────────────────────────────────────────────────────────────────────────
+
+
+def test_a_retry_with_the_same_key_is_idempotent(mockagent_server: ThreadedMockServer) -> None:
+    body = {"message": "pay", "idempotency_key": "k-1"}
+    assert _invoke(mockagent_server, body, "503").status_code == 503
+    assert _invoke(mockagent_server, body).status_code == 200
+    verdict = mockagent_server.verdict("idempotent_retries")
+    assert verdict, verdict
+    assert str(verdict) == "each of 1 retried turn(s) reused its idempotency key and started one run"
+
+
+def test_a_retry_with_a_new_key_is_not(mockagent_server: ThreadedMockServer) -> None:
+    _invoke(mockagent_server, {"message": "pay", "idempotency_key": "k-1"}, "429")
+    _invoke(mockagent_server, {"message": "pay", "idempotency_key": "k-2"})
+    verdict = mockagent_server.verdict("idempotent_retries")
+    assert not verdict
+    assert str(verdict) == (
+        "a retry did not reuse the idempotency key: #1 POST /beeos/api/v1/agents/echo/invoke → 429 failed "
+        "having sent a key, and its retry #2 POST /beeos/api/v1/agents/echo/invoke → 200 sent another one"
+    )
+
+
+def test_a_retry_without_a_key_is_not(mockagent_server: ThreadedMockServer) -> None:
+    _invoke(mockagent_server, {"message": "pay"}, "500")
+    _invoke(mockagent_server, {"message": "other"})  # another turn, not a retry
+    assert mockagent_server.verdict("idempotent_retries")
+    _invoke(mockagent_server, {"message": "pay"})
+    verdict = mockagent_server.verdict("idempotent_retries")
+    assert not verdict
+    assert "failed having sent no idempotency key, and its retry #3 POST" in str(verdict)
+
+
+# ── resumed_streams ───────────────────────────────────────────────────────────────────────────────
+
+
+def _stream(server: ThreadedMockServer, task: str, headers: dict[str, str], query: str = "") -> list[str]:
+    """The ids of the events a stream delivered before it ended or was dropped."""
+    ids: list[str] = []
+    url = _task_url(server, "echo", task) + "/events" + query
+    with (
+        httpx.stream("GET", url, headers={**BEEOS, **headers}, timeout=SAFETY) as answer,
+        contextlib.suppress(httpx.RemoteProtocolError),  # the dropped connection
+    ):
+        for line in answer.iter_lines():
+            if line.startswith("id: "):
+                ids.append(line[4:])
+    server.until_idle()
+    return ids
+
+
+@pytest.mark.mockagent(manual_clock=True)
+def test_a_client_that_resumes_from_the_last_event_resumed_streams(mockagent_server: ThreadedMockServer) -> None:
+    task = _task(mockagent_server, "echo", "one two three")
+    mockagent_server.advance(10)
+    seen = _stream(mockagent_server, task, {"X-Mockagent-Fault": "drop-after=2"})
+    assert seen == ["1", "2"]
+    seen = _stream(mockagent_server, task, {"Last-Event-ID": seen[-1], "X-Mockagent-Fault": "drop-after=1"})
+    _stream(mockagent_server, task, {}, f"?since={seen[-1]}")
+    verdict = mockagent_server.verdict("resumed_streams")
+    assert verdict, verdict
+    assert str(verdict) == "each of 2 reconnected stream(s) resumed after its last delivered event"
+
+
+@pytest.mark.mockagent(manual_clock=True)
+def test_a_client_that_starts_over_did_not_resume(mockagent_server: ThreadedMockServer) -> None:
+    task = _task(mockagent_server, "echo", "one two three")
+    mockagent_server.advance(10)
+    _stream(mockagent_server, task, {"X-Mockagent-Fault": "drop-after=2"})
+    _stream(mockagent_server, task, {})
+    verdict = mockagent_server.verdict("resumed_streams")
+    assert not verdict
+    assert str(verdict).endswith(
+        f"delivered up to id '2', but #3 GET /beeos/api/v1/agents/echo/tasks/{task}/events → 200 asked for "
+        "neither Last-Event-ID nor since"
+    )
+
+
+# ── resumed_pauses ────────────────────────────────────────────────────────────────────────────────
+
+
+def _continue(server: ThreadedMockServer, task: str, body: dict[str, Any]) -> int:
+    url = _task_url(server, "approval", task) + "/continue"
+    return httpx.post(url, json=body, headers=BEEOS, timeout=SAFETY).status_code
+
+
+@pytest.mark.mockagent(manual_clock=True)
+def test_a_client_that_decides_resumed_pauses(mockagent_server: ThreadedMockServer) -> None:
+    task = _task(mockagent_server, "approval")
+    mockagent_server.advance(5)
+    assert _poll(mockagent_server, "approval", task) == "auth_required"
+    assert not mockagent_server.verdict("resumed_pauses")  # still waiting for its human
+    assert _continue(mockagent_server, task, {"auth_grant": True}) == 200
+    verdict = mockagent_server.verdict("resumed_pauses")
+    assert verdict, verdict
+    assert str(verdict) == "each of 1 pause(s) for a human was resumed"
+
+
+@pytest.mark.mockagent(manual_clock=True)
+def test_a_client_whose_decision_is_refused_left_the_pause(mockagent_server: ThreadedMockServer) -> None:
+    task = _task(mockagent_server, "approval")
+    mockagent_server.advance(5)
+    assert _continue(mockagent_server, task, {"input": "yes"}) == 400  # an approval needs auth_grant
+    verdict = mockagent_server.verdict("resumed_pauses")
+    assert not verdict
+    assert str(verdict) == (
+        f"run {task} of agent approval paused for a human and was never resumed (left paused); resume "
+        f"attempt(s) refused: #2 POST /beeos/api/v1/agents/approval/tasks/{task}/continue → 400"
+    )
+    assert verdict.evidence == (2,)
+
+
+# ── by name ───────────────────────────────────────────────────────────────────────────────────────
+
+
+def test_an_unknown_verdict_or_option_is_refused(mockagent_server: ThreadedMockServer) -> None:
+    with pytest.raises(VerdictError, match="no verdict 'polite'; the verdicts are backed_off, stopped_polling"):
+        mockagent_server.verdict("polite")
+    with pytest.raises(VerdictError, match="stopped_polling takes no option 'clock'"):
+        mockagent_server.verdict("stopped_polling", clock="session")
+    with pytest.raises(VerdictError, match="polled_no_faster needs the option min_interval"):
+        mockagent_server.verdict("polled_no_faster")
+    with pytest.raises(VerdictError, match="clock is real or session, not 'wall'"):
+        mockagent_server.verdict("backed_off", clock="wall")
+
+
+def test_the_admin_api_gives_verdicts(mockagent_server: ThreadedMockServer) -> None:
+    _invoke(mockagent_server, {"message": "hi"}, "429, retry-after=60")
+    _invoke(mockagent_server, {"message": "hi"})
+    admin = f"{mockagent_server.url}/__mockagent/verdicts"
+    answer = httpx.get(f"{admin}/backed_off", params={"session": "default", "clock": "real"}, timeout=SAFETY)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["verdict"] == "backed_off"
+    assert body["passed"] is False
+    assert body["evidence"] == [1, 2]
+    assert body["message"].startswith("the client did not back off: #1 POST")
+    elsewhere = httpx.get(f"{admin}/backed_off", params={"session": "other"}, timeout=SAFETY).json()
+    assert elsewhere["passed"] is True
+    unknown = httpx.get(f"{admin}/polite", timeout=SAFETY)
+    assert unknown.status_code == 404
+    assert "the verdicts are backed_off, stopped_polling, polled_no_faster" in unknown.json()["error"]
+    bad = httpx.get(f"{admin}/polled_no_faster", params={"min_interval": "soon"}, timeout=SAFETY)
+    assert bad.status_code == 400
+    assert bad.json()["error"].startswith("min_interval")
+    extra = httpx.get(f"{admin}/stopped_polling", params={"clock": "real"}, timeout=SAFETY)
+    assert extra.status_code == 400
+    assert "'clock'" in extra.json()["error"]
