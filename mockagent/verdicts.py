@@ -24,7 +24,7 @@ from mockagent.verification import describe
 #: The endpoints (route names) that start a turn, and those that poll one run's status.
 TURN_ENDPOINTS = frozenset({"invoke_agent", "create_task", "start_task", "stream_task", "chat"})
 POLL_ENDPOINTS = frozenset({"get_task", "get_run", "get_conversation"})
-_POLL_RPC = "/runs.get"  # AgentOS's control plane polls with POST /api/v1/rpc/runs.get
+_POLL_RPC = "/rpc/runs_get"  # AgentOS's control plane (the SDK's aos.runs.get) polls with a POST
 #: Where a turn-starting request carries its idempotency key: BeeOS's body field, or the common header.
 IDEMPOTENCY_FIELD = "idempotency_key"
 IDEMPOTENCY_HEADER = "Idempotency-Key"

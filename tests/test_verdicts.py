@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from beeos_client import SAFETY
-from credentials import BEEOS
+from credentials import BEEOS, JWT
 
 from mockagent.server import ThreadedMockServer
 from mockagent.verdicts import VerdictError
@@ -291,3 +291,42 @@ def test_the_admin_api_gives_verdicts(mockagent_server: ThreadedMockServer) -> N
     extra = httpx.get(f"{admin}/stopped_polling", params={"clock": "real"}, timeout=SAFETY)
     assert extra.status_code == 400
     assert "'clock'" in extra.json()["error"]
+
+
+@pytest.mark.mockagent(manual_clock=True)
+def test_every_platforms_poll_is_journaled_with_its_run_and_status(mockagent_server: ThreadedMockServer) -> None:
+    server = mockagent_server
+    agentos, aos_key = server.base_url("agentos"), {"Authorization": "Bearer aos_ws_t"}
+    invoked = server.advance_during(
+        lambda: httpx.post(
+            f"{agentos}/api/v1/agents/echo/invoke", json={"input": {"query": "hi"}}, headers=aos_key, timeout=SAFETY
+        ),
+        5,
+    )
+    run_id = invoked.json()["data"]["run_id"]
+    assert httpx.get(f"{agentos}/api/v1/runs/{run_id}", headers=aos_key, timeout=SAFETY).status_code == 200
+    polled = httpx.post(f"{agentos}/api/v1/rpc/runs_get", json={"run_id": run_id}, headers=aos_key, timeout=SAFETY)
+    assert polled.status_code == 200
+    xpander, xp_key = server.base_url("xpander"), {"x-api-key": "key-1"}
+    user = {"id": "u-1", "email": "ada@example.com"}
+    started = httpx.post(
+        f"{xpander}/v1/agents/echo/invoke/async", json={"input": {"text": "hi", "user": user}}, headers=xp_key
+    ).json()
+    assert httpx.get(f"{xpander}/v1/tasks/{started['id']}", headers=xp_key, timeout=SAFETY).status_code == 200
+    aster, jwt = server.base_url("aster"), {"Authorization": f"Bearer {JWT}", "X-Stream-Response": "false"}
+    message = {"role": "user", "parts": [{"type": "text", "text": "hi"}]}
+    chat = httpx.post(f"{aster}/chat", json={"agentId": 1, "message": message}, headers=jwt, timeout=SAFETY)
+    thread = chat.json()["threadId"]
+    got = httpx.get(f"{aster}/getConversation", params={"threadId": thread}, headers=jwt, timeout=SAFETY)
+    assert got.status_code == 200
+    polls = [(e["platform"], e["run"] is not None, e["run_status"]) for e in server.journal() if e["method"] == "GET"]
+    polls += [("agentos-rpc", e["run"] == run_id, e["run_status"]) for e in server.journal(path="*/rpc/runs_get")]
+    assert polls == [
+        ("agentos", True, "completed"),
+        ("xpander", True, "running"),
+        ("aster", True, "running"),
+        ("agentos-rpc", True, "completed"),
+    ]
+    server.advance(10)
+    assert httpx.get(f"{xpander}/v1/tasks/{started['id']}", headers=xp_key, timeout=SAFETY).status_code == 200
+    assert not server.verdict("stopped_polling")  # the RPC poll came after the REST one showed it over
