@@ -8,6 +8,7 @@ import logging
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from types import EllipsisType
 from typing import Any, TypeVar
 
@@ -21,7 +22,7 @@ from mockagent.clock import Clock, ManualClock
 from mockagent.connections import Runner
 from mockagent.engine import Engine
 from mockagent.errors import MockAgentError
-from mockagent.journal import Entry
+from mockagent.journal import Entry, Journal
 from mockagent.model import PlatformKey
 from mockagent.platforms import platform_classes
 from mockagent.scenarios.model import ScenarioSet
@@ -66,7 +67,7 @@ class MockServer:
         # The session the verification helpers read unless told (None: every session); the pytest fixtures
         # set it from their marker.
         self.verify_session: str | None = None
-        self._stopped: list[Session] | None = None  # the sessions as they were when the server stopped
+        self._stopped: list[Kept] | None = None  # the sessions' journals as they were when the server stopped
 
     async def start(self) -> MockServer:
         problem = exposure(self.host, self.settings)
@@ -97,7 +98,7 @@ class MockServer:
         each waiting reply answers), let the responses finish within the grace, then close."""
         if self._runner is not None:
             # Stopping forgets every session but the default: what they journaled stays readable.
-            self._stopped = list(self.engine.sessions.sessions())
+            self._stopped = [Kept(s.name, s.journal, s.clock) for s in self.engine.sessions.sessions()]
             await self._runner.cleanup()
             self._runner = None
 
@@ -180,10 +181,13 @@ class MockServer:
 
     # ── verifying what clients did (docs/testing.md#verifying-what-the-client-did) ──────────────────
 
-    def _verified(self, session: Which) -> list[Session]:
+    def _verified(self, session: Which) -> list[Kept]:
         name = self.verify_session if session is ... else session
-        sessions = self._stopped if self._stopped is not None else list(self.engine.sessions.sessions())
-        return [s for s in sessions if name is None or s.name == name]
+        if self._stopped is not None:
+            kept = self._stopped
+        else:
+            kept = [Kept(s.name, s.journal, s.clock, s) for s in self.engine.sessions.sessions()]
+        return [k for k in kept if name is None or k.name == name]
 
     def entries(self, session: Which = ...) -> list[Entry]:
         """The journal entries of `session` (by default the fixture's; None: every session), oldest first."""
@@ -234,7 +238,7 @@ class MockServer:
 
     def verdict(self, name: str, session: Which = ..., **options: object) -> Verdict:
         """A verdict on the client's behaviour (`mockagent.verdicts`), truthy when it passed."""
-        runs = [run for s in self._verified(session) for run in s.runs.values()]
+        runs = [run for k in self._verified(session) if k.live is not None for run in k.live.runs.values()]
         return judge(name, self.entries(session), runs, options)
 
     def unmatched(self, session: Which = ...) -> list[Entry]:
@@ -245,6 +249,18 @@ class MockServer:
     def _started_app(self) -> web.Application:
         assert self.app is not None, "the server was never started"
         return self.app
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """What the verification helpers read of a session. A stopped server keeps only its journal and clock:
+    its sessions (their runs, records and scratch files) are let go, but a test's teardown still reads what
+    was journaled."""
+
+    name: str
+    journal: Journal
+    clock: Clock
+    live: Session | None = None  # the session itself while the server runs (its runs, for resumed_pauses)
 
 
 class RequestLine(AbstractAccessLogger):
