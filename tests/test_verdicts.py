@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import socket
 import time
 from typing import Any
 
@@ -11,7 +13,7 @@ import pytest
 from beeos_client import SAFETY
 from credentials import BEEOS, JWT
 
-from mockagent.server import ThreadedMockServer
+from mockagent.server import MockServer, ThreadedMockServer
 from mockagent.verdicts import VerdictError
 
 AGENT = "/api/v1/agents/{agent}"
@@ -330,3 +332,52 @@ def test_every_platforms_poll_is_journaled_with_its_run_and_status(mockagent_ser
     server.advance(10)
     assert httpx.get(f"{xpander}/v1/tasks/{started['id']}", headers=xp_key, timeout=SAFETY).status_code == 200
     assert not server.verdict("stopped_polling")  # the RPC poll came after the REST one showed it over
+
+
+def _hang_up_waiting(server: ThreadedMockServer, body: dict[str, Any]) -> None:
+    """An invoke the client gives up on while the agent is still working (the server waits on its clock)."""
+    raw = json.dumps(body).encode()
+    head = (
+        f"POST /beeos{AGENT.format(agent='slow')}/invoke HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: {BEEOS['Authorization']}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(raw)}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.server.port), timeout=SAFETY) as sock:
+        sock.sendall(head.encode() + raw)
+        server.until_waiting()
+    server.until_idle()
+
+
+@pytest.mark.parametrize("key", ["k-9", "k-10"])
+@pytest.mark.mockagent(manual_clock=True)
+def test_a_retry_after_a_hang_up_must_reuse_the_key(mockagent_server: ThreadedMockServer, key: str) -> None:
+    body = {"message": "deploy", "idempotency_key": "k-9"}
+    _hang_up_waiting(mockagent_server, body)
+    assert [e["state"] for e in mockagent_server.journal()] == ["closed"]
+    url = f"{mockagent_server.base_url('beeos')}{AGENT.format(agent='slow')}/invoke"
+    retried = {**body, "idempotency_key": key}
+    if key == "k-9":  # the hang-up ended the first run: watching it again answers at once
+        httpx.post(url, json=retried, headers=BEEOS, timeout=SAFETY)
+    else:
+        mockagent_server.advance_during(lambda: httpx.post(url, json=retried, headers=BEEOS, timeout=SAFETY), 5)
+    first, retry = mockagent_server.journal()
+    verdict = mockagent_server.verdict("idempotent_retries")
+    if key == "k-9":
+        assert retry["run"] == first["run"] is not None  # BeeOS watches the first run again
+        assert verdict, verdict
+    else:
+        assert retry["run"] != first["run"]
+        assert not verdict
+        assert f"#{first['id']} POST /beeos/api/v1/agents/slow/invoke → 499 failed having sent a key" in str(verdict)
+
+
+async def test_the_async_fixture_verifies_too(mockagent_aserver: MockServer) -> None:
+    url = f"{mockagent_aserver.base_url('beeos')}{AGENT.format(agent='echo')}/invoke"
+    async with httpx.AsyncClient(timeout=SAFETY) as client:
+        await client.post(url, json={"message": "hi"}, headers={**BEEOS, "X-Mockagent-Fault": "429, retry-after=60"})
+        await client.post(url, json={"message": "hi"}, headers=BEEOS)
+    mockagent_aserver.assert_called("POST", agent="echo", n=2)
+    with pytest.raises(AssertionError, match=r"expected exactly 3 request\(s\) matching POST"):
+        mockagent_aserver.assert_called("POST", n=3)
+    assert [e["status"] for e in mockagent_aserver.journal(agent="echo")] == [429, 200]
+    assert not mockagent_aserver.verdict("backed_off")
