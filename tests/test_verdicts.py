@@ -381,3 +381,24 @@ async def test_the_async_fixture_verifies_too(mockagent_aserver: MockServer) -> 
         mockagent_aserver.assert_called("POST", n=3)
     assert [e["status"] for e in mockagent_aserver.journal(agent="echo")] == [429, 200]
     assert not mockagent_aserver.verdict("backed_off")
+
+
+@pytest.mark.parametrize("decision", ["approve", "never"])
+@pytest.mark.mockagent(manual_clock=True)
+def test_resumed_pauses_on_xpander(mockagent_server: ThreadedMockServer, decision: str) -> None:
+    base, key = mockagent_server.base_url("xpander"), {"x-api-key": "key-1"}
+    user = {"id": "u-1", "email": "ada@example.com"}
+    started = httpx.post(
+        f"{base}/v1/agents/approval/invoke/async", json={"input": {"text": "mail", "user": user}}, headers=key
+    ).json()
+    mockagent_server.advance(1)
+    task = started["id"]
+    assert httpx.get(f"{base}/v1/tasks/{task}", headers=key, timeout=SAFETY).json()["status"] == "paused"
+    if decision == "approve":
+        decided = httpx.post(f"{base}/v1/tasks/{task}/hitl", json={"decision": "approve"}, headers=key)
+        assert decided.status_code == 200
+        assert mockagent_server.verdict("resumed_pauses")
+    else:
+        verdict = mockagent_server.verdict("resumed_pauses")
+        assert not verdict
+        assert str(verdict).endswith("of agent approval paused for a human and was never resumed (left paused)")
