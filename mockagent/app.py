@@ -270,6 +270,12 @@ async def _error_middleware(request: web.Request, handler: RequestHandler) -> we
         if exc.status < 400:
             raise
         response = await _unrouted(request, exc)
+    except ConnectionResetError:
+        # The client went away while its answer was being written (aiohttp's ClientConnectionResetError, e.g.
+        # a stream's head to a half-closed socket): a hang-up, journaled as one, not a bug of ours to log.
+        # aiohttp drops the answer returned here silently, as it does any write to a closed connection.
+        _record(request, request.get(STARTED, CLIENT_CLOSED), None)
+        return web.Response(status=CLIENT_CLOSED)
     except Exception:
         # A bug of ours must still answer in the platform's shape; the traceback goes to the log only.
         log.exception("unhandled error on %s %s", request.method, request.path)
@@ -413,7 +419,7 @@ def _record(request: web.Request, status: int, response: web.StreamResponse | No
             entry.agent = ctx.agent.id
         run = ctx.run
         if run is not None:
-            entry.run = run.id
+            entry.run, entry.run_status = run.id, run.status().value
             entry.conversation = run.conversation.id
         elif ctx.conversation is not None:
             entry.conversation = ctx.conversation.id

@@ -106,6 +106,7 @@ class Entry:
         "response_headers",
         "response_truncated",
         "run",
+        "run_status",
         "session",
         "size",
         "source",
@@ -143,6 +144,7 @@ class Entry:
         self.status: int | None = None  # set as the answer begins
         self.agent: str | None = None
         self.run: str | None = None
+        self.run_status: str | None = None  # the run's status when the answer went out (what a poll showed)
         self.conversation: str | None = None
         self.decided = Decided.PLATFORM
         self.source: str | None = None  # where the reply, stub or interaction that answered is declared
@@ -229,6 +231,7 @@ class Entry:
             "path": self.path,
             "agent": self.agent,
             "run": self.run,
+            "run_status": self.run_status,
             "conversation": self.conversation,
             "decision": {"kind": self.decided.value, "source": self.source, "item": self.item},
             "explanation": self.explanation,

@@ -15,8 +15,14 @@
 Marker keywords: ``scenarios`` (paths; default: the built-in demo agents), ``with_builtin``, ``watch``
 (reload the scenario files when one changes, as ``serve --watch`` does),
 ``manual_clock``, ``speed``, ``platform`` (serve one platform at the root), ``faults`` (fault specs applied
-to every request), ``rate_limit`` ("60/min"), ``chaos`` and ``seed``. Override the
-``mockagent_settings`` fixture to set them for a whole module or conftest.
+to every request), ``rate_limit`` ("60/min"), ``chaos`` and ``seed``; ``allow_unmatched`` (a request nothing
+answered does not fail the test) and ``session`` (the session the verification helpers read by default;
+None: every session). Override the ``mockagent_settings`` fixture to set the server's for a whole module or
+conftest.
+
+What the test's clients did: ``server.journal(method=…, path=…, body=…)``, ``server.assert_called(…, n=2)``,
+``assert server.verdict("backed_off")`` (docs/testing.md#verifying-what-the-client-did). A request nothing
+answered fails the test at teardown, with why, unless the marker says ``allow_unmatched=True``.
 
 Each test gets a server of its own, so it starts from a clean state; within a test, requests carrying
 ``X-Mockagent-Session: NAME`` live apart from the rest, and ``server.reset(NAME)`` clears one session.
@@ -59,6 +65,8 @@ _MARKER_KEYS = {
     "cassettes",
     "record_mode",
     "upstreams",
+    "allow_unmatched",
+    "session",
 }
 _FAILED = pytest.StashKey[bool]()
 
@@ -76,7 +84,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "mockagent(scenarios=None, with_builtin=False, watch=False, manual_clock=False, speed=1.0, platform=None, "
-        "cassette=None, record_mode=None, upstreams=None): configure the mockagent server fixture for this test",
+        "faults=None, rate_limit=None, chaos=0.0, seed=0, cassette=None, cassettes=None, record_mode=None, "
+        "upstreams=None, allow_unmatched=False, session=None): configure the mockagent server fixture for this "
+        "test (allow_unmatched: do not fail the test for requests nothing answered; session: the session its "
+        "journal, assert_called, verdict and unmatched helpers read by default, None for every session)",
     )
 
 
@@ -157,14 +168,45 @@ def _kept_on_success(request: pytest.FixtureRequest, settings: Settings) -> Iter
             path.write_bytes(before)
 
 
+def _verifying(request: pytest.FixtureRequest) -> tuple[bool, str | None]:
+    """The marker's `allow_unmatched` and `session`."""
+    marker = request.node.get_closest_marker("mockagent")
+    options = marker.kwargs if marker else {}
+    session = options.get("session")
+    if session is not None and not isinstance(session, str):
+        raise pytest.UsageError("the mockagent marker's session is a session's name, or None for every session")
+    return bool(options.get("allow_unmatched", False)), session
+
+
+def _fail_on_unmatched(server: MockServer, allowed: bool) -> None:
+    """CHOSEN: a request nothing answered fails its test at teardown (reported as an error of that test,
+    after the server stopped, so that every request is journaled), unless the marker allows it."""
+    if allowed:
+        return
+    unmatched = server.unmatched()
+    if unmatched:
+        lines = [
+            f"{entry.method} {entry.path} → {entry.status}: {entry.explanation or 'nothing answered it'}"
+            for entry in unmatched
+        ]
+        pytest.fail(
+            f"{len(unmatched)} request(s) to mockagent were unmatched (mark the test "
+            "@pytest.mark.mockagent(allow_unmatched=True) if that is what it means to do):\n  " + "\n  ".join(lines),
+            pytrace=False,
+        )
+
+
 @pytest.fixture
 def mockagent_server(mockagent_settings: Settings, request: pytest.FixtureRequest) -> Iterator[ThreadedMockServer]:
     """A running server in a background thread, for sync tests and sync clients (SDKs, httpx)."""
+    allowed, session = _verifying(request)
     with (
         _kept_on_success(request, mockagent_settings),
         ThreadedMockServer(mockagent_settings, shutdown_grace=TEARDOWN_GRACE) as server,
     ):
+        server.verify_session = session
         yield server
+    _fail_on_unmatched(server.server, allowed)
 
 
 try:
@@ -178,6 +220,9 @@ else:
         mockagent_settings: Settings, request: pytest.FixtureRequest
     ) -> AsyncIterator[MockServer]:
         """A running server on the test's own event loop, for async tests."""
+        allowed, session = _verifying(request)
         with _kept_on_success(request, mockagent_settings):
             async with MockServer(mockagent_settings, shutdown_grace=TEARDOWN_GRACE) as server:
+                server.verify_session = session
                 yield server
+        _fail_on_unmatched(server, allowed)

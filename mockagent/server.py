@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from types import EllipsisType
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -14,16 +17,19 @@ from aiohttp.abc import AbstractAccessLogger
 
 from mockagent.admin import exposure
 from mockagent.app import build_app
-from mockagent.appkeys import CONTEXT, ENGINE
+from mockagent.appkeys import CONTEXT, ENGINE, redactor_of
 from mockagent.clock import Clock, ManualClock
 from mockagent.connections import Runner
 from mockagent.engine import Engine
 from mockagent.errors import MockAgentError
+from mockagent.journal import Entry, Journal
 from mockagent.model import PlatformKey
 from mockagent.platforms import platform_classes
 from mockagent.scenarios.model import ScenarioSet
 from mockagent.sessions import DEFAULT_SESSION, Session
 from mockagent.settings import Settings
+from mockagent.verdicts import Verdict, judge
+from mockagent.verification import Count, Pattern, Verification, verify
 
 T = TypeVar("T")
 #: CHOSEN: how long a stopping server lets open responses finish (real seconds) before it cuts them. Their
@@ -31,6 +37,8 @@ T = TypeVar("T")
 #: only a request waiting on something else (a latency fault, a stalled stream) uses it up.
 SHUTDOWN_GRACE = 5.0
 REQUEST_LOG = logging.getLogger("mockagent.requests")
+#: What the verification helpers' `session` is by default: the server's `verify_session`.
+Which = str | None | EllipsisType
 
 
 class MockServer:
@@ -56,6 +64,10 @@ class MockServer:
         self.app: web.Application | None = None
         self._scenarios = scenarios  # already loaded from `settings` (the CLI validates before binding)
         self._runner: Runner | None = None
+        # The session the verification helpers read unless told (None: every session); the pytest fixtures
+        # set it from their marker.
+        self.verify_session: str | None = None
+        self._stopped: list[Kept] | None = None  # the sessions' journals as they were when the server stopped
 
     async def start(self) -> MockServer:
         problem = exposure(self.host, self.settings)
@@ -85,6 +97,8 @@ class MockServer:
         """Stop listening, end every unfinished run (each open stream gets its platform's closing frames,
         each waiting reply answers), let the responses finish within the grace, then close."""
         if self._runner is not None:
+            # Stopping forgets every session but the default: what they journaled stays readable.
+            self._stopped = [Kept(s.name, s.journal, s.clock) for s in self.engine.sessions.sessions()]
             await self._runner.cleanup()
             self._runner = None
 
@@ -164,6 +178,89 @@ class MockServer:
         if not isinstance(clock, ManualClock):
             raise TypeError("advance() needs a server started with manual_clock=True")
         await clock.advance(seconds)
+
+    # ── verifying what clients did (docs/testing.md#verifying-what-the-client-did) ──────────────────
+
+    def _verified(self, session: Which) -> list[Kept]:
+        name = self.verify_session if session is ... else session
+        if self._stopped is not None:
+            kept = self._stopped
+        else:
+            kept = [Kept(s.name, s.journal, s.clock, s) for s in self.engine.sessions.sessions()]
+        return [k for k in kept if name is None or k.name == name]
+
+    def entries(self, session: Which = ...) -> list[Entry]:
+        """The journal entries of `session` (by default the fixture's; None: every session), oldest first."""
+        return list(heapq.merge(*(list(s.journal) for s in self._verified(session)), key=lambda e: e.id))
+
+    def journal(
+        self,
+        method: str | None = None,
+        platform: str | None = None,
+        path: str | None = None,
+        agent: str | None = None,
+        body: Any = None,
+        session: Which = ...,
+    ) -> list[dict[str, Any]]:
+        """The entries a pattern matches, as ``GET /__mockagent/journal`` shows them (redacted)."""
+        sessions = {s.name: s for s in self._verified(session)}
+        pattern = Pattern(method, platform, path, agent, body)
+        redactor = redactor_of(self._started_app)
+        return [
+            entry.as_json(sessions[entry.session].clock, redactor)
+            for entry in self.entries(session)
+            if pattern.matches(entry)
+        ]
+
+    def assert_called(
+        self,
+        method: str | None = None,
+        platform: str | None = None,
+        path: str | None = None,
+        agent: str | None = None,
+        body: Any = None,
+        *,
+        n: int | None = None,
+        at_least: int | None = None,
+        at_most: int | None = None,
+        session: Which = ...,
+    ) -> None:
+        """Fail (AssertionError) unless the count of requests matching the pattern holds (nothing given: at
+        least one); the message names the closest other requests and what differed."""
+        __tracebackhide__ = True
+        checked = self.verification(Pattern(method, platform, path, agent, body), Count(n, at_least, at_most), session)
+        if not checked.passed:
+            raise AssertionError(checked.message)
+
+    def verification(self, pattern: Pattern, count: Count, session: Which = ...) -> Verification:
+        """What `assert_called` checks, without raising."""
+        return verify(self.entries(session), pattern, count, redactor_of(self._started_app))
+
+    def verdict(self, name: str, session: Which = ..., **options: object) -> Verdict:
+        """A verdict on the client's behaviour (`mockagent.verdicts`), truthy when it passed."""
+        runs = [run for k in self._verified(session) if k.live is not None for run in k.live.runs.values()]
+        return judge(name, self.entries(session), runs, options)
+
+    def unmatched(self, session: Which = ...) -> list[Entry]:
+        """The requests nothing answered (no reply, stub, recording or route)."""
+        return [entry for entry in self.entries(session) if entry.unmatched]
+
+    @property
+    def _started_app(self) -> web.Application:
+        assert self.app is not None, "the server was never started"
+        return self.app
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """What the verification helpers read of a session. A stopped server keeps only its journal and clock:
+    its sessions (their runs, records and scratch files) are let go, but a test's teardown still reads what
+    was journaled."""
+
+    name: str
+    journal: Journal
+    clock: Clock
+    live: Session | None = None  # the session itself while the server runs (its runs, for resumed_pauses)
 
 
 class RequestLine(AbstractAccessLogger):
@@ -263,6 +360,63 @@ class ThreadedMockServer:
 
     def session(self, name: str = DEFAULT_SESSION) -> Session:
         return self.server.session(name)
+
+    # The journal is written on the server's loop: it is read there, between two of its steps.
+    def entries(self, session: Which = ...) -> list[Entry]:
+        return self._read(lambda: self.server.entries(session))
+
+    def journal(
+        self,
+        method: str | None = None,
+        platform: str | None = None,
+        path: str | None = None,
+        agent: str | None = None,
+        body: Any = None,
+        session: Which = ...,
+    ) -> list[dict[str, Any]]:
+        return self._read(lambda: self.server.journal(method, platform, path, agent, body, session))
+
+    def assert_called(
+        self,
+        method: str | None = None,
+        platform: str | None = None,
+        path: str | None = None,
+        agent: str | None = None,
+        body: Any = None,
+        *,
+        n: int | None = None,
+        at_least: int | None = None,
+        at_most: int | None = None,
+        session: Which = ...,
+    ) -> None:
+        __tracebackhide__ = True
+        pattern, count = Pattern(method, platform, path, agent, body), Count(n, at_least, at_most)
+        checked = self.verification(pattern, count, session)
+        if not checked.passed:
+            raise AssertionError(checked.message)
+
+    def verification(self, pattern: Pattern, count: Count, session: Which = ...) -> Verification:
+        return self._read(lambda: self.server.verification(pattern, count, session))
+
+    def verdict(self, name: str, session: Which = ..., **options: object) -> Verdict:
+        return self._read(lambda: self.server.verdict(name, session, **options))
+
+    def unmatched(self, session: Which = ...) -> list[Entry]:
+        return self._read(lambda: self.server.unmatched(session))
+
+    def _read(self, call: Callable[[], T]) -> T:
+        """`call` on the server's loop while it runs; once it has stopped, here."""
+        if self._thread.is_alive() and not self._loop.is_closed():
+            return self._call(_on_loop(call))
+        return call()
+
+    @property
+    def verify_session(self) -> str | None:
+        return self.server.verify_session
+
+    @verify_session.setter
+    def verify_session(self, name: str | None) -> None:
+        self.server.verify_session = name
 
     @property
     def clock(self) -> Clock:

@@ -48,6 +48,7 @@ def agentos(server: ThreadedMockServer, agent: str, body: dict[str, Any]) -> htt
         ("please CANCEL subscription", "cancelling subscription"),  # regex with ignore_case beside it
     ],
 )
+@pytest.mark.mockagent(scenarios=[SCENARIOS], allow_unmatched=True)
 def test_message_tests(mockagent_server: ThreadedMockServer, message: str, reply: str) -> None:
     response = beeos(mockagent_server, "messages", message)
     if reply == "say please":
@@ -129,6 +130,7 @@ def test_priority_before_file_order(mockagent_server: ThreadedMockServer) -> Non
     assert said(beeos(mockagent_server, "ranked", "a")) == "written first"
 
 
+@pytest.mark.mockagent(scenarios=[SCENARIOS], allow_unmatched=True)
 def test_the_explanation_names_each_failed_condition_and_the_value_it_saw(
     mockagent_server: ThreadedMockServer,
 ) -> None:

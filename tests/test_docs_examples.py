@@ -6,6 +6,7 @@ behaviour the server no longer has)."""
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 import httpx
@@ -76,3 +77,15 @@ def test_an_example_loads_and_each_agent_answers(tmp_path: Path, where: str, tex
             # A stub with a `when` may not take this request (its route or the 404 answers): never a 5xx.
             took = response.status_code == stub.status if stub.when is None else response.status_code < 500
             assert took, f"{where}: {stub.source}: {response.status_code} {response.text}"
+
+
+PYTHON = re.compile(r"^ *```python\n(.*?)^ *```", re.DOTALL | re.MULTILINE)
+
+
+def test_the_readme_verdict_example_is_a_test_that_passes(pytester: pytest.Pytester) -> None:
+    """The README's verdict example, run as the test file it is (a client that backs off after a 429)."""
+    blocks = [textwrap.dedent(b[1]) for b in PYTHON.finditer((ROOT / "README.md").read_text()) if "verdict(" in b[1]]
+    assert len(blocks) == 1
+    pytester.makepyfile(test_readme=blocks[0])
+    result = pytester.runpytest("-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function")
+    result.assert_outcomes(passed=1)

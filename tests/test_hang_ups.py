@@ -65,3 +65,24 @@ def test_a_hang_up_before_the_answer_is_journaled_as_499(mockagent_server: Threa
     mockagent_server.until_idle()
     journal = httpx.get(f"{mockagent_server.url}/__mockagent/journal", params={"path": "/beeos/*"}).json()["entries"]
     assert [(entry["status"], entry["agent"]) for entry in journal] == [(499, "slow")]
+
+
+def test_a_client_gone_before_a_streams_head_is_a_hang_up_not_an_error(
+    mockagent_server: ThreadedMockServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found by the framing fuzz: a half-closed socket with a body still owed makes aiohttp close the transport
+    # before the event feed writes its head, and the write raised ClientConnectionResetError into the log.
+    port = mockagent_server.server.port
+    request = (
+        f"GET /__mockagent/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n"
+        "Content-Length: 1\r\n\r\n"
+    ).encode()
+    with caplog.at_level(logging.WARNING, logger="mockagent"), caplog.at_level(logging.WARNING, logger="aiohttp"):
+        for _ in range(5):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(request)
+                sock.shutdown(socket.SHUT_WR)
+                while sock.recv(65536):
+                    pass
+        assert httpx.get(f"{mockagent_server.url}/__mockagent/health", timeout=10).status_code == 200
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING] == []

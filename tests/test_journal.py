@@ -108,6 +108,7 @@ def test_a_stream_is_in_the_journal_while_it_is_open_and_fills_in_as_it_goes(
     assert [frame["at"] for frame in frames[:3]] == [1.0, 2.0, 3.0]  # each word at its clock second
 
 
+@pytest.mark.mockagent(scenarios=[SCENARIOS], manual_clock=True, allow_unmatched=True)
 def test_what_decided_each_answer(mockagent_server: ThreadedMockServer) -> None:
     assert beeos(mockagent_server, "picky", "weather?").status_code == 200
     assert beeos(mockagent_server, "picky", "news?").status_code == 404
@@ -136,6 +137,7 @@ def test_what_decided_each_answer(mockagent_server: ThreadedMockServer) -> None:
     assert [e["conversation"] for e in journal(mockagent_server, agent="asking")] == ["c1", "c1"]
 
 
+@pytest.mark.mockagent(scenarios=[SCENARIOS], manual_clock=True, allow_unmatched=True)
 def test_an_explanation_shows_no_credential(mockagent_server: ThreadedMockServer) -> None:
     sent = "kq-sent-key-abcdef0123456789abcdef0123"
     body = {"message": "hi", "llm_config": {"apiKey": "sk-bad-0123456789abcdef0123456789"}}
@@ -150,6 +152,7 @@ def test_an_explanation_shows_no_credential(mockagent_server: ThreadedMockServer
             assert secret not in shown
 
 
+@pytest.mark.mockagent(scenarios=[SCENARIOS], manual_clock=True, allow_unmatched=True)
 def test_filters_and_pages(mockagent_server: ThreadedMockServer) -> None:
     for message in ("weather", "x", "weather", "y", "weather"):
         beeos(mockagent_server, "picky", message)

@@ -72,6 +72,7 @@ PLATFORMS: dict[str, tuple[Call, Callable[[httpx.Response], str]]] = {
 
 
 @pytest.mark.parametrize("platform", list(PLATFORMS))
+@pytest.mark.mockagent(scenarios=[SCENARIOS], allow_unmatched=True)
 def test_an_unmatched_message_is_the_platforms_404_with_the_near_misses(
     mockagent_server: ThreadedMockServer, platform: str
 ) -> None:
@@ -96,6 +97,7 @@ def test_a_matching_message_is_answered(mockagent_server: ThreadedMockServer, pl
     assert run["reply"].startswith(f"{mockagent_server.server.settings.scenario_paths[0]}:")
 
 
+@pytest.mark.mockagent(scenarios=[SCENARIOS], allow_unmatched=True)
 def test_the_nearest_replies_come_first_and_list_every_failed_condition(mockagent_server: ThreadedMockServer) -> None:
     url = mockagent_server.base_url("beeos") + "/api/v1/agents/strict/invoke"
     headers = {"Authorization": "Bearer oag_" + "a" * 64}
@@ -111,6 +113,7 @@ def test_the_nearest_replies_come_first_and_list_every_failed_condition(mockagen
     assert "the message equals 'hello': it is 'hello there', the turn equals 1: it is 2" in misses[2]
 
 
+@pytest.mark.mockagent(scenarios=[SCENARIOS], allow_unmatched=True)
 def test_a_long_message_is_quoted_short(mockagent_server: ThreadedMockServer) -> None:
     call, message_of = PLATFORMS["beeos"]
     message = message_of(call(mockagent_server, "x" * 10_000))

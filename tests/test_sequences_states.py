@@ -113,6 +113,7 @@ def test_cycle_starts_the_sequence_over(mockagent_server: ThreadedMockServer) ->
     assert answers == ["first", timeout, "third", "first", timeout, "third", "first"]
 
 
+@pytest.mark.mockagent(scenarios=[SCENARIOS], allow_unmatched=True)
 def test_error_when_used_up_is_the_platforms_404_naming_the_sequence(mockagent_server: ThreadedMockServer) -> None:
     assert beeos_error(beeos(mockagent_server, "streaming", "hi"), 429)
     assert said(beeos(mockagent_server, "streaming", "hi")) == "cut short"  # a blocking call has no stream to break
@@ -126,6 +127,7 @@ def test_error_when_used_up_is_the_platforms_404_naming_the_sequence(mockagent_s
     assert admin(mockagent_server, "GET", "/journal").json()["entries"][-1]["explanation"] == error["message"]
 
 
+@pytest.mark.mockagent(scenarios=[SCENARIOS], allow_unmatched=True)
 def test_a_stream_gets_the_faults_and_the_items_stream_fault(mockagent_server: ThreadedMockServer) -> None:
     limited, _ = zeus(mockagent_server, "streaming")
     assert limited.status_code == 429
@@ -144,6 +146,7 @@ def test_a_stream_gets_the_faults_and_the_items_stream_fault(mockagent_server: T
     assert "is used up" in used_up.json()["detail"]
 
 
+@pytest.mark.mockagent(scenarios=[SCENARIOS], allow_unmatched=True)
 def test_an_aster_stream_walks_the_same_sequence(mockagent_server: ThreadedMockServer) -> None:
     def chat() -> httpx.Response:
         body = {"agentId": 70, "message": {"role": "user", "parts": [{"type": "text", "text": "hi"}]}}
@@ -178,6 +181,7 @@ def test_sequences_count_per_session(mockagent_server: ThreadedMockServer) -> No
 # ── states ───────────────────────────────────────────────────────────────────────────────────────
 
 
+@pytest.mark.mockagent(scenarios=[SCENARIOS], allow_unmatched=True)
 def test_states_are_required_and_set_across_requests(mockagent_server: ThreadedMockServer) -> None:
     shipped = beeos_error(beeos(mockagent_server, "shop", "ship it"), 404)  # nothing paid yet
     assert "state checkout equals 'paid': it is 'started'" in shipped["message"]
@@ -201,6 +205,7 @@ def test_states_are_required_and_set_across_requests(mockagent_server: ThreadedM
     assert said(beeos(mockagent_server, "shop", "pay")) == "paid"
 
 
+@pytest.mark.mockagent(scenarios=[SCENARIOS], allow_unmatched=True)
 def test_states_are_kept_per_session(mockagent_server: ThreadedMockServer) -> None:
     beeos_error(beeos(mockagent_server, "shop", "pay", session="alice"), 503)
     assert said(beeos(mockagent_server, "shop", "pay", session="alice")) == "paid"
@@ -217,6 +222,7 @@ def test_states_are_kept_per_session(mockagent_server: ThreadedMockServer) -> No
     beeos_error(beeos(mockagent_server, "shop", "pay", session="alice"), 503)
 
 
+@pytest.mark.mockagent(scenarios=[SCENARIOS], allow_unmatched=True)
 def test_the_admin_api_reads_sets_and_resets_states(mockagent_server: ThreadedMockServer) -> None:
     alice = {"X-Mockagent-Session": "alice"}
     put = admin(mockagent_server, "PUT", "/states/checkout", json={"state": "cancelled"}, headers=alice)
@@ -256,6 +262,7 @@ def test_state_changes_follow_the_admin_apis_origin_rule(mockagent_server: Threa
     assert admin(mockagent_server, "GET", "/states").json() == {}
 
 
+@pytest.mark.mockagent(scenarios=[SCENARIOS], allow_unmatched=True)
 def test_the_threaded_fixture_reads_sets_and_resets_states(mockagent_server: ThreadedMockServer) -> None:
     mockagent_server.set_state("checkout", "paid", session="alice")
     assert said(beeos(mockagent_server, "shop", "ship", session="alice")) == "shipped"
@@ -269,6 +276,7 @@ def test_the_threaded_fixture_reads_sets_and_resets_states(mockagent_server: Thr
     beeos_error(beeos(mockagent_server, "shop", "ship", session="alice"), 404)
 
 
+@pytest.mark.mockagent(scenarios=[SCENARIOS], allow_unmatched=True)
 async def test_the_async_fixture_reads_sets_and_resets_states(mockagent_aserver: MockServer) -> None:
     url = f"{mockagent_aserver.base_url('beeos')}/api/v1/agents/shop/invoke"
     async with httpx.AsyncClient(timeout=10) as client:

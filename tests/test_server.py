@@ -14,6 +14,7 @@ def test_health_lists_every_platform(mockagent_server: ThreadedMockServer) -> No
     assert response.json() == {"status": "ok", "platforms": ["beeos", "agentos", "xpander", "zeus", "aster"]}
 
 
+@pytest.mark.mockagent(allow_unmatched=True)
 def test_unknown_path_is_json_not_html(mockagent_server: ThreadedMockServer) -> None:
     response = httpx.get(f"{mockagent_server.url}/nowhere")
     assert response.status_code == 404

@@ -69,6 +69,7 @@ def test_a_text_stub_with_templated_headers_and_body(mockagent_server: ThreadedM
     assert beta.text == "mockagent beta"
 
 
+@pytest.mark.mockagent(scenarios=[SCENARIOS], allow_unmatched=True)
 def test_a_stub_with_path_parameters_under_a_platform(mockagent_server: ThreadedMockServer) -> None:
     url = f"{mockagent_server.base_url('xpander')}/v1/devices/dev-7/status?verbose=1"
     response = httpx.get(url, headers={"X-User": "ana"}, timeout=10)
@@ -95,6 +96,7 @@ def test_when_on_the_body_headers_and_query(mockagent_server: ThreadedMockServer
     assert (dry.status_code, dry.json(), dry.headers["Retry-After"]) == (202, {"dry_run": True}, "3")
 
 
+@pytest.mark.mockagent(scenarios=[SCENARIOS], allow_unmatched=True)
 def test_a_body_that_is_no_json_object_has_no_fields(mockagent_server: ThreadedMockServer) -> None:
     url = f"{mockagent_server.base_url('zeus')}/api/tickets"
     too_deep = b'{"kind": "bug", "x": ' + b"[" * 200 + b"]" * 200 + b"}"  # deeper than any platform takes
@@ -106,6 +108,7 @@ def test_a_body_that_is_no_json_object_has_no_fields(mockagent_server: ThreadedM
     assert spaced.status_code == 201
 
 
+@pytest.mark.mockagent(scenarios=[SCENARIOS], allow_unmatched=True)
 def test_when_on_a_path_parameter_and_its_regex_groups(mockagent_server: ThreadedMockServer) -> None:
     url = f"{mockagent_server.base_url('zeus')}/api/tickets"
     assert httpx.get(f"{url}/T-42", timeout=10).json() == {"ticket": "T-42", "number": "42"}
@@ -305,6 +308,7 @@ def test_a_servers_rate_limit_counts_stub_calls(mockagent_server: ThreadedMockSe
     assert statuses == [200, 200, 429]
 
 
+@pytest.mark.mockagent(scenarios=[SCENARIOS], allow_unmatched=True)
 def test_the_journal_names_the_stub_that_answered(mockagent_server: ThreadedMockServer) -> None:
     httpx.get(f"{mockagent_server.url}/healthz", timeout=10)
     httpx.get(f"{mockagent_server.base_url('zeus')}/api/tickets/T-1", timeout=10)
@@ -320,6 +324,7 @@ def test_the_journal_names_the_stub_that_answered(mockagent_server: ThreadedMock
 # ── no stub answers ──────────────────────────────────────────────────────────────────────────────────
 
 
+@pytest.mark.mockagent(scenarios=[SCENARIOS], allow_unmatched=True)
 def test_the_404_names_the_stubs_that_came_nearest(mockagent_server: ThreadedMockServer) -> None:
     url = f"{mockagent_server.base_url('zeus')}/api/tickets"
     response = httpx.post(url, json={"kind": "bug"}, headers={"X-Env": "dev"}, timeout=10)
@@ -337,13 +342,14 @@ def test_the_404_names_the_stubs_that_came_nearest(mockagent_server: ThreadedMoc
     assert root.json()["error"].startswith("nothing is served at /elsewhere")
 
 
+@pytest.mark.mockagent(scenarios=[SCENARIOS], allow_unmatched=True)
 def test_a_path_served_with_other_methods_is_still_a_405(mockagent_server: ThreadedMockServer) -> None:
     response = httpx.get(f"{mockagent_server.base_url('zeus')}/api/agent/invoke", timeout=10)
     assert response.status_code == 405
     assert response.headers["Allow"] == "POST"
 
 
-@pytest.mark.mockagent(scenarios=[SCENARIOS], platform="xpander")
+@pytest.mark.mockagent(scenarios=[SCENARIOS], platform="xpander", allow_unmatched=True)
 def test_one_platform_at_the_root_serves_its_stubs_and_the_roots(mockagent_server: ThreadedMockServer) -> None:
     device = httpx.get(f"{mockagent_server.url}/v1/devices/d3/status", headers={"X-User": "bo"}, timeout=10)
     assert (device.status_code, device.json()["device"]) == (200, "d3")

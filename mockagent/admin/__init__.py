@@ -1,6 +1,6 @@
 """mockagent's own API under /__mockagent (docs/admin.md): health, stats, sessions, the clock, runs, the
-journal, scenario states and sequence counters, scenarios, faults, and the API's own OpenAPI document
-(openapi.json) — one module per noun, each route behind the access rules of `access`.
+journal, scenario states and sequence counters, scenarios, faults, verification, and the API's own OpenAPI
+document (openapi.json) — one module per noun, each route behind the access rules of `access`.
 
 Everything but health, stats, sessions, scenarios, faults and reload is about one session: the one named
 by ``X-Mockagent-Session`` (or ``?session=``), else the default session.
@@ -11,7 +11,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mockagent.admin import clock, events, faults, health, journal, openapi, runs, scenarios, sessions, states
+from mockagent.admin import (
+    clock,
+    events,
+    faults,
+    health,
+    journal,
+    openapi,
+    runs,
+    scenarios,
+    sessions,
+    states,
+    verification,
+)
 from mockagent.admin.access import ADMIN_PREFIX, MIN_TOKEN_LENGTH, Handler, exposure, guarded, is_loopback
 from mockagent.admin.sessions import session_named, session_of
 
@@ -57,6 +69,8 @@ def admin_routes() -> Iterable[AdminRoute]:
         AdminRoute("DELETE", "/states/{name:.+}", states.on_reset_state),
         AdminRoute("GET", "/sequences", states.on_get_sequences),
         AdminRoute("DELETE", "/sequences", states.on_reset_sequences),
+        AdminRoute("POST", "/verify", verification.on_verify),
+        AdminRoute("GET", "/verdicts/{name}", verification.on_get_verdict),
     ]
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from yarl import URL
 
 from fuzz.routes import ADMIN
@@ -245,7 +246,11 @@ class Fuzzed:
 
     def fresh(self, owner: str) -> Known:
         """The ids the server holds, with `owner`'s made anew: a route's fuzz starts with tasks to cancel,
-        approvals to decide and questions to answer whatever the routes fuzzed before it did to theirs."""
+        approvals to decide and questions to answer whatever the routes fuzzed before it did to theirs — and
+        the server as it started, whatever the admin API was sent (faults added, scenarios replaced)."""
+        admin = f"{self.server.url}/__mockagent"
+        assert httpx.delete(f"{admin}/faults", timeout=SAFETY).status_code == 200
+        assert httpx.post(f"{admin}/reload", timeout=SAFETY).status_code == 200
         seeder = self.seeders.get(owner)
         if seeder is None:
             return self.known

@@ -259,10 +259,12 @@ def test_unknown_run_is_404(api: Api) -> None:
     error_of(api.get(f"/api/v1/runs/{uuid.uuid4()}"), 404, "NOT_FOUND")
 
 
+@pytest.mark.mockagent(allow_unmatched=True)
 def test_unknown_route_is_404_in_the_envelope(api: Api) -> None:
     error_of(api.get("/api/v1/nothing"), 404, "NOT_FOUND")
 
 
+@pytest.mark.mockagent(allow_unmatched=True)
 def test_wrong_method_is_405(api: Api) -> None:
     error_of(api.get("/api/v1/agents/echo/invoke"), 405, "METHOD_NOT_ALLOWED")
 

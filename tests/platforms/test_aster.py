@@ -541,6 +541,7 @@ def test_404_unknown_agent_and_conversation(mockagent_server: ThreadedMockServer
     assert error_of(post_chat(mockagent_server, TOOLS, thread=thread), 404) == {"error": "Conversation not found"}
 
 
+@pytest.mark.mockagent(allow_unmatched=True)
 def test_404_unknown_route_in_aster_shape(mockagent_server: ThreadedMockServer) -> None:
     response = httpx.get(f"{mockagent_server.base_url('aster')}/nothing-here", headers=AUTH)
     assert error_of(response, 404) == {"error": "Not found"}
@@ -551,6 +552,7 @@ def test_400_get_conversation_needs_thread_id(mockagent_server: ThreadedMockServ
     assert error_of(response, 400) == {"error": "threadId is required"}
 
 
+@pytest.mark.mockagent(allow_unmatched=True)
 def test_405_method_not_allowed(mockagent_server: ThreadedMockServer) -> None:
     base = mockagent_server.base_url("aster")
     response = httpx.get(f"{base}/chat", headers=AUTH)
@@ -657,7 +659,7 @@ def test_render_error_covers_every_kind(kind: ErrorKind) -> None:
     assert response.headers.get("Retry-After") == ("3" if kind is ErrorKind.RATE_LIMITED else None)
 
 
-@pytest.mark.mockagent(platform="aster")
+@pytest.mark.mockagent(platform="aster", allow_unmatched=True)
 def test_served_alone_at_the_root(mockagent_server: ThreadedMockServer) -> None:
     assert mockagent_server.base_url("aster") == f"{mockagent_server.url}/api"
     response = post_chat(mockagent_server, ECHO, "root")

@@ -239,6 +239,7 @@ def test_body_errors(mockagent_server: ThreadedMockServer) -> None:
     assert (err["type"], err["code"]) == ("invalid_request_error", "payload_too_large")
 
 
+@pytest.mark.mockagent(scenarios=[AGENTS], with_builtin=True, allow_unmatched=True)
 def test_unknown_agent_route_and_method(mockagent_server: ThreadedMockServer) -> None:
     err = error(invoke(mockagent_server, "nobody", {"message": "x"}), 404)
     assert (err["type"], err["code"]) == ("not_found_error", "agent_not_found")

@@ -449,6 +449,7 @@ def test_declared_keys_are_enforced(mockagent_server: ThreadedMockServer) -> Non
     assert detail(call("echo-only", "other"), 403) == "This API key may not use this agent"
 
 
+@pytest.mark.mockagent(allow_unmatched=True)
 def test_unknown_agent_task_and_route_are_404(client: httpx.Client) -> None:
     assert detail(invoke(client, "nobody"), 404) == "Agent not found"
     assert detail(client.get(f"/v1/tasks/{uuid.uuid4()}"), 404) == "Task not found"
@@ -456,6 +457,7 @@ def test_unknown_agent_task_and_route_are_404(client: httpx.Client) -> None:
     assert detail(client.get("/v1/nothing"), 404) == "Not Found"
 
 
+@pytest.mark.mockagent(allow_unmatched=True)
 def test_wrong_method_is_405(client: httpx.Client) -> None:
     assert detail(client.get("/v1/agents/echo/invoke"), 405) == "Method Not Allowed"
 

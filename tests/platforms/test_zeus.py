@@ -437,6 +437,7 @@ def test_declared_tokens_and_agent_scoped_tokens(mockagent_server: ThreadedMockS
     assert detail(scoped, 403) == "Not allowed to use this agent"
 
 
+@pytest.mark.mockagent(scenarios=[AGENTS], with_builtin=True, allow_unmatched=True)
 def test_unknown_route_and_wrong_method(mockagent_server: ThreadedMockServer) -> None:
     base = mockagent_server.base_url("zeus")
     missing = httpx.post(f"{base}/api/agent/nothing", json={}, timeout=10)
