@@ -20,7 +20,7 @@ from mockagent.feed import Feed
 from mockagent.ids import uuid4
 from mockagent.journal import Decided
 from mockagent.model import PlatformKey
-from mockagent.runs import DEFAULT_APPROVAL_TTL, Conversation, Decision, PauseStyle, Run, chat_decision
+from mockagent.runs import DEFAULT_APPROVAL_TTL, TURNS_KEPT, Conversation, Decision, PauseStyle, Run, chat_decision
 from mockagent.scenarios.model import Agent, Answer, Match, NearMiss, Reply, ScenarioSet, StateChanges, Unmatched
 from mockagent.scenarios.stubs import StubMatch, StubMiss, StubsUnmatched
 from mockagent.sessions import MemorySessions, Session, SessionStore
@@ -30,6 +30,7 @@ from mockagent.variables import turn_variables as variables_of
 #: How many near misses an unmatched request's explanation lists.
 NEAREST = 3
 _NO_GROUPS: Mapping[str, str] = MappingProxyType({})
+_NO_TOOLS: frozenset[str] = frozenset()
 
 
 class Engine:
@@ -198,7 +199,7 @@ class Engine:
             approval_ttl=self.approval_ttl,
             variables=turn_variables,
             seed=f"{played.pace.seed}:{played.id}:{session.runs_started}",
-            require_approval=frozenset(require_approval),
+            require_approval=frozenset(require_approval) if require_approval else _NO_TOOLS,
             reply=reply,
         )
         played_by(turn_variables, run)
@@ -228,7 +229,10 @@ class Engine:
             session.counter -= 1
             _forget_if_new(context.session, conversation)
             raise
-        conversation.runs.append(run)
+        turns = conversation.runs
+        turns.append(run)
+        if len(turns) > TURNS_KEPT:
+            del turns[0]
         session.runs[run.id] = run
         if reply is not None:
             session.sequences[reply.key] = session.sequences.get(reply.key, 0) + 1

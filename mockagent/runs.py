@@ -9,13 +9,11 @@ the events a stream has delivered by *t*.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import math
 import random
 import re
-from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -144,7 +142,9 @@ class Conversation:
     platform: PlatformKey
     agent_id: str
     created_at: float
-    runs: deque[Run] = field(default_factory=functools.partial(deque, maxlen=TURNS_KEPT))
+    # A list, not a deque: most conversations have one turn, and an empty deque costs 600 bytes to a list's
+    # 56 (trimmed to TURNS_KEPT by the engine as it appends).
+    runs: list[Run] = field(default_factory=list)
     turns: int = 0  # every turn it has had, forgotten ones included
     # A chat-style pause: the agent asked in text, and the next message answers.
     pending: Pending | None = None
@@ -568,6 +568,10 @@ class Run:
             log.warning("run %s of agent %s: %s", self.id, self.agent.id, err)
             raise ApiError(ErrorKind.INTERNAL, str(err)) from None
         self._notify()  # once the script is laid out, not once per event
+        if self.pending is None and self._gate is None:
+            # Laid out to its end: nothing renders a template of this run again, and what the variables
+            # hold (the request's body, headers and query) need not live as long as the run is kept.
+            self.variables.release()
 
     def _lay_out(self, steps: tuple[Step, ...], at: float) -> None:
         pace = self.agent.pace

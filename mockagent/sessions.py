@@ -187,7 +187,7 @@ def _forget_run(kinds: RecordKinds, run: Run) -> None:
     run is the oldest its conversation still has.)"""
     turns = run.conversation.runs
     if turns and turns[0] is run:
-        turns.popleft()
+        del turns[0]
     for records in kinds.values():
         records.forget(run)
 

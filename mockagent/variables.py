@@ -47,6 +47,11 @@ class Variables(dict[str, Any]):
             self[name] = value
         return value
 
+    def release(self) -> None:
+        """Forget every value and where the rest would come from (the run is laid out to its end)."""
+        self.clear()
+        self._make = None
+
     def copy(self) -> Variables:
         copied = Variables(self, self._make)
         copied.at = self.at

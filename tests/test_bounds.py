@@ -35,7 +35,7 @@ async def test_a_conversation_keeps_its_latest_turns(mockagent_aserver: MockServ
     assert conversation.turns == TURNS_KEPT + 5
     assert len(conversation.runs) == TURNS_KEPT
     assert conversation.runs[0].message == "m5"  # the oldest five are forgotten
-    assert conversation.runs[-1].variables["turn"] == TURNS_KEPT + 5
+    assert conversation.runs[-1].message == f"m{TURNS_KEPT + 4}"
 
 
 async def test_fault_counters_keep_their_latest_scopes() -> None:
