@@ -101,21 +101,22 @@ Step = Say | Reasoning | ToolCall | ToolResult | Ask | Fail | Delay | WaitPolls 
 
 
 # ── events: what a run did, in order, each at a clock time ──────────────────────────────────────────
+# (Slots: a run keeps one per chunk it said, and a server keeps thousands of runs for polling.)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TextDelta:
     text: str
     block: int  # a new block begins with each `say` step (AI SDK text-start/-end pairs follow it)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReasoningDelta:
     text: str
     block: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ToolCalled:
     call_id: str
     name: str
@@ -123,7 +124,7 @@ class ToolCalled:
     requires_approval: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ToolReturned:
     call_id: str
     name: str
@@ -140,7 +141,7 @@ class PauseKind(StrEnum):
     INPUT = "input"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Paused:
     kind: PauseKind
     request_id: str
@@ -149,25 +150,25 @@ class Paused:
     tool_call: ToolCalled | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Resumed:
     decision: str  # approved | rejected | answered
     # The tool arguments a human changed on approving (the admin API's approve {"args": …}); None: as called.
     args: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Failed:
     message: str
     code: str = "agent_error"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Completed:
     pass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Glitched:
     """Where a scripted stream fault strikes; `Run.follow` applies it to the stream being written."""
 
@@ -177,7 +178,7 @@ class Glitched:
 Event = TextDelta | ReasoningDelta | ToolCalled | ToolReturned | Paused | Resumed | Failed | Completed | Glitched
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Timed:
     """An event and the clock time at which it happens."""
 
