@@ -379,6 +379,7 @@ def _enter(request: web.Request, ctx: RequestContext, platform: str | None, endp
         )
     )
     request[ENTRY] = entry
+    entry.mirrored = MIRROR in request.app
     feed = request.app[ENGINE].feed
     if feed.active:
         feed.publish("request.received", session.name, platform, entry=entry.summary(session.clock))

@@ -92,6 +92,7 @@ class Entry:
         "item",
         "journal",
         "method",
+        "mirrored",
         "path",
         "platform",
         "query",
@@ -160,6 +161,7 @@ class Entry:
         self.response_truncated = False
         self.size = _OVERHEAD
         self.journal: Journal | None = None  # the journal counting its bytes (None once dropped)
+        self.mirrored = False  # the `--journal FILE` mirror will write it whole, dropped or not
 
     @property
     def unmatched(self) -> bool:
@@ -182,7 +184,10 @@ class Entry:
             self.frames = []
 
     def frame(self, at: float, raw: bytes) -> None:
-        """A stream's frame as it was sent (before any stream fault cut it, which the client sees)."""
+        """A stream's frame as it was sent (before any stream fault cut it, which the client sees). An entry
+        no view will read (dropped past the journal's bounds, or the journal is off) keeps none."""
+        if self.journal is None and not self.mirrored:
+            return
         if self.frames is None:
             self.frames = []
         if self.frames_size + len(raw) > MAX_FRAMES:
