@@ -14,7 +14,7 @@ import logging
 import math
 import random
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol, TypeVar
@@ -51,6 +51,7 @@ from mockagent.model import (
 )
 from mockagent.scenarios.model import Agent, Reply
 from mockagent.templating import Template, TemplateRenderError
+from mockagent.timeline import Timeline
 from mockagent.variables import Variables
 
 
@@ -220,7 +221,7 @@ class Run:
         self.reply = reply  # what decided this run's script (None: the rest of an earlier turn's)
         self.created_at = clock.now()
         self.started_at = self.created_at + agent.pace.queued
-        self.timeline: list[Timed] = []
+        self.timeline = Timeline()
         self.pending: Pending | None = None
         self.polls = 0
         self.record: object = None  # the platform's own typed record of this run (see `record_of`)
@@ -255,17 +256,23 @@ class Run:
             return (RunStatus.TIMED_OUT, deadline.at, deadline.reason)
         return None
 
-    def visible(self, now: float | None = None) -> list[Timed]:
+    def visible(self, now: float | None = None) -> Sequence[Timed]:
         """The events that have happened by clock time `now`."""
+        now = self._seen_by(now)
+        events = self.timeline
+        last = events.last_at
+        if last is not None and last <= now:
+            return events
+        return events.until(now)
+
+    def _seen_by(self, now: float | None) -> float:
+        """The moment up to which the run is seen at `now`: nothing after its end is ever seen."""
         now = self.clock.now() if now is None else now
         if self._ended is not None or self._deadline is not None:
             end = self._end_state()
             if end is not None and end[1] < now:
                 now = end[1]
-        events = self.timeline
-        if events and events[-1].at <= now:
-            return events
-        return [t for t in events if t.at <= now]
+        return now
 
     def status(self, now: float | None = None) -> RunStatus:
         now = self.clock.now() if now is None else now
@@ -298,7 +305,7 @@ class Run:
         return RunStatus.RUNNING
 
     def text(self, now: float | None = None) -> str:
-        return "".join(t.event.text for t in self.visible(now) if isinstance(t.event, TextDelta))
+        return self.timeline.text(self._seen_by(now))
 
     def failure(self, now: float | None = None) -> Failed | None:
         for timed in reversed(self.visible(now)):
@@ -490,7 +497,7 @@ class Run:
         at = self.clock.now() if at is None else at
         if self.status(at).is_terminal:
             return False
-        self.timeline = [t for t in self.timeline if t.at <= at]
+        self.timeline.cut_after(at)
         self._ended = (status, at, reason)
         self._gate = None
         self._notify()
@@ -540,7 +547,7 @@ class Run:
         except ApiError:
             # A template failed: the resume did not happen (the run still waits for its decision).
             self.pending, self.variables = pending, variables
-            del self.timeline[mark:]
+            self.timeline.truncate(mark)
             raise
 
     # ── playing a script into the timeline ───────────────────────────────────────────────────────
@@ -563,7 +570,7 @@ class Run:
         try:
             self._lay_out(steps, at)
         except TemplateRenderError as err:
-            del self.timeline[mark[0] :]
+            self.timeline.truncate(mark[0])
             self._text_blocks, self._calls, self._last_call = mark[1:]
             log.warning("run %s of agent %s: %s", self.id, self.agent.id, err)
             raise ApiError(ErrorKind.INTERNAL, str(err)) from None
@@ -583,10 +590,16 @@ class Run:
                     at += seconds
                 case Say():
                     self._text_blocks += 1
-                    for n, chunk in enumerate(self._chunks(step)):
-                        if n:
-                            at += self._interval(step.interval if step.interval is not None else pace.interval)
-                        self._append(at, TextDelta(chunk, self._text_blocks))
+                    chunks = self._chunks(step)
+                    ats = [at]
+                    for _ in range(len(chunks) - 1):
+                        at += self._interval(step.interval if step.interval is not None else pace.interval)
+                        ats.append(at)
+                    floor = self.timeline.last_at
+                    if floor is not None and ats[0] < floor:  # never back in time (see _append)
+                        ats = [max(moment, floor) for moment in ats]
+                    if chunks:
+                        self.timeline.say(chunks, ats, self._text_blocks)
                 case Reasoning(text):
                     self._text_blocks += 1
                     self._append(at, ReasoningDelta(text.render(variables), self._text_blocks))
@@ -668,8 +681,9 @@ class Run:
 
     def _append(self, at: float, event: Event) -> None:
         # Events never go back in time, even when a resume lands between two scheduled moments.
-        if self.timeline and at < self.timeline[-1].at:
-            at = self.timeline[-1].at
+        last = self.timeline.last_at
+        if last is not None and at < last:
+            at = last
         self.timeline.append(Timed(at, event, len(self.timeline)))
 
     def _chunks(self, step: Say) -> list[str]:
