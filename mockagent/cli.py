@@ -324,6 +324,7 @@ async def _serve(server: MockServer) -> None:
         raise click.ClickException(f"cannot listen on {server.host}:{server.port}: {err.strerror or err}") from err
     collector = Collector(server.engine)
     collector.start()
+    stopped = _stop_on_signals()  # before the banner: whoever reads it may signal at once
     agents = sorted(server.engine.scenarios.agents)
     clock = "manual clock" if settings.manual_clock else f"speed {settings.speed:g}x"
     click.echo(f"mockagent {__version__} listening on {server.url}  ({clock}, {running_loop_name()} loop)")
@@ -346,22 +347,22 @@ async def _serve(server: MockServer) -> None:
         click.echo(f"  health: {server.url}/__mockagent/health   — Ctrl-C to stop")
     sys.stdout.flush()
     try:
-        await _until_stopped()
+        await stopped.wait()
     finally:
         await collector.stop()
         await server.stop()
 
 
-async def _until_stopped() -> None:
-    """Return on SIGINT (Ctrl-C) or SIGTERM (what a container runtime or a process manager sends): both
+def _stop_on_signals() -> asyncio.Event:
+    """An event set on SIGINT (Ctrl-C) or SIGTERM (what a container runtime or a process manager sends): both
     stop the server the same way, within its grace period. A second signal while stopping is ignored."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        # Without signal handlers in the loop (Windows), Ctrl-C still cancels this wait through asyncio.run.
+        # Without signal handlers in the loop (Windows), Ctrl-C still cancels the wait through the runner.
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    return stop
 
 
 @main.command()

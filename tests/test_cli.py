@@ -302,6 +302,35 @@ async def test_serve_says_which_event_loop_runs_it_and_answers_on_either(args: t
         assert (await process.stderr.read()).decode() == ""
 
 
+# The command where uvloop does not import (Windows, PyPy): a None in sys.modules makes its import fail.
+WITHOUT_UVLOOP = [
+    sys.executable,
+    "-c",
+    "import sys; sys.modules['uvloop'] = None; from mockagent._entry import main; main()",
+]
+
+
+def test_serve_without_uvloop_runs_on_asyncio_and_refuses_loop_uvloop() -> None:
+    refused = subprocess.run(
+        [*WITHOUT_UVLOOP, "serve", "--port", "0", "--loop", "uvloop"], capture_output=True, text=True, timeout=SAFETY
+    )
+    assert refused.returncode == 2
+    assert "--loop" in refused.stderr
+    assert "uvloop does not import here" in refused.stderr
+    with subprocess.Popen(
+        [*WITHOUT_UVLOOP, "serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            banner = [process.stdout.readline().rstrip()]
+            while not banner[-1].endswith("Ctrl-C to stop"):  # then it stops on SIGTERM
+                banner.append(process.stdout.readline().rstrip())
+            assert banner[0].endswith("(speed 1x, asyncio loop)")
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=SAFETY) == 0
+
+
 def test_serve_refuses_a_loop_it_does_not_know() -> None:
     result = mockagent("serve", "--port", "0", "--loop", "trio")
     assert result.returncode == 2
