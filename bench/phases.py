@@ -26,6 +26,15 @@ STREAMS_LIMIT = 30.0  # seconds a burst of streams may take before the unfinishe
 IDLE_SETTLE = 1.0  # seconds a freshly started server sits idle before its RSS is read
 MOCK = "mockagent"
 BARE = "bare aiohttp"
+# Issue 15's targets.
+COLD_TARGET = 1.4  # spawn → first platform request answered, ÷ bare
+JSON_TARGET = 0.7  # JSON invoke throughput ÷ bare, 1 and 1,000 scenarios (journal off)
+JOURNAL_TARGET = 0.6  # … with the full journal (the default)
+SSE_TARGET = 1.0  # unpaced streams ÷ bare
+OVERSHOOT_TARGET = 0.005  # a 100 ms delay's overshoot p99 under the JSON load, seconds
+PACED_RSS_TARGET = 100  # MB, peak RSS of 2,000 paced streams at once
+LOADED_RSS_TARGET = 80  # MB, RSS after the sustained JSON load
+COLD_FIRST_REQUEST = "spawn → first 200 on a platform request (BeeOS JSON invoke)"
 
 
 @dataclass(frozen=True)
@@ -83,18 +92,18 @@ class Bench:
     def log(self, name: str) -> Path:
         return self.plan.work / "logs" / f"{name}.log"
 
-    def start_mock(self, folder: str = "suite", *options: str) -> Server:
+    def start_mock(self, folder: str = "suite", *options: str, probe: RequestSpec | None = None) -> Server:
         port = procs.free_port()
         command = procs.mock_command(self.folders[folder], port, *options)
-        return procs.start(f"mock-{folder}", command, port, self.log(folder))
+        return procs.start(f"mock-{folder}", command, port, self.log(folder), probe)
 
     def start_replay(self) -> Server:
         port = procs.free_port()
         return procs.start("replay", procs.replay_command(self.cassettes, port), port, self.log("replay"))
 
-    def start_bare(self) -> Server:
+    def start_bare(self, probe: RequestSpec | None = None) -> Server:
         port = procs.free_port()
-        return procs.start("bare", procs.baseline_command(self.wire_file, port), port, self.log("bare"))
+        return procs.start("bare", procs.baseline_command(self.wire_file, port), port, self.log("bare"), probe)
 
     @contextmanager
     def mock(self, folder: str = "suite") -> Iterator[Server]:
@@ -205,20 +214,40 @@ def _cold_starts(starts: dict[str, Callable[[], Server]], repeats: int) -> dict[
 
 
 def cold_start(bench: Bench) -> list[Row]:
+    """Spawn → the first 200 on a platform request (the JSON section's routed invoke; the baseline answers
+    its captured reply), so that nothing start-up puts off to the first request escapes the figure; and
+    spawn → the first 200 on the health path, which is only the server listening."""
     repeats = bench.plan.cold_repeats
-    measured = _cold_starts({"bare": bench.start_bare, "mock": bench.start_mock}, repeats)
+    first = wire.routed_spec()
+    measured = _cold_starts(
+        {
+            "bare": lambda: bench.start_bare(first),
+            "mock": lambda: bench.start_mock(probe=first),
+            "bare health": bench.start_bare,
+            "mock health": bench.start_mock,
+        },
+        repeats,
+    )
     (bare_ready, bare_rss), (mock_ready, mock_rss) = measured["bare"], measured["mock"]
+    bare_health, mock_health = measured["bare health"][0], measured["mock health"][0]
     section = "Cold start & idle memory"
     ratio = mock_ready / bare_ready
     rows = [
         Row(
             section,
-            f"spawn → first 200 on /__mockagent/health, median of {repeats} (4 agents)",
+            f"{COLD_FIRST_REQUEST}, median of {repeats} (4 agents)",
             ms(mock_ready),
             ms(bare_ready),
             times(ratio),
-            "≤ 1.5× bare",
-            ratio <= 1.5,
+            f"≤ {COLD_TARGET}× bare",
+            ratio <= COLD_TARGET,
+        ),
+        Row(
+            section,
+            f"spawn → first 200 on /__mockagent/health, median of {repeats} (4 agents)",
+            ms(mock_health),
+            ms(bare_health),
+            times(mock_health / bare_health),
         ),
         Row(
             section,
@@ -231,11 +260,11 @@ def cold_start(bench: Bench) -> list[Row]:
         ),
     ]
     if not bench.plan.quick:
-        many_ready, many_rss = _cold_starts({"many": lambda: bench.start_mock("many")}, 1)["many"]
+        many_ready, many_rss = _cold_starts({"many": lambda: bench.start_mock("many", probe=first)}, 1)["many"]
         rows += [
             Row(
                 section,
-                "spawn → first 200 (1,001 agents)",
+                f"{COLD_FIRST_REQUEST} (1,001 agents)",
                 ms(many_ready),
                 ms(bare_ready),
                 times(many_ready / bare_ready),
@@ -301,7 +330,7 @@ def _compare(bench: Bench, spec: RequestSpec, servers: dict[str, Callable[[], Se
     return {name: Throughput(tuple(results), rss[name]) for name, results in windows.items()}
 
 
-def _load_rows(section: str, label: str, mock: Throughput, bare: Throughput, target: float) -> list[Row]:
+def _load_rows(section: str, label: str, mock: Throughput, bare: Throughput, target: float | None) -> list[Row]:
     ratio = mock.rps / bare.rps
     rows = [
         Row(
@@ -310,8 +339,8 @@ def _load_rows(section: str, label: str, mock: Throughput, bare: Throughput, tar
             per_second(mock.rps),
             per_second(bare.rps),
             times(ratio),
-            f"≥ {target}× bare",
-            ratio >= target,
+            f"≥ {target}× bare" if target is not None else "",
+            ratio >= target if target is not None else None,
         ),
         Row(
             section,
@@ -333,8 +362,11 @@ def _load_section(bench: Bench, what: str, result: Throughput) -> str:
 
 def json_invoke(bench: Bench) -> list[Row]:
     # An agent whose reply is chosen by body paths and headers (past two that do not match), among 1 or
-    # 1,000 scenarios whose replies test the message, body paths and headers.
+    # 1,000 scenarios whose replies test the message, body paths and headers. Each with the journal as it
+    # is by default (it is full after the warm-up: 1,000 entries kept) and off; and the 1-scenario server
+    # again on asyncio's own loop, to show what uvloop gives.
     spec = wire.routed_spec()
+    off = ("--journal-size", "0")
     results = _compare(
         bench,
         spec,
@@ -342,16 +374,20 @@ def json_invoke(bench: Bench) -> list[Row]:
             BARE: bench.start_bare,
             "one": lambda: bench.start_mock("one"),
             "many": lambda: bench.start_mock("many"),
-            "unjournaled": lambda: bench.start_mock("one", "--journal-size", "0"),
+            "unjournaled": lambda: bench.start_mock("one", *off),
+            "many unjournaled": lambda: bench.start_mock("many", *off),
+            "asyncio": lambda: bench.start_mock("one", "--loop", "asyncio"),
         },
     )
     bare, one, many, unjournaled = results[BARE], results["one"], results["many"], results["unjournaled"]
+    many_unjournaled, on_asyncio = results["many unjournaled"], results["asyncio"]
     section = _load_section(bench, "JSON invoke, a reply chosen by body paths and headers", bare)
     flat = many.rps / one.rps
     journal_cost = one.rps / unjournaled.rps
+    loaded_rss = max(mb(one.rss_mib), mb(unjournaled.rss_mib))
     return [
-        *_load_rows(section, "1 scenario", one, bare, 0.7),
-        *_load_rows(section, "1,000 scenarios", many, bare, 0.7),
+        *_load_rows(section, "1 scenario", one, bare, JOURNAL_TARGET),
+        *_load_rows(section, "1,000 scenarios", many, bare, JOURNAL_TARGET),
         Row(
             section,
             "flatness: throughput 1,000 ÷ 1 scenario",
@@ -361,29 +397,36 @@ def json_invoke(bench: Bench) -> list[Row]:
             "within 10 %",
             abs(flat - 1) <= 0.10,
         ),
-        *_load_rows(section, "1 scenario, journal off (--journal-size 0)", unjournaled, bare, 0.7),
-        Row(
-            section,
-            "the full journal's cost: throughput with it ÷ without",
-            times(journal_cost),
-            "",
-            "",
-            "within 10 %",
-            journal_cost >= 0.90,
-        ),
+        *_load_rows(section, "1 scenario, journal off (--journal-size 0)", unjournaled, bare, JSON_TARGET),
+        *_load_rows(section, "1,000 scenarios, journal off", many_unjournaled, bare, JSON_TARGET),
+        Row(section, "the full journal's cost: throughput with it ÷ without", times(journal_cost)),
+        *_load_rows(section, "1 scenario, asyncio loop (--loop asyncio)", on_asyncio, bare, None),
+        Row(section, "uvloop's gain: throughput on uvloop ÷ on asyncio (1 scenario)", times(one.rps / on_asyncio.rps)),
         Row(
             section,
             "RSS after the load: journal full (1,000 entries kept) / off",
             f"{megabytes(one.rss_mib)} / {megabytes(unjournaled.rss_mib)}",
+            "",
+            "",
+            f"≤ {LOADED_RSS_TARGET} MB",
+            loaded_rss <= LOADED_RSS_TARGET,
         ),
     ]
 
 
 def sse_unpaced(bench: Bench) -> list[Row]:
     spec = wire.invoke_spec(scenarios.UNPACED.id, stream=True)
-    results = _compare(bench, spec, {BARE: bench.start_bare, MOCK: bench.start_mock})
+    servers = {
+        BARE: bench.start_bare,
+        MOCK: bench.start_mock,
+        "asyncio": lambda: bench.start_mock("suite", "--loop", "asyncio"),
+    }
+    results = _compare(bench, spec, servers)
     section = _load_section(bench, f"SSE unpaced, {scenarios.FRAMES} chunks a stream", results[BARE])
-    return _load_rows(section, "streams", results[MOCK], results[BARE], 0.7)
+    return [
+        *_load_rows(section, "streams", results[MOCK], results[BARE], SSE_TARGET),
+        *_load_rows(section, "streams, asyncio loop (--loop asyncio)", results["asyncio"], results[BARE], None),
+    ]
 
 
 # ── paced streams held at once ───────────────────────────────────────────────────────────────────────
@@ -452,8 +495,8 @@ def _paced_rows(count: int, mock: StreamStats, bare: StreamStats, rss: tuple[flo
             megabytes(mock_rss),
             megabytes(bare_rss),
             "",
-            "< 300 MB" if judged else "",
-            mb(mock_rss) < 300 if judged else None,
+            f"≤ {PACED_RSS_TARGET} MB" if judged else "",
+            mb(mock_rss) <= PACED_RSS_TARGET if judged else None,
         ),
     ]
 
@@ -518,8 +561,8 @@ def timing(bench: Bench) -> list[Row]:
             ms_pair(mock_delay.first_chunk_late_p50, mock_delay.first_chunk_late_p99),
             ms_pair(bare_delay.first_chunk_late_p50, bare_delay.first_chunk_late_p99),
             "",
-            "p99 ≤ 10 ms",
-            mock_delay.first_chunk_late_p99 <= 0.010,
+            f"p99 ≤ {OVERSHOOT_TARGET * 1000:g} ms",
+            mock_delay.first_chunk_late_p99 <= OVERSHOOT_TARGET,
         ),
         Row(
             section,

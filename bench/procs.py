@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rawhttp import RequestSpec
+
 BENCH = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
 HEALTH_PATH = "/__mockagent/health"
@@ -73,7 +75,7 @@ class Server:
     name: str
     process: subprocess.Popen[bytes]
     port: int
-    ready_seconds: float  # from spawn to the first 200 on the health path
+    ready_seconds: float  # from spawn to the first 200 on its probe (the health path unless told)
 
     @property
     def pid(self) -> int:
@@ -95,24 +97,30 @@ class Server:
                 self.process.wait()
 
 
-def _answers(port: int) -> bool:
-    connection = http.client.HTTPConnection(HOST, port, timeout=2)
+def _answers(port: int, probe: RequestSpec | None) -> bool:
+    connection = http.client.HTTPConnection(HOST, port, timeout=5)
     try:
-        connection.request("GET", HEALTH_PATH)
-        return connection.getresponse().status == 200
+        if probe is None:
+            connection.request("GET", HEALTH_PATH)
+        else:
+            connection.request(probe.method, probe.path, body=probe.body.encode(), headers=probe.headers)
+        response = connection.getresponse()
+        response.read()  # answered means the whole body is in
+        return response.status == 200
     except OSError:
         return False
     finally:
         connection.close()
 
 
-def start(name: str, command: list[str], port: int, log: Path) -> Server:
-    """Spawn a server and wait for its first answered request (the time is its cold start)."""
+def start(name: str, command: list[str], port: int, log: Path, probe: RequestSpec | None = None) -> Server:
+    """Spawn a server and wait for its first answered request, `probe` (the health path unless given): the
+    time is its cold start. A platform request as the probe times whatever the first request pays too."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
         spawned = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    while not _answers(port):
+    while not _answers(port, probe):
         if process.poll() is not None:
             raise RuntimeError(f"{name} exited with {process.returncode} before answering; see {log}")
         if time.perf_counter() - spawned > START_TIMEOUT:

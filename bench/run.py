@@ -26,6 +26,7 @@ REPO = BENCH.parent
 WORK = BENCH / ".work"
 RESULTS = BENCH / "RESULTS.md"
 RESULTS_DATA = BENCH / "results.json"
+BEFORE_DATA = BENCH / "before.json"  # a run of the code before issue 15, for RESULTS.md's before → after
 SOAK = "soak"
 
 sys.path.insert(0, str(BENCH))
@@ -55,10 +56,15 @@ NOTES = (
     "Timing: delay and paced streams are sent 4 at a time while the JSON invoke load runs; the overshoot is a "
     "chunk's arrival after the response headers minus its scripted moment (the run starts as the headers go out), "
     "so the request's own queueing under load is shown on its own line.",
-    "Cold start: from spawning `mockagent serve` (or `python bench/baseline.py`) to the first 200 on "
-    "`/__mockagent/health`, the two taking turns, median of 9; mockagent's bytecode is compiled first, as an "
-    "install does (aiohttp's came with its wheel). Idle RSS is VmRSS 1 s later; peak RSS is VmRSS sampled "
-    "every 20 ms.",
+    "Cold start: from spawning `mockagent serve` (or `python bench/baseline.py`) to the first 200 on a platform "
+    "request, the JSON invoke above (the baseline answers its captured reply), so that nothing put off to the "
+    "first request escapes it; and, beside it, to the first 200 on `/__mockagent/health` (the server listening). "
+    "The servers take turns, median of 9; mockagent's bytecode is compiled first, as an install does (aiohttp's "
+    "came with its wheel). Idle RSS is VmRSS 1 s later; peak RSS is VmRSS sampled every 20 ms.",
+    "uvloop: `mockagent serve` runs on uvloop where it is installed; the rows marked `--loop asyncio` are the "
+    "same server on asyncio's own loop, in the same run (the baseline always runs on asyncio's).",
+    "Issue 15's targets, before and after: `bench/before.json` is a run of the code before the issue (its "
+    "`_measured` says which commit); the table at the top is drawn from it and the figures below.",
 )
 
 
@@ -118,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, section in measured.items():
             results[name] = report.Measured(tuple(section), command, elapsed, machine)
         report.save(RESULTS_DATA, results)
-        RESULTS.write_text(report.markdown(results, list(phases.PHASES), NOTES, SOAK, soak.NOTES), encoding="utf-8")
+        before, before_note = report.load(BEFORE_DATA), report.note(BEFORE_DATA)
+        text = report.markdown(results, list(phases.PHASES), NOTES, SOAK, soak.NOTES, before, before_note)
+        RESULTS.write_text(text, encoding="utf-8")
         print(f"wrote {RESULTS.relative_to(REPO)} and {RESULTS_DATA.relative_to(REPO)}")
     return 0
 

@@ -15,6 +15,7 @@ import click
 from mockagent import __version__
 from mockagent.errors import MockAgentError, ScenarioError, counted
 from mockagent.faults import FaultRule, FaultSyntaxError, Per, RateLimit, parse_fault
+from mockagent.loops import LOOPS
 from mockagent.model import PlatformKey
 from mockagent.replay.commands import cassette, replay_options, replay_settings
 from mockagent.replay.modes import RecordMode
@@ -24,6 +25,15 @@ if TYPE_CHECKING:
     from mockagent.server import MockServer
 
 DEFAULT_PORT = 8710
+#: `--loop`, on every command that serves (see mockagent/loops.py).
+loop_option = click.option(
+    "--loop",
+    "loop",
+    type=click.Choice(LOOPS),
+    default="auto",
+    show_default=True,
+    help="The event loop: uvloop where it is installed (auto), or asyncio's own.",
+)
 #: What `mockagent init` writes, each path relative to the project folder, from the package's own copy.
 STARTER = {
     Path("scenarios", "agents.yaml"): Path(__file__).parent / "starter" / "agents.yaml",
@@ -152,6 +162,7 @@ def main() -> None:
     help="Requests each session's journal keeps (the oldest go first); 0 keeps none.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log each request: method, path, status, duration, session, agent.")
+@loop_option
 @replay_options(RecordMode.NONE)
 def serve(
     scenario_paths: tuple[Path, ...],
@@ -177,6 +188,7 @@ def serve(
     journal_file: Path | None,
     journal_size: int,
     verbose: bool,
+    loop: str,
     **replay: Any,
 ) -> None:
     """Serve the platforms from SCENARIO_PATHS (files or folders), or from the demo agents; with
@@ -222,7 +234,7 @@ def serve(
             "declares the keys)",
             err=True,
         )
-    _run(settings, host, port, verbose)
+    _run(settings, host, port, verbose, loop)
 
 
 @main.command()
@@ -231,9 +243,16 @@ def serve(
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535), help="0: a free one.")
 @click.option("--with-builtin", is_flag=True, help="Answer what is not recorded from the demo agents too.")
 @click.option("-v", "--verbose", is_flag=True, help="Log each request: method, path, status, duration, session, agent.")
+@loop_option
 @replay_options(RecordMode.ALL)
 def record(
-    scenario_paths: tuple[Path, ...], host: str, port: int, with_builtin: bool, verbose: bool, **replay: Any
+    scenario_paths: tuple[Path, ...],
+    host: str,
+    port: int,
+    with_builtin: bool,
+    verbose: bool,
+    loop: str,
+    **replay: Any,
 ) -> None:
     """Record: forward each request to its platform's --upstream, pass the answer back live, and write it
     to a cassette in --cassettes (secrets redacted)."""
@@ -243,14 +262,20 @@ def record(
     if not options["upstreams"]:
         raise click.UsageError("record needs at least one --upstream PLATFORM=URL")
     settings = Settings(scenario_paths=scenario_paths, with_builtin=with_builtin, allowed_hosts=(host,), **options)
-    _run(settings, host, port, verbose)
+    _run(settings, host, port, verbose, loop)
 
 
 main.add_command(cassette)
 
 
-def _run(settings: Settings, host: str, port: int, verbose: bool) -> None:
+def _run(settings: Settings, host: str, port: int, verbose: bool, loop: str) -> None:
     from mockagent.admin import exposure
+    from mockagent.loops import LoopUnavailable, loop_factory
+
+    try:
+        _, new_loop = loop_factory(loop)
+    except LoopUnavailable as err:
+        raise click.BadParameter(str(err), param_hint="--loop") from err
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
     # A reload (--watch, POST /__mockagent/reload) is rare and worth a line even without -v.
@@ -271,8 +296,9 @@ def _run(settings: Settings, host: str, port: int, verbose: bool) -> None:
     # and `--help` would otherwise spend most of their time importing them.
     from mockagent.server import MockServer
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(MockServer(settings, host, port, scenarios=scenarios, log_requests=verbose)))
+    server = MockServer(settings, host, port, scenarios=scenarios, log_requests=verbose)
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=new_loop) as runner:
+        runner.run(_serve(server))
     click.echo("mockagent stopped.")
 
 
@@ -287,6 +313,7 @@ def _check_writable(path: Path) -> None:
 async def _serve(server: MockServer) -> None:
     from mockagent.collector import Collector
     from mockagent.connections import Throttle, log, throttle_accept_errors
+    from mockagent.loops import running_loop_name
     from mockagent.platforms import platform_classes
 
     settings = server.settings
@@ -297,9 +324,10 @@ async def _serve(server: MockServer) -> None:
         raise click.ClickException(f"cannot listen on {server.host}:{server.port}: {err.strerror or err}") from err
     collector = Collector(server.engine)
     collector.start()
+    stopped = _stop_on_signals()  # before the banner: whoever reads it may signal at once
     agents = sorted(server.engine.scenarios.agents)
     clock = "manual clock" if settings.manual_clock else f"speed {settings.speed:g}x"
-    click.echo(f"mockagent {__version__} listening on {server.url}  ({clock})")
+    click.echo(f"mockagent {__version__} listening on {server.url}  ({clock}, {running_loop_name()} loop)")
     classes = platform_classes()
     for key in settings.served():
         click.echo(f"  {classes[key].title:<14} {server.base_url(key)}")
@@ -319,22 +347,22 @@ async def _serve(server: MockServer) -> None:
         click.echo(f"  health: {server.url}/__mockagent/health   — Ctrl-C to stop")
     sys.stdout.flush()
     try:
-        await _until_stopped()
+        await stopped.wait()
     finally:
         await collector.stop()
         await server.stop()
 
 
-async def _until_stopped() -> None:
-    """Return on SIGINT (Ctrl-C) or SIGTERM (what a container runtime or a process manager sends): both
+def _stop_on_signals() -> asyncio.Event:
+    """An event set on SIGINT (Ctrl-C) or SIGTERM (what a container runtime or a process manager sends): both
     stop the server the same way, within its grace period. A second signal while stopping is ignored."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        # Without signal handlers in the loop (Windows), Ctrl-C still cancels this wait through asyncio.run.
+        # Without signal handlers in the loop (Windows), Ctrl-C still cancels the wait through the runner.
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    return stop
 
 
 @main.command()

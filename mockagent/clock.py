@@ -64,7 +64,24 @@ class RealClock:
     def wake(self, at: float | None, future: asyncio.Future[None]) -> Cancellable:
         if at is None:
             return _NOTHING_TO_CANCEL
-        return asyncio.get_running_loop().call_later(max(0.0, (at - self.now()) / self.speed), _resolve, future)
+        return asyncio.get_running_loop().call_later(
+            max(0.0, (at - self.now()) / self.speed), self._reached, at, future
+        )
+
+    def _reached(self, at: float, future: asyncio.Future[None]) -> None:
+        """Resolve `future` once clock time has reached `at`, never before. uvloop keeps its timers in whole
+        milliseconds (a wait under half of one runs at once): it wakes a sleeper up to a millisecond early,
+        and a run that read its timeline then found its next event not yet due, read the clock again, and
+        could find the run paused or over by then — a stream that ended without the frames of that moment.
+        Whatever remains is waited again (if the caller cancelled meanwhile, this later timer resolves a
+        future no one awaits: harmless, and at most a millisecond away)."""
+        if future.done():
+            return
+        rest = at - self.now()
+        if rest > 0:
+            future.get_loop().call_later(rest / self.speed, self._reached, at, future)
+            return
+        future.set_result(None)
 
     async def sleep_until(self, at: float) -> None:
         await _sleep_until(self, at)

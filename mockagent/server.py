@@ -87,10 +87,11 @@ class MockServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        server = site._server
-        if not isinstance(server, asyncio.Server):
+        # asyncio's Server or uvloop's (which is no asyncio.Server): both list the sockets they listen on.
+        sockets = getattr(site._server, "sockets", None)
+        if not sockets:
             raise RuntimeError("aiohttp's site did not start a server")
-        self.port = server.sockets[0].getsockname()[1]
+        self.port = sockets[0].getsockname()[1]
         return self
 
     async def stop(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -24,6 +25,8 @@ DEMO = ROOT / "scenarios" / "demo.yaml"
 # The console script `mockagent = "mockagent._entry:main"`, run with this interpreter.
 COMMAND = [sys.executable, "-c", "from mockagent._entry import main; main()"]
 SAFETY = 60.0  # real seconds: a bound on a command that should finish (or start) promptly
+# What `serve` runs by default (--loop auto): uvloop wherever it is installed, as it is on CPython off Windows.
+DEFAULT_LOOP = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
 
 GOOD = """\
 agents:
@@ -245,7 +248,7 @@ async def test_serve_prints_its_banner_answers_and_stops_on_ctrl_c() -> None:
         url = url_of(banner)
         port = int(url.rsplit(":", 1)[1])
         assert port > 0
-        assert banner[0].endswith("(speed 1x)")
+        assert banner[0].endswith(f"(speed 1x, {DEFAULT_LOOP} loop)")
         assert [line.split()[0] for line in banner[1:6]] == ["BeeOS", "AgentOS", "xpander.ai", "Zeus", "Aster"]
         assert banner[1].split()[-1] == f"{url}/beeos"
         assert banner[6].strip().startswith("agents: ")
@@ -271,6 +274,67 @@ async def test_serve_prints_its_banner_answers_and_stops_on_ctrl_c() -> None:
     # Stopped means no longer listening.
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/__mockagent/health", timeout=SAFETY)
+
+
+@pytest.mark.parametrize(("args", "loop"), [((), DEFAULT_LOOP), (("--loop", "asyncio"), "asyncio")])
+async def test_serve_says_which_event_loop_runs_it_and_answers_on_either(args: tuple[str, ...], loop: str) -> None:
+    async with serving("--port", "0", *args) as (process, banner):
+        url = url_of(banner)
+        assert banner[0].endswith(f"(speed 1x, {loop} loop)")
+        beeos = {"Authorization": "Bearer oag_" + "a" * 64}
+        async with httpx.AsyncClient(base_url=url, timeout=SAFETY) as client:
+            stats = (await client.get("/__mockagent/stats")).json()
+            assert stats["loop"] == loop
+            assert stats["connections"] == 1
+            echo = await client.post("/beeos/api/v1/agents/echo/invoke", json={"message": "hi"}, headers=beeos)
+            assert echo.json()["data"]["text"] == "Echo: hi"
+            streamed = await client.post(
+                "/beeos/api/v1/agents/echo/invoke",
+                json={"message": "hi"},
+                headers={**beeos, "Accept": "text/event-stream"},
+            )
+            assert streamed.status_code == 200
+            assert streamed.headers["content-type"].startswith("text/event-stream")
+            assert "Echo" in streamed.text
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), SAFETY) == 0
+        assert process.stderr is not None
+        assert (await process.stderr.read()).decode() == ""
+
+
+# The command where uvloop does not import (Windows, PyPy): a None in sys.modules makes its import fail.
+WITHOUT_UVLOOP = [
+    sys.executable,
+    "-c",
+    "import sys; sys.modules['uvloop'] = None; from mockagent._entry import main; main()",
+]
+
+
+def test_serve_without_uvloop_runs_on_asyncio_and_refuses_loop_uvloop() -> None:
+    refused = subprocess.run(
+        [*WITHOUT_UVLOOP, "serve", "--port", "0", "--loop", "uvloop"], capture_output=True, text=True, timeout=SAFETY
+    )
+    assert refused.returncode == 2
+    assert "--loop" in refused.stderr
+    assert "uvloop does not import here" in refused.stderr
+    with subprocess.Popen(
+        [*WITHOUT_UVLOOP, "serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            banner = [process.stdout.readline().rstrip()]
+            while not banner[-1].endswith("Ctrl-C to stop"):  # then it stops on SIGTERM
+                banner.append(process.stdout.readline().rstrip())
+            assert banner[0].endswith("(speed 1x, asyncio loop)")
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=SAFETY) == 0
+
+
+def test_serve_refuses_a_loop_it_does_not_know() -> None:
+    result = mockagent("serve", "--port", "0", "--loop", "trio")
+    assert result.returncode == 2
+    assert "--loop" in result.stderr
 
 
 def _jwt(claims: dict[str, str]) -> str:
@@ -356,7 +420,7 @@ async def test_serve_one_platform_at_the_root_with_my_scenarios(tmp_path: Path) 
     path.write_text(GOOD)
     async with serving(path, "--port", "0", "--platform", "beeos", "--speed", "10") as (process, banner):
         url = url_of(banner)
-        assert banner[0].endswith("(speed 10x)")
+        assert banner[0].endswith(f"(speed 10x, {DEFAULT_LOOP} loop)")
         assert banner[1].split() == ["BeeOS", url]
         assert banner[2].strip() == "agents: alpha, beta"
         async with httpx.AsyncClient(timeout=SAFETY) as client:
@@ -470,7 +534,7 @@ async def test_serve_watch_reloads_a_good_edit_and_keeps_serving_through_a_broke
 async def test_serve_with_a_manual_clock_moves_only_when_advanced() -> None:
     async with serving("--port", "0", "--manual-clock") as (process, banner):
         url = url_of(banner)
-        assert banner[0].endswith("(manual clock)")
+        assert banner[0].endswith(f"(manual clock, {DEFAULT_LOOP} loop)")
         beeos = {"Authorization": "Bearer oag_" + "a" * 64}
         async with httpx.AsyncClient(base_url=url, timeout=SAFETY) as client:
             assert (await client.get("/__mockagent/clock")).json()["manual"] is True

@@ -10,7 +10,10 @@ waits are bounded by a safety timeout only.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -358,3 +361,63 @@ async def test_real_clock_cancelled_wake_does_not_fire() -> None:
     clock.wake(clock.now() + 2, kept)  # due after the dropped one would have been
     await asyncio.wait_for(kept, SAFETY)
     assert not dropped.done()
+
+
+def _loops() -> list[Any]:
+    """asyncio's loop, and uvloop's where it is installed (`mockagent serve` runs on it by default)."""
+    factories: list[Any] = [pytest.param(asyncio.new_event_loop, id="asyncio")]
+    if importlib.util.find_spec("uvloop") is not None:
+        import uvloop
+
+        factories.append(pytest.param(uvloop.new_event_loop, id="uvloop"))
+    return factories
+
+
+@pytest.mark.parametrize("new_loop", _loops())
+def test_real_clock_wakes_a_waiter_no_earlier_than_its_moment(
+    new_loop: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
+    """uvloop keeps timers in whole milliseconds (a wait under half of one runs at once): a run woken before
+    its next event's moment found the event not yet due and could end its stream without it."""
+    clock = RealClock()
+
+    async def waits() -> list[tuple[float, float]]:
+        woken = []
+        for wait in (0.0001, 0.0004, 0.0007, 0.0013, 0.003):
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            at = clock.now() + wait
+            clock.wake(at, future)
+            await asyncio.wait_for(future, SAFETY)
+            woken.append((at, clock.now()))
+        return woken
+
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        for at, now in runner.run(waits()):
+            assert now >= at
+
+
+def test_real_clock_waits_again_when_the_loop_wakes_it_early(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worst a loop can do: every timer fires at once, whatever its delay."""
+    clock = RealClock(speed=2)
+
+    async def woken() -> tuple[float, float, int]:
+        loop = asyncio.get_running_loop()
+        early: list[float] = []
+        call_later = loop.call_later
+
+        def at_once(delay: float, callback: Callable[..., object], *args: object) -> asyncio.Handle:
+            if getattr(callback, "__self__", None) is not clock:
+                return call_later(delay, callback, *args)  # the safety timeout keeps its time
+            early.append(delay)
+            return loop.call_soon(callback, *args)
+
+        monkeypatch.setattr(loop, "call_later", at_once)
+        future: asyncio.Future[None] = loop.create_future()
+        at = clock.now() + 0.004
+        clock.wake(at, future)
+        await asyncio.wait_for(future, SAFETY)
+        return at, clock.now(), len(early)
+
+    at, now, timers = asyncio.run(woken())
+    assert now >= at
+    assert timers > 1  # it was woken early, and waited again

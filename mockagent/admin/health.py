@@ -8,6 +8,7 @@ from aiohttp import web
 
 from mockagent.appkeys import ENGINE, GUARD, PLATFORMS
 from mockagent.encoding import json_response
+from mockagent.loops import running_loop_name
 
 
 async def on_get_health(request: web.Request) -> web.Response:
@@ -16,12 +17,14 @@ async def on_get_health(request: web.Request) -> web.Response:
 
 async def on_get_stats(request: web.Request) -> web.Response:
     """What the process holds now, for watching a long-running server (bench/soak.py): its asyncio tasks,
-    open client connections (this one included) and requests being answered (this one included)."""
+    open client connections (this one included), requests being answered (this one included), and the event
+    loop that runs it ("uvloop" or "asyncio")."""
     guard = request.app.get(GUARD)
     return json_response(
         {
             "tasks": len(asyncio.all_tasks()),
             "connections": guard.open if guard is not None else None,
             "in_flight": request.app[ENGINE].in_flight,
+            "loop": running_loop_name(),
         }
     )
