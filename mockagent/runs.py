@@ -404,7 +404,7 @@ class Run:
         now = self.clock.now()
         limit_at = limit.at if limit is not None else _NEVER
         while True:
-            timeline = self.timeline  # re-read each time: an end cuts the timeline into a new list
+            timeline = self.timeline
             if index < len(timeline):
                 timed = timeline[index]
                 at = timed.at
@@ -421,7 +421,8 @@ class Run:
                         continue
                     yield index - 1, timed
                     continue
-            now = self.clock.now()
+            # No second reading of the clock here: the status is judged at the moment that found the next
+            # event not yet due, or an event falling due in between would be skipped by an end after it.
             if limit is not None and limit_at <= now:
                 if self.status(limit_at) not in (RunStatus.QUEUED, RunStatus.RUNNING):
                     limit, limit_at = None, _NEVER  # settled in time: the limit no longer matters
