@@ -234,7 +234,7 @@ class Run:
         self._last_call: ToolCalled | None = None
         self._calls = 0
         # Futures of the tasks waiting for this run to change (a dict: ordered, O(1) removal).
-        self._waiters: dict[asyncio.Future[None], None] = {}
+        self._waiters: dict[asyncio.Future[None], None] | None = None  # made on the first wait
         self._deadline: Limit | None = None  # the run's own limit (a task deadline), through pauses
 
     def record_of(self, kind: type[R]) -> R:
@@ -458,18 +458,23 @@ class Run:
         once per frame of every stream.
         """
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters[waiter] = None
+        waiters = self._waiters
+        if waiters is None:
+            waiters = self._waiters = {}
+        waiters[waiter] = None
         timer = self.clock.wake(at, waiter)
         try:
             await waiter
         finally:
-            self._waiters.pop(waiter, None)
+            if self._waiters is not None:
+                self._waiters.pop(waiter, None)
             timer.cancel()
 
     def _notify(self) -> None:
-        if not self._waiters:
+        waiters = self._waiters
+        if not waiters:
             return
-        waiters, self._waiters = self._waiters, {}
+        self._waiters = None
         for future in waiters:
             if not future.done():
                 future.set_result(None)
