@@ -366,23 +366,27 @@ def _enter(request: web.Request, ctx: RequestContext, platform: str | None, endp
     """The request's context, and its journal entry (in the journal from now on, and in the feed)."""
     request[CONTEXT] = ctx
     session = ctx.session
-    entry = ctx.entry = session.journal.add(
-        Entry(
-            session.name,
-            request.method,
-            request.path,
-            session.clock.now(),
-            platform=platform,
-            endpoint=endpoint,
-            query=request.query,
-            headers=request.headers,
-        )
-    )
+    entry = ctx.entry = _journaled(request, session, platform, endpoint)
     request[ENTRY] = entry
     entry.mirrored = MIRROR in request.app
     feed = request.app[ENGINE].feed
     if feed.active:
         feed.publish("request.received", session.name, platform, entry=entry.summary(session.clock))
+
+
+def _journaled(request: web.Request, session: Session, platform: str | None, endpoint: str | None = None) -> Entry:
+    """A new entry for `request`, in the session's journal from now on."""
+    entry = Entry(
+        session.name,
+        request.method,
+        request.path,
+        session.clock.now(),
+        platform=platform,
+        endpoint=endpoint,
+        query=request.query,
+        headers=request.headers,
+    )
+    return session.journal.add(entry)
 
 
 def _record(request: web.Request, status: int, response: web.StreamResponse | None) -> None:
@@ -399,18 +403,7 @@ def _record(request: web.Request, status: int, response: web.StreamResponse | No
         name = request.headers.get(SESSION_HEADER)
         if name is not None and SESSION_NAME.match(name):
             session = engine.default_sessions.get(name)
-        key = platform.key.value if platform is not None else None
-        entry = session.journal.add(
-            Entry(
-                session.name,
-                request.method,
-                request.path,
-                session.clock.now(),
-                platform=key,
-                query=request.query,
-                headers=request.headers,
-            )
-        )
+        entry = _journaled(request, session, platform.key.value if platform is not None else None)
         unrouted = request.get(UNROUTED)
         if unrouted is not None:
             entry.decided, entry.explanation = Decided.UNMATCHED, unrouted

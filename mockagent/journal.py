@@ -18,14 +18,16 @@ frames per session, the oldest dropped first; a body is kept up to `MAX_BODY` by
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
 import time
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -223,18 +225,18 @@ class Entry:
 
     def keep_request_body(self, body: bytes | None) -> None:
         if body:
-            if len(body) > MAX_BODY:
-                body, self.request_truncated = body[:MAX_BODY], True
-            self.request_body = body
-            self._grow(len(body))
+            self.request_body, self.request_truncated = self._kept(body)
 
     def keep_response(self, headers: Mapping[str, str], body: bytes | None) -> None:
         self.response_headers = headers
         if body:
-            if len(body) > MAX_BODY:
-                body, self.response_truncated = body[:MAX_BODY], True
-            self.response_body = body
-            self._grow(len(body))
+            self.response_body, self.response_truncated = self._kept(body)
+
+    def _kept(self, body: bytes) -> tuple[bytes, bool]:
+        """What of a body the entry keeps (its first MAX_BODY bytes), counted, and whether it was cut."""
+        kept = body[:MAX_BODY]
+        self._grow(len(kept))
+        return kept, len(kept) < len(body)
 
     def _grow(self, size: int) -> None:
         self.size += size
@@ -354,8 +356,6 @@ class Query:
     since: int = 0  # entries after this id
 
     def holds(self, entry: Entry) -> bool:
-        from fnmatch import fnmatchcase
-
         if entry.id <= self.since:
             return False
         if self.platform is not None and entry.platform != self.platform:
@@ -441,6 +441,15 @@ class Journal:
 
 #: Where a request's entry is kept on the request, for what writes its answer (a stream's frames).
 ENTRY = web.RequestKey("mockagent.entry", Entry)
+
+
+def in_order(journals: Iterable[Iterable[Entry]]) -> Iterator[Entry]:
+    """The entries of several journals (sessions) as one, oldest first: ids increase across sessions."""
+    return heapq.merge(*journals, key=_entry_id)
+
+
+def _entry_id(entry: Entry) -> int:
+    return entry.id
 
 
 class Mirror:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import heapq
 import logging
 import threading
 from collections.abc import Callable, Coroutine
@@ -22,7 +21,7 @@ from mockagent.clock import Clock, ManualClock
 from mockagent.connections import Runner
 from mockagent.engine import Engine
 from mockagent.errors import MockAgentError
-from mockagent.journal import Entry, Journal
+from mockagent.journal import Entry, Journal, in_order
 from mockagent.model import PlatformKey
 from mockagent.platforms import platform_classes
 from mockagent.scenarios.model import ScenarioSet
@@ -192,7 +191,7 @@ class MockServer:
 
     def entries(self, session: Which = ...) -> list[Entry]:
         """The journal entries of `session` (by default the fixture's; None: every session), oldest first."""
-        return list(heapq.merge(*(list(s.journal) for s in self._verified(session)), key=lambda e: e.id))
+        return list(in_order(kept.journal for kept in self._verified(session)))
 
     def journal(
         self,

@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
-import heapq
+import re
 
 from aiohttp import web
 
-from mockagent.admin.sessions import session_named
+from mockagent.admin.sessions import sessions_of
 from mockagent.appkeys import ENGINE, redactor_of
 from mockagent.encoding import json_response
 from mockagent.errors import ApiError, ErrorKind
-from mockagent.journal import Entry, Query
-from mockagent.sessions import SESSION_HEADER, Session
+from mockagent.journal import Entry, Query, in_order
+from mockagent.sessions import Session
 
 #: CHOSEN: entries one page holds unless `limit` says otherwise, and the most it may say; a page also stops
 #: once its entries hold this many bytes of bodies and frames (`next` goes on from there).
 PAGE = 100
 MAX_PAGE = 1_000
 PAGE_BYTES = 16 * 1024 * 1024
+_STATUS = re.compile(r"[1-5](?:[0-9]{2}|[xX]{2})")  # 429, or a class: 4xx
 
 
 async def on_get_journal(request: web.Request) -> web.Response:
     """Entries oldest first, across sessions (or one: ``?session=``), filtered, a page at a time: ``next`` is
     the ``since`` of the following page (null: this was the last)."""
-    sessions = await _sessions(request)
+    sessions = await sessions_of(request)
     query = query_of(request)
     limit = _int(request, "limit", PAGE, 1, MAX_PAGE)
-    selected = heapq.merge(*(s.journal.select(query) for s in sessions), key=lambda e: e.id)
+    selected = in_order(s.journal.select(query) for s in sessions)
     page: list[tuple[Session, Entry]] = []
     more = False
     by_name = {s.name: s for s in sessions}
@@ -60,17 +61,8 @@ async def on_get_entry(request: web.Request) -> web.Response:
 
 async def on_clear_journal(request: web.Request) -> web.Response:
     """Forget the entries of every session (or of ``?session=``); answers how many were forgotten."""
-    cleared = sum(session.journal.clear() for session in await _sessions(request))
+    cleared = sum(session.journal.clear() for session in await sessions_of(request))
     return json_response({"cleared": cleared})
-
-
-async def _sessions(request: web.Request) -> list[Session]:
-    """The sessions a journal request is about: the one named (header or ``?session=``), else all."""
-    if (name := request.headers.get(SESSION_HEADER)) is not None:
-        return [await session_named(request, name)]
-    if (name := request.query.get("session")) is not None:
-        return [await session_named(request, name, ("query", "session"))]
-    return list(request.app[ENGINE].sessions.sessions())
 
 
 def query_of(request: web.Request) -> Query:
@@ -80,11 +72,7 @@ def query_of(request: web.Request) -> Query:
     if unmatched is not None and unmatched not in ("true", "false"):
         raise ApiError.invalid(("query", "unmatched"), "unmatched is true or false")
     status = q.get("status")
-    if (
-        status is not None
-        and not (len(status) == 3 and status[0] in "12345" and status[1:].isdigit())
-        and not (len(status) == 3 and status[0] in "12345" and status[1:].lower() == "xx")
-    ):
+    if status is not None and not _STATUS.fullmatch(status):
         raise ApiError.invalid(("query", "status"), "status is a status code (429) or a class (4xx)")
     return Query(
         platform=q.get("platform"),

@@ -13,11 +13,24 @@ from mockagent.sessions import SESSION_HEADER, SESSION_NAME, Session
 
 async def session_of(request: web.Request) -> Session:
     """The session an admin request is about: ``X-Mockagent-Session``, else ``?session=``, else the default."""
+    named = await named_session(request)
+    return named if named is not None else request.app[ENGINE].sessions.default
+
+
+async def sessions_of(request: web.Request) -> list[Session]:
+    """The sessions a request about sessions' journals is about: the one it names (as `session_of` reads
+    it), else every session."""
+    named = await named_session(request)
+    return [named] if named is not None else list(request.app[ENGINE].sessions.sessions())
+
+
+async def named_session(request: web.Request) -> Session | None:
+    """The session an admin request names: ``X-Mockagent-Session``, else ``?session=`` (None: it names none)."""
     if (name := request.headers.get(SESSION_HEADER)) is not None:
         return await session_named(request, name)
     if (name := request.query.get("session")) is not None:
         return await session_named(request, name, ("query", "session"))
-    return request.app[ENGINE].sessions.default
+    return None
 
 
 async def session_named(

@@ -3,18 +3,17 @@
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable
 
 from aiohttp import web
 
-from mockagent.admin.sessions import session_named
-from mockagent.appkeys import ENGINE, redactor_of
+from mockagent.admin.sessions import session_named, sessions_of
+from mockagent.appkeys import redactor_of
 from mockagent.encoding import json_response, loads
 from mockagent.errors import ApiError, ErrorKind
-from mockagent.journal import Entry
+from mockagent.journal import Entry, in_order
 from mockagent.platforms.bodies import read_body
-from mockagent.sessions import SESSION_HEADER, SESSION_NAME, Session
+from mockagent.sessions import Session
 from mockagent.verdicts import VERDICTS, VerdictError, judge
 from mockagent.verification import PatternError, pattern_of, verify
 
@@ -34,10 +33,10 @@ async def on_verify(request: web.Request) -> web.Response:
         pattern, count = pattern_of(raw)
     except PatternError as error:
         return _bad(str(error))
-    name = pattern.session or request.headers.get(SESSION_HEADER)
-    if name is not None and not SESSION_NAME.match(name):
-        return _bad(f"session: {name[:40]!r} is not a session's name")
-    sessions = await _sessions(request, name)
+    if pattern.session is not None:
+        sessions = [await session_named(request, pattern.session, ("body", "session"))]
+    else:
+        sessions = await sessions_of(request)
     redactor = redactor_of(request.app)
     checked = verify(_entries(sessions), pattern, count, redactor)
     clocks = {session.name: session.clock for session in sessions}
@@ -57,10 +56,7 @@ async def on_get_verdict(request: web.Request) -> web.Response:
     if name not in VERDICTS:
         raise ApiError(ErrorKind.NOT_FOUND, f"no verdict {name[:60]!r}; the verdicts are {', '.join(VERDICTS)}")
     options = {key: value for key, value in request.query.items() if key != "session"}
-    session = request.query.get("session") or request.headers.get(SESSION_HEADER)
-    if session is not None and not SESSION_NAME.match(session):
-        return _bad(f"session: {session[:40]!r} is not a session's name")
-    sessions = await _sessions(request, session)
+    sessions = await sessions_of(request)
     runs = [run for s in sessions for run in s.runs.values()]
     try:
         verdict = judge(name, _entries(sessions), runs, options)
@@ -69,14 +65,8 @@ async def on_get_verdict(request: web.Request) -> web.Response:
     return json_response(verdict.as_json())
 
 
-async def _sessions(request: web.Request, name: str | None) -> list[Session]:
-    if name is not None:
-        return [await session_named(request, name)]
-    return list(request.app[ENGINE].sessions.sessions())
-
-
 def _entries(sessions: Iterable[Session]) -> list[Entry]:
-    return list(heapq.merge(*(list(session.journal) for session in sessions), key=lambda entry: entry.id))
+    return list(in_order(session.journal for session in sessions))
 
 
 def _bad(message: str) -> web.Response:
