@@ -115,9 +115,6 @@ class Fit:
     residual_sd: float  # the standard deviation of the points about the line
     slope_se: float  # the slope's standard error (as if the points strayed independently)
 
-    def at(self, x: float) -> float:
-        return self.intercept + self.slope * x
-
 
 def linear_fit(xs: Sequence[float], ys: Sequence[float]) -> Fit:
     """The least-squares line through the points (at least two, with different xs)."""

@@ -323,7 +323,7 @@ def _compare(bench: Bench, spec: RequestSpec, servers: dict[str, Callable[[], Se
         for _ in range(plan.rounds):
             for name, server in running.items():
                 windows[name].append(measure(server, plan.window))
-        rss = {name: procs.memory_kib(server.pid) / 1024 for name, server in running.items()}
+        rss = {name: server.rss_mib() for name, server in running.items()}
     finally:
         for server in running.values():
             server.stop()

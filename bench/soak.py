@@ -298,10 +298,6 @@ def soak(plan: SoakPlan, folder: Path, work: Path) -> Soak:
 # ── the figures ──────────────────────────────────────────────────────────────────────────────────────
 
 
-def _count(value: float) -> str:
-    return f"{value:,.0f}"
-
-
 def _seconds(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
 
@@ -417,19 +413,15 @@ def rows(found: Soak) -> list[Row]:
     out += [
         Row(memory, "RSS at the end, at rest", megabytes(end.rss_mib)),
         Row(memory, "peak RSS over the soak (VmHWM), and its phase", _peak(found)),
-        Row(
-            memory,
-            "asyncio tasks: at start → at the end",
-            f"{start.tasks} → {end.tasks}",
-            target="as at start",
-            ok=start.tasks == end.tasks,
-        ),
-        Row(
-            memory,
-            "open file descriptors: at start → at the end",
-            f"{start.fds} → {end.fds}",
-            target="as at start",
-            ok=start.fds == end.fds,
+        *(
+            Row(
+                memory,
+                f"{what}: at start → at the end",
+                f"{getattr(start, field)} → {getattr(end, field)}",
+                target="as at start",
+                ok=getattr(start, field) == getattr(end, field),
+            )
+            for what, field in (("asyncio tasks", "tasks"), ("open file descriptors", "fds"))
         ),
         Row(
             memory,
