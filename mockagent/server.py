@@ -228,9 +228,7 @@ class MockServer:
         """Fail (AssertionError) unless the count of requests matching the pattern holds (nothing given: at
         least one); the message names the closest other requests and what differed."""
         __tracebackhide__ = True
-        checked = self.verification(Pattern(method, platform, path, agent, body), Count(n, at_least, at_most), session)
-        if not checked.passed:
-            raise AssertionError(checked.message)
+        self.verification(Pattern(method, platform, path, agent, body), Count(n, at_least, at_most), session).check()
 
     def verification(self, pattern: Pattern, count: Count, session: Which = ...) -> Verification:
         """What `assert_called` checks, without raising."""
@@ -390,10 +388,7 @@ class ThreadedMockServer:
         session: Which = ...,
     ) -> None:
         __tracebackhide__ = True
-        pattern, count = Pattern(method, platform, path, agent, body), Count(n, at_least, at_most)
-        checked = self.verification(pattern, count, session)
-        if not checked.passed:
-            raise AssertionError(checked.message)
+        self.verification(Pattern(method, platform, path, agent, body), Count(n, at_least, at_most), session).check()
 
     def verification(self, pattern: Pattern, count: Count, session: Which = ...) -> Verification:
         return self._read(lambda: self.server.verification(pattern, count, session))

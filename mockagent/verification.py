@@ -9,7 +9,7 @@ the journal is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
@@ -176,31 +176,33 @@ class Verification:
     def __bool__(self) -> bool:
         return self.passed
 
+    def check(self) -> None:
+        """Raise AssertionError with the message unless the count held (what the fixtures' assert_called do)."""
+        __tracebackhide__ = True
+        if not self.passed:
+            raise AssertionError(self.message)
+
 
 def verify(entries: Iterable[Entry], pattern: Pattern, count: Count, redactor: Redactor | None = None) -> Verification:
     """Check how many of `entries` match `pattern` against `count`; a failure names the closest others."""
     matched: list[Entry] = []
-    misses: list[tuple[int, int, Entry, list[str]]] = []
+    misses: list[Entry] = []
     for entry in entries:
-        if pattern.matches(entry):
-            matched.append(entry)
-        else:
-            differs = pattern.differences(entry, redactor)
-            misses.append((len(differs), -entry.id, entry, differs))
+        (matched if pattern.matches(entry) else misses).append(entry)
     wanted = f"{count.describe()} request(s) matching {pattern.describe()}"
     if count.holds(len(matched)):
         return Verification(True, len(matched), f"{len(matched)} matched: {wanted}", matched)
     lines = [f"expected {wanted}, but {len(matched)} matched"]
     lines += [f"  matched: {describe(entry)}" for entry in matched[:NEAR]]
-    # Closest first: fewest differences, then most recent.
-    misses.sort(key=lambda miss: miss[:2])
-    near = misses[:NEAR]
+    # Closest first: fewest differences, then most recent. Only the nearest are told, so only they are
+    # redacted (how many differences an entry has does not depend on how they are shown).
+    near = sorted(misses, key=lambda entry: (len(pattern.differences(entry)), -entry.id))[:NEAR]
     if near:
         lines.append("closest other requests:")
-        lines += [f"  {describe(entry)} — {'; '.join(differs)}" for _, _, entry, differs in near]
+        lines += [f"  {describe(entry)} — {'; '.join(pattern.differences(entry, redactor))}" for entry in near]
     elif not matched:
         lines.append("the journal holds no requests")
-    return Verification(False, len(matched), "\n".join(lines), matched, [entry for _, _, entry, _ in near])
+    return Verification(False, len(matched), "\n".join(lines), matched, near)
 
 
 def describe(entry: Entry) -> str:
@@ -228,7 +230,3 @@ def pattern_of(raw: Mapping[str, Any]) -> tuple[Pattern, Count]:
         raw.get("method"), raw.get("platform"), raw.get("path"), raw.get("agent"), raw.get("body"), raw.get("session")
     )
     return pattern, Count(raw.get("n"), raw.get("at_least"), raw.get("at_most"))
-
-
-def matching(entries: Sequence[Entry], pattern: Pattern) -> list[Entry]:
-    return [entry for entry in entries if pattern.matches(entry)]

@@ -7,32 +7,23 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
+from mockagent.admin.bodies import json_object
 from mockagent.admin.sessions import session_named, sessions_of
 from mockagent.appkeys import redactor_of
-from mockagent.encoding import json_response, loads
+from mockagent.encoding import json_response
 from mockagent.errors import ApiError, ErrorKind
 from mockagent.journal import Entry, in_order
-from mockagent.platforms.bodies import read_body
 from mockagent.sessions import Session
 from mockagent.verdicts import VERDICTS, VerdictError, judge
 from mockagent.verification import PatternError, pattern_of, verify
-
-#: CHOSEN: the largest verification body read (a pattern is small).
-MAX_BODY = 64 * 1024
 
 
 async def on_verify(request: web.Request) -> web.Response:
     """``POST /verify`` with a pattern and a count: whether the count holds, and the closest other entries."""
     try:
-        raw = loads((await read_body(request, MAX_BODY, "request body")).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        return _bad("the body is a JSON object: {method?, platform?, path?, agent?, body?, session?, n?, ...}")
-    if not isinstance(raw, dict):
-        return _bad("the body is a JSON object: {method?, platform?, path?, agent?, body?, session?, n?, ...}")
-    try:
-        pattern, count = pattern_of(raw)
+        pattern, count = pattern_of(await json_object(request))
     except PatternError as error:
-        return _bad(str(error))
+        raise ApiError(ErrorKind.INVALID_BODY, str(error)) from None
     if pattern.session is not None:
         sessions = [await session_named(request, pattern.session, ("body", "session"))]
     else:
@@ -61,13 +52,9 @@ async def on_get_verdict(request: web.Request) -> web.Response:
     try:
         verdict = judge(name, _entries(sessions), runs, options)
     except VerdictError as error:
-        return _bad(str(error))
+        raise ApiError(ErrorKind.INVALID_BODY, str(error)) from None
     return json_response(verdict.as_json())
 
 
 def _entries(sessions: Iterable[Session]) -> list[Entry]:
     return list(in_order(session.journal for session in sessions))
-
-
-def _bad(message: str) -> web.Response:
-    return json_response({"error": message}, status=400)
