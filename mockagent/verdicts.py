@@ -232,20 +232,20 @@ def idempotent_retries(entries: Sequence[Entry]) -> Verdict:
     the retry started no second run."""
     name = "idempotent_retries"
     turns = [entry for entry in entries if entry.endpoint in TURN_ENDPOINTS and entry.done]
+    bodies = [_without_key(turn) for turn in turns]  # each parsed once, whatever the number of failures
     retries = 0
     for index, failed in enumerate(turns):
         if not _failed(failed):
             continue
-        body = _without_key(failed)
         retry = next(
             (
-                then
-                for then in turns[index + 1 :]
-                if _same_client(failed, then)
-                and then.platform == failed.platform
-                and then.endpoint == failed.endpoint
-                and then.agent == failed.agent
-                and _without_key(then) == body
+                turns[later]
+                for later in range(index + 1, len(turns))
+                if _same_client(failed, turns[later])
+                and turns[later].platform == failed.platform
+                and turns[later].endpoint == failed.endpoint
+                and turns[later].agent == failed.agent
+                and bodies[later] == bodies[index]
             ),
             None,
         )
