@@ -528,11 +528,7 @@ class Run:
         pending = self.pending
         if status is not RunStatus.PAUSED or pending is None:
             raise RunStateError(f"the run is {status.value}, not paused")
-        kind = pending.pause.kind
-        if kind is PauseKind.INPUT and decision is not Decision.ANSWER:
-            raise RunStateError("the run is waiting for an answer, not an approval")
-        if kind is PauseKind.APPROVAL and decision is Decision.ANSWER:
-            raise RunStateError("the run is waiting for an approval, not an answer")
+        check_fits(pending.pause.kind, decision)
         return pending
 
     def resume(self, decision: Decision, answer: str = "", *, args: dict[str, Any] | None = None) -> None:
@@ -745,6 +741,13 @@ def open_pause(run: Run, now: float | None = None) -> Paused | None:
     pause = run.pause(now)
     if pause is not None:
         return pause
+    pending = chat_pending(run, now)
+    return pending.pause if pending is not None else None
+
+
+def chat_pending(run: Run, now: float | None = None) -> Pending | None:
+    """The question `run`'s turn ended on, asked in chat, while the conversation's next message has not
+    answered it (nor a decision from outside)."""
     pending = run.conversation.pending
     if (
         pending is not None
@@ -752,8 +755,16 @@ def open_pause(run: Run, now: float | None = None) -> Paused | None:
         and run.conversation.last is run
         and run.status(now) is RunStatus.COMPLETED
     ):
-        return pending.pause
+        return pending
     return None
+
+
+def check_fits(kind: PauseKind, decision: Decision) -> None:
+    """RunStateError unless `decision` answers a pause of `kind` (an approval is no answer, nor the reverse)."""
+    if kind is PauseKind.INPUT and decision is not Decision.ANSWER:
+        raise RunStateError("the run is waiting for an answer, not an approval")
+    if kind is PauseKind.APPROVAL and decision is Decision.ANSWER:
+        raise RunStateError("the run is waiting for an approval, not an answer")
 
 
 def chat_decision(pending: Pending, message: str) -> Decision:

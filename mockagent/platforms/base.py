@@ -30,7 +30,7 @@ from mockagent.model import PlatformKey, Timed
 from mockagent.platforms.bodies import read_json
 from mockagent.platforms.credentials import is_jwt
 from mockagent.platforms.sse import EventStream, Out, hang_up_cancels
-from mockagent.runs import Conversation, Decision, Limit, PauseStyle, Run, open_pause
+from mockagent.runs import Conversation, Decision, Limit, PauseStyle, Run, chat_pending, check_fits
 from mockagent.scenarios.model import Agent, Credential
 from mockagent.sessions import Session
 
@@ -124,10 +124,9 @@ class Platform(ABC):
 
         A run that paused in chat (its turn ended on the question) is decided on its conversation: the
         client's next message continues the script with this decision, whatever the message says."""
-        if open_pause(run) is not None and run.pause() is None:
-            pending = run.conversation.pending
-            assert pending is not None  # open_pause found it
-            _check_fits(pending.pause.kind.value, decision)
+        pending = chat_pending(run)
+        if pending is not None:
+            check_fits(pending.pause.kind, decision)
             pending.decided = (decision, answer, args)
             return
         run.resume(decision, answer, args=args)
@@ -135,7 +134,7 @@ class Platform(ABC):
     def cancel(self, session: Session, run: Run, reason: str) -> None:
         """End `run` now as the platform's own cancel would; RunStateError when it is already over. A
         question asked in chat is withdrawn: the next message starts afresh."""
-        if open_pause(run) is not None and run.pause() is None:
+        if chat_pending(run) is not None:
             run.conversation.pending = None
             return
         if not run.cancel(reason):
@@ -207,13 +206,6 @@ class Platform(ABC):
     def url(self, request: web.Request, path: str) -> str:
         """An absolute URL on this server for a platform path (honouring the mount prefix)."""
         return f"{request.scheme}://{_own_host(request)}{self.prefix}{path}"
-
-
-def _check_fits(kind: str, decision: Decision) -> None:
-    if kind == "input" and decision is not Decision.ANSWER:
-        raise RunStateError("the run is waiting for an answer, not an approval")
-    if kind == "approval" and decision is Decision.ANSWER:
-        raise RunStateError("the run is waiting for an approval, not an answer")
 
 
 def _own_host(request: web.Request) -> str:
