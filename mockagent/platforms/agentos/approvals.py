@@ -33,6 +33,11 @@ class Approval:
     def id(self) -> str:
         return self.pause.request_id
 
+    def decide(self, approve: bool, note: str | None) -> None:
+        """Record the human's decision (the run is resumed by the caller)."""
+        self.decision = "approved" if approve else "rejected"
+        self.note, self.decided_at = note, self.run.clock.now()
+
     def status(self) -> str:
         if self.decision is not None:
             return self.decision

@@ -142,8 +142,7 @@ class AgentOS(Platform):
         )
         run.resume(decision, answer, args=args)
         if approval is not None:
-            approval.decision = "approved" if decision is Decision.APPROVE else "rejected"
-            approval.note, approval.decided_at = ADMIN_NOTE, run.clock.now()
+            approval.decide(decision is Decision.APPROVE, ADMIN_NOTE)
 
     def render_error(self, error: ApiError) -> web.Response:
         return render_error(error)
@@ -449,8 +448,7 @@ class AgentOS(Platform):
             if status != "pending":
                 raise ApiError(ErrorKind.VALIDATION, f"Approval {approval_id} was already {status}.")
             run.resume(Decision.APPROVE if approve else Decision.REJECT)
-            approval.decision = "approved" if approve else "rejected"
-            approval.note, approval.decided_at = note, run.clock.now()
+            approval.decide(approve, note)
         return approval.view()
 
     def _approvals(self, ctx: RequestContext) -> Approvals:
