@@ -331,7 +331,8 @@ async def _stubbed(request: web.Request) -> web.StreamResponse | None:
     if platform is not None:
         places = (platform.key, None) if app[SETTINGS].root_platform is not None else (platform.key,)
         path = path[len(platform.prefix) :]
-    if not table.candidates(places, request.method, path):
+    candidates = table.candidates(places, request.method, path)
+    if not candidates:
         return None
     name = request.headers.get(SESSION_HEADER)
     session = engine.sessions.default if name is None else await session_named(request, name)
@@ -340,7 +341,7 @@ async def _stubbed(request: web.Request) -> web.StreamResponse | None:
     _enter(request, ctx, key.value if key is not None else None, "stub")
     session.entered()
     try:
-        outcome = await stub_answer(request, ctx, places, path)
+        outcome = await stub_answer(request, ctx, places, path, candidates=candidates)
     finally:
         session.left()
     if isinstance(outcome, StubsUnmatched):

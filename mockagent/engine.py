@@ -7,7 +7,7 @@ request's session; the engine itself keeps no per-client state.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
@@ -22,7 +22,7 @@ from mockagent.journal import Decided
 from mockagent.model import PlatformKey
 from mockagent.runs import DEFAULT_APPROVAL_TTL, TURNS_KEPT, Conversation, Decision, PauseStyle, Run, chat_decision
 from mockagent.scenarios.model import Agent, Answer, Match, NearMiss, Reply, ScenarioSet, StateChanges, Unmatched
-from mockagent.scenarios.stubs import StubMatch, StubMiss, StubsUnmatched
+from mockagent.scenarios.stubs import Candidates, StubMatch, StubMiss, StubsUnmatched
 from mockagent.sessions import MemorySessions, Session, SessionStore
 from mockagent.variables import played_by
 from mockagent.variables import turn_variables as variables_of
@@ -106,17 +106,11 @@ class Engine:
         misses.sort(key=lambda miss: len(miss.failed))
         return Unmatched(agent.id, tuple(misses[:NEAREST]))
 
-    def resolve_stub(
-        self, context: RequestContext, places: Iterable[PlatformKey | None], path: str, *, shadowing: bool = False
-    ) -> StubMatch | StubsUnmatched | None:
-        """The raw stub that answers this request — the first (by priority, then file order) of those mounted
-        at `places` whose method and path match and whose `when` holds — or `StubsUnmatched` naming the
-        nearest and why, or None when no stub takes this method and path (`path`: below the platform's
-        mount). The stub's path parameters are left on `context.params` (for its `when` and templates).
-        `shadowing`: only stubs that answer in place of a modelled route."""
-        candidates = self.scenarios.stub_table.candidates(places, context.method, path, shadowing=shadowing)
-        if not candidates:
-            return None
+    def resolve_stub(self, context: RequestContext, candidates: Candidates, path: str) -> StubMatch | StubsUnmatched:
+        """The raw stub that answers this request — the first of `candidates` (the stubs whose method and path
+        match, in the order tried: `StubTable.candidates`) whose `when` holds — or `StubsUnmatched` naming
+        the nearest and why (`path`: below the platform's mount). The stub's path parameters are left on
+        `context.params` (for its `when` and templates)."""
         for stub, params in candidates:
             context.params = params
             when = stub.when

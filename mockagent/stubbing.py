@@ -17,12 +17,12 @@ from aiohttp import web
 from mockagent import admission
 from mockagent.appkeys import ENGINE
 from mockagent.context import RequestContext
-from mockagent.encoding import DECODER, MAX_DEPTH, dumps, too_deep
+from mockagent.encoding import dumps, loads
 from mockagent.errors import ApiError, ErrorKind
 from mockagent.model import PlatformKey
 from mockagent.platforms.bodies import read_body
 from mockagent.platforms.sse import EventStream, Frame, Out, hang_up_cancels
-from mockagent.scenarios.stubs import Stub, StubMatch, StubsUnmatched
+from mockagent.scenarios.stubs import Candidates, Stub, StubMatch, StubsUnmatched
 from mockagent.templating import JsonTemplate, Template, TemplateRenderError, render_json
 from mockagent.variables import turn_variables
 
@@ -38,20 +38,23 @@ async def answer(
     path: str,
     *,
     shadowing: bool = False,
+    candidates: Candidates | None = None,
 ) -> web.StreamResponse | StubsUnmatched | None:
     """The answer of the stub (mounted at `places`) that takes this request: its response; `StubsUnmatched`
     when stubs take its method and path but no `when` held; None when no stub takes them. `path` is the
     request's path below the platform's mount. `shadowing`: only stubs that say `shadow: true` (a miss
-    leaves the request as it was, for the route's own handler)."""
+    leaves the request as it was, for the route's own handler). `candidates`: those stubs, when the caller
+    has already found them."""
     engine = request.app[ENGINE]
-    places = tuple(places)
-    if not engine.scenarios.stub_table.candidates(places, request.method, path, shadowing=shadowing):
+    if candidates is None:
+        candidates = engine.scenarios.stub_table.candidates(places, request.method, path, shadowing=shadowing)
+    if not candidates:
         return None
     params, body = ctx.params, ctx.body
     raw = await read_body(request, BODY_LIMIT, "request body")
     data = _json(raw.decode("utf-8", errors="replace"))
     ctx.body = data if isinstance(data, dict) else None
-    outcome = engine.resolve_stub(ctx, places, path, shadowing=shadowing)
+    outcome = engine.resolve_stub(ctx, candidates, path)
     if not isinstance(outcome, StubMatch):
         ctx.params, ctx.body = params, body  # as the route's handler expects them
         return outcome
@@ -92,12 +95,9 @@ def _json(text: str) -> Any:
     if text.lstrip()[:1] not in ("{", "["):
         return None
     try:
-        data = DECODER.decode(text)
-    except (ValueError, RecursionError):
+        return loads(text)
+    except ValueError:
         return None
-    if text.count("[") + text.count("{") > MAX_DEPTH and too_deep(data):
-        return None
-    return data
 
 
 def _header(name: str, value: str) -> str:

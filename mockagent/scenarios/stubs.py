@@ -126,6 +126,11 @@ class StubsUnmatched:
         return f"no stub answers {self.method} {self.path[:200]}: {reasons}"
 
 
+#: The stubs whose method and path match a request, each with the path parameters it captured, in the
+#: order they are tried.
+Candidates = list[tuple["Stub", dict[str, str]]]
+
+
 class StubTable:
     """The stubs of a scenario set by where they are mounted and their method, each list in the order they
     are tried: by priority, then as written."""
@@ -145,7 +150,7 @@ class StubTable:
 
     def candidates(
         self, places: Iterable[PlatformKey | None], method: str, path: str, *, shadowing: bool = False
-    ) -> list[tuple[Stub, dict[str, str]]]:
+    ) -> Candidates:
         """The stubs whose method and path match, with the parameters each captured, in the order tried
         (`shadowing`: only those that say `shadow: true`)."""
         parts = path.split("/")
