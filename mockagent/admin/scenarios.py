@@ -4,6 +4,7 @@ from the request body, and the files loaded again."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from aiohttp import hdrs, web
 from mockagent.appkeys import ENGINE, PLATFORMS
 from mockagent.encoding import json_response
 from mockagent.errors import ApiError, ErrorKind, MockAgentError, ScenarioError
+from mockagent.model import PlatformKey
 from mockagent.platforms.bodies import read_body
 from mockagent.reloading import reload, replace
 from mockagent.scenarios.loader import LAST_PRIORITY
@@ -38,11 +40,11 @@ def _reply(reply: Reply) -> dict[str, Any]:
     }
 
 
-def listing(scenarios: ScenarioSet, platforms: list[str]) -> dict[str, Any]:
+def listing(scenarios: ScenarioSet, platforms: Iterable[PlatformKey]) -> dict[str, Any]:
     return {
         "files": list(scenarios.files),
         "agents": {
-            platform: [
+            platform.value: [
                 {
                     "id": agent.id,
                     "source": str(agent.source),
@@ -50,7 +52,7 @@ def listing(scenarios: ScenarioSet, platforms: list[str]) -> dict[str, Any]:
                     "replies": [_reply(reply) for reply in agent.replies],
                 }
                 for agent in scenarios.agents.values()
-                if agent.platforms is None or platform in {p.value for p in agent.platforms}
+                if agent.serves(platform)
             ]
             for platform in platforms
         },
@@ -71,8 +73,7 @@ def listing(scenarios: ScenarioSet, platforms: list[str]) -> dict[str, Any]:
 
 
 async def on_list_scenarios(request: web.Request) -> web.Response:
-    platforms = [key.value for key in request.app[PLATFORMS]]
-    return json_response(listing(request.app[ENGINE].scenarios, platforms))
+    return json_response(listing(request.app[ENGINE].scenarios, request.app[PLATFORMS].keys()))
 
 
 async def on_replace_scenarios(request: web.Request) -> web.Response:
@@ -99,8 +100,7 @@ async def on_replace_scenarios(request: web.Request) -> web.Response:
         scenarios = await replace(request.app, Path(ADMIN_PATH), text)
     except ScenarioError as err:
         return _unloadable([str(p) for p in err.problems])
-    platforms = [key.value for key in request.app[PLATFORMS]]
-    return json_response({"replaced": True, **listing(scenarios, platforms)})
+    return json_response({"replaced": True, **listing(scenarios, request.app[PLATFORMS].keys())})
 
 
 def _unloadable(problems: list[str]) -> web.Response:
