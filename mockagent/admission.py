@@ -91,15 +91,15 @@ def choose_fault(engine: Engine, context: RequestContext, agent: Agent | None, s
     session = context.session
     now = session.clock.now()
     speed = getattr(session.clock, "speed", 1.0)
+    if engine.added_faults:
+        added = _added_fault(engine, context, scopes, now, speed)
+        if added is not None:
+            return added
     rules = [(f"{agent.id}#{i}", rule) for i, rule in enumerate(agent.faults)] if agent else []
     rules += [(f"*#{i}", rule) for i, rule in enumerate(engine.fault_rules)]
     # A conversation the client names already had its first call (the one that created it).
     known = session.conversation(platform, scope) if scope and platform is not None else None
     prior = known.turns if known else 0
-    if engine.added_faults:
-        added = _added_fault(engine, context, scopes, now, speed)
-        if added is not None:
-            return added
     for rule_id, rule in rules:
         earlier = prior if rule.per is Per.CONVERSATION else 0
         fault = session.faults.decide(rule, rule_id, scopes[rule.per], now, speed, earlier)
