@@ -20,7 +20,7 @@ from aiohttp import web
 
 from mockagent.appkeys import ENGINE, SETTINGS
 from mockagent.errors import MockAgentError, counted
-from mockagent.scenarios.loader import SCENARIO_SUFFIXES, load_document
+from mockagent.scenarios.loader import SCENARIO_SUFFIXES, load_text
 from mockagent.scenarios.model import ScenarioSet
 from mockagent.settings import load_scenarios
 
@@ -67,7 +67,7 @@ async def replace(app: web.Application, path: Path, text: str) -> ScenarioSet:
 
     served = app[SETTINGS].served()
     async with _RELOADS.setdefault(app, asyncio.Lock()):
-        scenarios = await asyncio.to_thread(load_document, path, text, lambda: served_routes(served))
+        scenarios = await asyncio.to_thread(load_text, path, text, lambda: served_routes(served))
         app[ENGINE].scenarios = scenarios
     log.info("replaced over the admin API: %s", counted(len(scenarios.agents), "agent"))
     return scenarios

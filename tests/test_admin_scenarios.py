@@ -107,6 +107,19 @@ def test_a_bad_set_is_422_with_every_problem_and_the_previous_set_serves(
     assert say(mockagent_server, "echo").status_code == 200
 
 
+def test_a_set_is_checked_as_a_whole_as_files_are(mockagent_server: ThreadedMockServer) -> None:
+    twice = (
+        "agents:\n  - id: a\n    script: [{say: hi}]\n  - id: a\n    script: [{say: again}]\n"
+        "stubs:\n  - {method: GET, path: /ping, body: one}\n  - {method: GET, path: /ping, body: two}\n"
+    )
+    put = scenarios(mockagent_server, "PUT", twice, "application/yaml")
+    assert put.status_code == 422, put.text
+    errors = put.json()["errors"]
+    assert any(e.startswith("<admin>:4:") and "agent 'a' is already declared at <admin>:2:" in e for e in errors)
+    assert any(e.startswith("<admin>:8:") and "answers the same requests as" in e for e in errors)
+    assert say(mockagent_server, "echo").status_code == 200
+
+
 def test_body_type_and_size_are_checked(mockagent_server: ThreadedMockServer) -> None:
     unsupported = scenarios(mockagent_server, "PUT", "agents: []", "application/xml")
     assert unsupported.status_code == 415

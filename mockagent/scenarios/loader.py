@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -66,20 +66,41 @@ def load_paths(paths: Sequence[Path], routes: Callable[[], Iterable[stubs.Served
     """Load files, and the scenario files inside folders (sorted, so the order is stable). Every problem
     of every file is reported, in one `ScenarioErrors`. `routes`: the modelled routes of the platforms to
     be served, asked for only when there are stubs (a stub that would answer for one must say `shadow`)."""
+    order: dict[str, int] = {}  # each path in the order it is loaded: the order its problems are told in
+
+    def parts(problems: Problems) -> list[ScenarioSet]:
+        loaded = []
+        for path in _expand(paths, problems, order):
+            order.setdefault(str(path), len(order))
+            loaded.append(_load(path, None, problems))
+        return loaded
+
+    return _checked(parts, routes, order)
+
+
+def load_text(path: Path, text: str, routes: Callable[[], Iterable[stubs.ServedRoute]] | None = None) -> ScenarioSet:
+    """One scenario document given as text (the admin API's `PUT /scenarios`), checked exactly as
+    `load_paths` checks a file: its problems named at `path` (a pseudo path such as ``<admin>``)."""
+    return _checked(lambda problems: [_load(path, text, problems)], routes, {})
+
+
+def _checked(
+    parts: Callable[[Problems], list[ScenarioSet]],
+    routes: Callable[[], Iterable[stubs.ServedRoute]] | None,
+    order: Mapping[str, int],
+) -> ScenarioSet:
+    """The scenario set of the `parts` loaded, checked as a whole (stubs against the modelled routes and each
+    other, agents declared once, states): every problem reported at once, by file `order`, line and column."""
     problems = Problems()
     scenarios = ScenarioSet()
-    order: dict[str, int] = {}  # each path in the order it is loaded: the order its problems are told in
     with _gc_paused():
         try:
-            parts = []
-            for path in _expand(paths, problems, order):
-                order.setdefault(str(path), len(order))
-                parts.append(_load(path, None, problems))
-            found = [stub for part in parts for stub in part.stubs]
+            loaded = parts(problems)
+            found = [stub for part in loaded for stub in part.stubs]
             if routes is not None and found:
                 for problem in stubs.collisions(found, routes()):
                     problems.report(problem)
-            scenarios = ScenarioSet.combine(parts)
+            scenarios = ScenarioSet.combine(loaded)
             for problem in states.problems(scenarios):
                 problems.report(problem)
         except ScenarioError as err:
@@ -88,32 +109,6 @@ def load_paths(paths: Sequence[Path], routes: Callable[[], Iterable[stubs.Served
         except TooManyProblems:
             pass
     problems.found.sort(key=lambda e: (order.get(e.position.path, len(order)), e.position.line, e.position.column))
-    problems.check()
-    return scenarios
-
-
-def load_document(
-    path: Path, text: str, routes: Callable[[], Iterable[stubs.ServedRoute]] | None = None
-) -> ScenarioSet:
-    """One scenario document given as text (the admin API's `PUT /scenarios`), checked exactly as
-    `load_paths` checks a file: its problems named at `path` (a pseudo path such as ``<admin>``)."""
-    problems = Problems()
-    scenarios = ScenarioSet()
-    with _gc_paused():
-        try:
-            part = _load(path, text, problems)
-            if routes is not None and part.stubs:
-                for problem in stubs.collisions(list(part.stubs), routes()):
-                    problems.report(problem)
-            scenarios = part
-            for problem in states.problems(scenarios):
-                problems.report(problem)
-        except ScenarioError as err:
-            with contextlib.suppress(TooManyProblems):
-                problems.report(err)
-        except TooManyProblems:
-            pass
-    problems.found.sort(key=lambda e: (e.position.line, e.position.column))
     problems.check()
     return scenarios
 
@@ -148,21 +143,7 @@ def _expand(paths: Sequence[Path], problems: Problems, order: dict[str, int]) ->
 
 
 def load_file(path: Path) -> ScenarioSet:
-    return _checked(path, None)
-
-
-def load_text(path: Path, text: str) -> ScenarioSet:
-    return _checked(path, text)
-
-
-def _checked(path: Path, text: str | None) -> ScenarioSet:
-    problems = Problems()
-    with contextlib.suppress(TooManyProblems):
-        part = _load(path, text, problems)
-        for problem in states.problems(part):
-            problems.report(problem)
-    problems.check()
-    return part
+    return load_paths([path])
 
 
 def _load(path: Path, text: str | None, problems: Problems) -> ScenarioSet:
