@@ -7,11 +7,12 @@ fault is raised here as the platform's error; a stream fault (drop, stall, …) 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mockagent.context import RequestContext
 from mockagent.errors import ApiError, ErrorKind
-from mockagent.faults import CHAOS_CATALOGUE, Fault, FaultSyntaxError, Per, parse_fault
+from mockagent.faults import CHAOS_CATALOGUE, AddedRule, Fault, FaultSyntaxError, Per, parse_fault
 from mockagent.scenarios.model import Agent
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ _STATUS_MESSAGES = {
 }
 
 
-def decide(engine: Engine, context: RequestContext, agent: Agent | None, scope: str | None) -> Fault | None:
+async def decide(engine: Engine, context: RequestContext, agent: Agent | None, scope: str | None) -> Fault | None:
     """The fault this request gets, if any (kept on the context); None: admitted as it is.
 
     `agent` is the agent the request reaches (its own fault rules apply), if any; `scope` the conversation
@@ -53,9 +54,9 @@ def decide(engine: Engine, context: RequestContext, agent: Agent | None, scope: 
             forced = parse_fault(header)
         except FaultSyntaxError as err:
             raise ApiError.invalid(("header", FAULT_HEADER), str(err)) from None
-    elif not (engine.fault_rules or engine.chaos or engine.added_faults or (agent is not None and agent.faults)):
+    elif not (engine.fault_rules or engine.board.may_fault or (agent is not None and agent.faults)):
         return None  # most servers: nothing can fault
-    fault = forced if forced is not None else choose_fault(engine, context, agent, scope)
+    fault = forced if forced is not None else await choose_fault(engine, context, agent, scope)
     if fault is None or fault.is_empty:
         return None
     context.fault = fault
@@ -79,7 +80,7 @@ def status_error(status: int, retry_after: int | None) -> ApiError:
     return ApiError(_STATUS_KINDS[status], _STATUS_MESSAGES[status], retry_after=retry_after)
 
 
-def choose_fault(engine: Engine, context: RequestContext, agent: Agent | None, scope: str | None) -> Fault | None:
+async def choose_fault(engine: Engine, context: RequestContext, agent: Agent | None, scope: str | None) -> Fault | None:
     """The agent's rules, then the server's, then chaos. Every counted rule counts this call."""
     platform = context.platform
     credential = context.credential
@@ -91,10 +92,11 @@ def choose_fault(engine: Engine, context: RequestContext, agent: Agent | None, s
     session = context.session
     now = session.clock.now()
     speed = getattr(session.clock, "speed", 1.0)
-    if engine.added_faults:
-        added = _added_fault(engine, context, scopes, now, speed)
-        if added is not None:
-            return added
+    added, chaos = await engine.board.current() if engine.board.may_fault else ((), 0.0)
+    if added:
+        fault = await _added_fault(engine, context, added, scopes, now, speed)
+        if fault is not None:
+            return fault
     rules = [(f"{agent.id}#{i}", rule) for i, rule in enumerate(agent.faults)] if agent else []
     rules += [(f"*#{i}", rule) for i, rule in enumerate(engine.fault_rules)]
     # A conversation the client names already had its first call (the one that created it).
@@ -102,32 +104,35 @@ def choose_fault(engine: Engine, context: RequestContext, agent: Agent | None, s
     prior = known.turns if known else 0
     for rule_id, rule in rules:
         earlier = prior if rule.per is Per.CONVERSATION else 0
-        fault = session.faults.decide(rule, rule_id, scopes[rule.per], now, speed, earlier)
+        fault = await session.faults.decide(rule, rule_id, scopes[rule.per], now, speed, earlier)
         if fault is not None and not fault.is_empty:
             return fault
     rng = session.faults.chaos_rng
-    if engine.chaos and rng.random() < engine.chaos:
+    if chaos and rng.random() < chaos:
         return rng.choice(CHAOS_CATALOGUE)
     return None
 
 
-def _added_fault(
-    engine: Engine, context: RequestContext, scopes: dict[Per, str], now: float, speed: float
+async def _added_fault(
+    engine: Engine,
+    context: RequestContext,
+    rules: Sequence[AddedRule],
+    scopes: dict[Per, str],
+    now: float,
+    speed: float,
 ) -> Fault | None:
     """The first fault of the rules added over the admin API that applies (CHOSEN: they come before the
     agent's and the server's, so that a test's fault wins); a counted rule used up is dropped."""
     platform = context.platform.value if context.platform is not None else None
     session = context.session
-    for added in list(engine.added_faults):
+    for added in list(rules):
         if not added.applies(platform, session.name, context.path):
             continue
         rule = added.rule
         if rule.rate_limit is not None:
-            fault = session.faults.decide(rule, f"admin#{added.id}", scopes[rule.per], now, speed)
+            fault = await session.faults.decide(rule, f"admin#{added.id}", scopes[rule.per], now, speed)
         else:
-            fault = added.take()
-            if added.times == 0:
-                engine.added_faults.remove(added)
+            fault = rule.fault if await engine.board.take(added) else None
         if fault is not None and not fault.is_empty:
             return fault
     return None

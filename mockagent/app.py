@@ -30,6 +30,7 @@ from mockagent.context import RequestContext
 from mockagent.encoding import json_response
 from mockagent.engine import Engine
 from mockagent.errors import HTTP_STATUS, ApiError, ErrorKind, RunStateError
+from mockagent.faultboard import Board
 from mockagent.journal import ENTRY, Decided, Entry, Journal, Mirror, counter
 from mockagent.model import PlatformKey
 from mockagent.platforms import platform_classes
@@ -65,7 +66,7 @@ def build_engine(settings: Settings, scenarios: ScenarioSet | None = None) -> En
         scenarios if scenarios is not None else load_scenarios(settings),
         MemorySessions(make_session, settings.max_sessions),
         fault_rules=settings.fault_rules,
-        chaos=settings.chaos,
+        board=Board(settings.chaos),
     )
 
 

@@ -15,7 +15,8 @@ from typing import Any
 from mockagent import admission
 from mockagent.context import RequestContext
 from mockagent.errors import ApiError, ErrorKind
-from mockagent.faults import AddedRule, Fault, FaultRule
+from mockagent.faultboard import Board, FaultBoard
+from mockagent.faults import Fault, FaultRule
 from mockagent.feed import Feed
 from mockagent.ids import uuid4
 from mockagent.journal import Decided
@@ -37,9 +38,8 @@ class Engine:
     """The loaded scenarios, the server-wide fault settings, and the session store."""
 
     __slots__ = (
-        "added_faults",
         "approval_ttl",
-        "chaos",
+        "board",
         "fault_rules",
         "feed",
         "in_flight",
@@ -55,14 +55,13 @@ class Engine:
         *,
         approval_ttl: float = DEFAULT_APPROVAL_TTL,
         fault_rules: tuple[FaultRule, ...] = (),
-        chaos: float = 0.0,
+        board: FaultBoard | None = None,
     ) -> None:
         self.scenarios = scenarios
         self.sessions = sessions
         self.approval_ttl = approval_ttl
         self.fault_rules = fault_rules  # server-wide (CLI flags), after the agent's own
-        self.added_faults: list[AddedRule] = []  # added over the admin API, before all the others
-        self.chaos = chaos
+        self.board = board if board is not None else Board()  # added over the admin API; chaos
         self.runs_started = 0  # in every session, for the collector
         self.in_flight = 0  # requests being answered now (streams included), kept by the app
         self.feed = Feed()

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Protocol
 
 from mockagent.errors import MockAgentError
 from mockagent.store import STORE_LIMIT, Bounded
@@ -252,15 +252,6 @@ class AddedRule:
             and (self.path is None or fnmatchcase(path, self.path))
         )
 
-    def take(self) -> Fault | None:
-        """This call's fault, counting it down (a plain rule: no await between the check and the count, so
-        concurrent requests on the server's loop are counted exactly)."""
-        if self.times is not None:
-            if self.times <= 0:
-                return None
-            self.times -= 1
-        return self.rule.fault
-
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -278,39 +269,35 @@ class _Bucket:
     at: float
 
 
-class FaultState:
-    """Counters, buckets and random streams: the mutable side of fault rules, owned by a session.
+class Tally(Protocol):
+    """Where a session's fault counters and rate-limit buckets live: in this process (`MemoryTally`), or in
+    Redis where several processes count one client's calls together (`mockagent.shared.tally`)."""
 
-    Counters and buckets are kept for the latest `limit` scopes (conversations, credentials), so a
-    client that opens a million conversations cannot grow them without bound."""
+    async def count(self, key: str, earlier: int) -> int:
+        """The number of calls `key` had before this one (`earlier` if it had none counted), and count
+        this one."""
+        ...
 
-    def __init__(self, limit: int = STORE_LIMIT, seed: int = 0) -> None:
-        self.calls: Bounded[tuple[str, str], int] = Bounded(limit)
-        self.buckets: Bounded[tuple[str, str], _Bucket] = Bounded(limit)
-        self.rngs: dict[str, random.Random] = {}  # one per probability rule: as many as the scenarios have
-        self.latency_rng = random.Random(seed)
-        self.chaos_rng = random.Random(seed)
+    async def take_token(self, limit: RateLimit, key: str, now: float) -> float:
+        """Take a token of `key`'s bucket at clock time `now`: 0.0 when one was there, else the clock
+        seconds until one will be."""
+        ...
 
-    def decide(
-        self, rule: FaultRule, rule_id: str, scope: str, now: float, speed: float, earlier: int = 0
-    ) -> Fault | None:
-        """The fault `rule` imposes on this call (counting the call), or None. `earlier` is how many
-        calls the scope had before this server counted any (a conversation's turns so far)."""
-        if rule.rate_limit is not None:
-            return self._take_token(rule.rate_limit, (rule_id, scope), now, speed)
-        if rule.probability is not None:
-            rng = self.rngs.setdefault(rule_id, random.Random(rule.seed))
-            return rule.fault if rng.random() < rule.probability else None
-        key = (rule_id, scope)
+
+class MemoryTally:
+    """Counters and buckets of the latest `limit` scopes (conversations, credentials), so a client that
+    opens a million conversations cannot grow them without bound."""
+
+    def __init__(self, limit: int = STORE_LIMIT) -> None:
+        self.calls: Bounded[str, int] = Bounded(limit)
+        self.buckets: Bounded[str, _Bucket] = Bounded(limit)
+
+    async def count(self, key: str, earlier: int) -> int:
         index = self.calls.get(key, earlier)
         self.calls[key] = index + 1
-        if rule.sequence:
-            return rule.sequence[index] if index < len(rule.sequence) else None
-        if rule.first is not None:
-            return rule.fault if index < rule.first else None
-        return rule.fault
+        return index
 
-    def _take_token(self, limit: RateLimit, key: tuple[str, str], now: float, speed: float) -> Fault | None:
+    async def take_token(self, limit: RateLimit, key: str, now: float) -> float:
         rate = limit.requests / limit.window
         bucket = self.buckets.get(key)
         if bucket is None:
@@ -319,11 +306,42 @@ class FaultState:
         bucket.at = now
         if bucket.tokens >= 1.0:
             bucket.tokens -= 1.0
-            return None
-        # The true wait until a token is back, in real seconds (clock seconds run `speed` times faster).
-        wait = (1.0 - bucket.tokens) / rate / speed
-        retry_after = max(1, math.ceil(wait - 1e-9))
-        return Fault(status=429, retry_after=retry_after, source=f"rate limit {limit.requests}/{limit.window:g}s")
+            return 0.0
+        return (1.0 - bucket.tokens) / rate
+
+
+class FaultState:
+    """The mutable side of fault rules, owned by a session: its tally of calls and tokens, and the random
+    streams of probability rules, chaos and latency samples (each process draws its own)."""
+
+    def __init__(self, tally: Tally, seed: int = 0) -> None:
+        self.tally = tally
+        self.rngs: dict[str, random.Random] = {}  # one per probability rule: as many as the scenarios have
+        self.latency_rng = random.Random(seed)
+        self.chaos_rng = random.Random(seed)
+
+    async def decide(
+        self, rule: FaultRule, rule_id: str, scope: str, now: float, speed: float, earlier: int = 0
+    ) -> Fault | None:
+        """The fault `rule` imposes on this call (counting the call), or None. `earlier` is how many
+        calls the scope had before this server counted any (a conversation's turns so far)."""
+        limit = rule.rate_limit
+        if limit is not None:
+            wait = await self.tally.take_token(limit, f"{rule_id}|{scope}", now)
+            if not wait:
+                return None
+            # The true wait until a token is back, in real seconds (clock seconds run `speed` times faster).
+            retry_after = max(1, math.ceil(wait / speed - 1e-9))
+            return Fault(status=429, retry_after=retry_after, source=f"rate limit {limit.requests}/{limit.window:g}s")
+        if rule.probability is not None:
+            rng = self.rngs.setdefault(rule_id, random.Random(rule.seed))
+            return rule.fault if rng.random() < rule.probability else None
+        index = await self.tally.count(f"{rule_id}|{scope}", earlier)
+        if rule.sequence:
+            return rule.sequence[index] if index < len(rule.sequence) else None
+        if rule.first is not None:
+            return rule.fault if index < rule.first else None
+        return rule.fault
 
 
 #: What chaos mode draws from.

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from mockagent.clock import Clock
-from mockagent.faults import FaultState
+from mockagent.faults import FaultState, MemoryTally, Tally
 from mockagent.journal import Journal, counter
 from mockagent.model import PlatformKey
 from mockagent.runs import Conversation, Run
@@ -81,6 +81,7 @@ class Session:
         store_limit: int = STORE_LIMIT,
         seed: int = 0,
         journal: Journal | None = None,
+        tally: Tally | None = None,
     ) -> None:
         self.name = name
         self.clock = clock
@@ -93,7 +94,7 @@ class Session:
         # alive by a cycle would stay, with its runs, until the server next went idle.)
         self.runs: Bounded[str, Run] = Bounded(store_limit, functools.partial(_forget_run, self._records))
         self.conversations: Bounded[tuple[PlatformKey, str], Conversation] = Bounded(store_limit, _cut_cycle)
-        self.faults = FaultState(store_limit, seed)
+        self.faults = FaultState(tally if tally is not None else MemoryTally(store_limit), seed)
         self.journal = journal if journal is not None else Journal(counter())
         # How many calls each reply answered (where its sequence is; what `matched` reads), and the
         # scenario states set (one not here is `started`).

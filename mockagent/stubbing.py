@@ -60,7 +60,7 @@ async def answer(
         return outcome
     stub = outcome.stub
     ctx.stub = stub  # the journal names it, whether it answers or a fault does in its place
-    fault = admission.decide(engine, ctx, None, None)
+    fault = await admission.decide(engine, ctx, None, None)
     if fault is not None:
         await admission.apply(ctx, fault)
     # Everything is rendered before anything changes or is sent: a template that fails is a whole 500, and

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from credentials import AGENTOS, BEEOS, JWT
 
+from mockagent.faults import MemoryTally
 from mockagent.model import PlatformKey
 from mockagent.platforms.agentos.ingest import EVENTS_KEPT, HISTORY_KEPT
 from mockagent.platforms.beeos.records import BeeOSRecords
@@ -45,7 +46,9 @@ async def test_fault_counters_keep_their_latest_scopes() -> None:
         for n in range(10):  # ten credentials: each one's first call is counted
             async with http.post(url, json={"message": "x"}, headers={"Authorization": "Bearer oag_" + f"{n:x}" * 64}):
                 pass
-        assert len(server.session().faults.calls) == 3
+        tally = server.session().faults.tally
+        assert isinstance(tally, MemoryTally)
+        assert len(tally.calls) == 3
 
 
 @pytest.mark.mockagent(scenarios=[INSTANT])

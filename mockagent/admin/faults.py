@@ -3,36 +3,33 @@ limits, and chaos. What the API adds it can clear; the command line's rules stay
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from aiohttp import web
 
 from mockagent.admin.bodies import json_object, unknown_fields
-from mockagent.appkeys import ENGINE, SETTINGS
+from mockagent.appkeys import ENGINE
 from mockagent.encoding import json_response
 from mockagent.errors import ApiError, ErrorKind
-from mockagent.faults import AddedRule, FaultRule, FaultSyntaxError, Per, RateLimit, describe, parse_fault
+from mockagent.faults import FaultRule, FaultSyntaxError, Per, RateLimit, describe, parse_fault
 from mockagent.model import PlatformKey
 from mockagent.sessions import SESSION_NAME
 
-#: CHOSEN: the most rules the API may add (each is checked on every request).
-MAX_ADDED = 1_000
-_IDS = itertools.count(1)  # ids never reused, across servers of one process: a stale id names nothing
 _SCOPES = {"platform", "session", "path"}
 
 
-def _listing(request: web.Request) -> dict[str, Any]:
+async def _listing(request: web.Request) -> dict[str, Any]:
     engine = request.app[ENGINE]
+    added, chaos = await engine.board.current()
     return {
         "server": [describe(rule) for rule in engine.fault_rules],
-        "added": [added.as_json() for added in engine.added_faults],
-        "chaos": engine.chaos,
+        "added": [rule.as_json() for rule in added],
+        "chaos": chaos,
     }
 
 
 async def on_list_faults(request: web.Request) -> web.Response:
-    return json_response(_listing(request))
+    return json_response(await _listing(request))
 
 
 async def on_add_fault(request: web.Request) -> web.Response:
@@ -48,10 +45,7 @@ async def on_add_fault(request: web.Request) -> web.Response:
     else:
         unknown_fields(body, {"rate_limit", "per", *_SCOPES})
         rule, times = _rate_limit_rule(body), None
-    if len(engine.added_faults) >= MAX_ADDED:
-        raise ApiError(ErrorKind.CONFLICT, f"at most {MAX_ADDED} rules may be added; DELETE /faults clears them")
-    added = AddedRule(next(_IDS), rule, times, **_scope(body))
-    engine.added_faults.append(added)
+    added = await engine.board.add(rule, times, _scope(body))
     return json_response(added.as_json(), status=201)
 
 
@@ -61,17 +55,14 @@ async def on_set_chaos(request: web.Request) -> web.Response:
     chaos = body.get("chaos")
     if isinstance(chaos, bool) or not isinstance(chaos, int | float) or not 0 <= chaos <= 1:
         raise ApiError(ErrorKind.INVALID_BODY, "chaos: a number from 0 (off) to 1 (every request)")
-    request.app[ENGINE].chaos = float(chaos)
+    await request.app[ENGINE].board.set_chaos(float(chaos))
     return json_response({"chaos": float(chaos)})
 
 
 async def on_clear_faults(request: web.Request) -> web.Response:
     """Drop the rules the API added and put chaos back to the server's setting (CHOSEN)."""
-    engine = request.app[ENGINE]
-    cleared = len(engine.added_faults)
-    engine.added_faults.clear()
-    engine.chaos = request.app[SETTINGS].chaos
-    return json_response({"cleared": cleared, **_listing(request)})
+    cleared = await request.app[ENGINE].board.clear()
+    return json_response({"cleared": cleared, **await _listing(request)})
 
 
 def _fault_rule(body: dict[str, Any]) -> tuple[FaultRule, int | None]:

@@ -146,7 +146,7 @@ class Platform(ABC):
         """Faults and rate limits answer here, by raising; call once the request is authenticated,
         validated and what it names is found, before it changes anything. `scope` is the conversation id
         the client sent (None for a new conversation)."""
-        fault = admission.decide(self.engine, ctx, agent, scope)
+        fault = await admission.decide(self.engine, ctx, agent, scope)
         if fault is not None:
             await admission.apply(ctx, fault)
 
