@@ -40,42 +40,60 @@ from mockagent.platforms.unmodelled import NotModelled
 from mockagent.reloading import watch
 from mockagent.scenarios.model import ScenarioSet
 from mockagent.scenarios.stubs import StubsUnmatched
-from mockagent.sessions import SESSION_HEADER, SESSION_NAME, MemorySessions, Session
+from mockagent.sessions import SESSION_HEADER, SESSION_NAME, MemorySessions, Session, SessionStore
 from mockagent.settings import Settings, load_scenarios
 from mockagent.stubbing import answer as stub_answer
 
 if TYPE_CHECKING:
+    from mockagent.faults import Tally
     from mockagent.replay.redaction import Redactor
     from mockagent.replay.replayer import Replayer
+    from mockagent.shared import Shared
 
 log = logging.getLogger("mockagent")
 RequestHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def build_engine(settings: Settings, scenarios: ScenarioSet | None = None) -> Engine:
-    shared_clock = None if settings.manual_clock else settings.make_clock()
+def build_engine(settings: Settings, scenarios: ScenarioSet | None = None, shared: Shared | None = None) -> Engine:
+    """The engine of `settings`; with `shared` (`--state redis://…`), what its processes count together
+    lives in Redis, and its real clock starts at the server's epoch."""
+    server_clock = None if settings.manual_clock else settings.make_clock(shared.epoch if shared else None)
     ids = counter()  # entry ids increase across sessions: one `since` pages the whole journal
 
     def make_session(name: str) -> Session:
         # With a manual clock each session has its own, so that parallel tests advance only their own time.
-        clock = shared_clock or settings.make_clock()
+        clock = server_clock or settings.make_clock()
         journal = Journal(ids, settings.journal_size, settings.journal_budget)
-        return Session(name, clock, store_limit=settings.store_limit, seed=settings.seed, journal=journal)
+        tally = _redis_tally(shared, name) if shared is not None else None
+        return Session(name, clock, store_limit=settings.store_limit, seed=settings.seed, journal=journal, tally=tally)
 
-    return Engine(
-        scenarios if scenarios is not None else load_scenarios(settings),
-        MemorySessions(make_session, settings.max_sessions),
-        fault_rules=settings.fault_rules,
-        board=Board(settings.chaos),
-    )
+    loaded = scenarios if scenarios is not None else load_scenarios(settings)
+    if shared is None:
+        sessions: SessionStore = MemorySessions(make_session, settings.max_sessions)
+        return Engine(loaded, sessions, fault_rules=settings.fault_rules, board=Board(settings.chaos))
+    from mockagent.shared.board import SharedBoard  # only servers sharing Redis import redis
+    from mockagent.shared.sessions import SharedSessions
+
+    sessions = SharedSessions(shared, make_session, settings.max_sessions)
+    return Engine(loaded, sessions, fault_rules=settings.fault_rules, board=SharedBoard(shared, settings.chaos))
+
+
+def _redis_tally(shared: Shared, session: str) -> Tally:
+    from mockagent.shared.tally import RedisTally
+
+    return RedisTally(shared, session)
 
 
 def build_app(
-    settings: Settings, engine: Engine | None = None, scenarios: ScenarioSet | None = None
+    settings: Settings,
+    engine: Engine | None = None,
+    scenarios: ScenarioSet | None = None,
+    shared: Shared | None = None,
 ) -> web.Application:
-    """The whole server as one aiohttp application (`scenarios`: already loaded from `settings`)."""
+    """The whole server as one aiohttp application (`scenarios`: already loaded from `settings`; `shared`:
+    its connection to Redis, with `settings.state`)."""
     if engine is None:
-        engine = build_engine(settings, scenarios)
+        engine = build_engine(settings, scenarios, shared)
     classes = platform_classes()
     platforms = {
         key: classes[key](engine, "" if settings.root_platform else f"/{key.value}") for key in settings.served()

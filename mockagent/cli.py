@@ -161,6 +161,26 @@ def main() -> None:
     type=click.IntRange(min=0),
     help="Requests each session's journal keeps (the oldest go first); 0 keeps none.",
 )
+@click.option(
+    "--state",
+    metavar="URL",
+    help="Keep the sessions' state in Redis at URL (redis://HOST:6379/0), shared by every process pointed at "
+    "it (docs/deploy.md). Default: in this process.",
+)
+@click.option(
+    "--name",
+    default="mockagent",
+    show_default=True,
+    help="The server's name in --state: its keys are mockagent:NAME:… (servers of other names share nothing).",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Serve with N processes on the one port (needs --state).",
+)
+@click.option("--worker", type=int, default=None, hidden=True)  # set by --workers on the processes it starts
 @click.option("-v", "--verbose", is_flag=True, help="Log each request: method, path, status, duration, session, agent.")
 @loop_option
 @replay_options(RecordMode.NONE)
@@ -187,6 +207,10 @@ def serve(
     max_connections: int,
     journal_file: Path | None,
     journal_size: int,
+    state: str | None,
+    name: str,
+    workers: int,
+    worker: int | None,
     verbose: bool,
     loop: str,
     **replay: Any,
@@ -224,6 +248,8 @@ def serve(
         max_connections=max_connections,
         journal_file=journal_file,
         journal_size=journal_size,
+        state=state,
+        name=name,
     )
     from mockagent.admin import is_loopback
 
@@ -234,7 +260,29 @@ def serve(
             "declares the keys)",
             err=True,
         )
-    _run(settings, host, port, verbose, loop)
+    if workers > 1 and worker is None:
+        _supervise(settings, host, port, workers)
+    _run(settings, host, port, verbose, loop, worker)
+
+
+def _supervise(settings: Settings, host: str, port: int, workers: int) -> None:
+    """Start the workers of `--workers` (this process only watches them); exits with their code."""
+    from mockagent.workers import free_port, supervise
+
+    if settings.state is None:
+        raise click.UsageError("--workers needs --state redis://…: the processes must share their sessions")
+    from mockagent.shared import Agreement, SharedStateError, connect
+
+    async def reachable() -> None:  # one clear error here, rather than one from each worker
+        shared = await connect(settings.state or "", settings.name, Agreement(settings.speed, settings.manual_clock))
+        await shared.close()
+
+    try:
+        asyncio.run(reachable())
+        port = port or free_port(host)
+    except (SharedStateError, OSError) as err:
+        raise click.ClickException(str(err)) from err
+    sys.exit(supervise(sys.argv[1:], workers, port))
 
 
 @main.command()
@@ -268,7 +316,7 @@ def record(
 main.add_command(cassette)
 
 
-def _run(settings: Settings, host: str, port: int, verbose: bool, loop: str) -> None:
+def _run(settings: Settings, host: str, port: int, verbose: bool, loop: str, worker: int | None = None) -> None:
     from mockagent.admin import exposure
     from mockagent.loops import LoopUnavailable, loop_factory
 
@@ -296,10 +344,11 @@ def _run(settings: Settings, host: str, port: int, verbose: bool, loop: str) -> 
     # and `--help` would otherwise spend most of their time importing them.
     from mockagent.server import MockServer
 
-    server = MockServer(settings, host, port, scenarios=scenarios, log_requests=verbose)
+    server = MockServer(settings, host, port, scenarios=scenarios, log_requests=verbose, reuse_port=worker is not None)
     with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=new_loop) as runner:
-        runner.run(_serve(server))
-    click.echo("mockagent stopped.")
+        runner.run(_serve(server, quiet=bool(worker)))
+    if not worker:
+        click.echo("mockagent stopped.")
 
 
 def _check_writable(path: Path) -> None:
@@ -310,21 +359,36 @@ def _check_writable(path: Path) -> None:
         raise MockAgentError(f"cannot write the journal file {path}: {err.strerror or err}") from err
 
 
-async def _serve(server: MockServer) -> None:
+async def _serve(server: MockServer, quiet: bool = False) -> None:
+    """Serve until a signal; `quiet`: a worker of --workers but the first, which prints no banner."""
     from mockagent.collector import Collector
     from mockagent.connections import Throttle, log, throttle_accept_errors
-    from mockagent.loops import running_loop_name
-    from mockagent.platforms import platform_classes
 
-    settings = server.settings
     throttle_accept_errors(Throttle(log))
     try:
         await server.start()
     except OSError as err:
         raise click.ClickException(f"cannot listen on {server.host}:{server.port}: {err.strerror or err}") from err
+    except MockAgentError as err:  # the state in Redis cannot be used
+        raise click.ClickException(str(err)) from err
     collector = Collector(server.engine)
     collector.start()
     stopped = _stop_on_signals()  # before the banner: whoever reads it may signal at once
+    if not quiet:
+        _banner(server)
+    sys.stdout.flush()
+    try:
+        await stopped.wait()
+    finally:
+        await collector.stop()
+        await server.stop()
+
+
+def _banner(server: MockServer) -> None:
+    from mockagent.loops import running_loop_name
+    from mockagent.platforms import platform_classes
+
+    settings = server.settings
     agents = sorted(server.engine.scenarios.agents)
     clock = "manual clock" if settings.manual_clock else f"speed {settings.speed:g}x"
     click.echo(f"mockagent {__version__} listening on {server.url}  ({clock}, {running_loop_name()} loop)")
@@ -334,6 +398,8 @@ async def _serve(server: MockServer) -> None:
     click.echo(f"  agents: {', '.join(agents) or '(none)'}")
     if settings.watch:
         click.echo(f"  watching: {', '.join(map(str, settings.scenario_paths))} (a change reloads them)")
+    if settings.state is not None:
+        click.echo(f"  state: Redis at {settings.state}, as server {settings.name!r} (shared with its other processes)")
     if settings.journal_file is not None:
         click.echo(f"  journal: appended to {settings.journal_file}")
     if settings.cassettes is not None:
@@ -345,12 +411,6 @@ async def _serve(server: MockServer) -> None:
         if settings.admin_token is not None:
             click.echo("  admin API: token required (Authorization: Bearer …), health excepted")
         click.echo(f"  health: {server.url}/__mockagent/health   — Ctrl-C to stop")
-    sys.stdout.flush()
-    try:
-        await stopped.wait()
-    finally:
-        await collector.stop()
-        await server.stop()
 
 
 def _stop_on_signals() -> asyncio.Event:

@@ -48,12 +48,16 @@ class Cancellable(Protocol):
 class RealClock:
     """Real time, scaled: at ``speed=10`` a scripted 3 s delay takes 0.3 s of the machine's time."""
 
-    def __init__(self, speed: float = 1.0) -> None:
+    def __init__(self, speed: float = 1.0, epoch: float | None = None) -> None:
+        """`epoch`: the Unix time of clock time 0 (default: now). Processes that share runs share it, so
+        that a moment one of them laid out means the same to all."""
         if speed <= 0:
             raise ValueError(f"speed must be positive, got {speed}")
         self.speed = speed
-        self._mono0 = time.monotonic()
-        self._wall0 = datetime.now(UTC)
+        wall = time.time()
+        since = 0.0 if epoch is None else max(0.0, wall - epoch)
+        self._mono0 = time.monotonic() - since
+        self._wall0 = datetime.fromtimestamp(wall - since, UTC)
 
     def now(self) -> float:
         return (time.monotonic() - self._mono0) * self.speed

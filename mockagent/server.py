@@ -9,7 +9,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import EllipsisType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -28,6 +28,9 @@ from mockagent.scenarios.model import ScenarioSet
 from mockagent.sessions import DEFAULT_SESSION, Session
 from mockagent.settings import Settings
 from mockagent.verdicts import Verdict, judge
+
+if TYPE_CHECKING:
+    from mockagent.shared import Shared
 from mockagent.verification import Count, Pattern, Verification, verify
 
 T = TypeVar("T")
@@ -52,6 +55,7 @@ class MockServer:
         scenarios: ScenarioSet | None = None,
         shutdown_grace: float = SHUTDOWN_GRACE,
         log_requests: bool = False,
+        reuse_port: bool = False,
     ) -> None:
         self.settings = settings or Settings()
         self.host = host
@@ -60,6 +64,7 @@ class MockServer:
             raise ValueError(f"shutdown_grace must be positive, got {shutdown_grace}")
         self.shutdown_grace = shutdown_grace
         self.log_requests = log_requests  # one line per request on REQUEST_LOG (`serve -v`)
+        self.reuse_port = reuse_port
         self.app: web.Application | None = None
         self._scenarios = scenarios  # already loaded from `settings` (the CLI validates before binding)
         self._runner: Runner | None = None
@@ -72,7 +77,10 @@ class MockServer:
         problem = exposure(self.host, self.settings)
         if problem is not None:
             raise MockAgentError(problem)
-        self.app = build_app(self.settings, scenarios=self._scenarios)
+        shared = await _shared_state(self.settings)
+        self.app = build_app(self.settings, scenarios=self._scenarios, shared=shared)
+        if shared is not None:
+            self.app.on_cleanup.append(lambda _: shared.close())
         self._scenarios = None  # a restart reads the files again
         self.app.on_shutdown.append(_end_open_runs)
         # On stop, aiohttp waits up to the grace for the responses in progress, then cancels what is left.
@@ -84,7 +92,8 @@ class MockServer:
             shutdown_timeout=self.shutdown_grace,
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        # Several processes of one server (serve --workers) listen on one port; the kernel shares it out.
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_port=self.reuse_port or None)
         await site.start()
         # asyncio's Server or uvloop's (which is no asyncio.Server): both list the sockets they listen on.
         sockets = getattr(site._server, "sockets", None)
@@ -247,6 +256,15 @@ class MockServer:
     def _started_app(self) -> web.Application:
         assert self.app is not None, "the server was never started"
         return self.app
+
+
+async def _shared_state(settings: Settings) -> Shared | None:
+    """The connection to Redis of a server whose state lives there (SharedStateError when it cannot be)."""
+    if settings.state is None:
+        return None
+    from mockagent.shared import Agreement, connect
+
+    return await connect(settings.state, settings.name, Agreement(settings.speed, settings.manual_clock))
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,10 @@ class Settings:
     idle_timeout: float = 75.0  # a keep-alive connection with no request in it is closed after this
     write_timeout: float = 60.0  # a client that takes nothing we send for this long is cut off
     max_connections: int = 4096  # open at once (lowered to what the file-descriptor limit allows)
+    # Where the sessions' state lives (docs/deploy.md): this process (None), or Redis at this URL, shared by
+    # every process of the server called `name`.
+    state: str | None = None
+    name: str = "mockagent"
 
     def scenario_sources(self) -> list[Path]:
         paths = list(self.scenario_paths)
@@ -75,8 +79,8 @@ class Settings:
         """Whether scenarios answer what no cassette does (with cassettes: only when some were asked for)."""
         return bool(self.scenario_paths) or self.with_builtin
 
-    def make_clock(self) -> Clock:
-        return ManualClock() if self.manual_clock else RealClock(self.speed)
+    def make_clock(self, epoch: float | None = None) -> Clock:
+        return ManualClock() if self.manual_clock else RealClock(self.speed, epoch)
 
     def served(self) -> tuple[PlatformKey, ...]:
         return (self.root_platform,) if self.root_platform else self.platforms

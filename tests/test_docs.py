@@ -13,7 +13,8 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")  # [text](target#anchor)
 # A path written in code quotes that names a folder of the repository: `tests/…`, `docs/…`, `shared/…` …
 NAMED_PATH = re.compile(r"`((?:[\w.-]+/)+[\w.-]+\.(?:md|py|yaml|yml|json|toml))`")
-ADDRESS = re.compile(r"(?:127\.0\.0\.1|localhost|0\.0\.0\.0):(\w+|<\w+>)")
+# mockagent's own addresses (a Redis URL names Redis's port, not ours).
+ADDRESS = re.compile(r"(?<!redis://)(?:127\.0\.0\.1|localhost|0\.0\.0\.0):(\w+|<\w+>)")
 DEFAULT_PORT = "8710"
 
 

@@ -6,43 +6,16 @@ human-in-the-loop pause and its decision."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+from serving import SAFETY, mockagent
 
-ROOT = Path(__file__).resolve().parent.parent
-SAFETY = 30.0
 BEEOS = {"Authorization": "Bearer oag_" + "0123456789abcdef" * 4}
 AGENTOS = {"Authorization": "Bearer aos_ws_team"}
 XPANDER = {"x-api-key": "xp-key"}
 JWT = {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"}
 LLM = {"baseUrl": "http://llm.invalid", "apiKey": "sk-test-1234567890", "modelName": "m"}
-
-
-@contextlib.asynccontextmanager
-async def mockagent(*args: str) -> AsyncIterator[str]:
-    """A `mockagent` command serving on a free port: its base URL once the banner is out."""
-    code = "from mockagent._entry import main; main()"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", code, *args, "--port", "0", cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=dict(os.environ),
-    )  # fmt: skip
-    assert process.stdout is not None
-    try:
-        lines: list[str] = []
-        while not lines or not lines[-1].endswith("Ctrl-C to stop"):
-            line = await asyncio.wait_for(process.stdout.readline(), SAFETY)
-            assert line, f"{args[0]} ended before its banner: {lines}"
-            lines.append(line.decode().rstrip("\n"))
-        yield lines[0].split(" listening on ", 1)[1].split()[0]
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            await process.wait()
 
 
 async def moving(http: aiohttp.ClientSession, upstream: str | None, method: str, url: str, **kwargs: object) -> bytes:

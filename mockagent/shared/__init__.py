@@ -1,0 +1,166 @@
+"""State shared between mockagent processes, in Redis (`serve --state redis://…`; docs/deploy.md).
+
+Every key of a server lives under ``mockagent:NAME:`` (`--name`, CHOSEN default ``mockagent``), and every key
+of one of its sessions under ``mockagent:NAME:s:SESSION:``, so that a session's reset deletes what it
+left, and two servers (a CI job's and a demo's) can share one Redis without meeting. What each process
+must agree on (its clock's speed, whether the clock is manual) is registered when it starts, and one that
+disagrees with the processes already serving is refused.
+
+Redis unreachable while serving is the platform's 503 in its own envelope (`lost`): the process keeps
+serving, and the next request that reaches Redis again works as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mockagent.errors import ApiError, ErrorKind, MockAgentError
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+#: CHOSEN: how long counters, buckets and other per-session keys live unused (Redis forgets them after),
+#: the bound that the in-memory store's "the latest 10,000 scopes" is in Redis.
+KEY_TTL = 24 * 3600
+#: CHOSEN: how long a process's registration lives without being renewed (renewed every third of it), so
+#: that a server restarted with another --speed is refused only while a process of the old one serves.
+REGISTRATION_TTL = 15.0
+#: CHOSEN: the longest wait for Redis at start and on each call (seconds): a Redis that does not answer is
+#: a 503 after this, not a hung request.
+REDIS_TIMEOUT = 2.0
+DEFAULT_NAME = "mockagent"
+
+
+class SharedStateError(MockAgentError):
+    """Redis cannot serve as the state of this server (unreachable, or other processes disagree)."""
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """What every process of one server must share: a run's timeline is read the same by all of them."""
+
+    speed: float
+    manual_clock: bool
+
+    def as_fields(self) -> dict[str, str]:
+        return {"speed": repr(self.speed), "manual_clock": "1" if self.manual_clock else "0"}
+
+    def as_items(self) -> list[str]:
+        return [part for pair in self.as_fields().items() for part in pair]
+
+
+class Shared:
+    """One process's handle on its server's state in Redis: the connection and the names of its keys."""
+
+    def __init__(self, client: Redis, url: str, name: str) -> None:
+        self.client = client
+        self.url = url
+        self.name = name
+        self.prefix = f"mockagent:{name}"
+        self.epoch = 0.0  # the server's first start, in Unix seconds: clock time 0 of its real clock
+        self._renewal: asyncio.Task[None] | None = None
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    def session_key(self, session: str, *parts: str) -> str:
+        return ":".join((self.prefix, "s", session, *parts))
+
+    @contextlib.asynccontextmanager
+    async def lost(self) -> AsyncIterator[None]:
+        """Redis failing inside is the platform's 503 (the request changes nothing it could half-write:
+        each change is one atomic call)."""
+        from redis.exceptions import RedisError
+
+        try:
+            yield
+        except RedisError as err:
+            raise ApiError(
+                ErrorKind.UNAVAILABLE, f"mockagent's state store (Redis at {self.url}) failed: {err}"
+            ) from None
+
+    async def forget_session(self, session: str) -> bool:
+        """Delete every key of `session` (a reset); whether it had any."""
+        deleted = 0
+        async with self.lost():
+            batch: list[str] = []
+            async for key in self.client.scan_iter(match=self.session_key(session, "*"), count=500):
+                batch.append(key)
+                if len(batch) >= 500:
+                    deleted += await self.client.unlink(*batch)
+                    batch.clear()
+            if batch:
+                deleted += await self.client.unlink(*batch)
+        return deleted > 0
+
+    async def close(self) -> None:
+        if self._renewal is not None:
+            self._renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewal
+        with contextlib.suppress(Exception):  # closing a connection to a Redis that is gone
+            await self.client.aclose()
+
+
+async def connect(url: str, name: str, agreement: Agreement) -> Shared:
+    """Connect to Redis at `url` for server `name`, register this process's `agreement` and learn the
+    server's epoch; SharedStateError (one line, for the command line) if any of it cannot be done."""
+    try:
+        from redis.asyncio import Redis
+        from redis.exceptions import RedisError
+    except ImportError:
+        raise SharedStateError("--state redis://… needs redis-py: pip install 'mockagent[redis]'") from None
+    try:
+        client = Redis.from_url(
+            url, decode_responses=True, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+        )
+    except ValueError as err:
+        raise SharedStateError(f"--state {url}: {err}") from None
+    shared = Shared(client, url, name)
+    try:
+        await client.ping()
+        await _agree(shared, agreement)
+        await client.set(shared.key("epoch"), repr(time.time()), nx=True)
+        shared.epoch = float(await client.get(shared.key("epoch")) or time.time())
+    except RedisError as err:
+        await shared.close()
+        raise SharedStateError(f"cannot use Redis at {url}: {err}") from None
+    except SharedStateError:
+        await shared.close()
+        raise
+    shared._renewal = asyncio.get_running_loop().create_task(_renew(shared, agreement))
+    return shared
+
+
+async def _agree(shared: Shared, agreement: Agreement) -> None:
+    key = shared.key("agreement")
+    fields = agreement.as_fields()
+    client = shared.client
+    # Set only by the first process; the others compare (a registration that lapsed is set afresh).
+    if await client.hsetnx(key, "speed", fields["speed"]):
+        await client.hset(key, items=agreement.as_items())
+    found = {str(name): str(value) for name, value in (await client.hgetall(key)).items()}
+    await client.expire(key, int(REGISTRATION_TTL))
+    if found != fields:
+        theirs = "a manual clock" if found.get("manual_clock") == "1" else f"--speed {found.get('speed')}"
+        ours = "a manual clock" if agreement.manual_clock else f"--speed {agreement.speed:g}"
+        raise SharedStateError(
+            f"the processes serving {shared.prefix} at {shared.url} run with {theirs}; this one would run with "
+            f"{ours}: every process of one server needs the same clock (or give this one another --name)"
+        )
+
+
+async def _renew(shared: Shared, agreement: Agreement) -> None:
+    from redis.exceptions import RedisError
+
+    while True:
+        await asyncio.sleep(REGISTRATION_TTL / 3)
+        with contextlib.suppress(RedisError):  # Redis away for a while: registered again once it is back
+            key = shared.key("agreement")
+            await shared.client.hset(key, items=agreement.as_items())
+            await shared.client.expire(key, int(REGISTRATION_TTL))

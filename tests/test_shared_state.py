@@ -1,0 +1,150 @@
+"""State shared between processes through a real Redis (`serve --state redis://…`): separate `mockagent serve`
+processes pointed at one Redis count one client's calls in one bucket, meet the faults added through any of
+them, refuse to start beside processes with another clock, and answer the platform's 503 while Redis is
+away — then recover. (What is not shared yet: runs, conversations and the journal; see docs/deploy.md.)"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from credentials import BEEOS
+from redis_server import RedisServer, free_port
+from serving import SAFETY, mockagent, start
+
+INVOKE = "/beeos/api/v1/agents/echo/invoke"
+
+
+@pytest.fixture
+def name() -> str:
+    """A server name of the test's own: its keys share the session's Redis with no other test's."""
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def invoke(http: aiohttp.ClientSession, base: str) -> tuple[int, dict[str, object]]:
+    async with http.post(base + INVOKE, json={"message": "hi"}, headers=BEEOS) as response:
+        return response.status, await response.json()
+
+
+async def test_a_rate_limit_is_one_bucket_across_processes(
+    redis_server: RedisServer, name: str, http: aiohttp.ClientSession
+) -> None:
+    shared = ("serve", "--state", redis_server.url, "--name", name, "--rate-limit", "3/hour")
+    async with mockagent(*shared) as one, mockagent(*shared) as two:
+        statuses = [(await invoke(http, base))[0] for base in (one, two, one, two, one)]
+        assert statuses == [200, 200, 200, 429, 429]  # three tokens in all, not three each
+        # A reset of the session through either process gives the client a full bucket again, everywhere.
+        async with http.delete(f"{two}/__mockagent/sessions/default") as reset:
+            assert reset.status == 200
+        assert [(await invoke(http, base))[0] for base in (one, two, one, two)] == [200, 200, 200, 429]
+
+
+async def test_a_fault_added_through_one_process_is_met_through_another(
+    redis_server: RedisServer, name: str, http: aiohttp.ClientSession
+) -> None:
+    shared = ("serve", "--state", redis_server.url, "--name", name)
+    async with mockagent(*shared) as one, mockagent(*shared) as two:
+        async with http.post(f"{one}/__mockagent/faults", json={"fault": "429, retry-after=7", "times": 2}) as added:
+            assert added.status == 201
+        async with http.get(f"{two}/__mockagent/faults") as listed:
+            assert [rule["times"] for rule in (await listed.json())["added"]] == [2]
+        status, body = await invoke(http, two)
+        assert status == 429
+        assert body["success"] is False  # BeeOS's own envelope
+        assert (await invoke(http, one))[0] == 429
+        assert (await invoke(http, two))[0] == 200  # used up: counted once across both
+        async with http.get(f"{one}/__mockagent/faults") as listed:
+            assert (await listed.json())["added"] == []
+        async with http.put(f"{two}/__mockagent/faults/chaos", json={"chaos": 0.5}) as chaos:
+            assert chaos.status == 200
+        async with http.get(f"{one}/__mockagent/faults") as listed:
+            assert (await listed.json())["chaos"] == 0.5
+        async with http.delete(f"{one}/__mockagent/faults") as cleared:
+            assert (await cleared.json())["chaos"] == 0.0
+
+
+async def test_a_process_with_another_clock_is_refused(redis_server: RedisServer, name: str) -> None:
+    async with mockagent("serve", "--state", redis_server.url, "--name", name, "--speed", "2"):
+        refused = await start("serve", "--state", redis_server.url, "--name", name, "--port", "0")
+        _, stderr = await asyncio.wait_for(refused.communicate(), SAFETY)
+        assert refused.returncode == 1
+        lines = stderr.decode().strip().splitlines()
+        assert len(lines) == 1
+        assert "run with --speed 2.0; this one would run with --speed 1" in lines[0]
+    # Another name is another server: nothing to agree with.
+    async with mockagent("serve", "--state", redis_server.url, "--name", name + "-other"):
+        pass
+
+
+async def test_an_unreachable_redis_is_one_line_and_an_exit_code() -> None:
+    process = await start("serve", "--state", "redis://127.0.0.1:9/0", "--port", "0")
+    stdout, stderr = await asyncio.wait_for(process.communicate(), SAFETY)
+    assert process.returncode == 1
+    assert stdout == b""
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("Error: cannot use Redis at redis://127.0.0.1:9/0: ")
+
+
+async def test_workers_need_a_shared_state() -> None:
+    process = await start("serve", "--workers", "2", "--port", "0")
+    _, stderr = await asyncio.wait_for(process.communicate(), SAFETY)
+    assert process.returncode == 2
+    assert "--workers needs --state redis://" in stderr.decode()
+
+
+async def test_redis_lost_while_serving_is_the_platforms_503_until_it_is_back(
+    tmp_path: Path, name: str, http: aiohttp.ClientSession
+) -> None:
+    redis = RedisServer(tmp_path / "redis").start()
+    again = RedisServer(redis.folder, redis.port)  # the same Redis, started again on its port
+    try:
+        async with mockagent("serve", "--state", redis.url, "--name", name) as base:
+            assert (await invoke(http, base))[0] == 200
+            redis.stop()
+            status, body = await invoke(http, base)
+            assert status == 503
+            assert body["success"] is False
+            assert "mockagent's state store (Redis at" in str(body["error"])
+            async with http.get(f"{base}/__mockagent/health") as health:
+                assert health.status == 200  # the process keeps serving
+            again.start()
+            assert (await invoke(http, base))[0] == 200
+    finally:
+        redis.stop()
+        again.stop()
+
+
+async def test_workers_share_one_port_and_stop_together(
+    redis_server: RedisServer, name: str, http: aiohttp.ClientSession
+) -> None:
+    port = str(free_port())
+    process = await start(
+        "serve", "--state", redis_server.url, "--name", name, "--workers", "2", "--rate-limit", "4/hour",
+        "--port", port,
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        banner = (await asyncio.wait_for(process.stdout.readline(), SAFETY)).decode()
+        assert f"listening on http://127.0.0.1:{port}" in banner  # one banner, from the first worker
+        base = f"http://127.0.0.1:{port}"
+        # Fresh connections, which the kernel spreads over the workers listening: one bucket whichever.
+        statuses = []
+        for _ in range(6):
+            async with aiohttp.ClientSession() as fresh:
+                statuses.append((await invoke(fresh, base))[0])
+        assert statuses == [200, 200, 200, 200, 429, 429]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), SAFETY) == 0
