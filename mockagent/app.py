@@ -186,7 +186,12 @@ def _admitted_route(
         # One frame per request, kept flat: it is paid on every call.
         engine = request.app[ENGINE]
         name = request.headers.get(SESSION_HEADER)
-        session = engine.sessions.default if name is None else await session_named(request, name)
+        if name is not None:
+            session = await session_named(request, name)
+        else:
+            session = engine.sessions.default
+            if engine.sessions.synced:  # another process may have moved it on
+                await engine.sessions.sync(session)
         ctx = RequestContext(key, endpoint, request.method, request.path, session, request.headers, request.query)
         ctx.params = request.match_info
         _enter(request, ctx, platform_name, endpoint)
@@ -354,7 +359,12 @@ async def _stubbed(request: web.Request) -> web.StreamResponse | None:
     if not candidates:
         return None
     name = request.headers.get(SESSION_HEADER)
-    session = engine.sessions.default if name is None else await session_named(request, name)
+    if name is not None:
+        session = await session_named(request, name)
+    else:
+        session = engine.sessions.default
+        if engine.sessions.synced:
+            await engine.sessions.sync(session)
     key = platform.key if platform is not None else None
     ctx = RequestContext(key, "stub", request.method, request.path, session, request.headers, request.query)
     _enter(request, ctx, key.value if key is not None else None, "stub")

@@ -140,7 +140,7 @@ class ManualClock:
         self._order = itertools.count()
         # Bumped each time a task calls `wake`: a woken task that calls it again has come back to the clock.
         self._returns: weakref.WeakKeyDictionary[asyncio.Task[object], int] = weakref.WeakKeyDictionary()
-        self._lock: asyncio.Lock | None = None  # made on first advance, inside the loop that uses it
+        self._lock: asyncio.Lock | None = None  # serializes advances (see `_serialized`)
         self._watchers: list[asyncio.Future[None]] = []  # `until_waiting` callers
 
     def now(self) -> float:
@@ -212,31 +212,47 @@ class ManualClock:
         """
         if seconds < 0:
             raise ValueError(f"a clock cannot go back ({seconds} s)")
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
+        async with self._serialized():
             if seconds > self.room:  # checked under the lock: two advances cannot both pass it
                 raise ValueError(
                     f"a manual clock goes at most {MAX_CLOCK:.0f} s (100 years) past its start: "
                     f"{self.room:g} s more at most"
                 )
-            target = self._now + seconds
-            while self._timers and self._timers[0].at <= target:
-                timer = heapq.heappop(self._timers)
-                timer.popped = True
-                if timer.cancelled:
-                    self._cancelled -= 1
-                    continue
-                if timer.future.done():
-                    continue
-                self._now = max(self._now, timer.at)
-                task = timer.task
-                returns = self._returns.get(task, 0) if task is not None else 0
-                timer.future.set_result(None)
-                if task is not None:
-                    await self._until_back(task, returns)
-            self._now = max(self._now, target)
-            await asyncio.sleep(0)
+            await self._move_to(self._now + seconds)
+
+    async def advance_to(self, at: float) -> None:
+        """Advance to clock time `at` if it is still ahead: a moment another process's clock reached."""
+        async with self._serialized():
+            if at > self._now:
+                await self._move_to(min(at, MAX_CLOCK))
+
+    def _serialized(self) -> asyncio.Lock:
+        if self._lock is None:  # made on first use, inside the loop that uses it
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    async def _move_to(self, target: float) -> None:
+        while self._timers and self._timers[0].at <= target:
+            timer = heapq.heappop(self._timers)
+            timer.popped = True
+            if timer.cancelled:
+                self._cancelled -= 1
+                continue
+            if timer.future.done():
+                continue
+            self._now = max(self._now, timer.at)
+            task = timer.task
+            returns = self._returns.get(task, 0) if task is not None else 0
+            timer.future.set_result(None)
+            if task is not None:
+                await self._until_back(task, returns)
+        self._now = max(self._now, target)
+        await asyncio.sleep(0)
+
+    def rebase(self, start: datetime) -> None:
+        """Make `start` the wall-clock moment of clock time 0 (what each process of a server shares for a
+        session, so that its timestamps read the same everywhere)."""
+        self._wall0 = start
 
     async def _until_back(self, task: asyncio.Task[object], returns: int) -> None:
         """Let a woken task run until it waits on the clock again (or ends): its frame is written and

@@ -183,10 +183,10 @@ class MockServer:
 
     async def advance(self, seconds: float, session: str = DEFAULT_SESSION) -> None:
         """Advance a session's manual clock (the server must have been started with one)."""
-        clock = self.session(session).clock
-        if not isinstance(clock, ManualClock):
+        found = self.session(session)
+        if not isinstance(found.clock, ManualClock):
             raise TypeError("advance() needs a server started with manual_clock=True")
-        await clock.advance(seconds)
+        await self.engine.sessions.advance(found, seconds)
 
     # ── verifying what clients did (docs/testing.md#verifying-what-the-client-did) ──────────────────
 

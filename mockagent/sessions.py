@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from mockagent.clock import Clock
+from mockagent.clock import Clock, ManualClock
 from mockagent.faults import FaultState, MemoryTally, Tally
 from mockagent.journal import Journal, counter
 from mockagent.model import PlatformKey
@@ -219,6 +219,19 @@ class SessionStore(Protocol):
         """The session of requests that name none (never forgotten)."""
         ...
 
+    @property
+    def synced(self) -> bool:
+        """Whether a session must be brought up to date (`sync`) before each request of it is served."""
+        ...
+
+    async def sync(self, session: Session) -> None:
+        """Bring `session` up to what the other processes of the server did (its clock)."""
+        ...
+
+    async def advance(self, session: Session, seconds: float) -> None:
+        """Advance the session's manual clock (ValueError past its range), in every process of the server."""
+        ...
+
 
 class MemorySessions:
     """Sessions in this process: at most `limit`, the least recently used idle one forgotten first."""
@@ -253,6 +266,9 @@ class MemorySessions:
                 return
 
     async def reset(self, name: str) -> bool:
+        return self._forget(name)
+
+    def _forget(self, name: str) -> bool:
         session = self._sessions.pop(name, None)
         if session is None:
             return False
@@ -263,6 +279,17 @@ class MemorySessions:
 
     def sessions(self) -> Iterator[Session]:
         return iter(list(self._sessions.values()))
+
+    synced = False  # one process: nothing to catch up with
+
+    async def sync(self, session: Session) -> None:
+        pass
+
+    async def advance(self, session: Session, seconds: float) -> None:
+        clock = session.clock
+        if not isinstance(clock, ManualClock):
+            raise TypeError("the session's clock is not manual")
+        await clock.advance(seconds)
 
     def close(self) -> None:
         """The server stops: every session ends, and the store lets go of all but the default one."""

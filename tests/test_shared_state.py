@@ -148,3 +148,46 @@ async def test_workers_share_one_port_and_stop_together(
     finally:
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), SAFETY) == 0
+
+
+async def until_waiting(http: aiohttp.ClientSession, base: str) -> None:
+    """Until `base`'s default session has a request waiting on its manual clock (watched through its admin
+    API, within a bound: another process cannot be awaited otherwise)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SAFETY
+    while loop.time() < deadline:
+        async with http.get(f"{base}/__mockagent/clock") as clock:
+            if (await clock.json())["waiting"]:
+                return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"nothing waits on {base}'s clock")
+
+
+async def test_a_manual_clock_advanced_through_one_process_moves_every_process(
+    redis_server: RedisServer, name: str, http: aiohttp.ClientSession
+) -> None:
+    shared = ("serve", "--state", redis_server.url, "--name", name, "--manual-clock")
+    async with mockagent(*shared) as one, mockagent(*shared) as two:
+        # A blocking call to the `slow` agent (3 s of clock time) waits on the second process's clock …
+        url = two + "/beeos/api/v1/agents/slow/invoke"
+        waiting = asyncio.ensure_future(http.post(url, json={"message": "hi"}, headers=BEEOS))
+        await until_waiting(http, two)
+        # … and the first process moves it: the second hears of it from Redis and answers.
+        async with http.post(f"{one}/__mockagent/clock/advance", json={"seconds": 5}) as advanced:
+            assert advanced.status == 200
+            assert (await advanced.json())["now"] == 5
+        response = await asyncio.wait_for(waiting, SAFETY)
+        assert response.status == 200
+        assert (await response.json())["data"]["text"] == "Done after a while."
+        async with http.get(f"{two}/__mockagent/clock") as clock, http.get(f"{one}/__mockagent/clock") as other:
+            theirs, ours = await clock.json(), await other.json()
+        assert theirs["now"] == ours["now"] == 5
+        assert theirs["wall"] == ours["wall"]  # one start for the session, whichever process tells
+        # A process that never served the session reads the same time on its first request.
+        async with mockagent(*shared) as three, http.get(f"{three}/__mockagent/clock") as clock:
+            assert (await clock.json())["now"] == 5
+        # Resetting the session through one process resets its clock for all.
+        async with http.delete(f"{one}/__mockagent/sessions/default") as reset:
+            assert reset.status == 200
+        async with http.get(f"{two}/__mockagent/clock") as clock:
+            assert (await clock.json())["now"] == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from mockagent.admin.sessions import session_of
+from mockagent.appkeys import ENGINE
 from mockagent.clock import ManualClock
 from mockagent.encoding import json_response, loads
 from mockagent.errors import ApiError, ErrorKind
@@ -25,7 +26,8 @@ async def on_get_clock(request: web.Request) -> web.Response:
 
 async def on_advance_clock(request: web.Request) -> web.Response:
     """Advance a session's manual clock: ``{"seconds": 30}``. Answers once the woken runs have moved on."""
-    clock = (await session_of(request)).clock
+    session = await session_of(request)
+    clock = session.clock
     if not isinstance(clock, ManualClock):
         raise ApiError(ErrorKind.CONFLICT, "the clock is not manual; start the server with a manual clock")
     try:
@@ -38,7 +40,7 @@ async def on_advance_clock(request: web.Request) -> web.Response:
     if not 0 <= seconds < float("inf"):
         raise ApiError(ErrorKind.INVALID_BODY, "seconds must be a finite number, not negative")
     try:
-        await clock.advance(seconds)
+        await request.app[ENGINE].sessions.advance(session, seconds)
     except ValueError as err:  # past the clock's range: its moments would no longer be dates
         raise ApiError(ErrorKind.INVALID_BODY, f"seconds: {err}") from None
     return json_response({"now": clock.now(), "wall": clock.wall().isoformat()})

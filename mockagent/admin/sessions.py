@@ -14,7 +14,12 @@ from mockagent.sessions import SESSION_HEADER, SESSION_NAME, Session
 async def session_of(request: web.Request) -> Session:
     """The session an admin request is about: ``X-Mockagent-Session``, else ``?session=``, else the default."""
     named = await named_session(request)
-    return named if named is not None else request.app[ENGINE].sessions.default
+    if named is not None:
+        return named
+    sessions = request.app[ENGINE].sessions
+    if sessions.synced:
+        await sessions.sync(sessions.default)
+    return sessions.default
 
 
 async def sessions_of(request: web.Request) -> list[Session]:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -63,7 +65,10 @@ class Shared:
         self.name = name
         self.prefix = f"mockagent:{name}"
         self.epoch = 0.0  # the server's first start, in Unix seconds: clock time 0 of its real clock
+        self.process = uuid.uuid4().hex  # tells this process's own news from the others' (see `tell`)
+        self.channel = self.key("news")
         self._renewal: asyncio.Task[None] | None = None
+        self._listening: asyncio.Task[None] | None = None
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -98,11 +103,49 @@ class Shared:
                 deleted += await self.client.unlink(*batch)
         return deleted > 0
 
+    def news(self, kind: str, **fields: object) -> str:
+        """A message for the server's channel: published by a Lua script with the change it tells of, or
+        by `tell`."""
+        return json.dumps({"kind": kind, "from": self.process, **fields})
+
+    async def tell(self, kind: str, **fields: object) -> None:
+        """Tell the other processes of the server of a change (they hear it through `listen`)."""
+        async with self.lost():
+            await self.client.publish(self.channel, self.news(kind, **fields))
+
+    def listen(self, hear: Callable[[dict[str, object]], None]) -> None:
+        """Call `hear` with each message another process tells (from now on, once; woken by Redis, never
+        polling). Redis away: it subscribes again once Redis is back, and what was told meanwhile is
+        caught up by the next request's `sync`."""
+        if self._listening is None:
+            self._listening = asyncio.get_running_loop().create_task(self._listen(hear))
+
+    async def _listen(self, hear: Callable[[dict[str, object]], None]) -> None:
+        from redis.asyncio import Redis
+        from redis.exceptions import RedisError
+
+        while True:
+            # A connection of its own, with no read timeout: it waits for news as long as there is none.
+            client = Redis.from_url(self.url, decode_responses=True, socket_connect_timeout=REDIS_TIMEOUT)
+            try:
+                async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(self.channel)
+                    async for message in pubsub.listen():
+                        news = json.loads(message["data"])
+                        if news.get("from") != self.process:
+                            hear(news)
+            except (RedisError, OSError):
+                await asyncio.sleep(1.0)  # CHOSEN: a second between tries while Redis is away
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
     async def close(self) -> None:
-        if self._renewal is not None:
-            self._renewal.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renewal
+        for task in (self._renewal, self._listening):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         with contextlib.suppress(Exception):  # closing a connection to a Redis that is gone
             await self.client.aclose()
 
