@@ -31,6 +31,7 @@ from mockagent.encoding import json_response
 from mockagent.engine import Engine
 from mockagent.errors import HTTP_STATUS, ApiError, ErrorKind, RunStateError
 from mockagent.faultboard import Board
+from mockagent.holding import TOUCHED, let_go
 from mockagent.journal import ENTRY, Decided, Entry, Journal, Mirror, counter
 from mockagent.model import PlatformKey
 from mockagent.platforms import platform_classes
@@ -74,8 +75,9 @@ def build_engine(settings: Settings, scenarios: ScenarioSet | None = None, share
     from mockagent.shared.board import SharedBoard  # only servers sharing Redis import redis
     from mockagent.shared.sessions import SharedSessions
 
-    sessions = SharedSessions(shared, make_session, settings.max_sessions)
-    return Engine(loaded, sessions, fault_rules=settings.fault_rules, board=SharedBoard(shared, settings.chaos))
+    sessions = SharedSessions(shared, make_session, lambda: engine.scenarios, settings.max_sessions)
+    engine = Engine(loaded, sessions, fault_rules=settings.fault_rules, board=SharedBoard(shared, settings.chaos))
+    return engine
 
 
 def _redis_tally(shared: Shared, session: str) -> Tally:
@@ -196,6 +198,9 @@ def _admitted_route(
         ctx.params = request.match_info
         _enter(request, ctx, platform_name, endpoint)
         session.entered()
+        synced = engine.sessions.synced
+        if synced:
+            TOUCHED.set({})
         try:
             answered = None
             if engine.scenarios.stub_table.shadows(key, request.method):
@@ -210,6 +215,8 @@ def _admitted_route(
             response = await _stubbed_instead(request, ctx, error)
         finally:
             session.left()
+            if synced:
+                await engine.sessions.finish(session)
         if not ctx.admitted:
             log.error("%s %s was answered without admission (a bug of mockagent)", request.method, request.path)
         return response
@@ -369,10 +376,15 @@ async def _stubbed(request: web.Request) -> web.StreamResponse | None:
     ctx = RequestContext(key, "stub", request.method, request.path, session, request.headers, request.query)
     _enter(request, ctx, key.value if key is not None else None, "stub")
     session.entered()
+    synced = engine.sessions.synced
+    if synced:
+        TOUCHED.set({})
     try:
         outcome = await stub_answer(request, ctx, places, path, candidates=candidates)
     finally:
         session.left()
+        if synced:
+            await engine.sessions.finish(session)
     if isinstance(outcome, StubsUnmatched):
         ctx.explanation = outcome.explain()
         raise ApiError(ErrorKind.NOT_FOUND, ctx.explanation)
@@ -383,6 +395,7 @@ CLIENT_CLOSED = 499
 
 
 async def _started(request: web.Request, response: web.StreamResponse) -> None:
+    await let_go()  # a request holding its session in Redis does not wait on its client holding it
     request[STARTED] = response.status
     ctx = request.get(CONTEXT)
     if ctx is not None and ctx.entry is not None:

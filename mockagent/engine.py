@@ -18,6 +18,7 @@ from mockagent.errors import ApiError, ErrorKind
 from mockagent.faultboard import Board, FaultBoard
 from mockagent.faults import Fault, FaultRule
 from mockagent.feed import Feed
+from mockagent.holding import touch
 from mockagent.ids import uuid4
 from mockagent.journal import Decided
 from mockagent.model import PlatformKey
@@ -227,6 +228,7 @@ class Engine:
         if len(turns) > TURNS_KEPT:
             del turns[0]
         session.runs[run.id] = run
+        touch(run)
         if reply is not None:
             session.sequences[reply.key] = session.sequences.get(reply.key, 0) + 1
             if reply.sets:

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 from mockagent.clock import Clock
 from mockagent.errors import ApiError, ErrorKind, RunStateError
 from mockagent.faults import Fault
+from mockagent.holding import let_go, touch
 from mockagent.ids import uuid4
 from mockagent.model import (
     Ask,
@@ -236,6 +237,24 @@ class Run:
         # Futures of the tasks waiting for this run to change (a dict: ordered, O(1) removal).
         self._waiters: dict[asyncio.Future[None], None] | None = None  # made on the first wait
         self._deadline: Limit | None = None  # the run's own limit (a task deadline), through pauses
+
+    # ── shared between processes (mockagent.shared): a run as data ───────────────────────────────
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The waiters are this process's tasks: another process has its own.
+        return {name: getattr(self, name) for name in _STATE}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._waiters = None
+        for name in _STATE:
+            setattr(self, name, state[name])
+
+    def refresh(self, other: Run) -> None:
+        """Take `other`'s state (the run as another process left it): whoever follows this run here sees
+        the change."""
+        for name in _STATE:
+            setattr(self, name, getattr(other, name))
+        self._notify()
 
     def record_of(self, kind: type[R]) -> R:
         """The platform's record of this run, as the type the platform stored."""
@@ -457,6 +476,7 @@ class Run:
         One future does it all — resolved by the clock's timer or by `_notify` — because this is paid
         once per frame of every stream.
         """
+        await let_go()  # a request sharing its session with other processes does not wait holding it
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiters = self._waiters
         if waiters is None:
@@ -485,6 +505,7 @@ class Run:
         """The run's own limit (a BeeOS task's deadline, an Aster background run's): unless the run is
         over by `limit.at`, it times out then, paused or not. Set once, as the run is made; a view's
         gateway limit is the view's own (`follow(limit=…)`, `settled(limit)`)."""
+        touch(self)
         self._deadline = limit
         self._notify()
 
@@ -500,6 +521,7 @@ class Run:
         return self._end(RunStatus.TIMED_OUT, reason, at)
 
     def _end(self, status: RunStatus, reason: str, at: float | None = None) -> bool:
+        touch(self)
         at = self.clock.now() if at is None else at
         if self.status(at).is_terminal:
             return False
@@ -511,6 +533,7 @@ class Run:
 
     def poll(self) -> None:
         """Count a client's poll; a `wait_polls` step lets the run go on once enough have come."""
+        touch(self)
         self.polls += 1
         if self._gate is not None and self.polls >= self._gate[0] and self.status() is RunStatus.RUNNING:
             gate, self._gate = self._gate, None
@@ -568,6 +591,7 @@ class Run:
         """Lay `steps` out from `at`. A template that fails to render (or passes its bounds) is the
         platform's 500 naming the template's file and position, and leaves the run as it was: nothing is
         laid out, and the caller undoes its own part."""
+        touch(self)
         mark = (len(self.timeline), self._text_blocks, self._calls, self._last_call)
         try:
             self._lay_out(steps, at)
@@ -717,6 +741,10 @@ class Run:
         if self._rng is None:
             self._rng = random.Random(self._seed)
         return max(0.0, base + self._rng.uniform(-jitter, jitter))
+
+
+#: A run's state as data: every slot but the waiters (this process's tasks) and the weak references.
+_STATE = tuple(name for name in Run.__slots__ if name not in ("__weakref__", "_waiters"))
 
 
 def _pieces(text: str) -> list[str]:

@@ -16,11 +16,13 @@ import re
 import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
 from mockagent.clock import Clock, ManualClock
 from mockagent.faults import FaultState, MemoryTally, Tally
+from mockagent.holding import touch
 from mockagent.journal import Journal, counter
 from mockagent.model import PlatformKey
 from mockagent.runs import Conversation, Run
@@ -31,6 +33,14 @@ DEFAULT_SESSION = "default"
 #: CHOSEN: how many sessions are kept; past it, the one unused for longest (with nothing in flight) goes.
 MAX_SESSIONS = 100
 SESSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A conversation a request dropped (what a store shared between processes deletes too)."""
+
+    platform: PlatformKey
+    id: str
 
 
 class Records(Protocol):
@@ -114,7 +124,15 @@ class Session:
         found = self._records.get(kind)
         if found is None:
             found = self._records[kind] = kind(self)
+        touch(found)
         return found  # type: ignore[return-value]  # keyed by `kind`: it is what `kind` made
+
+    def record_kinds(self) -> list[tuple[Callable[[Session], Records], Records]]:
+        return list(self._records.items())
+
+    def replace_records(self, kind: Callable[[Session], Records], records: Records) -> None:
+        """Put `records` in place of the session's of that kind (as another process left them)."""
+        self._records[kind] = records
 
     def entered(self) -> None:
         self.in_flight += 1
@@ -144,13 +162,20 @@ class Session:
     # ── runs and conversations ───────────────────────────────────────────────────────────────────
 
     def run(self, run_id: str) -> Run | None:
-        return self.runs.get(run_id)
+        found = self.runs.get(run_id)
+        touch(found)
+        return found
 
     def runs_of(self, platform: PlatformKey | None = None) -> list[Run]:
-        return [r for r in self.runs.values() if platform is None or r.conversation.platform is platform]
+        found = [r for r in self.runs.values() if platform is None or r.conversation.platform is platform]
+        for run in found:
+            touch(run)
+        return found
 
     def conversation(self, platform: PlatformKey, conversation_id: str) -> Conversation | None:
-        return self.conversations.get((platform, conversation_id))
+        found = self.conversations.get((platform, conversation_id))
+        touch(found)
+        return found
 
     def open_conversation(self, platform: PlatformKey, agent_id: str, conversation_id: str) -> Conversation:
         """The conversation with this id, made if new."""
@@ -159,6 +184,14 @@ class Session:
         if found is None:
             found = Conversation(id=conversation_id, platform=platform, agent_id=agent_id, created_at=self.clock.now())
             self.conversations[key] = found
+        touch(found)
+        return found
+
+    def drop_conversation(self, platform: PlatformKey, conversation_id: str) -> Conversation | None:
+        """Forget a conversation (its runs stay, by id); the one dropped, or None if there was none."""
+        found = self.conversations.pop((platform, conversation_id), None)
+        if found is not None:
+            touch(Dropped(platform, conversation_id))
         return found
 
     def close(self) -> None:
@@ -232,6 +265,14 @@ class SessionStore(Protocol):
         """Advance the session's manual clock (ValueError past its range), in every process of the server."""
         ...
 
+    async def hold(self, session: Session) -> None:
+        """Hold the session for a request about to change it (other processes' requests wait)."""
+        ...
+
+    async def finish(self, session: Session) -> None:
+        """The request is over: what it changed is kept where every process sees it."""
+        ...
+
 
 class MemorySessions:
     """Sessions in this process: at most `limit`, the least recently used idle one forgotten first."""
@@ -283,6 +324,12 @@ class MemorySessions:
     synced = False  # one process: nothing to catch up with
 
     async def sync(self, session: Session) -> None:
+        pass
+
+    async def hold(self, session: Session) -> None:
+        pass
+
+    async def finish(self, session: Session) -> None:
         pass
 
     async def advance(self, session: Session, seconds: float) -> None:

@@ -63,6 +63,8 @@ async def answer(
     fault = await admission.decide(engine, ctx, None, None)
     if fault is not None:
         await admission.apply(ctx, fault)
+    if engine.sessions.synced:
+        await engine.sessions.hold(ctx.session)
     # Everything is rendered before anything changes or is sent: a template that fails is a whole 500, and
     # the request counts for nothing and sets no state (as a reply whose template fails).
     session = ctx.session

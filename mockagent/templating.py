@@ -156,6 +156,10 @@ class Template:
         """Plain text: it renders to itself, whatever the variables."""
         return self._parts is None and self._compiled is None
 
+    def __reduce__(self) -> tuple[Callable[..., Template], tuple[str, SourcePosition | None, bool]]:
+        # A paused run's script, shared with other processes (mockagent.shared): compiled again from its text.
+        return _rebuilt, (self.source, self.position, self._native)
+
     def _compile(self, source: str, *, whole: bool) -> None:
         import jinja2
         import jinja2.meta
@@ -335,6 +339,10 @@ class _Items:
     def __init__(self, items: tuple[tuple[Any, Any], ...], mapping: bool) -> None:
         self.items = items  # (key or index, part)
         self.mapping = mapping
+
+
+def _rebuilt(source: str, position: SourcePosition | None, whole: bool) -> Template:
+    return Template(source, position, whole=whole)
 
 
 class JsonTemplate:

@@ -7,12 +7,13 @@ reads them (`Variables.__missing__`), so a turn whose templates never do pays no
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from mockagent.templating import HELPERS, Draws
+from mockagent.templating import HELPERS, VARIABLES, Draws
 
 if TYPE_CHECKING:
     from mockagent.clock import Clock
@@ -51,6 +52,16 @@ class Variables(dict[str, Any]):
         """Forget every value and where the rest would come from (the run is laid out to its end)."""
         self.clear()
         self._make = None
+
+    def __reduce__(self) -> tuple[type[Variables], tuple[dict[str, Any]]]:
+        # For another process (mockagent.shared): every variable made now (the maker reads this request),
+        # so that the rest of a paused script renders there as it would have here.
+        if self._make is not None:
+            for name in VARIABLES:
+                if name not in _MOMENTS and name not in self:
+                    with contextlib.suppress(KeyError):
+                        self[name]
+        return Variables, (dict(self),)
 
     def copy(self) -> Variables:
         copied = Variables(self, self._make)

@@ -149,6 +149,9 @@ class Platform(ABC):
         fault = await admission.decide(self.engine, ctx, agent, scope)
         if fault is not None:
             await admission.apply(ctx, fault)
+        sessions = self.engine.sessions
+        if sessions.synced:  # shared with other processes: held from here until it waits or ends
+            await sessions.hold(ctx.session)
 
     def start_turn(
         self,

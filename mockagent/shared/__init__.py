@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mockagent.errors import ApiError, ErrorKind, MockAgentError
 
@@ -59,8 +59,9 @@ class Agreement:
 class Shared:
     """One process's handle on its server's state in Redis: the connection and the names of its keys."""
 
-    def __init__(self, client: Redis, url: str, name: str) -> None:
+    def __init__(self, client: Redis, raw: Redis, url: str, name: str) -> None:
         self.client = client
+        self.raw = raw  # snapshots are bytes: this client hands them back as they are
         self.url = url
         self.name = name
         self.prefix = f"mockagent:{name}"
@@ -146,8 +147,9 @@ class Shared:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        with contextlib.suppress(Exception):  # closing a connection to a Redis that is gone
-            await self.client.aclose()
+        for client in (self.client, self.raw):
+            with contextlib.suppress(Exception):  # closing a connection to a Redis that is gone
+                await client.aclose()
 
 
 async def connect(url: str, name: str, agreement: Agreement) -> Shared:
@@ -158,13 +160,24 @@ async def connect(url: str, name: str, agreement: Agreement) -> Shared:
         from redis.exceptions import RedisError
     except ImportError:
         raise SharedStateError("--state redis://… needs redis-py: pip install 'mockagent[redis]'") from None
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as Disconnected
+
+    # A pooled connection that Redis closed (a restart) is found closed only when used: the call is tried
+    # once more on a new one. A time-out is not retried: the call may have been carried out.
+    options: dict[str, Any] = {
+        "socket_timeout": REDIS_TIMEOUT,
+        "socket_connect_timeout": REDIS_TIMEOUT,
+        "retry": Retry(NoBackoff(), 1),
+        "retry_on_error": [Disconnected],
+    }
     try:
-        client = Redis.from_url(
-            url, decode_responses=True, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
-        )
+        client = Redis.from_url(url, decode_responses=True, **options)
+        raw = Redis.from_url(url, **options)
     except ValueError as err:
         raise SharedStateError(f"--state {url}: {err}") from None
-    shared = Shared(client, url, name)
+    shared = Shared(client, raw, url, name)
     try:
         await client.ping()
         await _agree(shared, agreement)

@@ -1,20 +1,26 @@
 """The session store of a server whose processes share Redis.
 
-Each process keeps the sessions it served, and brings one up to date (`sync`) before serving a request of
-it: a manual clock advanced through another process is advanced here first, from the same wall-clock start.
-What the processes count together (calls, tokens) lives in Redis, where a reset deletes it for all of them;
-and each process hears of the others' advances and resets as they happen, so that a stream waiting on a
-clock here moves when another process moves it."""
+Each process keeps a copy of the sessions it serves (`Replica`), brought up to date (`sync`) before it
+serves a request of one: the objects other processes changed since (runs, conversations, a platform's
+records, the session's counters) are read back from Redis, and a manual clock another process advanced is
+advanced here too, from the same wall-clock start. A request that may change the session holds its lock in
+Redis from its admission (`hold`) until it first waits or ends; then what it changed is written (`Replica.commit`,
+one script that also tells the other processes, which read it at once: a stream they follow moves on).
+What the processes count together (calls, tokens) lives in Redis too; a reset deletes it all, for all."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 from mockagent.clock import MAX_CLOCK, ManualClock
+from mockagent.holding import HELD, let_go
+from mockagent.scenarios.model import ScenarioSet
 from mockagent.sessions import MAX_SESSIONS, MemorySessions, Session
 from mockagent.shared import KEY_TTL, Shared
+from mockagent.shared.replicas import Replica
 
 # KEYS: the session's clock; ARGV: seconds, the most it may reach, the TTL, the news to publish (with
 # "AT" where the clock's new time goes), the channel. Returns the new time, or -1 past the most.
@@ -30,11 +36,41 @@ return tostring(target)
 class SharedSessions(MemorySessions):
     synced = True
 
-    def __init__(self, shared: Shared, make: Callable[[str], Session], limit: int = MAX_SESSIONS) -> None:
+    def __init__(
+        self,
+        shared: Shared,
+        make: Callable[[str], Session],
+        scenarios: Callable[[], ScenarioSet],
+        limit: int = MAX_SESSIONS,
+    ) -> None:
         self._shared = shared
+        self._scenarios = scenarios
         self._advance = shared.client.register_script(_ADVANCE)
-        self._moving: set[asyncio.Task[None]] = set()  # advances heard from other processes, under way
+        self._moving: set[asyncio.Task[None]] = set()  # advances and changes heard from other processes
+        self._replicas: dict[str, Replica] = {}
         super().__init__(make, limit)
+
+    def _replica(self, session: Session) -> Replica:
+        replica = self._replicas.get(session.name)
+        if replica is None or replica.session is not session:
+            replica = self._replicas[session.name] = Replica(self._shared, session, self._scenarios)
+            if len(self._replicas) > 2 * self.limit:  # the sessions this store forgot
+                for name in [name for name in self._replicas if name not in self._sessions]:
+                    del self._replicas[name]
+        return replica
+
+    async def hold(self, session: Session) -> None:
+        """Take the session's lock in Redis for this request (until `holding.let_go`), up to date."""
+        if HELD.get() is not None:
+            return
+        replica = self._replica(session)
+        await replica.acquire()
+        HELD.set(replica.let_go)
+
+    async def finish(self, session: Session) -> None:
+        """The request is over: write what it changed (taking the lock again if it had let go)."""
+        await let_go()
+        await self._replica(session).settle()
 
     async def open(self, name: str) -> Session:
         session = self.get(name)
@@ -43,6 +79,7 @@ class SharedSessions(MemorySessions):
 
     async def sync(self, session: Session) -> None:
         self._shared.listen(self._hear)
+        await self._replica(session).catch_up()
         clock = session.clock
         if not isinstance(clock, ManualClock):
             return  # the real clock: every process counts from the server's epoch
@@ -89,11 +126,17 @@ class SharedSessions(MemorySessions):
         session = self._sessions.get(name) if isinstance(name, str) else None
         if session is None:
             return  # a session this process never served: its next request syncs it
-        if news.get("kind") == "clock" and isinstance(session.clock, ManualClock):
+        kind = news.get("kind")
+        if kind == "clock" and isinstance(session.clock, ManualClock):
             at = news.get("at")
             if isinstance(at, int | float):
-                moving = asyncio.get_running_loop().create_task(session.clock.advance_to(float(at)))
-                self._moving.add(moving)
-                moving.add_done_callback(self._moving.discard)
-        elif news.get("kind") == "reset":
+                self._start(session.clock.advance_to(float(at)))
+        elif kind == "changed":
+            self._start(self._replica(session).catch_up(quietly=True))
+        elif kind == "reset":
             self._forget(session.name)
+
+    def _start(self, step: Coroutine[Any, Any, None]) -> None:
+        moving = asyncio.get_running_loop().create_task(step)
+        self._moving.add(moving)
+        moving.add_done_callback(self._moving.discard)

@@ -397,7 +397,7 @@ class AgentOS(Platform):
     ) -> web.Response:
         conversation, _ = await self._conversation(ctx, key, validate(RpcConversationBody, raw).conversation_id)
         async with ctx.session.lock:
-            if ctx.session.conversations.pop((self.key, conversation.id), None) is None:
+            if ctx.session.drop_conversation(self.key, conversation.id) is None:
                 raise ApiError(ErrorKind.NOT_FOUND, f"Conversation {conversation.id} not found.")  # deleted meanwhile
             # CHOSEN: a turn still going on in it ends, as when a session is reset.
             for run in conversation.runs:

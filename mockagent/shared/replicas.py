@@ -1,0 +1,311 @@
+"""One process's copy of a session shared through Redis, kept in step with the others' (docs/deploy.md).
+
+In Redis, a session is a set of snapshots — one key per run, per conversation, per platform's records, and
+one for its counters — and a change log (a stream: each entry names the keys one commit wrote, numbered
+1, 2, 3 …). A replica remembers the last entry it applied: catching up is one script that returns the keys
+changed since, with their snapshots; a gap in the numbers (the log is trimmed to its last 10,000 entries,
+CHOSEN) or a first contact reads every key of the session instead. A commit writes the snapshots that differ
+from what was last read or written (compared by digest), appends its entry, tells the other processes and
+lets go of the lock, in one script: nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import fields
+from typing import Any
+
+from mockagent.errors import ApiError, ErrorKind
+from mockagent.holding import TOUCHED
+from mockagent.model import PlatformKey
+from mockagent.runs import Conversation, Run
+from mockagent.scenarios.model import ScenarioSet
+from mockagent.sessions import Dropped, Session
+from mockagent.shared import KEY_TTL, Shared
+from mockagent.shared.snapshots import Shells, SnapshotError, dump, load
+
+log = logging.getLogger("mockagent.shared")
+
+#: CHOSEN: how long a request may hold a session's lock before Redis lets it go for it (a process killed
+#: while holding one blocks the session no longer than this), and how long a request waits for it.
+LOCK_TTL = 30.0
+LOCK_WAIT = 10.0
+#: CHOSEN: the change log's length; a replica further behind reads the whole session again.
+LOG_KEPT = 10_000
+
+# KEYS: the log, the lock. ARGV: the last entry applied ("" for none: read everything), its number, the lock
+# token ("" to take no lock), the lock's TTL in ms. Returns {0} when the lock is taken by another request;
+# else {1, "full", last id} (read every key), {1, "none"}, or {1, "some", last id, last n, key, value, …}.
+_CATCH_UP = """
+if ARGV[3] ~= '' and not redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then return {0} end
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if ARGV[1] == '' then
+  if #newest == 0 then return {1, 'full', '0-0', '0'} end
+  return {1, 'full', newest[1][1], newest[1][2][2]}
+end
+if #newest == 0 or newest[1][1] == ARGV[1] then return {1, 'none'} end
+local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', 10001)
+if #entries == 0 or #entries > 10000 or tonumber(entries[1][2][2]) ~= tonumber(ARGV[2]) + 1 then
+  return {1, 'full', newest[1][1], newest[1][2][2]}
+end
+local result = {1, 'some', entries[#entries][1], entries[#entries][2][2]}
+local seen = {}
+for _, entry in ipairs(entries) do
+  for _, key in ipairs(cjson.decode(entry[2][4])) do
+    if not seen[key] then
+      seen[key] = true
+      result[#result + 1] = key
+      result[#result + 1] = redis.call('GET', key) or ''
+    end
+  end
+end
+return result
+"""
+
+# KEYS: the log, its counter, the lock. ARGV: the lock token, the channel, the session, this process, the
+# TTL, whether to let go of the lock ("1"), then key, value … ("" deletes). Returns {-1} when the lock is no
+# longer this request's, {0} when there was nothing to write, else {n, entry id}.
+_COMMIT = """
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {-1} end
+if #ARGV < 8 then
+  if ARGV[6] == '1' then redis.call('DEL', KEYS[3]) end
+  return {0}
+end
+local n = redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+local names = {}
+for i = 7, #ARGV, 2 do
+  if ARGV[i + 1] == '' then redis.call('DEL', ARGV[i]) else redis.call('SET', ARGV[i], ARGV[i + 1], 'EX', ARGV[5]) end
+  names[#names + 1] = ARGV[i]
+end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', '10000', '*', 'n', n, 'keys', cjson.encode(names))
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('PUBLISH', ARGV[2], cjson.encode({kind = 'changed', session = ARGV[3], from = ARGV[4], n = n}))
+if ARGV[6] == '1' then redis.call('DEL', KEYS[3]) end
+return {n, id}
+"""
+
+
+class Replica:
+    def __init__(self, shared: Shared, session: Session, scenarios: Callable[[], ScenarioSet]) -> None:
+        self.shared = shared
+        self.session = session
+        self._scenarios = scenarios
+        self._raw = shared.raw
+        self._catch_up = self._raw.register_script(_CATCH_UP)
+        self._commit = self._raw.register_script(_COMMIT)
+        self._log = shared.session_key(session.name, "log")
+        self._lock = shared.session_key(session.name, "lock")
+        self._counter = shared.session_key(session.name, "log", "n")
+        self._last: tuple[str, int] | None = None  # the last log entry applied: (id, number)
+        self._digests: dict[str, bytes] = {}  # each key as last read or written
+        self._token: str | None = None  # this request's hold on the lock
+        self._reading = asyncio.Lock()  # one catch-up at a time
+
+    # ── reading what the others wrote ────────────────────────────────────────────────────────────
+
+    async def catch_up(self, *, quietly: bool = False) -> None:
+        """Apply what other processes committed since the last time (`quietly`: heard as news, where a
+        failure is only logged — the next request catches up again)."""
+        try:
+            await self._read("")
+        except ApiError:
+            if not quietly:
+                raise
+            log.warning("session %s: could not catch up with Redis", self.session.name)
+
+    async def acquire(self) -> None:
+        """Take the session's lock (waiting for another request's, up to `LOCK_WAIT`), up to date."""
+        token = uuid.uuid4().hex
+        deadline = time.monotonic() + LOCK_WAIT
+        pause = 0.001
+        while not await self._read(token):
+            if time.monotonic() > deadline:
+                raise ApiError(
+                    ErrorKind.UNAVAILABLE, f"the session {self.session.name!r} stayed busy in another process"
+                )
+            await asyncio.sleep(pause)  # a lock held for a decision's few milliseconds
+            pause = min(pause * 2, 0.02)
+        self._token = token
+
+    async def _read(self, token: str) -> bool:
+        async with self._reading:
+            last_id, last_n = self._last if self._last is not None else ("", 0)
+            async with self.shared.lost():
+                answer = await self._catch_up(
+                    keys=[self._log, self._lock], args=[last_id, last_n, token, int(LOCK_TTL * 1000)]
+                )
+            if not answer[0]:
+                return False
+            what = answer[1]
+            if what == b"some":
+                self._apply(dict(zip(answer[4::2], answer[5::2], strict=True)))
+                self._last = (answer[2].decode(), int(answer[3]))
+            elif what == b"full":
+                await self._read_all()
+                self._last = (answer[2].decode(), int(answer[3]))
+            return True
+
+    async def _read_all(self) -> None:
+        pattern = self.shared.session_key(self.session.name, "o", "*")
+        async with self.shared.lost():
+            keys = [key async for key in self._raw.scan_iter(match=pattern, count=1000)]
+            values = await self._raw.mget(keys) if keys else []
+        found = zip(keys, values, strict=True)
+        self._apply({key: value if isinstance(value, bytes) else b"" for key, value in found})
+
+    def _apply(self, snapshots: dict[bytes, bytes]) -> None:
+        session = self.session
+        shells = Shells(session)
+        loaded: list[tuple[list[str], Any]] = []
+        for raw_key, data in snapshots.items():
+            key = raw_key.decode()
+            parts = key[len(self.shared.session_key(session.name, "o", "")) :].split(":", 2)
+            if not data:
+                self._digests.pop(key, None)
+                self._drop(parts)
+                continue
+            try:
+                loaded.append((parts, load(data, shells, self._scenarios)))
+            except SnapshotError as err:
+                log.warning("session %s: %s cannot be read here: %s", session.name, key, err)
+                continue
+            self._digests[key] = _digest(data)
+        for parts, value in loaded:
+            self._place(parts, value, shells)
+
+    def _place(self, parts: list[str], value: Any, shells: Shells) -> None:
+        session = self.session
+        match parts:
+            case ["run", run_id] if isinstance(value, Run):
+                found = session.runs.get(run_id) or shells.made.get(("run", run_id))
+                if isinstance(found, Run):
+                    found.refresh(value)
+                    value = found
+                session.runs[run_id] = value
+            case ["conversation", platform, conversation_id] if isinstance(value, Conversation):
+                key = (PlatformKey(platform), conversation_id)
+                found = session.conversations.get(key) or shells.made.get(("conversation", platform, conversation_id))
+                if isinstance(found, Conversation):
+                    for field in fields(Conversation):
+                        setattr(found, field.name, getattr(value, field.name))
+                    value = found
+                session.conversations[key] = value
+            case ["records", kind_name]:
+                session.replace_records(_kind(kind_name), value)
+            case ["core"] if isinstance(value, dict):
+                session.sequences.clear()
+                session.sequences.update(value["sequences"])
+                session.states.clear()
+                session.states.update(value["states"])
+                session.counter = value["counter"]
+                session.runs_started = value["runs_started"]
+
+    def _drop(self, parts: list[str]) -> None:
+        match parts:
+            case ["conversation", platform, conversation_id]:
+                self.session.conversations.pop((PlatformKey(platform), conversation_id), None)
+            case ["run", run_id]:
+                self.session.runs.pop(run_id, None)
+
+    # ── writing what this process changed ────────────────────────────────────────────────────────
+
+    async def let_go(self) -> None:
+        """Write what the request changed and let go of the lock (it is about to wait, or it is over)."""
+        await self.commit(release=True)
+
+    async def settle(self) -> None:
+        """At the end of a request that let go before: write what changed since, under the lock again."""
+        if not self._changed():
+            return
+        await self.acquire()
+        await self.commit(release=True)
+
+    async def commit(self, *, release: bool) -> None:
+        token = self._token
+        if token is None:
+            return
+        writes = self._changed()
+        args: list[Any] = [token, self.shared.channel, self.session.name, self.shared.process, KEY_TTL]
+        args.append("1" if release else "0")
+        for key, data in writes:
+            args += [key, data]
+        async with self.shared.lost():
+            answer = await self._commit(keys=[self._log, self._counter, self._lock], args=args)
+        if release:
+            self._token = None
+        if answer[0] == -1:
+            log.warning("session %s: the lock lapsed before its changes were written", self.session.name)
+            raise ApiError(ErrorKind.UNAVAILABLE, f"the session {self.session.name!r} was held too long to be written")
+        for key, data in writes:
+            if data:
+                self._digests[key] = _digest(data)
+            else:
+                self._digests.pop(key, None)
+        if answer[0] and self._last is not None and self._last[1] == int(answer[0]) - 1:
+            self._last = (answer[1].decode(), int(answer[0]))  # our own entry: nothing to read back
+
+    def _changed(self) -> list[tuple[str, bytes]]:
+        """The snapshots that differ from those last read or written: of what the request touched, and the
+        session's counters."""
+        session = self.session
+        touched = TOUCHED.get() or {}
+        kinds = {id(records): kind for kind, records in session.record_kinds()}
+        objects: dict[str, object] = {}
+        for thing in list(touched.values()):
+            match thing:
+                case Run():
+                    objects[self._key("run", thing.id)] = thing
+                    conversation = thing.conversation
+                    objects[self._key("conversation", conversation.platform.value, conversation.id)] = conversation
+                case Conversation():
+                    objects[self._key("conversation", thing.platform.value, thing.id)] = thing
+                case Dropped():
+                    objects[self._key("conversation", thing.platform.value, thing.id)] = None
+                case _ if id(thing) in kinds:
+                    objects[self._key("records", _kind_name(kinds[id(thing)]))] = thing
+        objects[self._key("core")] = {
+            "sequences": dict(session.sequences),
+            "states": dict(session.states),
+            "counter": session.counter,
+            "runs_started": session.runs_started,
+        }
+        writes: list[tuple[str, bytes]] = []
+        for key, thing in objects.items():
+            if thing is None:
+                if key in self._digests:
+                    writes.append((key, b""))
+                continue
+            try:
+                data = dump(thing, session)
+            except Exception as err:
+                log.warning("session %s: %s is not shared: %s", session.name, key, err)
+                continue
+            if self._digests.get(key) != _digest(data):
+                writes.append((key, data))
+        return writes
+
+    def _key(self, *parts: str) -> str:
+        return self.shared.session_key(self.session.name, "o", *parts)
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _kind_name(kind: Callable[..., object]) -> str:
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _kind(name: str) -> Callable[[Session], Any]:
+    module, _, qualified = name.rpartition(".")
+    if not module.startswith("mockagent."):
+        raise SnapshotError(f"no records of kind {name}")
+    kind: Callable[[Session], Any] = getattr(importlib.import_module(module), qualified)
+    return kind

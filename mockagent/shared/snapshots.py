@@ -1,0 +1,155 @@
+"""A session's objects as bytes in Redis, and back: runs, conversations, a platform's records, the session's
+own counters. Each is one pickle; what it points at that has a home of its own is written as a reference
+(another run, a conversation, the session, its clock, an agent or reply of the loaded scenarios), so that
+each object is written alone and read back pointing at this process's copies of the rest.
+
+Only mockagent's own types (and a few of the standard library's) are read back: a pickle can name any
+callable, and Redis is a store that other programs may write to.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import pickle
+from collections.abc import Callable
+from typing import Any
+
+from mockagent.clock import RealClock
+from mockagent.model import PlatformKey
+from mockagent.runs import Conversation, Run
+from mockagent.scenarios.model import Agent, Reply, ScenarioSet
+from mockagent.sessions import Session
+
+_STANDARD = {
+    ("builtins", "frozenset"),
+    ("builtins", "set"),
+    ("builtins", "getattr"),
+    ("collections", "OrderedDict"),
+    ("copyreg", "_reconstructor"),
+    ("copyreg", "__newobj__"),
+    ("copyreg", "__newobj_ex__"),
+    ("builtins", "object"),
+    ("array", "_array_reconstructor"),
+    ("array", "array"),
+    ("datetime", "datetime"),
+    ("datetime", "timezone"),
+    ("datetime", "timedelta"),
+    ("random", "Random"),
+    ("itertools", "count"),
+    ("pathlib", "PosixPath"),
+    ("functools", "partial"),
+}
+
+
+class SnapshotError(Exception):
+    """A snapshot that cannot be read here (another scenario set, a type this process does not know)."""
+
+
+class Shells:
+    """The runs and conversations a batch of snapshots points at, found here or made empty to be filled."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.made: dict[tuple[str, ...], object] = {}
+
+    def run(self, run_id: str) -> Run:
+        found = self.session.runs.get(run_id)
+        if found is None:
+            key = ("run", run_id)
+            found = self.made.get(key)  # type: ignore[assignment]
+            if found is None:
+                found = Run.__new__(Run)
+                found._waiters = None
+                self.made[key] = found
+        return found
+
+    def conversation(self, platform: str, conversation_id: str) -> Conversation:
+        found = self.session.conversations.get((PlatformKey(platform), conversation_id))
+        if found is None:
+            key = ("conversation", platform, conversation_id)
+            found = self.made.get(key)  # type: ignore[assignment]
+            if found is None:
+                found = Conversation(conversation_id, PlatformKey(platform), "", 0.0)
+                self.made[key] = found
+        return found
+
+
+def dump(root: object, session: Session) -> bytes:
+    """`root` as a snapshot of its own: other runs and conversations it reaches become references."""
+    buffer = io.BytesIO()
+    _Pickler(buffer, root, session).dump(root)
+    return buffer.getvalue()
+
+
+def load(data: bytes, shells: Shells, scenarios: Callable[[], ScenarioSet]) -> Any:
+    try:
+        return _Unpickler(io.BytesIO(data), shells, scenarios).load()
+    except (pickle.UnpicklingError, AttributeError, EOFError, ImportError, IndexError, KeyError, TypeError) as err:
+        raise SnapshotError(str(err)) from None
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, file: io.BytesIO, root: object, session: Session) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._root = root
+        self._session = session
+
+    def persistent_id(self, obj: Any) -> Any:
+        if obj is self._root:
+            return None
+        match obj:
+            case Run():
+                return ("run", obj.id)
+            case Conversation():
+                return ("conversation", obj.platform.value, obj.id)
+            case Session():
+                return ("session",)
+            case Agent():
+                return ("agent", obj.id)
+            case Reply():
+                return ("reply", obj.key)
+        if obj is self._session.clock or isinstance(obj, RealClock):
+            return ("clock",)
+        return None
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, itertools.count):
+            # Pickling a count is deprecated: it is rebuilt from where it stands.
+            return itertools.count, (int(repr(obj)[len("count(") : -1]),)
+        return NotImplemented
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, shells: Shells, scenarios: Callable[[], ScenarioSet]) -> None:
+        super().__init__(file)
+        self._shells = shells
+        self._scenarios = scenarios
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "mockagent" or module.startswith("mockagent.") or (module, name) in _STANDARD:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"a snapshot may not name {module}.{name}")
+
+    def persistent_load(self, pid: Any) -> Any:
+        match pid:
+            case ("run", str(run_id)):
+                return self._shells.run(run_id)
+            case ("conversation", str(platform), str(conversation_id)):
+                return self._shells.conversation(platform, conversation_id)
+            case ("session",):
+                return self._shells.session
+            case ("clock",):
+                return self._shells.session.clock
+            case ("agent", str(agent_id)):
+                agent = self._scenarios().agents.get(agent_id)
+                if agent is None:
+                    raise KeyError(f"agent {agent_id!r} is not loaded in this process")
+                return agent
+            case ("reply", str(key)):
+                for agent in self._scenarios().agents.values():
+                    for reply in agent.replies:
+                        if reply.key == key:
+                            return reply
+                raise KeyError(f"the reply {key!r} is not loaded in this process")
+        raise pickle.UnpicklingError(f"unknown reference {pid!r}")
