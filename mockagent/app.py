@@ -45,7 +45,7 @@ from mockagent.stubbing import answer as stub_answer
 
 if TYPE_CHECKING:
     from mockagent.replay.redaction import Redactor
-    from mockagent.replay.replayer import Replayer
+    from mockagent.replay.replayer import Recorded, Replayer
 
 log = logging.getLogger("mockagent")
 RequestHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -91,6 +91,7 @@ def build_app(
     if replayer is not None:
         app[REPLAYER] = replayer
         app[REDACTOR] = lambda: replayer.redactor  # the journal shows what the cassettes would hold
+        replayer.on_recorded = functools.partial(_recorded, engine)
         app.on_cleanup.append(_close_replayer)
     if settings.journal_file is not None:
         app[MIRROR] = Mirror(settings.journal_file)
@@ -110,6 +111,12 @@ def build_app(
     if settings.watch and settings.scenario_paths:
         watch(app)
     return app
+
+
+def _recorded(engine: Engine, recorded: Recorded) -> None:
+    """An interaction written to a cassette, to the event feed (the web page's Recording view)."""
+    if engine.feed.active:
+        engine.feed.publish("cassette.recorded", recorded.session, recorded.platform or None, **recorded.as_json())
 
 
 def _replayer(settings: Settings) -> Replayer | None:

@@ -20,12 +20,15 @@ from typing import Any
 
 import httpx
 import pytest
+from admin_contract import check_frames
 from credentials import AGENTOS, BEEOS, JWT
 from playwright.sync_api import Browser, Page, expect
 from sse import json_frames
 from ui_browser import VIEWPORT, PageWatch, launch, missing_browser
 
 from mockagent.admin.ui import ASSETS
+from mockagent.model import PlatformKey
+from mockagent.replay.modes import RecordMode
 from mockagent.server import ThreadedMockServer
 from mockagent.settings import Settings
 
@@ -258,6 +261,28 @@ def test_the_token_is_given_once_and_kept_as_a_cookie(watch: PageWatch) -> None:
         assert watch.errors == []
 
 
+def recorder(folder: Path, upstream: ThreadedMockServer) -> ThreadedMockServer:
+    """A server recording AgentOS from `upstream` into `folder`."""
+    agentos = ((PlatformKey.AGENTOS, upstream.base_url("agentos")),)
+    return ThreadedMockServer(Settings(cassettes=folder, record_mode=RecordMode.ALL, upstreams=agentos))
+
+
+def test_recorded_interactions_appear_with_their_redactions_marked(
+    mockagent_server: ThreadedMockServer, watch: PageWatch, tmp_path: Path
+) -> None:
+    with recorder(tmp_path, mockagent_server) as server:
+        page = open_page(watch, server)
+        page.get_by_role("tab", name="Recording").click()
+        expect(page.locator("#recorded-empty")).to_be_visible()
+        agentos_invoke(server, "approve-me")
+        recorded = page.locator("#recorded li")
+        expect(recorded).to_contain_text("POST /api/v1/agents/approve-me/invoke → 202")
+        expect(recorded.locator("mark.secret")).to_contain_text(["request header Authorization"])
+        assert "approve-me/invoke" in (tmp_path / "agentos.yaml").read_text("utf-8")
+        assert AGENTOS["Authorization"] not in (tmp_path / "agentos.yaml").read_text("utf-8")
+        assert watch.errors == []
+
+
 # ── without a browser ────────────────────────────────────────────────────────────────────────────────
 
 
@@ -295,6 +320,27 @@ def test_the_token_rule() -> None:
         assert foreign.status_code == 403
         client.cookies.set("mockagent_admin", "not-the-token-at-all", path="/__mockagent")
         assert client.get("/__mockagent/stats").status_code == 401
+
+
+def test_the_feed_tells_of_each_recorded_interaction(mockagent_server: ThreadedMockServer, tmp_path: Path) -> None:
+    with (
+        recorder(tmp_path, mockagent_server) as server,
+        httpx.Client(base_url=server.url, timeout=SAFETY) as client,
+        client.stream("GET", "/__mockagent/events", params={"platform": "agentos"}) as feed,
+    ):
+        lines = feed.iter_lines()
+        assert next(lines).startswith(": mockagent events")  # subscribed: what follows is told
+        agentos_invoke(server, "approve-me")
+        text = ""
+        while "event: cassette.recorded" not in text:
+            text += next(lines) + "\n"
+        text += next(lines) + "\n"  # its data
+    (event,) = [e for e in check_frames(text) if e["type"] == "cassette.recorded"]
+    assert event["cassette"] == "agentos.yaml"
+    assert event["index"] == 0
+    assert event["interaction"]["status"] == 202
+    assert "request header Authorization" in event["interaction"]["redacted"]
+    assert "aos_ws_t" not in text  # the places redaction changed, never what was there
 
 
 def test_no_admin_api_no_page() -> None:
