@@ -144,6 +144,7 @@ def test_a_streams_events_fill_the_timeline_as_they_are_sent(
     chunks = [frame["content"] for frame in json_frames(response.text) if frame["type"] == "message_chunk"]
     assert "".join(chunks) == "Echo: hello there"
     expect(page.locator("#run-status")).to_have_text("completed")
+    expect(page.locator("#run-detail .facts")).not_to_contain_text("null")  # nothing absent drawn as a value
     frames = page.locator("#platform-frames .frames li")
     expect(frames.filter(has_text="message_chunk")).to_have_count(3)  # the same run, as Zeus sent it
     watch.screenshot("stream")
@@ -236,6 +237,7 @@ def test_a_broken_scenario_reload_shows_its_errors(watch: PageWatch, tmp_path: P
         page = open_page(watch, server)
         page.get_by_role("tab", name="Scenarios").click()
         expect(page.locator("#scenarios")).to_contain_text("greeter")
+        expect(page.locator("#scenarios")).not_to_contain_text("null")  # nothing absent drawn as a value
         agents.write_text("agents:\n  - id: greeter\n    script:\n      - sya: hi\n", encoding="utf-8")
         page.get_by_role("button", name="Reload scenarios").click()
         errors = page.locator("#reload-errors")

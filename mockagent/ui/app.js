@@ -40,7 +40,12 @@ async function api(method, path, body) {
     init.body = JSON.stringify(body);
     init.headers["Content-Type"] = "application/json";
   }
-  const response = await fetch(API + path, init);
+  let response;
+  try {
+    response = await fetch(API + path, init);
+  } catch {
+    return { ok: false, status: 0, data: { error: "the server does not answer" } };
+  }
   const text = await response.text();
   let data = null;
   try {
@@ -451,6 +456,29 @@ async function loadPlatformFrames(run) {
   if (old) old.replaceWith(section);
 }
 
+// GET /runs/ID and the feed may both tell of the same moment: an event already shown is not added again.
+function alreadyShown(events, event) {
+  const text = JSON.stringify(event);
+  for (let i = events.length - 1; i >= 0 && events[i].at === event.at; i--) if (JSON.stringify(events[i]) === text) return true;
+  return false;
+}
+
+// A stream's frames and a burst of runs come fast: read them again at most a few times a second.
+const soon = (work) => {
+  let timer = null;
+  return (...args) => {
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = null;
+      work(...args);
+    }, 250);
+  };
+};
+const loadRunsSoon = soon(() => loadRuns());
+const refreshRequestSoon = soon((id) => {
+  if (state.selectedRequest === id) loadRequest(id);
+});
+
 let framesTimer = null;
 function refreshFramesSoon() {
   // A stream sends many frames: read the journal again at most a few times a second.
@@ -467,14 +495,18 @@ function onRunEvent(data) {
   if (data.session !== state.session) return;
   const run = data.run;
   state.runs.set(run.id, { ...state.runs.get(run.id), ...run });
-  if (data.type === "run.started") drawRuns();
-  else {
+  if (data.type === "run.started") {
+    drawRuns();
+    loadRunsSoon(); // the feed names the run; the listing has when it started and its message
+  } else {
     const row = $("runs").querySelector(`tr[data-id="${CSS.escape(run.id)}"]`);
     if (!row || row.dataset.status !== run.status) drawRuns();
   }
-  if (state.selectedRun !== run.id || !state.runDetail) return;
+  const selected = state.requests.get(state.selectedRequest);
+  if (selected && selected.run === run.id && data.type === "run.event") refreshRequestSoon(selected.id);
+  if (state.selectedRun !== run.id || !state.runDetail || state.runDetail.id !== run.id) return;
   if (data.type === "run.event" || data.type === "run.paused") {
-    state.runDetail.events.push(data.event);
+    if (!alreadyShown(state.runDetail.events, data.event)) state.runDetail.events.push(data.event);
     state.runDetail.status = run.status;
     if (data.type === "run.paused") {
       loadRun(run.id); // its pause, with the decision panel
@@ -659,7 +691,7 @@ async function loadScenarios() {
         ),
       ),
     ),
-    data.stubs.length ? h("p", { class: "hint" }, `${data.stubs.length} raw stubs`) : null,
+    data.stubs.length ? h("p", { class: "hint" }, `${data.stubs.length} raw stubs`) : "",
   );
 }
 
