@@ -114,6 +114,10 @@ def test_the_page_loads_clean_and_a_clients_request_appears_live(
     page.keyboard.press("3")
     expect(page.locator("#view-controls")).to_be_visible()
     expect(page.locator("#view-requests")).to_be_hidden()
+    expect(page.get_by_role("tab", name="Controls")).to_be_focused()
+    page.keyboard.press("ArrowLeft")  # the tab list, as ARIA describes one
+    expect(page.locator("#view-runs")).to_be_visible()
+    expect(page.locator("#runs tr", has_text="approve-me")).to_contain_text("paused")
     page.locator("#theme").click()
     expect(page.locator("html")).to_have_attribute("data-theme", "dark")
     assert watch.errors == []
@@ -160,8 +164,12 @@ def test_approve_on_a_paused_agentos_run_lets_the_clients_poll_complete(
     expect(page.locator("#paused-count")).to_have_text("1")
     decide = page.locator(".decide")
     expect(decide).to_contain_text("Waiting for approval")
+    changed = '{"to": "dev@example.com"}'
+    page.locator("#approve-args").fill(changed)
+    # The client polls meanwhile: the page draws the run again, and the arguments being changed stay.
     assert agentos_poll(mockagent_server, run_id)["status"] == "awaiting_approval"
-    page.locator("#approve-args").fill('{"to": "dev@example.com"}')
+    expect(page.locator("#requests tr", has_text=f"/runs/{run_id}")).to_have_count(1)
+    expect(page.locator("#approve-args")).to_have_value(changed)
     watch.screenshot("paused")
     page.get_by_role("button", name="Approve").click()
     expect(page.locator("#run-status")).to_have_text("completed")

@@ -71,7 +71,7 @@ function toast(message, bad = false) {
 
 const seconds = (value) => (value === null || value === undefined ? "–" : `${Number(value).toFixed(3)} s`);
 const json = (value) => (typeof value === "string" ? value : JSON.stringify(value, null, 2));
-const short = (id) => (id && id.length > 14 ? id.slice(0, 12) + "…" : id || "");
+const short = (id) => (id && id.length > 10 ? id.slice(0, 8) + "…" : id || "");
 
 function statusClass(status) {
   if (status === null || status === undefined) return "st-open";
@@ -100,6 +100,16 @@ function rowKeys(event, open) {
     const next = event.key === "ArrowDown" ? event.currentTarget.nextElementSibling : event.currentTarget.previousElementSibling;
     if (next) next.focus();
   }
+}
+
+// The tab list as ARIA describes one: arrows move between the tabs.
+function tabKeys(event) {
+  if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") return;
+  const tabs = [...document.querySelectorAll("[role=tab]")];
+  const step = event.key === "ArrowRight" ? 1 : tabs.length - 1;
+  const next = tabs[(tabs.indexOf(event.currentTarget) + step) % tabs.length];
+  show(next.dataset.view);
+  next.focus();
 }
 
 document.addEventListener("keydown", (event) => {
@@ -349,20 +359,30 @@ function drawRun() {
   );
   const pane = $("run-detail");
   const keepFrames = pane.querySelector("#platform-frames");
+  // The run is drawn again as it moves; a decision being typed (changed arguments, an answer) must survive.
+  const shown = pane.querySelector(".decide");
+  const panel = run.pause ? (shown && shown.dataset.pause === pauseKey(run) ? shown : decisionPanel(run)) : null;
+  const focused = document.activeElement;
   const parts = [
     h("h2", {}, `${run.agent} on ${run.platform} `, h("span", { class: "badge st-" + run.status, id: "run-status" }, run.status)),
     h("dl", { class: "facts" }, fact("run", run.id), fact("conversation", run.conversation), fact("reply", run.reply || "–"), fact("message", run.message || "")),
-    run.pause ? decisionPanel(run) : null,
+    panel,
+    !run.pause && (run.status === "running" || run.status === "queued")
+      ? h("div", { class: "row" }, h("button", { type: "button", class: "danger", onclick: () => cancelRun(run.id) }, "Cancel run"))
+      : null,
     h("h3", {}, "Timeline"),
     track,
     h("div", { class: "sides" }, h("section", {}, h("h3", {}, "Neutral events"), list), keepFrames || h("section", { id: "platform-frames" }, h("h3", {}, `${run.platform} frames`))),
   ];
   pane.replaceChildren(...parts.filter(Boolean));
+  if (panel && panel.contains(focused)) focused.focus();
 }
+
+const pauseKey = (run) => `${run.id} ${run.pause.request_id || run.pause.kind}`;
 
 function decisionPanel(run) {
   const pause = run.pause;
-  const panel = h("section", { class: "decide", "aria-label": "decide the paused run" });
+  const panel = h("section", { class: "decide", "aria-label": "decide the paused run", dataset: { pause: pauseKey(run) } });
   const decide = async (verb, body) => {
     const { ok, data } = await api("POST", withSession(`/runs/${encodeURIComponent(run.id)}/${verb}`), body);
     if (!ok) toast(data.error, true);
@@ -426,6 +446,12 @@ function decisionPanel(run) {
     );
   }
   return panel;
+}
+
+async function cancelRun(id) {
+  const { ok, data } = await api("POST", withSession(`/runs/${encodeURIComponent(id)}/cancel`));
+  toast(ok ? "run cancelled" : data.error, !ok);
+  await loadRun(id);
 }
 
 async function loadPlatformFrames(run) {
@@ -719,7 +745,10 @@ function start() {
     localStorage.setItem("mockagent-theme", next);
     applyTheme(next);
   });
-  for (const tab of document.querySelectorAll("[role=tab]")) tab.addEventListener("click", () => show(tab.dataset.view));
+  for (const tab of document.querySelectorAll("[role=tab]")) {
+    tab.addEventListener("click", () => show(tab.dataset.view));
+    tab.addEventListener("keydown", tabKeys);
+  }
   for (const select of document.querySelectorAll("select.platforms")) select.append(...PLATFORMS.map((p) => h("option", { value: p }, p)));
   $("req-session").addEventListener("change", drawRequests);
   $("req-platform").addEventListener("change", drawRequests);
