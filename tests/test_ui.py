@@ -305,6 +305,7 @@ def test_without_a_browser_the_tests_skip_but_fail_under_ci() -> None:
 
 def test_the_token_rule() -> None:
     with ThreadedMockServer(Settings(admin_token=TOKEN)) as server, httpx.Client(base_url=server.url) as client:
+        assert client.get(PAGE, headers={"Host": "rebound.example"}).status_code == 403  # the Host rule first
         asked = client.get(PAGE)
         assert asked.status_code == 401
         assert asked.headers["Content-Type"].startswith("text/html")
