@@ -286,8 +286,9 @@ def test_recorded_interactions_appear_with_their_redactions_marked(
         expect(page.locator("#recorded-empty")).to_be_visible()
         agentos_invoke(server, "approve-me")
         recorded = page.locator("#recorded li")
-        expect(recorded).to_contain_text("POST /api/v1/agents/approve-me/invoke → 202")
+        expect(recorded).to_contain_text("agentos POST /api/v1/agents/approve-me/invoke → 202")
         expect(recorded.locator("mark.secret")).to_contain_text(["request header Authorization"])
+        watch.screenshot("recording")
         assert "approve-me/invoke" in (tmp_path / "agentos.yaml").read_text("utf-8")
         assert AGENTOS["Authorization"] not in (tmp_path / "agentos.yaml").read_text("utf-8")
         assert watch.errors == []
@@ -349,7 +350,7 @@ def test_the_feed_tells_of_each_recorded_interaction(mockagent_server: ThreadedM
     (event,) = [e for e in check_frames(text) if e["type"] == "cassette.recorded"]
     assert event["cassette"] == "agentos.yaml"
     assert event["index"] == 0
-    assert event["interaction"]["status"] == 202
+    assert (event["interaction"]["platform"], event["interaction"]["status"]) == ("agentos", 202)
     assert "request header Authorization" in event["interaction"]["redacted"]
     assert "aos_ws_t" not in text  # the places redaction changed, never what was there
 

@@ -237,6 +237,7 @@ class Recorded:
             "cassette": self.cassette,
             "index": self.index,
             "interaction": {
+                "platform": self.platform,
                 "method": interaction.method,
                 "path": interaction.platform_path,
                 "status": interaction.response.status,

@@ -582,7 +582,7 @@ function onRecorded(data) {
     h(
       "li",
       {},
-      h("h4", {}, h("span", { class: "chip p-" + data.platform }, data.platform), ` ${item.method} ${item.path} → ${item.status}`, h("small", {}, ` ${data.cassette} #${data.index}`)),
+      h("h4", {}, h("span", { class: "chip p-" + item.platform }, item.platform), ` ${item.method} ${item.path} → ${item.status}`, h("small", {}, ` ${data.cassette} #${data.index}`)),
       item.redacted.length ? h("p", {}, "redacted: ", item.redacted.map((where) => h("mark", { class: "secret" }, where))) : h("p", { class: "hint" }, "nothing to redact"),
     ),
   );
