@@ -181,8 +181,9 @@ class Replayer:
         if self.on_recorded is not None:
             kept = self.recordings.entry(name).cassette.interactions
             # Found by identity from the end: another write may have been added while this one was saved.
-            index = next(i for i in range(len(kept) - 1, -1, -1) if kept[i] is redacted)
-            self.on_recorded(Recorded(session, interaction.platform, file_name(name), index, interaction, redacted))
+            index = next((i for i in range(len(kept) - 1, -1, -1) if kept[i] is redacted), None)
+            if index is not None:
+                self.on_recorded(Recorded(session, interaction.platform, file_name(name), index, interaction, redacted))
 
     def redact(self, interaction: Interaction) -> Interaction:
         """The interaction as it may be written: secrets replaced in both directions, chunk sizes kept true."""
