@@ -48,7 +48,7 @@ from mockagent.stubbing import answer as stub_answer
 if TYPE_CHECKING:
     from mockagent.faults import Tally
     from mockagent.replay.redaction import Redactor
-    from mockagent.replay.replayer import Replayer
+    from mockagent.replay.replayer import Recorded, Replayer
     from mockagent.shared import Shared
 
 log = logging.getLogger("mockagent")
@@ -112,6 +112,7 @@ def build_app(
     if replayer is not None:
         app[REPLAYER] = replayer
         app[REDACTOR] = lambda: replayer.redactor  # the journal shows what the cassettes would hold
+        replayer.on_recorded = functools.partial(_recorded, engine)
         app.on_cleanup.append(_close_replayer)
     if settings.journal_file is not None:
         app[MIRROR] = Mirror(settings.journal_file)
@@ -131,6 +132,12 @@ def build_app(
     if settings.watch and settings.scenario_paths:
         watch(app)
     return app
+
+
+def _recorded(engine: Engine, recorded: Recorded) -> None:
+    """An interaction written to a cassette, to the event feed (the web page's Recording view)."""
+    if engine.feed.active:
+        engine.feed.publish("cassette.recorded", recorded.session, recorded.platform or None, **recorded.as_json())
 
 
 def _replayer(settings: Settings) -> Replayer | None:

@@ -408,6 +408,8 @@ def _banner(server: MockServer) -> None:
     if not settings.admin_api:
         click.echo("  admin API: off   — Ctrl-C to stop")
     else:
+        # With a token, the page asks for it once as ?token= (docs/ui.md); the token itself is never printed.
+        click.echo(f"  web page: {server.url}/__mockagent/ui")
         if settings.admin_token is not None:
             click.echo("  admin API: token required (Authorization: Bearer …), health excepted")
         click.echo(f"  health: {server.url}/__mockagent/health   — Ctrl-C to stop")

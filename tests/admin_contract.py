@@ -34,6 +34,7 @@ PREFIX = "/__mockagent"
 DOCUMENT_URI = "urn:mockagent:admin-openapi"
 DOCUMENT: dict[str, Any] = json.loads(resources.files("mockagent.admin").joinpath("openapi.json").read_text("utf-8"))
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+_TEXT = ("text/html", "text/javascript", "text/css")  # answers checked as text, not JSON
 
 
 class ContractError(AssertionError):
@@ -74,8 +75,12 @@ def check(method: str, path_or_url: str, status: int, body: Any, content_type: s
     if "$ref" in response:
         pointer = response["$ref"].removeprefix("#")
         response = _at(pointer)
+    if "content" not in response:  # an answer documented without a body (a redirect)
+        if body not in (None, ""):
+            raise ContractError(f"{where}: a body where none is documented: {body!r:.200}")
+        return
     media = content_type.split(";", 1)[0].strip().lower()
-    if media not in response.get("content", {}):
+    if media not in response["content"]:
         raise ContractError(f"{where}: Content-Type {media!r} not documented")
     _validate(f"{pointer}/content/{_escape(media)}/schema", body, where)
 
@@ -102,6 +107,8 @@ def check_response(response: httpx.Response) -> httpx.Response:
     method, url = response.request.method, str(response.request.url)
     if media.startswith("text/event-stream"):
         check_frames(response.text, method, url)
+    elif media.startswith(_TEXT) or not response.content:  # the web page's files, a redirect
+        check(method, url, response.status_code, response.text, media)
     else:
         check(method, url, response.status_code, _json(response.content, method, url), media)
     return response

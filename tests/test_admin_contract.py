@@ -66,6 +66,11 @@ def test_every_route_answers_as_documented(mockagent_server: ThreadedMockServer)
         client.get("/health")
         client.get("/stats")
         client.get("/openapi.json")
+        # the web page
+        client.get("/ui")
+        client.get("/ui/app.js")
+        client.get("/ui/style.css")
+        assert client.get("/ui/nothing.js").status_code == 404
         # sessions
         invoke = f"{server.base_url('beeos')}/api/v1/agents/echo/invoke"
         httpx.post(invoke, json={"message": "hi"}, headers={**BEEOS, "X-Mockagent-Session": "alice"})
@@ -144,6 +149,8 @@ def test_every_route_answers_as_documented(mockagent_server: ThreadedMockServer)
     with ThreadedMockServer(Settings(admin_token=TOKEN)) as guarded, AdminClient(guarded.url) as client:
         assert client.get("/stats").status_code == 401
         assert client.get("/health", headers={"Host": "evil.example"}).status_code == 403
+        assert client.get("/ui").status_code == 401
+        assert client.get("/ui", params={"token": TOKEN}).status_code == 303
         seen |= client.seen
 
     exercised = {(method, template) for method, template, status in seen if status < 300}

@@ -253,7 +253,9 @@ async def test_serve_prints_its_banner_answers_and_stops_on_ctrl_c() -> None:
         assert banner[1].split()[-1] == f"{url}/beeos"
         assert banner[6].strip().startswith("agents: ")
         assert "echo" in banner[6]
+        assert banner[-2].strip() == f"web page: {url}/__mockagent/ui"
         async with httpx.AsyncClient(timeout=SAFETY) as client:
+            assert (await client.get(f"{url}/__mockagent/ui")).headers["Content-Type"].startswith("text/html")
             health = await client.get(f"{url}/__mockagent/health")
             assert health.status_code == 200
             assert health.json()["status"] == "ok"

@@ -1,6 +1,6 @@
 """mockagent's own API under /__mockagent (docs/admin.md): health, stats, sessions, the clock, runs, the
 journal, scenario states and sequence counters, scenarios, faults, verification, and the API's own OpenAPI
-document (openapi.json) — one module per noun, each route behind the access rules of `access`.
+document (openapi.json), and the web page (ui) — one module per noun, each route behind the access rules of `access`.
 
 Everything but health, stats, sessions, scenarios, faults and reload is about one session: the one named
 by ``X-Mockagent-Session`` (or ``?session=``), else the default session.
@@ -22,6 +22,7 @@ from mockagent.admin import (
     scenarios,
     sessions,
     states,
+    ui,
     verification,
 )
 from mockagent.admin.access import ADMIN_PREFIX, MIN_TOKEN_LENGTH, Handler, exposure, guarded, is_loopback
@@ -71,6 +72,8 @@ def admin_routes() -> Iterable[AdminRoute]:
         AdminRoute("DELETE", "/sequences", states.on_reset_sequences),
         AdminRoute("POST", "/verify", verification.on_verify),
         AdminRoute("GET", "/verdicts/{name}", verification.on_get_verdict),
+        AdminRoute("GET", "/ui", ui.on_get_page),
+        AdminRoute("GET", "/ui/{name}", ui.on_get_asset),
     ]
 
 

@@ -2,7 +2,9 @@
 
 A request whose ``Host`` is not this server's is refused (DNS rebinding), so is a state-changing one sent
 by a page of another origin (cross-site requests), and with a token set every route but health needs it —
-which a server bound beyond loopback must have (`exposure`).
+which a server bound beyond loopback must have (`exposure`). A browser cannot put the token in a header
+for a navigation or an EventSource, so the web page (`mockagent.admin.ui`) trades it once for a cookie that
+the guard takes as well (`TOKEN_COOKIE`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MIN_TOKEN_LENGTH = 16
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _OPEN_PATHS = frozenset({ADMIN_PREFIX + "/health"})  # a container's health check needs no token
+#: The web page's own path: it answers a missing token itself, with a page telling how to give it.
+PAGE_PATH = ADMIN_PREFIX + "/ui"
+#: CHOSEN: the cookie the web page sets once given the right token (HttpOnly, SameSite=Strict, Path=/__mockagent).
+TOKEN_COOKIE = "mockagent_admin"  # noqa: S105 (a cookie's name, not a secret)
 
 
 def is_loopback(host: str) -> bool:
@@ -60,7 +66,12 @@ def guarded(handler: Handler) -> Handler:
         if refusal is not None:
             return json_response({"error": refusal}, status=403)
         token = settings.admin_token
-        if token is not None and request.path not in _OPEN_PATHS and not _has_token(request, token):
+        if (
+            token is not None
+            and request.path not in _OPEN_PATHS
+            and request.path != PAGE_PATH
+            and not has_token(request, token)
+        ):
             return json_response(
                 {"error": "the admin API needs its token: Authorization: Bearer <token>"},
                 status=401,
@@ -108,7 +119,15 @@ def _foreign_origin(request: web.Request) -> str | None:
     return "the admin API does not take state-changing requests from another origin"
 
 
-def _has_token(request: web.Request, token: str) -> bool:
+def has_token(request: web.Request, token: str) -> bool:
+    """Whether the request carries the token: as ``Authorization: Bearer``, or as the web page's cookie."""
     scheme, _, given = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
+    if scheme.lower() == "bearer" and is_token(given.strip(), token):
+        return True
+    cookie = request.cookies.get(TOKEN_COOKIE)
+    return cookie is not None and is_token(cookie, token)
+
+
+def is_token(given: str, token: str) -> bool:
     # Compared in constant time: the time taken tells nothing of how much of the token was right.
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    return hmac.compare_digest(given.encode("utf-8", "replace"), token.encode())

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from mockagent.admin.sessions import session_of
 from mockagent.appkeys import ENGINE
-from mockagent.clock import ManualClock
+from mockagent.clock import ManualClock, RealClock
 from mockagent.encoding import json_response, loads
 from mockagent.errors import ApiError, ErrorKind
 from mockagent.platforms.bodies import read_body
@@ -18,6 +18,8 @@ async def on_get_clock(request: web.Request) -> web.Response:
         "now": clock.now(),
         "wall": clock.wall().isoformat(),
         "manual": isinstance(clock, ManualClock),
+        # How much faster than real time a real clock runs (--speed); null for a manual one.
+        "speed": clock.speed if isinstance(clock, RealClock) else None,
     }
     if isinstance(clock, ManualClock):
         body["waiting"] = clock.waiting  # timers set and not yet due

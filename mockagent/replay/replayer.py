@@ -83,6 +83,8 @@ class Replayer:
         self.upstreams = dict(settings.upstreams)
         self._client: aiohttp.ClientSession | None = None
         self._writes: set[asyncio.Task[None]] = set()
+        #: Told of each interaction once written (the event feed's ``cassette.recorded``; the web page shows it).
+        self.on_recorded: Callable[[Recorded], None] | None = None
 
     def cassette_name(self, ctx: RequestContext) -> str:
         if ctx.session.name != DEFAULT_SESSION:
@@ -131,7 +133,12 @@ class Replayer:
             await platform.admit(ctx)
             ctx.decided, ctx.source = Decided.CASSETTE, f"{file_name(name)} (recording)"
             return await forward(
-                request, self._session(), upstream.rstrip("/") + path, body, path, self._keeper(name, platform.key)
+                request,
+                self._session(),
+                upstream.rstrip("/") + path,
+                body,
+                path,
+                self._keeper(name, platform.key, ctx.session.name),
             )
         if self.settings.fallback:
             return None
@@ -159,14 +166,24 @@ class Replayer:
                 records.aliases[mine] = theirs
                 records.swaps[theirs] = mine
 
-    def _keeper(self, name: str, platform: PlatformKey) -> Callable[[Interaction], None]:
+    def _keeper(self, name: str, platform: PlatformKey, session: str) -> Callable[[Interaction], None]:
         def keep(interaction: Interaction) -> None:
             interaction.platform = platform.value
-            task = asyncio.ensure_future(self.recordings.add(name, self.redact(interaction)))
+            task = asyncio.ensure_future(self._keep(name, session, interaction))
             self._writes.add(task)
             task.add_done_callback(self._written)
 
         return keep
+
+    async def _keep(self, name: str, session: str, interaction: Interaction) -> None:
+        redacted = self.redact(interaction)
+        await self.recordings.add(name, redacted)
+        if self.on_recorded is not None:
+            kept = self.recordings.entry(name).cassette.interactions
+            # Found by identity from the end: another write may have been added while this one was saved.
+            index = next((i for i in range(len(kept) - 1, -1, -1) if kept[i] is redacted), None)
+            if index is not None:
+                self.on_recorded(Recorded(session, interaction.platform, file_name(name), index, interaction, redacted))
 
     def redact(self, interaction: Interaction) -> Interaction:
         """The interaction as it may be written: secrets replaced in both directions, chunk sizes kept true."""
@@ -201,3 +218,46 @@ def _client_path(request: web.Request, platform: Platform) -> str:
         if prefix and path.startswith(prefix):
             path = path[len(prefix) :]
     return path or "/"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An interaction written to a cassette: where, and what redaction changed in it."""
+
+    session: str
+    platform: str
+    cassette: str  # the file name
+    index: int  # its position in the cassette
+    original: Interaction  # as it went by, secrets and all: never shown, only compared
+    interaction: Interaction  # as written (redacted)
+
+    def as_json(self) -> dict[str, object]:
+        """What the event feed tells of it (no secret: the places redaction changed, not what was there)."""
+        interaction = self.interaction
+        return {
+            "cassette": self.cassette,
+            "index": self.index,
+            "interaction": {
+                "platform": self.platform,
+                "method": interaction.method,
+                "path": interaction.platform_path,
+                "status": interaction.response.status,
+                "redacted": redactions(self.original, interaction),
+            },
+        }
+
+
+def redactions(original: Interaction, redacted: Interaction) -> list[str]:
+    """The places where `redacted` differs from `original`: which headers, the query, the bodies."""
+    before, after = original.to_vcr(), redacted.to_vcr()
+    places: list[str] = []
+    if before["request"]["uri"] != after["request"]["uri"]:
+        places.append("request query")
+    for side in ("request", "response"):
+        old_headers, new_headers = before[side]["headers"], after[side]["headers"]
+        places += [f"{side} header {name}" for name in old_headers if old_headers[name] != new_headers.get(name)]
+    if before["request"]["body"] != after["request"]["body"]:
+        places.append("request body")
+    if before["response"]["body"] != after["response"]["body"]:
+        places.append("response body")
+    return places

@@ -1,0 +1,813 @@
+// mockagent's web page (docs/ui.md): built only on the admin API (/__mockagent/…) and its event feed.
+// Plain DOM, no framework: every value from the server goes in as text (never as HTML).
+
+const API = "/__mockagent";
+const PLATFORMS = ["beeos", "agentos", "xpander", "zeus", "aster"];
+const MAX_ROWS = 500; // the list stays quick to draw however long a demo runs
+
+const state = {
+  session: "default",
+  requests: new Map(), // journal id → entry summary
+  runs: new Map(), // run id → run (brief or summary)
+  selectedRequest: null,
+  selectedRun: null,
+  runDetail: null, // the selected run as GET /runs/ID answered, then grown by the feed
+  sessions: new Set(["default"]),
+  clock: null,
+};
+
+const $ = (id) => document.getElementById(id);
+
+// h("td", {class: "x"}, "text", child…): an element; strings become text nodes.
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+async function api(method, path, body) {
+  const init = { method, headers: {} };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers["Content-Type"] = "application/json";
+  }
+  let response;
+  try {
+    response = await fetch(API + path, init);
+  } catch {
+    return { ok: false, status: 0, data: { error: "the server does not answer" } };
+  }
+  const text = await response.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = { error: text };
+  }
+  return { ok: response.ok, status: response.status, data };
+}
+
+function withSession(path, session = state.session) {
+  return path + (path.includes("?") ? "&" : "?") + "session=" + encodeURIComponent(session);
+}
+
+function toast(message, bad = false) {
+  const el = $("toast");
+  el.textContent = message;
+  el.className = bad ? "toast bad" : "toast";
+  el.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => (el.hidden = true), 4000);
+}
+
+const seconds = (value) => (value === null || value === undefined ? "–" : `${Number(value).toFixed(3)} s`);
+const json = (value) => (typeof value === "string" ? value : JSON.stringify(value, null, 2));
+const short = (id) => (id && id.length > 10 ? id.slice(0, 8) + "…" : id || "");
+
+function statusClass(status) {
+  if (status === null || status === undefined) return "st-open";
+  if (typeof status === "number") return status >= 500 ? "st-5" : status >= 400 ? "st-4" : "st-2";
+  return "st-" + status;
+}
+
+// ── views and keyboard ───────────────────────────────────────────────────────────────────────────
+
+function show(view) {
+  for (const tab of document.querySelectorAll("[role=tab]")) {
+    const on = tab.dataset.view === view;
+    tab.setAttribute("aria-selected", String(on));
+    $("view-" + tab.dataset.view).hidden = !on;
+  }
+  if (view === "controls") refreshControls();
+  if (view === "scenarios") loadScenarios();
+}
+
+function rowKeys(event, open) {
+  if (event.key === "Enter" || event.key === " ") {
+    event.preventDefault();
+    open();
+  } else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    event.preventDefault();
+    const next = event.key === "ArrowDown" ? event.currentTarget.nextElementSibling : event.currentTarget.previousElementSibling;
+    if (next) next.focus();
+  }
+}
+
+// The tab list as ARIA describes one: arrows move between the tabs.
+function tabKeys(event) {
+  if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") return;
+  const tabs = [...document.querySelectorAll("[role=tab]")];
+  const step = event.key === "ArrowRight" ? 1 : tabs.length - 1;
+  const next = tabs[(tabs.indexOf(event.currentTarget) + step) % tabs.length];
+  show(next.dataset.view);
+  next.focus();
+}
+
+document.addEventListener("keydown", (event) => {
+  const typing = event.target.closest("input, select, textarea");
+  if (typing || event.altKey || event.ctrlKey || event.metaKey) return;
+  const tabs = [...document.querySelectorAll("[role=tab]")];
+  const index = Number(event.key) - 1;
+  if (index >= 0 && index < tabs.length) {
+    show(tabs[index].dataset.view);
+    tabs[index].focus();
+  }
+});
+
+// ── theme ────────────────────────────────────────────────────────────────────────────────────────
+
+function applyTheme(theme) {
+  if (theme) document.documentElement.dataset.theme = theme;
+  else delete document.documentElement.dataset.theme;
+}
+
+function currentTheme() {
+  return document.documentElement.dataset.theme || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light");
+}
+
+// ── requests ─────────────────────────────────────────────────────────────────────────────────────
+
+function requestVisible(entry) {
+  const session = $("req-session").value;
+  const platform = $("req-platform").value;
+  return (!session || entry.session === session) && (!platform || entry.platform === platform);
+}
+
+function requestRow(entry) {
+  const took = entry.timings.ended !== null ? seconds(entry.timings.ended - entry.timings.received) : entry.state + "…";
+  const decided = entry.decision.kind + (entry.decision.source ? ` ${entry.decision.source}` : "");
+  const row = h(
+    "tr",
+    {
+      tabindex: 0,
+      dataset: { id: entry.id, state: entry.state },
+      class: state.selectedRequest === entry.id ? "selected" : null,
+      "aria-label": `request ${entry.id} ${entry.method} ${entry.path} ${entry.status ?? entry.state}`,
+      onclick: () => selectRequest(entry.id),
+      onkeydown: (event) => rowKeys(event, () => selectRequest(entry.id)),
+    },
+    h("td", { class: "num" }, entry.id),
+    h("td", { class: "mono", title: entry.at }, entry.at.slice(11, 19)),
+    h("td", {}, entry.session),
+    h("td", {}, entry.platform ? h("span", { class: "chip p-" + entry.platform }, entry.platform) : "–"),
+    h("td", { class: "path mono", title: `${entry.method} ${entry.path}${entry.endpoint ? " (" + entry.endpoint + ")" : ""}` }, entry.method + " " + entry.path),
+    h("td", {}, entry.agent || "–"),
+    h("td", { class: "decided", title: entry.explanation || decided }, entry.decision.kind, entry.fault ? h("span", { class: "chip fault" }, entry.fault) : null),
+    h("td", {}, h("span", { class: "badge " + statusClass(entry.status) }, entry.status ?? entry.state)),
+    h("td", { class: "num" }, took),
+  );
+  return row;
+}
+
+function drawRequests() {
+  const body = $("requests");
+  const rows = [...state.requests.values()].filter(requestVisible).sort((a, b) => b.id - a.id);
+  body.replaceChildren(...rows.map(requestRow));
+  $("requests-empty").hidden = rows.length > 0;
+}
+
+function upsertRequest(entry) {
+  state.requests.set(entry.id, entry);
+  noteSession(entry.session);
+  if (state.requests.size > MAX_ROWS) state.requests.delete(Math.min(...state.requests.keys()));
+  if (!requestVisible(entry)) return;
+  const body = $("requests");
+  const old = body.querySelector(`tr[data-id="${entry.id}"]`);
+  const row = requestRow(entry);
+  if (old) {
+    const focused = document.activeElement === old;
+    old.replaceWith(row);
+    if (focused) row.focus();
+  } else body.prepend(row);
+  $("requests-empty").hidden = true;
+  if (state.selectedRequest === entry.id) loadRequest(entry.id);
+}
+
+async function selectRequest(id) {
+  state.selectedRequest = id;
+  for (const row of $("requests").children) row.classList.toggle("selected", Number(row.dataset.id) === id);
+  await loadRequest(id);
+}
+
+function headersTable(headers) {
+  return h(
+    "table",
+    { class: "kv" },
+    Object.entries(headers || {}).map(([name, value]) => h("tr", {}, h("th", {}, name), h("td", { class: "mono" }, secretMarked(value)))),
+  );
+}
+
+function secretMarked(text) {
+  // Redacted values read <<secret:kind:hash>>: shown marked, so nobody takes them for the real thing.
+  const parts = String(text).split(/(<<secret:[^>]*>>)/);
+  return parts.map((part) => (part.startsWith("<<secret:") ? h("mark", { class: "secret", title: "redacted" }, part) : part));
+}
+
+async function loadRequest(id) {
+  const { ok, data } = await api("GET", `/journal/${id}`);
+  if (state.selectedRequest !== id) return;
+  const pane = $("request-detail");
+  if (!ok) {
+    pane.replaceChildren(h("p", { class: "empty" }, data.error));
+    return;
+  }
+  const response = data.response;
+  const frames = response.frames
+    ? h(
+        "ol",
+        { class: "frames", "aria-label": "frames" },
+        response.frames.map((frame) => h("li", {}, h("span", { class: "at" }, seconds(frame.at - data.timings.received)), h("pre", {}, secretMarked(frame.data)))),
+      )
+    : h("pre", {}, secretMarked(response.body === null ? "(no body)" : json(response.body)));
+  pane.replaceChildren(
+    h("h2", {}, `#${data.id} ${data.method} ${data.path}`),
+    h(
+      "dl",
+      { class: "facts" },
+      fact("session", data.session),
+      fact("platform", data.platform || "–"),
+      fact("endpoint", data.endpoint || "–"),
+      fact("agent", data.agent || "–"),
+      fact("run", data.run || "–"),
+      fact("decided by", data.decision.kind + (data.decision.source ? " " + data.decision.source : "")),
+      data.explanation ? fact("why", data.explanation) : null,
+      data.fault ? fact("fault", data.fault) : null,
+      fact("status", `${data.status ?? "–"} (${data.state})`),
+      fact("took", data.timings.ended !== null ? seconds(data.timings.ended - data.timings.received) : "still open"),
+    ),
+    h("h3", {}, "Request"),
+    headersTable(data.request.headers),
+    h("pre", {}, secretMarked(data.request.body === null ? "(no body)" : json(data.request.body))),
+    h("h3", {}, response.frames ? `Response: ${response.frames.length} frames` : "Response"),
+    headersTable(response.headers),
+    frames,
+  );
+}
+
+function fact(name, value) {
+  return [h("dt", {}, name), h("dd", {}, value)];
+}
+
+// ── runs ─────────────────────────────────────────────────────────────────────────────────────────
+
+async function loadRuns() {
+  const { ok, data } = await api("GET", withSession("/runs"));
+  if (!ok) return;
+  state.runs = new Map(data.map((run) => [run.id, run]));
+  drawRuns();
+}
+
+function drawRuns() {
+  const runs = [...state.runs.values()].reverse();
+  $("runs").replaceChildren(
+    ...runs.map((run) =>
+      h(
+        "tr",
+        {
+          tabindex: 0,
+          dataset: { id: run.id, status: run.status },
+          class: state.selectedRun === run.id ? "selected" : null,
+          "aria-label": `run ${run.agent} on ${run.platform}: ${run.status}`,
+          onclick: () => selectRun(run.id),
+          onkeydown: (event) => rowKeys(event, () => selectRun(run.id)),
+        },
+        h("td", { class: "mono", title: run.id }, short(run.id)),
+        h("td", {}, h("span", { class: "chip p-" + run.platform }, run.platform)),
+        h("td", {}, run.agent),
+        h("td", {}, h("span", { class: "badge st-" + run.status }, run.status)),
+        h("td", { class: "num" }, run.created_at !== undefined ? seconds(run.created_at) : "–"),
+        h("td", { class: "clip" }, run.message || ""),
+      ),
+    ),
+  );
+  $("runs-empty").hidden = runs.length > 0;
+  const paused = runs.filter((run) => run.status === "paused").length;
+  $("paused-count").hidden = paused === 0;
+  $("paused-count").textContent = paused;
+}
+
+async function selectRun(id) {
+  state.selectedRun = id;
+  for (const row of $("runs").children) row.classList.toggle("selected", row.dataset.id === id);
+  await loadRun(id);
+}
+
+async function loadRun(id) {
+  const { ok, data } = await api("GET", withSession(`/runs/${encodeURIComponent(id)}`));
+  if (state.selectedRun !== id) return;
+  if (!ok) {
+    $("run-detail").replaceChildren(h("p", { class: "empty" }, data.error));
+    return;
+  }
+  state.runDetail = data;
+  state.runs.set(id, { ...state.runs.get(id), ...data });
+  drawRun();
+  loadPlatformFrames(data);
+}
+
+const EVENT_LABEL = {
+  text: (e) => e.text,
+  reasoning: (e) => e.text,
+  tool_call: (e) => `${e.name}(${JSON.stringify(e.args)})${e.requires_approval ? " needs approval" : ""}`,
+  tool_result: (e) => `${e.name || e.call_id} → ${JSON.stringify(e.error ?? e.output)}`,
+  paused: (e) => (e.kind === "approval" ? "waits for approval" : `asks: ${e.question}`),
+  resumed: (e) => e.decision + (e.args ? " " + JSON.stringify(e.args) : ""),
+  failed: (e) => `${e.message}${e.code ? " (" + e.code + ")" : ""}`,
+  glitch: (e) => e.fault,
+};
+
+function drawRun() {
+  const run = state.runDetail;
+  const events = run.events;
+  const start = run.created_at;
+  const last = events.length ? events[events.length - 1].at : start;
+  const span = Math.max(last - start, 0.001);
+  const track = h(
+    "div",
+    { class: "track", role: "img", "aria-label": `timeline: ${events.length} events over ${seconds(last - start)}` },
+    events.map((event) =>
+      h("span", {
+        class: "mark ev-" + event.type,
+        style: null,
+        title: `${seconds(event.at - start)} ${event.type}`,
+        dataset: { left: Math.round(((event.at - start) / span) * 1000) / 10 },
+      }),
+    ),
+  );
+  // CSP allows no inline style attribute: place the marks through CSSOM, which it does allow.
+  for (const mark of track.children) mark.style.left = mark.dataset.left + "%";
+  const list = h(
+    "ol",
+    { class: "timeline", "aria-label": "events" },
+    events.map((event) =>
+      h(
+        "li",
+        { class: "tl-event ev-" + event.type, dataset: { type: event.type } },
+        h("span", { class: "at" }, "+" + seconds(event.at - start)),
+        h("span", { class: "what" }, h("span", { class: "chip ev-" + event.type }, event.type), " ", (EVENT_LABEL[event.type] || ((e) => e.reason || ""))(event)),
+      ),
+    ),
+  );
+  const pane = $("run-detail");
+  const keepFrames = pane.querySelector("#platform-frames");
+  // The run is drawn again as it moves; a decision being typed (changed arguments, an answer) must survive.
+  const shown = pane.querySelector(".decide");
+  const panel = run.pause ? (shown && shown.dataset.pause === pauseKey(run) ? shown : decisionPanel(run)) : null;
+  const focused = document.activeElement;
+  const parts = [
+    h("h2", {}, `${run.agent} on ${run.platform} `, h("span", { class: "badge st-" + run.status, id: "run-status" }, run.status)),
+    h("dl", { class: "facts" }, fact("run", run.id), fact("conversation", run.conversation), fact("reply", run.reply || "–"), fact("message", run.message || "")),
+    panel,
+    !run.pause && (run.status === "running" || run.status === "queued")
+      ? h("div", { class: "row" }, h("button", { type: "button", class: "danger", onclick: () => cancelRun(run.id) }, "Cancel run"))
+      : null,
+    h("h3", {}, "Timeline"),
+    track,
+    h("div", { class: "sides" }, h("section", {}, h("h3", {}, "Neutral events"), list), keepFrames || h("section", { id: "platform-frames" }, h("h3", {}, `${run.platform} frames`))),
+  ];
+  pane.replaceChildren(...parts.filter(Boolean));
+  if (panel && panel.contains(focused)) focused.focus();
+}
+
+const pauseKey = (run) => `${run.id} ${run.pause.request_id || run.pause.kind}`;
+
+function decisionPanel(run) {
+  const pause = run.pause;
+  const panel = h("section", { class: "decide", "aria-label": "decide the paused run", dataset: { pause: pauseKey(run) } });
+  const decide = async (verb, body) => {
+    const { ok, data } = await api("POST", withSession(`/runs/${encodeURIComponent(run.id)}/${verb}`), body);
+    if (!ok) toast(data.error, true);
+    else toast(`${verb}: done`);
+    await loadRun(run.id);
+  };
+  if (pause.kind === "approval") {
+    const call = pause.tool_call;
+    const original = call ? JSON.stringify(call.args, null, 2) : "{}";
+    const args = h("textarea", { id: "approve-args", rows: 4, "aria-label": "tool arguments as approved" }, original);
+    panel.append(
+      h("h3", {}, "Waiting for approval"),
+      h("p", {}, pause.question || (call ? `May I call ${call.name}?` : "")),
+      h("label", { class: "field column" }, "Arguments (change them to approve a modified call)", args),
+      h(
+        "div",
+        { class: "row" },
+        h(
+          "button",
+          {
+            type: "button",
+            class: "primary",
+            onclick: () => {
+              let changed;
+              if (args.value.trim() !== original.trim()) {
+                try {
+                  changed = JSON.parse(args.value);
+                } catch {
+                  toast("The arguments are not JSON", true);
+                  return;
+                }
+              }
+              decide("approve", changed === undefined ? undefined : { args: changed });
+            },
+          },
+          "Approve",
+        ),
+        h("button", { type: "button", class: "danger", onclick: () => decide("reject") }, "Reject"),
+        h("button", { type: "button", class: "ghost", onclick: () => decide("cancel") }, "Cancel run"),
+      ),
+    );
+  } else {
+    const input = h("input", { id: "answer-text", "aria-label": "answer" });
+    panel.append(
+      h("h3", {}, "Waiting for an answer"),
+      h("p", { class: "question" }, pause.question || ""),
+      h("div", { class: "row" }, pause.options.map((option) => h("button", { type: "button", class: "primary option", onclick: () => decide("answer", { answer: option }) }, option))),
+      h(
+        "form",
+        {
+          class: "row",
+          onsubmit: (event) => {
+            event.preventDefault();
+            decide("answer", { answer: input.value });
+          },
+        },
+        input,
+        h("button", { type: "submit" }, "Answer"),
+        h("button", { type: "button", class: "ghost", onclick: () => decide("cancel") }, "Cancel run"),
+      ),
+    );
+  }
+  return panel;
+}
+
+async function cancelRun(id) {
+  const { ok, data } = await api("POST", withSession(`/runs/${encodeURIComponent(id)}/cancel`));
+  toast(ok ? "run cancelled" : data.error, !ok);
+  await loadRun(id);
+}
+
+async function loadPlatformFrames(run) {
+  // The same run in its platform's own frames: the journal's entries that served it.
+  const { ok, data } = await api("GET", withSession(`/journal?platform=${run.platform}&limit=1000`, run.session || state.session));
+  if (!ok || state.selectedRun !== run.id) return;
+  const entries = data.entries.filter((entry) => entry.run === run.id);
+  const full = await Promise.all(entries.map((entry) => api("GET", `/journal/${entry.id}`)));
+  if (state.selectedRun !== run.id) return;
+  const section = h(
+    "section",
+    { id: "platform-frames" },
+    h("h3", {}, `${run.platform} frames`),
+    full
+      .filter((answer) => answer.ok)
+      .map(({ data: entry }) =>
+        h(
+          "div",
+          { class: "entry" },
+          h("h4", {}, `#${entry.id} ${entry.method} ${entry.path} → ${entry.status ?? entry.state}`),
+          entry.response.frames
+            ? h("ol", { class: "frames" }, entry.response.frames.map((frame) => h("li", {}, h("span", { class: "at" }, seconds(frame.at - run.created_at)), h("pre", {}, secretMarked(frame.data)))))
+            : h("pre", {}, secretMarked(entry.response.body === null ? "(no body)" : json(entry.response.body))),
+        ),
+      ),
+  );
+  const old = $("platform-frames");
+  if (old) old.replaceWith(section);
+}
+
+// GET /runs/ID and the feed may both tell of the same moment: an event already shown is not added again.
+function alreadyShown(events, event) {
+  const text = JSON.stringify(event);
+  for (let i = events.length - 1; i >= 0 && events[i].at === event.at; i--) if (JSON.stringify(events[i]) === text) return true;
+  return false;
+}
+
+// A stream's frames and a burst of runs come fast: read them again at most a few times a second.
+const soon = (work) => {
+  let timer = null;
+  return (...args) => {
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = null;
+      work(...args);
+    }, 250);
+  };
+};
+const loadRunsSoon = soon(() => loadRuns());
+const refreshRequestSoon = soon((id) => {
+  if (state.selectedRequest === id) loadRequest(id);
+});
+
+let framesTimer = null;
+function refreshFramesSoon() {
+  // A stream sends many frames: read the journal again at most a few times a second.
+  if (framesTimer) return;
+  framesTimer = setTimeout(() => {
+    framesTimer = null;
+    if (state.runDetail) loadPlatformFrames(state.runDetail);
+  }, 250);
+}
+
+// ── the feed ─────────────────────────────────────────────────────────────────────────────────────
+
+function onRunEvent(data) {
+  if (data.session !== state.session) return;
+  const run = data.run;
+  state.runs.set(run.id, { ...state.runs.get(run.id), ...run });
+  if (data.type === "run.started") {
+    drawRuns();
+    loadRunsSoon(); // the feed names the run; the listing has when it started and its message
+  } else {
+    const row = $("runs").querySelector(`tr[data-id="${CSS.escape(run.id)}"]`);
+    if (!row || row.dataset.status !== run.status) drawRuns();
+  }
+  const selected = state.requests.get(state.selectedRequest);
+  if (selected && selected.run === run.id && data.type === "run.event") refreshRequestSoon(selected.id);
+  if (state.selectedRun !== run.id || !state.runDetail || state.runDetail.id !== run.id) return;
+  if (data.type === "run.event" || data.type === "run.paused") {
+    if (!alreadyShown(state.runDetail.events, data.event)) state.runDetail.events.push(data.event);
+    state.runDetail.status = run.status;
+    if (data.type === "run.paused") {
+      loadRun(run.id); // its pause, with the decision panel
+      return;
+    }
+    drawRun();
+    refreshFramesSoon();
+  } else if (data.type === "run.ended") loadRun(run.id);
+}
+
+function connect() {
+  const feed = new EventSource(API + "/events");
+  const live = $("live");
+  feed.onopen = () => {
+    live.textContent = "live";
+    live.className = "live on";
+  };
+  feed.onerror = () => {
+    live.textContent = "reconnecting…";
+    live.className = "live off";
+  };
+  const request = (event) => upsertRequest(JSON.parse(event.data).entry);
+  feed.addEventListener("request.received", request);
+  feed.addEventListener("request.answered", (event) => {
+    const data = JSON.parse(event.data);
+    upsertRequest(data.entry);
+    if (data.entry.run && data.entry.run === state.selectedRun) loadRun(state.selectedRun);
+  });
+  for (const kind of ["run.started", "run.event", "run.paused", "run.ended"]) feed.addEventListener(kind, (event) => onRunEvent(JSON.parse(event.data)));
+  feed.addEventListener("session.reset", (event) => {
+    const data = JSON.parse(event.data);
+    if (data.session === state.session) {
+      state.selectedRun = null;
+      state.runDetail = null;
+      $("run-detail").replaceChildren(h("p", { class: "empty" }, "The session was reset."));
+      loadRuns();
+    }
+  });
+  feed.addEventListener("cassette.recorded", (event) => onRecorded(JSON.parse(event.data)));
+}
+
+// ── recording ────────────────────────────────────────────────────────────────────────────────────
+
+function onRecorded(data) {
+  const item = data.interaction;
+  $("recorded").prepend(
+    h(
+      "li",
+      {},
+      h("h4", {}, h("span", { class: "chip p-" + item.platform }, item.platform), ` ${item.method} ${item.path} → ${item.status}`, h("small", {}, ` ${data.cassette} #${data.index}`)),
+      item.redacted.length ? h("p", {}, "redacted: ", item.redacted.map((where) => h("mark", { class: "secret" }, where))) : h("p", { class: "hint" }, "nothing to redact"),
+    ),
+  );
+  $("recorded-empty").hidden = true;
+}
+
+// ── sessions and the clock ───────────────────────────────────────────────────────────────────────
+
+function noteSession(name) {
+  if (state.sessions.has(name)) return;
+  state.sessions.add(name);
+  for (const select of [$("session"), $("req-session")]) select.append(h("option", { value: name }, name));
+}
+
+async function refreshClock() {
+  const { ok, data } = await api("GET", withSession("/clock"));
+  if (!ok) return;
+  state.clock = data;
+  $("clock").textContent = `${seconds(data.now)}${data.manual ? " manual" : data.speed !== 1 ? ` ×${data.speed}` : ""}`;
+  const facts = [
+    fact("now", seconds(data.now)),
+    fact("wall", data.wall.replace("T", " ").slice(0, 23)),
+    fact("kind", data.manual ? "manual: it moves only when advanced" : `real time × ${data.speed}`),
+    data.manual ? fact("timers waiting", data.waiting) : [],
+  ];
+  $("clock-facts").replaceChildren(...facts.flat());
+  for (const button of document.querySelectorAll("#clock-card button")) button.disabled = !data.manual;
+  $("clock-hint").textContent = data.manual ? "" : "Advancing needs a manual clock: mockagent serve --manual-clock.";
+}
+
+async function advance(by) {
+  const { ok, data } = await api("POST", withSession("/clock/advance"), { seconds: by });
+  if (!ok) toast(data.error, true);
+  await refreshClock();
+  if (state.selectedRun) loadRun(state.selectedRun);
+}
+
+async function refreshSessions() {
+  const { ok, data } = await api("GET", "/sessions");
+  if (!ok) return;
+  for (const session of data) noteSession(session.name);
+  $("sessions").replaceChildren(
+    ...data.map((session) =>
+      h(
+        "tr",
+        {},
+        h("td", {}, session.name),
+        h("td", { class: "num" }, session.runs),
+        h("td", { class: "num" }, session.conversations),
+        h("td", { class: "num" }, session.in_flight),
+        h(
+          "td",
+          {},
+          h(
+            "button",
+            {
+              type: "button",
+              class: "ghost",
+              "aria-label": `reset session ${session.name}`,
+              onclick: async () => {
+                await api("DELETE", `/sessions/${encodeURIComponent(session.name)}`);
+                toast(`session ${session.name} reset`);
+                refreshSessions();
+              },
+            },
+            "Reset",
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+// ── faults ───────────────────────────────────────────────────────────────────────────────────────
+
+async function refreshFaults() {
+  const { ok, data } = await api("GET", "/faults");
+  if (!ok) return;
+  const rules = [
+    ...data.server.map((rule) => h("li", {}, h("span", { class: "chip" }, "server"), " ", json(rule))),
+    ...data.added.map((rule) => h("li", {}, h("span", { class: "chip fault" }, `#${rule.id}`), " ", json(rule))),
+  ];
+  $("fault-rules").replaceChildren(...(rules.length ? rules : [h("li", { class: "hint" }, "No fault rules.")]));
+  $("chaos-on").checked = data.chaos > 0;
+  if (data.chaos > 0) $("chaos-rate").value = data.chaos;
+}
+
+async function addFault(body) {
+  const { ok, data } = await api("POST", "/faults", body);
+  if (!ok) toast(data.error, true);
+  else toast("fault added");
+  refreshFaults();
+}
+
+function refreshControls() {
+  refreshClock();
+  refreshFaults();
+  refreshSessions();
+}
+
+// ── scenarios ────────────────────────────────────────────────────────────────────────────────────
+
+async function loadScenarios() {
+  const { ok, data } = await api("GET", "/scenarios");
+  if (!ok) return;
+  const agents = new Map();
+  for (const [platform, list] of Object.entries(data.agents)) {
+    for (const agent of list) {
+      const known = agents.get(agent.id) || { ...agent, platforms: [] };
+      known.platforms.push(platform);
+      agents.set(agent.id, known);
+    }
+  }
+  $("scenarios").replaceChildren(
+    h("p", { class: "hint" }, `Files: ${data.files.join(", ") || "(built-in demo agents)"}`),
+    h(
+      "table",
+      { class: "grid", "aria-label": "Agents" },
+      h("thead", {}, h("tr", {}, h("th", {}, "agent"), h("th", {}, "platforms"), h("th", {}, "description"), h("th", {}, "replies"))),
+      h(
+        "tbody",
+        {},
+        [...agents.values()].map((agent) =>
+          h(
+            "tr",
+            {},
+            h("td", { class: "mono" }, agent.id),
+            h("td", {}, agent.platforms.map((p) => h("span", { class: "chip p-" + p }, p))),
+            h("td", {}, agent.description || ""),
+            h("td", {}, h("ul", { class: "replies" }, agent.replies.map((reply) => h("li", {}, h("span", { class: "mono" }, reply.source || ""), reply.when ? " when…" : "", reply.sequence ? ` sequence of ${reply.sequence}` : "")))),
+          ),
+        ),
+      ),
+    ),
+    data.stubs.length ? h("p", { class: "hint" }, `${data.stubs.length} raw stubs`) : "",
+  );
+}
+
+async function reload() {
+  $("reload-status").textContent = "reloading…";
+  const { ok, data } = await api("POST", "/reload");
+  const errors = $("reload-errors");
+  if (ok) {
+    errors.hidden = true;
+    $("reload-status").textContent = `reloaded: ${data.agents.length} agents`;
+    loadScenarios();
+  } else {
+    $("reload-status").textContent = "the scenarios did not load; the previous ones keep serving";
+    errors.replaceChildren(h("h3", {}, "Load errors"), h("ul", {}, (data.errors || [data.error]).map((line) => h("li", { class: "mono" }, line))));
+    errors.hidden = false;
+  }
+}
+
+// ── start ────────────────────────────────────────────────────────────────────────────────────────
+
+function start() {
+  applyTheme(localStorage.getItem("mockagent-theme"));
+  $("theme").addEventListener("click", () => {
+    const next = currentTheme() === "dark" ? "light" : "dark";
+    localStorage.setItem("mockagent-theme", next);
+    applyTheme(next);
+  });
+  for (const tab of document.querySelectorAll("[role=tab]")) {
+    tab.addEventListener("click", () => show(tab.dataset.view));
+    tab.addEventListener("keydown", tabKeys);
+  }
+  for (const select of document.querySelectorAll("select.platforms")) select.append(...PLATFORMS.map((p) => h("option", { value: p }, p)));
+  $("req-session").addEventListener("change", drawRequests);
+  $("req-platform").addEventListener("change", drawRequests);
+  $("req-clear").addEventListener("click", () => {
+    state.requests.clear();
+    drawRequests();
+  });
+  $("session").addEventListener("change", () => {
+    state.session = $("session").value;
+    state.selectedRun = null;
+    state.runDetail = null;
+    $("run-detail").replaceChildren(h("p", { class: "empty" }, "Select a run to see its timeline."));
+    loadRuns();
+    refreshClock();
+  });
+  for (const button of document.querySelectorAll("[data-advance]")) button.addEventListener("click", () => advance(Number(button.dataset.advance)));
+  $("advance-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    advance(Number($("advance-seconds").value));
+  });
+  $("fault-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const body = { fault: $("fault-spec").value, times: Number($("fault-times").value) };
+    if ($("fault-platform").value) body.platform = $("fault-platform").value;
+    addFault(body);
+  });
+  $("rate-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    addFault({ rate_limit: $("rate-limit").value, per: $("rate-per").value });
+  });
+  $("chaos-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const chaos = $("chaos-on").checked ? Number($("chaos-rate").value) : 0;
+    const { ok, data } = await api("PUT", "/faults/chaos", { chaos });
+    toast(ok ? (chaos ? `chaos on: ${chaos}` : "chaos off") : data.error, !ok);
+    refreshFaults();
+  });
+  $("faults-clear").addEventListener("click", async () => {
+    const { data } = await api("DELETE", "/faults");
+    toast(`${data.cleared} rules cleared`);
+    refreshFaults();
+  });
+  $("sessions-reset").addEventListener("click", async () => {
+    const { data } = await api("DELETE", "/sessions");
+    toast(`reset: ${data.reset.join(", ")}`);
+    refreshSessions();
+  });
+  $("reload").addEventListener("click", reload);
+  connect();
+  api("GET", "/journal?limit=1000").then(({ ok, data }) => {
+    if (!ok) return;
+    for (const entry of data.entries.slice(-MAX_ROWS)) if (!state.requests.has(entry.id)) state.requests.set(entry.id, entry);
+    for (const entry of data.entries) noteSession(entry.session);
+    drawRequests();
+  });
+  refreshSessions();
+  loadRuns();
+  refreshClock();
+  setInterval(refreshClock, 1000);
+}
+
+start();
