@@ -88,3 +88,28 @@ async def test_record_then_replay_every_part_its_own_process(tmp_path: Path) -> 
     assert live[2].startswith(b"202 ")
     assert live[3].startswith(b"200 ")
     assert [answer.split(b" ", 1)[0] for answer in live[4:]] == [b"200", b"200", b"200"]
+
+
+async def test_two_recorders_on_one_folder_keep_each_others_interactions(tmp_path: Path) -> None:
+    """Two `mockagent record` processes (replicas) writing one cassette: each reads back what the other
+    wrote before adding its own, so the file holds every interaction (in the order each was written: a
+    recorder writes after it has answered, so two close together may land either way)."""
+    async with mockagent("serve") as upstream:
+        upstreams = f"--upstream=beeos={upstream}/beeos"
+        async with (
+            mockagent("record", "--cassettes", str(tmp_path), upstreams) as one,
+            mockagent("record", "--cassettes", str(tmp_path), upstreams) as two,
+            aiohttp.ClientSession() as http,
+        ):
+            for n, base in enumerate((one, two, one, two)):
+                url = f"{base}/beeos/api/v1/agents/echo/invoke"
+                async with http.post(url, json={"message": f"m{n}"}, headers=BEEOS) as response:
+                    assert response.status == 200
+    text = (tmp_path / "beeos.yaml").read_text()
+    assert [n for n in range(4) if text.count(f"Echo: m{n}") == 1] == [0, 1, 2, 3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["beeos.yaml"]
+    async with mockagent("serve", "--cassettes", str(tmp_path)) as replaying, aiohttp.ClientSession() as http:
+        for n in range(4):
+            url = f"{replaying}/beeos/api/v1/agents/echo/invoke"
+            async with http.post(url, json={"message": f"m{n}"}, headers=BEEOS) as response:
+                assert (await response.json())["data"]["text"] == f"Echo: m{n}"

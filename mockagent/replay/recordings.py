@@ -7,8 +7,11 @@ pytest fixture), or else after its platform (`beeos.yaml` …). Names are made f
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
+import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +30,8 @@ class Entry:
     index: dict[str, list[int]] = field(default_factory=dict)
     shapes: list[Shape] = field(default_factory=list)
     writing: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The file as this process last read or wrote it: another process's write since shows as a change.
+    seen: tuple[int, int, int] | None = None
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -49,6 +54,7 @@ class Recordings:
         self.mode = mode
         self.redact_text = redact_text
         self._open: dict[str, Entry] = {}
+        self._since = time.time_ns()  # a cassette written after this was written by another process
 
     def entry(self, name: str) -> Entry:
         found = self._open.get(name)
@@ -56,10 +62,21 @@ class Recordings:
             path = self.folder / file_name(name)
             existed = path.exists()
             cassette = Cassette.load(path) if existed and self.mode is not RecordMode.ALL else Cassette(path)
-            found = self._open[name] = Entry(cassette, existed)
+            # Recording all, a file from before this server is replaced; one another process wrote since it
+            # started (a replica recording into the same folder) is added to (see `add`).
+            seen = _stat(path)
+            if seen is not None and self.mode is RecordMode.ALL and seen[1] >= self._since:
+                seen = None
+            found = self._open[name] = Entry(cassette, existed, seen=seen)
             for interaction in cassette.interactions:
                 self._index(found, interaction)
         return found
+
+    def _reindex(self, entry: Entry) -> None:
+        entry.index.clear()
+        entry.shapes.clear()
+        for interaction in entry.cassette.interactions:
+            self._index(entry, interaction)
 
     def shape_of(self, entry: Entry, interaction: Interaction) -> Shape:
         return shape(
@@ -88,12 +105,22 @@ class Recordings:
         return self.mode is not RecordMode.ONCE or not self.entry(name).existed
 
     async def add(self, name: str, interaction: Interaction) -> None:
-        """Keep a recorded interaction and write the cassette at once (atomically, off the event loop)."""
+        """Keep a recorded interaction and write the cassette at once (atomically, off the event loop).
+
+        CHOSEN: processes recording into one folder (`serve --workers`, replicas on a shared disk) share each
+        cassette file. Under an exclusive lock on the cassettes' folder (flock), what another process wrote since
+        this one last read or wrote the file is read back first, and the interaction is added after it: no
+        process clobbers another's recordings, and each file stays one valid cassette. (Recording all, a
+        file last written before this server started is an old cassette, replaced as by one process.)"""
         entry = self.entry(name)
-        entry.cassette.add(interaction)
-        self._index(entry, interaction)
         async with entry.writing:
-            await asyncio.to_thread(entry.cassette.save)
+            merged, entry.seen = await asyncio.to_thread(_append, entry.cassette, interaction, entry.seen)
+        if merged is None:
+            entry.cassette.add(interaction)
+            self._index(entry, interaction)
+        else:
+            entry.cassette.interactions = merged
+            self._reindex(entry)
 
     def nearest(self, name: str, live: Shape, count: int = 3) -> list[tuple[int, list[str]]]:
         """The recorded requests most like `live` (fewest differences first), each with what differs."""
@@ -115,3 +142,35 @@ def miss_message(name: str, live: Shape, nearest: list[tuple[int, list[str]]], e
         what = "; ".join(found) if found else "the same request, but its recorded answers are used up"
         parts.append(f"#{index + 1} {recorded.method} {recorded.path}: {what}")
     return f"{head}; nearest: " + " | ".join(parts)
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    """What tells one write of a cassette from the next: each is a new file renamed into place (a new inode),
+    even when two come within one tick of the file system's clock with the same size."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return None
+    return found.st_ino, found.st_mtime_ns, found.st_size
+
+
+def _append(
+    cassette: Cassette, interaction: Interaction, seen: tuple[int, int, int] | None
+) -> tuple[list[Interaction] | None, tuple[int, int, int] | None]:
+    """Write `cassette` with `interaction` added, under the file's lock, after what another process wrote
+    since `seen`; the interactions read back from the file (None when it had not changed), and how the
+    file is now."""
+    folder = cassette.path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    # The folder is the lock: no lock file is left beside the cassettes.
+    held = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)  # released as the descriptor closes
+        merged = None
+        if _stat(cassette.path) not in (seen, None):
+            merged = [*Cassette.load(cassette.path).interactions, interaction]
+        written = Cassette(cassette.path, merged or [*cassette.interactions, interaction], cassette.metadata)
+        written.save()
+        return merged, _stat(cassette.path)
+    finally:
+        os.close(held)
