@@ -54,14 +54,19 @@ class Variables(dict[str, Any]):
         self._make = None
 
     def __reduce__(self) -> tuple[type[Variables], tuple[dict[str, Any]]]:
-        # For another process (mockagent.shared): every variable made now (the maker reads this request),
-        # so that the rest of a paused script renders there as it would have here.
+        # For another process (mockagent.shared): the variables a paused script's rest may read, made now
+        # (the maker reads this request), so that it renders there as it would have here — the body without
+        # its secrets (headers and query are made without them). The seeded helpers (uuid() …) are this
+        # process's: a rest played elsewhere has none.
         if self._make is not None:
             for name in VARIABLES:
-                if name not in _MOMENTS and name not in self:
+                if name not in _MOMENTS and name not in HELPERS and name not in self:
                     with contextlib.suppress(KeyError):
-                        self[name]
-        return Variables, (dict(self),)
+                        self[name]  # made and kept by __missing__
+        kept = {name: value for name, value in self.items() if name not in HELPERS}
+        if "body" in kept:
+            kept["body"] = without_secrets(kept["body"])
+        return Variables, (kept,)
 
     def copy(self) -> Variables:
         copied = Variables(self, self._make)
@@ -190,6 +195,15 @@ def played_by(variables: Mapping[str, Any], run: Run) -> None:
     """Tell the variables the run that plays them (the history is the conversation's runs before it)."""
     if isinstance(variables, Variables) and isinstance(variables._make, _Sources):
         variables._make.run = weakref.ref(run)
+
+
+def without_secrets(value: Any) -> Any:
+    """A JSON value with the values of secret fields (apiKey, password …) replaced by ``<redacted>``."""
+    if isinstance(value, dict):
+        return {key: "<redacted>" if is_secret(key) else without_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_secrets(item) for item in value]
+    return value
 
 
 def is_secret(name: str) -> bool:

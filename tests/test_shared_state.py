@@ -13,7 +13,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from credentials import BEEOS
+import redis.asyncio as redis
+from credentials import BEEOS, JWT
 from redis_server import RedisServer, free_port
 from serving import SAFETY, mockagent, start
 
@@ -191,3 +192,32 @@ async def test_a_manual_clock_advanced_through_one_process_moves_every_process(
             assert reset.status == 200
         async with http.get(f"{two}/__mockagent/clock") as clock:
             assert (await clock.json())["now"] == 0
+
+
+async def test_no_secret_reaches_redis(redis_server: RedisServer, name: str, http: aiohttp.ClientSession) -> None:
+    """Neither a key nor a value in Redis holds a Zeus body's apiKey, the caller's token or a BeeOS key (the
+    rate limit's buckets are named by digest), while the runs they started are there."""
+    secret = "sk-live-0123456789abcdefSECRET"
+    llm = {"baseUrl": "https://api.openai.com/v1", "apiKey": secret, "modelName": "gpt-4o"}
+    async with mockagent("serve", "--state", redis_server.url, "--name", name, "--rate-limit", "100/hour") as base:
+        url = f"{base}/zeus/api/agent/invoke?agent=approval"
+        body = {"message": "mail ops", "session_id": "s-secret-0001", "llm_config": llm}
+        async with http.post(url, json=body, headers={"Authorization": f"Bearer {JWT}"}) as response:
+            assert response.status == 200
+            assert b"requires_approval" in await response.read()  # paused, its rest kept with the run
+        assert (await invoke(http, base))[0] == 200
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"mockagent:{name}:*")]
+        assert any(b":o:run:" in key for key in keys)
+        stored = b"".join(keys)
+        for key in keys:
+            if await client.type(key) == b"string":
+                stored += await client.get(key) or b""
+            elif await client.type(key) == b"hash":
+                stored += b"".join(b"".join(pair) for pair in (await client.hgetall(key)).items())
+        for text in (secret, JWT, BEEOS["Authorization"].split()[1]):
+            assert text.encode() not in stored
+        assert b"mail ops" in stored  # the run is there, with its message
+    finally:
+        await client.aclose()

@@ -13,6 +13,7 @@ import io
 import itertools
 import pickle
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 from mockagent.clock import RealClock
@@ -22,6 +23,7 @@ from mockagent.scenarios.model import Agent, Reply, ScenarioSet
 from mockagent.sessions import Session
 
 _STANDARD = {
+    ("builtins", "dict"),
     ("builtins", "frozenset"),
     ("builtins", "set"),
     ("builtins", "getattr"),
@@ -117,6 +119,8 @@ class _Pickler(pickle.Pickler):
         if isinstance(obj, itertools.count):
             # Pickling a count is deprecated: it is rebuilt from where it stands.
             return itertools.count, (int(repr(obj)[len("count(") : -1]),)
+        if isinstance(obj, MappingProxyType):  # a read-only view (no groups, no parameters): read back a copy
+            return dict, (dict(obj),)
         return NotImplemented
 
 
