@@ -40,8 +40,9 @@ LOCK_WAIT = 10.0
 LOG_KEPT = 10_000
 
 # KEYS: the log, the lock. ARGV: the last entry applied ("" for none: read everything), its number, the lock
-# token ("" to take no lock), the lock's TTL in ms. Returns {0} when the lock is taken by another request;
-# else {1, "full", last id} (read every key), {1, "none"}, or {1, "some", last id, last n, key, value, …}.
+# token ("" to take no lock), the lock's TTL in ms, this process. Returns {0} when the lock is taken by another
+# request; else {1, "full", last id} (read every key), {1, "none"}, or {1, "some", last id, last n, key,
+# value, …}: the keys other processes wrote (this one's objects are as new as what it wrote, or newer).
 _CATCH_UP = """
 if ARGV[3] ~= '' and not redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then return {0} end
 local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
@@ -57,11 +58,13 @@ end
 local result = {1, 'some', entries[#entries][1], entries[#entries][2][2]}
 local seen = {}
 for _, entry in ipairs(entries) do
-  for _, key in ipairs(cjson.decode(entry[2][4])) do
-    if not seen[key] then
-      seen[key] = true
-      result[#result + 1] = key
-      result[#result + 1] = redis.call('GET', key) or ''
+  if entry[2][6] ~= ARGV[5] then
+    for _, key in ipairs(cjson.decode(entry[2][4])) do
+      if not seen[key] then
+        seen[key] = true
+        result[#result + 1] = key
+        result[#result + 1] = redis.call('GET', key) or ''
+      end
     end
   end
 end
@@ -84,7 +87,7 @@ for i = 7, #ARGV, 2 do
   if ARGV[i + 1] == '' then redis.call('DEL', ARGV[i]) else redis.call('SET', ARGV[i], ARGV[i + 1], 'EX', ARGV[5]) end
   names[#names + 1] = ARGV[i]
 end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', '10000', '*', 'n', n, 'keys', cjson.encode(names))
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', '10000', '*', 'n', n, 'keys', cjson.encode(names), 'p', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('PUBLISH', ARGV[2], cjson.encode({kind = 'changed', session = ARGV[3], from = ARGV[4], n = n}))
 if ARGV[6] == '1' then redis.call('DEL', KEYS[3]) end
@@ -138,9 +141,8 @@ class Replica:
         async with self._reading:
             last_id, last_n = self._last if self._last is not None else ("", 0)
             async with self.shared.lost():
-                answer = await self._catch_up(
-                    keys=[self._log, self._lock], args=[last_id, last_n, token, int(LOCK_TTL * 1000)]
-                )
+                args: list[str | int] = [last_id, last_n, token, int(LOCK_TTL * 1000), self.shared.process]
+                answer = await self._catch_up(keys=[self._log, self._lock], args=args)
             if not answer[0]:
                 return False
             what = answer[1]
@@ -240,6 +242,8 @@ class Replica:
             answer = await self._commit(keys=[self._log, self._counter, self._lock], args=args)
         if release:
             self._token = None
+        # What the request reaches from now on is written at its end (`settle`); what it reached so far is.
+        TOUCHED.set({})
         if answer[0] == -1:
             log.warning("session %s: the lock lapsed before its changes were written", self.session.name)
             raise ApiError(ErrorKind.UNAVAILABLE, f"the session {self.session.name!r} was held too long to be written")

@@ -44,6 +44,17 @@ _STANDARD = {
 }
 
 
+#: The types a snapshot names rather than holds (each has a home of its own), by the reference's kind.
+_REFERENCED: dict[type, str] = {
+    Run: "run",
+    Conversation: "conversation",
+    Session: "session",
+    Agent: "agent",
+    Reply: "reply",
+    RealClock: "clock",
+}
+
+
 class SnapshotError(Exception):
     """A snapshot that cannot be read here (another scenario set, a type this process does not know)."""
 
@@ -98,6 +109,10 @@ class _Pickler(pickle.Pickler):
         self._session = session
 
     def persistent_id(self, obj: Any) -> Any:
+        # Called for every object of the snapshot: one lookup by exact type for the many that are plain.
+        name = _REFERENCED.get(type(obj))
+        if name is None:
+            return ("clock",) if obj is self._session.clock else None
         if obj is self._root:
             return None
         match obj:
@@ -105,15 +120,11 @@ class _Pickler(pickle.Pickler):
                 return ("run", obj.id)
             case Conversation():
                 return ("conversation", obj.platform.value, obj.id)
-            case Session():
-                return ("session",)
             case Agent():
                 return ("agent", obj.id)
             case Reply():
                 return ("reply", obj.key)
-        if obj is self._session.clock or isinstance(obj, RealClock):
-            return ("clock",)
-        return None
+        return (name,)
 
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, itertools.count):
