@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -22,6 +22,11 @@ class Bounded(OrderedDict[K, V]):
         super().__init__()
         self.limit = limit
         self._on_evict = on_evict
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # As data (another process's copy, mockagent.shared): the limit and the items, not the callback, which
+        # is this process's (the copy it is merged into keeps its own).
+        return Bounded, (self.limit,), None, None, iter(self.items())
 
     def __setitem__(self, key: K, value: V) -> None:
         super().__setitem__(key, value)

@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import redis.asyncio as redis
-from credentials import BEEOS, JWT
+from credentials import AGENTOS, BEEOS, JWT
 from redis_server import RedisServer, free_port
 from serving import SAFETY, mockagent, start
 
@@ -221,3 +221,75 @@ async def test_no_secret_reaches_redis(redis_server: RedisServer, name: str, htt
         assert b"mail ops" in stored  # the run is there, with its message
     finally:
         await client.aclose()
+
+
+async def test_an_admin_decision_is_shared_and_made_once(
+    redis_server: RedisServer, name: str, http: aiohttp.ClientSession
+) -> None:
+    """Approving a paused AgentOS run through one process's admin API decides it for every process; the same
+    decision through another is refused, as in one process."""
+    shared = ("serve", "--state", redis_server.url, "--name", name, "--manual-clock")
+    async with mockagent(*shared) as one, mockagent(*shared) as two:
+        url = f"{one}/agentos/api/v1/agents/approval/invoke"
+        invoked = asyncio.ensure_future(http.post(url, json={"input": {"query": "mail ops"}}, headers=AGENTOS))
+        await until_waiting(http, one)
+        async with http.post(f"{one}/__mockagent/clock/advance", json={"seconds": 1}) as advanced:
+            assert advanced.status == 200
+        response = await asyncio.wait_for(invoked, SAFETY)
+        assert response.status == 202
+        run_id = (await response.json())["data"]["run_id"]
+        async with http.get(f"{two}/__mockagent/runs/{run_id}") as seen:
+            assert (await seen.json())["status"] == "paused"
+        async with http.post(f"{one}/__mockagent/runs/{run_id}/approve") as approved:
+            assert approved.status == 200
+        async with http.get(f"{two}/__mockagent/runs/{run_id}") as seen:
+            assert (await seen.json())["status"] != "paused"
+        async with http.post(f"{two}/__mockagent/runs/{run_id}/approve") as again:
+            assert again.status == 409
+            assert "not paused" in (await again.json())["error"]
+
+
+async def test_a_session_name_is_no_prefix_of_another(
+    redis_server: RedisServer, name: str, http: aiohttp.ClientSession
+) -> None:
+    """Resetting session `ci` leaves session `ci:job1` (its name starts with it) as it was."""
+    async with mockagent("serve", "--state", redis_server.url, "--name", name, "--rate-limit", "1/hour") as base:
+        for session in ("ci", "ci:job1"):
+            headers = {**BEEOS, "X-Mockagent-Session": session}
+            for expected in (200, 429):
+                async with http.post(base + INVOKE, json={"message": "hi"}, headers=headers) as response:
+                    assert response.status == expected
+        async with http.delete(f"{base}/__mockagent/sessions/ci") as reset:
+            assert reset.status == 200
+        statuses = []
+        for session in ("ci", "ci:job1"):
+            headers = {**BEEOS, "X-Mockagent-Session": session}
+            async with http.post(base + INVOKE, json={"message": "hi"}, headers=headers) as response:
+                statuses.append(response.status)
+        assert statuses == [200, 429]  # ci starts afresh; ci:job1's bucket is still empty
+
+
+async def test_a_snapshot_naming_what_it_may_not_is_refused(
+    redis_server: RedisServer, name: str, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Redis is a store other programs may write to: a snapshot that would call a function (here, through a
+    module mockagent imports) is not read — nothing runs, the session's other state serves on."""
+    proof = tmp_path / "ran"
+    # REDUCE of mockagent.workers.subprocess.getoutput("touch …"), written as pickle opcodes.
+    command = f"touch {proof}".encode()
+    evil = b"cmockagent.workers\nsubprocess\n" + b"p0\n0cbuiltins\ngetattr\n(g0\nVgetoutput\ntR(V" + command + b"\ntR."
+    dotted = b"\x80\x04\x95" + b"\x00" * 8 + b"\x8c\x11mockagent.workers\x8c\x14subprocess.getoutput\x93."
+    async with mockagent("serve", "--state", redis_server.url, "--name", name) as base:
+        assert (await invoke(http, base))[0] == 200
+        client = redis.Redis.from_url(redis_server.url)
+        try:
+            prefix = f"mockagent:{name}:s:default:o:"
+            await client.set(prefix + "records:mockagent.platforms.beeos.records.BeeOSRecords", evil)
+            await client.set(prefix + "run:evil", dotted)
+            await client.xadd(f"mockagent:{name}:s:default:log", {"n": 2, "keys": f'["{prefix}run:evil"]', "p": "x"})
+        finally:
+            await client.aclose()
+        async with mockagent("serve", "--state", redis_server.url, "--name", name) as fresh:  # reads every key
+            assert (await invoke(http, fresh))[0] == 200
+        assert (await invoke(http, base))[0] == 200
+    assert not proof.exists()

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from mockagent.admin.bodies import json_object, unknown_fields
-from mockagent.admin.sessions import session_of
+from mockagent.admin.sessions import acting, session_of
 from mockagent.appkeys import PLATFORMS
 from mockagent.encoding import json_response
 from mockagent.errors import ApiError, ErrorKind, RunStateError
@@ -64,7 +64,7 @@ async def on_cancel_run(request: web.Request) -> web.Response:
     unknown_fields(await json_object(request, optional=True), set())
     session = await session_of(request)
     run = _run(request, session)
-    async with session.lock:
+    async with acting(request, session):
         try:
             _platform(request, run).cancel(session, run, ADMIN_CANCEL_REASON)
         except RunStateError as err:
@@ -77,7 +77,7 @@ async def _decide(
 ) -> web.Response:
     session = await session_of(request)
     run = _run(request, session)
-    async with session.lock:  # decided once, however many decisions (the admin's, the client's) race
+    async with acting(request, session):  # decided once, however many decisions (the admin's, the client's) race
         if open_pause(run) is None:
             status = run.status()
             why = "its approval expired" if status is RunStatus.EXPIRED else f"it is {status.value}"

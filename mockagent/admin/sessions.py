@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
 from mockagent.appkeys import ENGINE
 from mockagent.clock import ManualClock
 from mockagent.encoding import json_response
 from mockagent.errors import ApiError, ErrorKind
+from mockagent.holding import TOUCHED
 from mockagent.sessions import SESSION_HEADER, SESSION_NAME, Session
 
 
@@ -48,6 +52,26 @@ async def session_named(
             where, f"session name {name[:40]!r} must be 1-128 letters, digits or . _ : @ / + - (no spaces)"
         )
     return await request.app[ENGINE].sessions.open(name)
+
+
+@contextlib.asynccontextmanager
+async def acting(request: web.Request, session: Session) -> AsyncIterator[None]:
+    """An admin request that changes `session`, one at a time with the session's other changes: in this
+    process (its lock), and — where processes share the session in Redis — in all of them, up to date when
+    it begins and written when it ends, as a platform request is from its admission."""
+    sessions = request.app[ENGINE].sessions
+    if not sessions.synced:
+        async with session.lock:
+            yield
+        return
+    # The session in Redis first, then this process's lock: the order a platform request takes them in.
+    TOUCHED.set({})
+    await sessions.hold(session)
+    try:
+        async with session.lock:
+            yield
+    finally:
+        await sessions.finish(session)
 
 
 async def on_list_sessions(request: web.Request) -> web.Response:

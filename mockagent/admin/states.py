@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from mockagent.admin.sessions import session_of
+from mockagent.admin.sessions import acting, session_of
 from mockagent.encoding import json_response, loads
 from mockagent.errors import ApiError, ErrorKind
 from mockagent.platforms.bodies import read_body
@@ -31,22 +31,27 @@ async def on_set_state(request: web.Request) -> web.Response:
         raise ApiError(ErrorKind.INVALID_BODY, 'expected {"state": "<value>"}: the value is text')
     if len(value) > MAX_STATE_VALUE:
         raise ApiError(ErrorKind.INVALID_BODY, f"a state's value is at most {MAX_STATE_VALUE} characters")
-    (await session_of(request)).states[name] = value
+    session = await session_of(request)
+    async with acting(request, session):
+        session.states[name] = value
     return json_response({"name": name, "state": value})
 
 
 async def on_reset_state(request: web.Request) -> web.Response:
     """Put one state back to `started`; `reset` says whether it had been set."""
     name = _state_name(request)
-    was_set = (await session_of(request)).states.pop(name, None) is not None
+    session = await session_of(request)
+    async with acting(request, session):
+        was_set = session.states.pop(name, None) is not None
     return json_response({"name": name, "reset": was_set})
 
 
 async def on_reset_states(request: web.Request) -> web.Response:
     """Put every state of the session back to `started`; `reset` names those that had been set."""
-    states = (await session_of(request)).states
-    names = list(states)
-    states.clear()
+    session = await session_of(request)
+    async with acting(request, session):
+        names = list(session.states)
+        session.states.clear()
     return json_response({"reset": names})
 
 
@@ -65,5 +70,7 @@ async def on_get_sequences(request: web.Request) -> web.Response:
 
 async def on_reset_sequences(request: web.Request) -> web.Response:
     """Start every reply's count (and so every sequence) over, leaving the rest of the session alone."""
-    (await session_of(request)).sequences.clear()
+    session = await session_of(request)
+    async with acting(request, session):
+        session.sequences.clear()
     return json_response({"reset": True})

@@ -75,7 +75,8 @@ class Shared:
         return ":".join((self.prefix, *parts))
 
     def session_key(self, session: str, *parts: str) -> str:
-        return ":".join((self.prefix, "s", session, *parts))
+        # A session name may hold ":" (ci:job1): escaped, one session's keys never start like another's.
+        return ":".join((self.prefix, "s", session.replace("%", "%25").replace(":", "%3A"), *parts))
 
     @contextlib.asynccontextmanager
     async def lost(self) -> AsyncIterator[None]:
@@ -193,15 +194,25 @@ async def connect(url: str, name: str, agreement: Agreement) -> Shared:
     return shared
 
 
+# KEYS: the registration. ARGV: speed, manual clock, TTL. The first process's registration, set by it: one
+# script, so that replicas starting together cannot read half of one.
+_AGREE = """
+local found = redis.call('HGETALL', KEYS[1])
+if #found == 0 then
+  redis.call('HSET', KEYS[1], 'speed', ARGV[1], 'manual_clock', ARGV[2])
+  found = {'speed', ARGV[1], 'manual_clock', ARGV[2]}
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return found
+"""
+
+
 async def _agree(shared: Shared, agreement: Agreement) -> None:
-    key = shared.key("agreement")
     fields = agreement.as_fields()
-    client = shared.client
-    # Set only by the first process; the others compare (a registration that lapsed is set afresh).
-    if await client.hsetnx(key, "speed", fields["speed"]):
-        await client.hset(key, items=agreement.as_items())
-    found = {str(name): str(value) for name, value in (await client.hgetall(key)).items()}
-    await client.expire(key, int(REGISTRATION_TTL))
+    answer = await shared.client.eval(
+        _AGREE, 1, shared.key("agreement"), fields["speed"], fields["manual_clock"], int(REGISTRATION_TTL)
+    )
+    found = {str(answer[i]): str(answer[i + 1]) for i in range(0, len(answer), 2)}
     if found != fields:
         theirs = "a manual clock" if found.get("manual_clock") == "1" else f"--speed {found.get('speed')}"
         ours = "a manual clock" if agreement.manual_clock else f"--speed {agreement.speed:g}"

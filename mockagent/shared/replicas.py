@@ -18,7 +18,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import fields
 from typing import Any
 
 from mockagent.errors import ApiError, ErrorKind
@@ -36,6 +35,7 @@ log = logging.getLogger("mockagent.shared")
 #: while holding one blocks the session no longer than this), and how long a request waits for it.
 LOCK_TTL = 30.0
 LOCK_WAIT = 10.0
+_MERGE_DEPTH = 8  # records → a map of them → a record → its fields: far deeper than any record nests
 #: CHOSEN: the change log's length; a replica further behind reads the whole session again.
 LOG_KEPT = 10_000
 
@@ -108,7 +108,6 @@ class Replica:
         self._counter = shared.session_key(session.name, "log", "n")
         self._last: tuple[str, int] | None = None  # the last log entry applied: (id, number)
         self._digests: dict[str, bytes] = {}  # each key as last read or written
-        self._token: str | None = None  # this request's hold on the lock
         self._reading = asyncio.Lock()  # one catch-up at a time
 
     # ── reading what the others wrote ────────────────────────────────────────────────────────────
@@ -123,8 +122,9 @@ class Replica:
                 raise
             log.warning("session %s: could not catch up with Redis", self.session.name)
 
-    async def acquire(self) -> None:
-        """Take the session's lock (waiting for another request's, up to `LOCK_WAIT`), up to date."""
+    async def acquire(self) -> str:
+        """Take the session's lock (waiting for another request's, up to `LOCK_WAIT`), up to date; the
+        request's token for it (each request its own: a lapsed lock is never let go by another's commit)."""
         token = uuid.uuid4().hex
         deadline = time.monotonic() + LOCK_WAIT
         pause = 0.001
@@ -135,7 +135,7 @@ class Replica:
                 )
             await asyncio.sleep(pause)  # a lock held for a decision's few milliseconds
             pause = min(pause * 2, 0.02)
-        self._token = token
+        return token
 
     async def _read(self, token: str) -> bool:
         async with self._reading:
@@ -180,7 +180,15 @@ class Replica:
                 continue
             self._digests[key] = _digest(data)
         for parts, value in loaded:
-            self._place(parts, value, shells)
+            try:
+                self._place(parts, value, shells)
+            except Exception as err:
+                log.warning("session %s: %s cannot be placed here: %s", session.name, ":".join(parts), err)
+        # A run a conversation names that could not be read here (expired, or of another scenario set) is left
+        # out of it, rather than left an empty shell that a later read would fail on.
+        for conversation in session.conversations.values():
+            if any(not hasattr(run, "id") for run in conversation.runs):
+                conversation.runs = [run for run in conversation.runs if hasattr(run, "id")]
 
     def _place(self, parts: list[str], value: Any, shells: Shells) -> None:
         session = self.session
@@ -194,13 +202,11 @@ class Replica:
             case ["conversation", platform, conversation_id] if isinstance(value, Conversation):
                 key = (PlatformKey(platform), conversation_id)
                 found = session.conversations.get(key) or shells.made.get(("conversation", platform, conversation_id))
-                if isinstance(found, Conversation):
-                    for field in fields(Conversation):
-                        setattr(found, field.name, getattr(value, field.name))
-                    value = found
-                session.conversations[key] = value
+                session.conversations[key] = merged(found, value) if isinstance(found, Conversation) else value
             case ["records", kind_name]:
-                session.replace_records(_kind(kind_name), value)
+                kind = _kind(kind_name)
+                current = dict(session.record_kinds()).get(kind)
+                session.replace_records(kind, merged(current, value) if current is not None else value)
             case ["core"] if isinstance(value, dict):
                 session.sequences.clear()
                 session.sequences.update(value["sequences"])
@@ -218,30 +224,20 @@ class Replica:
 
     # ── writing what this process changed ────────────────────────────────────────────────────────
 
-    async def let_go(self) -> None:
-        """Write what the request changed and let go of the lock (it is about to wait, or it is over)."""
-        await self.commit(release=True)
-
     async def settle(self) -> None:
         """At the end of a request that let go before: write what changed since, under the lock again."""
         if not self._changed():
             return
-        await self.acquire()
-        await self.commit(release=True)
+        await self.commit(await self.acquire())
 
-    async def commit(self, *, release: bool) -> None:
-        token = self._token
-        if token is None:
-            return
+    async def commit(self, token: str) -> None:
+        """Write what the request changed and let go of the lock it took with `token`."""
         writes = self._changed()
-        args: list[Any] = [token, self.shared.channel, self.session.name, self.shared.process, KEY_TTL]
-        args.append("1" if release else "0")
+        args: list[Any] = [token, self.shared.channel, self.session.name, self.shared.process, KEY_TTL, "1"]
         for key, data in writes:
             args += [key, data]
         async with self.shared.lost():
             answer = await self._commit(keys=[self._log, self._counter, self._lock], args=args)
-        if release:
-            self._token = None
         # What the request reaches from now on is written at its end (`settle`); what it reached so far is.
         TOUCHED.set({})
         if answer[0] == -1:
@@ -297,6 +293,33 @@ class Replica:
 
     def _key(self, *parts: str) -> str:
         return self.shared.session_key(self.session.name, "o", *parts)
+
+
+def merged(old: Any, new: Any, depth: int = 0) -> Any:
+    """`new`'s state put into `old`, where both are the same mutable kind of object, all the way down: whoever
+    holds `old` or anything in it (a handler that looked a task up before it took the session's lock) sees
+    what another process wrote. Values and immutable objects are simply `new`."""
+    if old is new or type(old) is not type(new) or depth > _MERGE_DEPTH:
+        return old if old is new else new
+    if isinstance(old, dict):
+        for key in [key for key in old if key not in new]:
+            del old[key]
+        for key, value in new.items():
+            old[key] = merged(old[key], value, depth + 1) if key in old else value
+        return old
+    names = [
+        name
+        for cls in type(old).__mro__
+        for name in getattr(cls, "__slots__", ())
+        if name not in ("__weakref__", "__dict__") and hasattr(new, name)
+    ]
+    names += list(getattr(old, "__dict__", {}))
+    frozen = getattr(getattr(type(old), "__dataclass_params__", None), "frozen", False)
+    if not names or frozen:
+        return new
+    for name in names:
+        object.__setattr__(old, name, merged(getattr(old, name), getattr(new, name), depth + 1))
+    return old
 
 
 def _digest(data: bytes) -> bytes:

@@ -11,6 +11,7 @@ What the processes count together (calls, tokens) lives in Redis too; a reset de
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
@@ -64,8 +65,8 @@ class SharedSessions(MemorySessions):
         if HELD.get() is not None:
             return
         replica = self._replica(session)
-        await replica.acquire()
-        HELD.set(replica.let_go)
+        token = await replica.acquire()
+        HELD.set(functools.partial(replica.commit, token))
 
     async def finish(self, session: Session) -> None:
         """The request is over: write what it changed (taking the lock again if it had let go)."""

@@ -9,6 +9,8 @@ callable, and Redis is a store that other programs may write to.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import io
 import itertools
 import pickle
@@ -18,20 +20,17 @@ from typing import Any
 
 from mockagent.clock import RealClock
 from mockagent.model import PlatformKey
+from mockagent.platforms.beeos.files import Uploads
 from mockagent.runs import Conversation, Run
 from mockagent.scenarios.model import Agent, Reply, ScenarioSet
 from mockagent.sessions import Session
 
+# What a snapshot may name, exactly (module, qualified name): the standard library's few …
 _STANDARD = {
     ("builtins", "dict"),
     ("builtins", "frozenset"),
     ("builtins", "set"),
-    ("builtins", "getattr"),
     ("collections", "OrderedDict"),
-    ("copyreg", "_reconstructor"),
-    ("copyreg", "__newobj__"),
-    ("copyreg", "__newobj_ex__"),
-    ("builtins", "object"),
     ("array", "_array_reconstructor"),
     ("array", "array"),
     ("datetime", "datetime"),
@@ -39,9 +38,30 @@ _STANDARD = {
     ("datetime", "timedelta"),
     ("random", "Random"),
     ("itertools", "count"),
-    ("pathlib", "PosixPath"),
-    ("functools", "partial"),
 }
+# … and mockagent's own classes: those whose making only stores what it is given (dataclasses, enums, named
+# tuples), and these, whose state is set as data. No function, module or other class: a pickle can call what
+# it names, and Redis is a store other programs may write to.
+_OWN = frozenset(
+    {
+        "mockagent.runs.Run",
+        "mockagent.timeline.Timeline",
+        "mockagent.timeline.Said",
+        "mockagent.store.Bounded",
+        "mockagent.variables.Variables",
+        "mockagent.variables.Headers",
+        "mockagent.templating.JsonTemplate",
+        "mockagent.templating._Items",
+        "mockagent.templating._rebuilt",  # a Template, compiled again from its text
+        "mockagent.platforms.beeos.records.BeeOSRecords",
+        "mockagent.platforms.beeos.files.Uploads",
+        "mockagent.platforms.agentos.records.AgentOSRecords",
+        "mockagent.platforms.agentos.approvals.Approvals",
+        "mockagent.platforms.agentos.ingest.IngestRecords",
+        "mockagent.platforms.xpander.records.XpanderRecords",
+        "mockagent.replay.replayer.ReplayRecords",
+    }
+)
 
 
 #: The types a snapshot names rather than holds (each has a home of its own), by the reference's kind.
@@ -52,6 +72,7 @@ _REFERENCED: dict[type, str] = {
     Agent: "agent",
     Reply: "reply",
     RealClock: "clock",
+    Uploads: "uploads",  # the bytes of uploaded files stay in the process that took them
 }
 
 
@@ -76,6 +97,14 @@ class Shells:
                 found._waiters = None
                 self.made[key] = found
         return found
+
+    def uploads(self) -> Uploads:
+        """This process's uploads of the session (the BeeOS records' it has), or new ones."""
+        for _, records in self.session.record_kinds():
+            found = getattr(records, "uploads", None)
+            if isinstance(found, Uploads):
+                return found
+        return Uploads(self.session.scratch)
 
     def conversation(self, platform: str, conversation_id: str) -> Conversation:
         found = self.session.conversations.get((PlatformKey(platform), conversation_id))
@@ -142,8 +171,12 @@ class _Unpickler(pickle.Unpickler):
         self._scenarios = scenarios
 
     def find_class(self, module: str, name: str) -> Any:
-        if module == "mockagent" or module.startswith("mockagent.") or (module, name) in _STANDARD:
+        if (module, name) in _STANDARD:
             return super().find_class(module, name)
+        if module.startswith("mockagent.") and "." not in name:
+            found = super().find_class(module, name)
+            if f"{module}.{name}" in _OWN or _plain_data(found, module, name):
+                return found
         raise pickle.UnpicklingError(f"a snapshot may not name {module}.{name}")
 
     def persistent_load(self, pid: Any) -> Any:
@@ -156,6 +189,8 @@ class _Unpickler(pickle.Unpickler):
                 return self._shells.session
             case ("clock",):
                 return self._shells.session.clock
+            case ("uploads",):
+                return self._shells.uploads()
             case ("agent", str(agent_id)):
                 agent = self._scenarios().agents.get(agent_id)
                 if agent is None:
@@ -168,3 +203,11 @@ class _Unpickler(pickle.Unpickler):
                             return reply
                 raise KeyError(f"the reply {key!r} is not loaded in this process")
         raise pickle.UnpicklingError(f"unknown reference {pid!r}")
+
+
+def _plain_data(found: object, module: str, name: str) -> bool:
+    """A class of mockagent's own (not one it imports) that only stores what it is made with."""
+    if not isinstance(found, type) or found.__module__ != module or found.__qualname__ != name:
+        return False
+    is_named_tuple = issubclass(found, tuple) and hasattr(found, "_fields")
+    return dataclasses.is_dataclass(found) or issubclass(found, enum.Enum) or is_named_tuple

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from mockagent.context import RequestContext, bearer
 from mockagent.errors import ApiError, ErrorKind
+from mockagent.holding import let_go
 from mockagent.ids import uuid4_hex
 from mockagent.model import Paused, PauseKind, PlatformKey
 from mockagent.platforms.base import MiB, Platform, Route, stream_run
@@ -367,6 +368,7 @@ class BeeOS(Platform):
         if stored.used:  # checked and claimed with no wait between: two PUTs cannot both pass
             raise ApiError(ErrorKind.CONFLICT, "this upload URL was already used (presigned uploads are single-use)")
         stored.uploading = True
+        await let_go()  # the claim is made: a session shared with other processes is not held while bytes come
         try:
             data = await read_body(request, self.upload_limit, "upload")
             etag = await ctx.session.records(BeeOSRecords).uploads.store(stored, data)
