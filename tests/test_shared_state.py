@@ -18,6 +18,9 @@ from credentials import AGENTOS, BEEOS, JWT
 from redis_server import RedisServer, free_port
 from serving import SAFETY, mockagent, start
 
+from mockagent.server import MockServer
+from mockagent.settings import Settings
+
 INVOKE = "/beeos/api/v1/agents/echo/invoke"
 
 
@@ -293,3 +296,20 @@ async def test_a_snapshot_naming_what_it_may_not_is_refused(
             assert (await invoke(http, fresh))[0] == 200
         assert (await invoke(http, base))[0] == 200
     assert not proof.exists()
+
+
+async def test_redis_keeps_as_many_runs_as_one_process_does(redis_server: RedisServer, name: str) -> None:
+    """A session keeps its latest `store_limit` runs and conversations in Redis too: the oldest are deleted as
+    new ones are written (and each key expires a day after its last write)."""
+    settings = Settings(state=redis_server.url, name=name, store_limit=3)
+    async with MockServer(settings) as server, aiohttp.ClientSession() as http:
+        for n in range(7):
+            assert (await invoke(http, server.url))[0] == 200, n
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        runs = [key async for key in client.scan_iter(match=f"mockagent:{name}:s:default:o:run:*")]
+        conversations = [key async for key in client.scan_iter(match=f"mockagent:{name}:s:default:o:conversation:*")]
+        assert (len(runs), len(conversations)) == (3, 3)
+        assert 0 < await client.ttl(runs[0]) <= 24 * 3600
+    finally:
+        await client.aclose()

@@ -71,27 +71,51 @@ end
 return result
 """
 
-# KEYS: the log, its counter, the lock. ARGV: the lock token, the channel, the session, this process, the
-# TTL, whether to let go of the lock ("1"), then key, value … ("" deletes). Returns {-1} when the lock is no
-# longer this request's, {0} when there was nothing to write, else {n, entry id}.
+# KEYS: the log, its counter, the lock, the runs' and the conversations' keys in the order they were made.
+# ARGV: the lock token, the channel, the session, this process, the TTL, the most runs (and conversations)
+# kept, then key, value … ("" deletes). Returns {-1} when the lock is no longer this request's, {0} when there
+# was nothing to write, else {n, entry id}. Past the most, the oldest runs and conversations are deleted, as
+# the in-memory store forgets them.
 _COMMIT = """
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {-1} end
 if #ARGV < 8 then
-  if ARGV[6] == '1' then redis.call('DEL', KEYS[3]) end
+  redis.call('DEL', KEYS[3])
   return {0}
 end
 local n = redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
 local names = {}
 for i = 7, #ARGV, 2 do
-  if ARGV[i + 1] == '' then redis.call('DEL', ARGV[i]) else redis.call('SET', ARGV[i], ARGV[i + 1], 'EX', ARGV[5]) end
-  names[#names + 1] = ARGV[i]
+  local key = ARGV[i]
+  if ARGV[i + 1] == '' then
+    redis.call('DEL', key)
+    redis.call('ZREM', KEYS[5], key)
+  else
+    redis.call('SET', key, ARGV[i + 1], 'EX', ARGV[5])
+    if string.find(key, ':o:run:', 1, true) then redis.call('ZADD', KEYS[4], 'NX', n, key) end
+    if string.find(key, ':o:conversation:', 1, true) then redis.call('ZADD', KEYS[5], 'NX', n, key) end
+  end
+  names[#names + 1] = key
+end
+for k = 4, 5 do
+  local excess = redis.call('ZCARD', KEYS[k]) - tonumber(ARGV[6])
+  if excess > 0 then
+    local oldest = redis.call('ZPOPMIN', KEYS[k], excess)
+    for j = 1, #oldest, 2 do redis.call('DEL', oldest[j]) end
+  end
 end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', '10000', '*', 'n', n, 'keys', cjson.encode(names), 'p', ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[5])
+for k = 1, 5 do
+  if k ~= 3 then redis.call('EXPIRE', KEYS[k], ARGV[5]) end
+end
 redis.call('PUBLISH', ARGV[2], cjson.encode({kind = 'changed', session = ARGV[3], from = ARGV[4], n = n}))
-if ARGV[6] == '1' then redis.call('DEL', KEYS[3]) end
+redis.call('DEL', KEYS[3])
 return {n, id}
+"""
+
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 
@@ -103,9 +127,11 @@ class Replica:
         self._raw = shared.raw
         self._catch_up = self._raw.register_script(_CATCH_UP)
         self._commit = self._raw.register_script(_COMMIT)
+        self._release = self._raw.register_script(_RELEASE)
         self._log = shared.session_key(session.name, "log")
         self._lock = shared.session_key(session.name, "lock")
         self._counter = shared.session_key(session.name, "log", "n")
+        self._made = [shared.session_key(session.name, "made", kind) for kind in ("runs", "conversations")]
         self._last: tuple[str, int] | None = None  # the last log entry applied: (id, number)
         self._digests: dict[str, bytes] = {}  # each key as last read or written
         self._reading = asyncio.Lock()  # one catch-up at a time
@@ -228,16 +254,18 @@ class Replica:
         """At the end of a request that let go before: write what changed since, under the lock again."""
         if not self._changed():
             return
-        await self.commit(await self.acquire())
+        token = await self.acquire()
+        await asyncio.shield(self.commit(token))
 
     async def commit(self, token: str) -> None:
         """Write what the request changed and let go of the lock it took with `token`."""
         writes = self._changed()
-        args: list[Any] = [token, self.shared.channel, self.session.name, self.shared.process, KEY_TTL, "1"]
+        session = self.session
+        args: list[Any] = [token, self.shared.channel, session.name, self.shared.process, KEY_TTL, session.store_limit]
         for key, data in writes:
             args += [key, data]
         async with self.shared.lost():
-            answer = await self._commit(keys=[self._log, self._counter, self._lock], args=args)
+            answer = await self._commit(keys=[self._log, self._counter, self._lock, *self._made], args=args)
         # What the request reaches from now on is written at its end (`settle`); what it reached so far is.
         TOUCHED.set({})
         if answer[0] == -1:

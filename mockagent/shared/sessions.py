@@ -11,7 +11,6 @@ What the processes count together (calls, tokens) lives in Redis too; a reset de
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
@@ -66,7 +65,9 @@ class SharedSessions(MemorySessions):
             return
         replica = self._replica(session)
         token = await replica.acquire()
-        HELD.set(functools.partial(replica.commit, token))
+        # Written whatever happens to the request meanwhile: a client hanging up cancels the request, not
+        # its commit, which also lets go of the lock.
+        HELD.set(lambda: asyncio.shield(replica.commit(token)))
 
     async def finish(self, session: Session) -> None:
         """The request is over: write what it changed (taking the lock again if it had let go)."""
