@@ -6,16 +6,18 @@ from __future__ import annotations
 import compileall
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import cassettes
 import procs
 import scenarios
+import store
 import wire
 from analysis import StreamStats, percentile, stream_stats
 from load import LoadProcess, LoadResult, measure_throughput, run_loadgen
@@ -92,10 +94,13 @@ class Bench:
     def log(self, name: str) -> Path:
         return self.plan.work / "logs" / f"{name}.log"
 
-    def start_mock(self, folder: str = "suite", *options: str, probe: RequestSpec | None = None) -> Server:
+    def start_mock(
+        self, folder: str = "suite", *options: str, probe: RequestSpec | None = None, log: str = ""
+    ) -> Server:
+        """`log`: the log's name, where the servers of one folder must not overwrite each other's (the folder's)."""
         port = procs.free_port()
         command = procs.mock_command(self.folders[folder], port, *options)
-        return procs.start(f"mock-{folder}", command, port, self.log(folder), probe)
+        return procs.start(f"mock-{log or folder}", command, port, self.log(log or folder), probe)
 
     def start_replay(self) -> Server:
         port = procs.free_port()
@@ -154,7 +159,7 @@ def megabytes(mib: float) -> str:
 
 
 def times(ratio: float) -> str:
-    return f"{ratio:.2f}×"
+    return "–" if math.isnan(ratio) else f"{ratio:.2f}×"
 
 
 # ── preparing ────────────────────────────────────────────────────────────────────────────────────────
@@ -306,9 +311,19 @@ class Throughput:
         return "wrk" if self.windows[0].tool == "wrk" else "Python client"
 
 
-def _compare(bench: Bench, spec: RequestSpec, servers: dict[str, Callable[[], Server]]) -> dict[str, Throughput]:
+Around = Callable[[str, Server], AbstractContextManager[object]]
+
+
+def _compare(
+    bench: Bench,
+    spec: RequestSpec,
+    servers: dict[str, Callable[[], Server]],
+    around: Around | None = None,
+    rounds: int | None = None,
+) -> dict[str, Throughput]:
     """Start every server, warm each up, then measure them in turn, round after round, so that whatever
-    else the machine does falls on all of them alike."""
+    else the machine does falls on all of them alike. `around(name, server)` wraps each measured window
+    (not the warm-up): what it reads there is read over the windows wrk counts."""
     plan = bench.plan
     running: dict[str, Server] = {}
     windows: dict[str, list[LoadResult]] = {name: [] for name in servers}
@@ -320,9 +335,10 @@ def _compare(bench: Bench, spec: RequestSpec, servers: dict[str, Callable[[], Se
         for name, start in servers.items():
             running[name] = start()
             measure(running[name], plan.warmup)
-        for _ in range(plan.rounds):
+        for _ in range(plan.rounds if rounds is None else rounds):
             for name, server in running.items():
-                windows[name].append(measure(server, plan.window))
+                with around(name, server) if around is not None else nullcontext():
+                    windows[name].append(measure(server, plan.window))
         rss = {name: server.rss_mib() for name, server in running.items()}
     finally:
         for server in running.values():
@@ -435,7 +451,7 @@ def sse_unpaced(bench: Bench) -> list[Row]:
 def _burst(server: Server, count: int) -> tuple[StreamStats, float]:
     """Open `count` paced streams at once: their stats, and the server's peak RSS (MiB) meanwhile."""
     spec = wire.invoke_spec(scenarios.PACED.id, stream=True)
-    with RssSampler(server.pid) as sampler:
+    with RssSampler(server.pids) as sampler:
         result = run_loadgen("streams", server.port, spec, limit=STREAMS_LIMIT + 60, count=count, timeout=STREAMS_LIMIT)
     return stream_stats(result["exchanges"], scenarios.PACED.schedule), sampler.peak_mib
 
@@ -643,6 +659,364 @@ def replay(bench: Bench) -> list[Row]:
     ]
 
 
+# ── shared state in Redis (--state, --workers) ───────────────────────────────────────────────────────
+
+MEMORY = "in memory, 1 process"
+REDIS_ONE = "--state redis, 1 process"
+REDIS_TWO = "--state redis --workers 2"
+REPLICAS = (1, 2, 4, 8)
+MONITORED = 20  # requests sent one at a time under MONITOR
+LOCK_GRACE = 1.0  # seconds a session lock may stay held after a window before it counts as left behind
+
+
+@dataclass
+class Meter:
+    """What each server's measured windows cost: Redis's commands and CPU, and the server's own CPU (summed
+    over its workers), read before and after each window.
+
+    A session lock still held a second after a load stopped (wrk hangs up on the requests it has in flight)
+    was left by a request cut short: every later request of that session would wait for it, up to the lock's
+    30 s TTL, and the window would measure the wait. It is counted (`left`), and deleted so that the next
+    window measures the server. How long before it was found each was taken (`left`) tells one taken as the
+    load stopped from one the window itself was stuck behind."""
+
+    redis_store: store.Store
+    names: dict[str, str]  # the servers' names in Redis (--name), by the section's name for them
+    redis: dict[str, store.Usage] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
+    left: dict[str, list[float]] = field(default_factory=dict)
+
+    def _free(self, name: str) -> None:
+        if name in self.names:
+            self.left.setdefault(name, []).extend(self.redis_store.free_locks(self.names[name], LOCK_GRACE))
+
+    @contextmanager
+    def window(self, name: str, server: Server) -> Iterator[None]:
+        self._free(name)  # after its warm-up, or its last window
+        pids = server.pids
+        usage, cpu = self.redis_store.usage(), procs.cpu_seconds(pids)
+        yield
+        self.redis[name] = self.redis.get(name, store.NO_USAGE) + (self.redis_store.usage() - usage)
+        self.cpu[name] = self.cpu.get(name, 0.0) + procs.cpu_seconds(pids) - cpu
+        self._free(name)  # before the next server's window: its waiting requests would cost Redis there
+
+
+@dataclass(frozen=True)
+class Monitored:
+    """Requests sent one at a time, seen by MONITOR: per request, the commands the mock sent and those its
+    scripts ran; and how long each held its session's lock (the lock's SET NX to its DEL)."""
+
+    sent: Counter[str]
+    scripted: Counter[str]
+    holds: tuple[float, ...]
+
+
+def _redis_names(prefix: str) -> dict[str, str]:
+    """The redis-backed servers' names in Redis (--name): each its own, so that none meets another's sessions."""
+    return {REDIS_ONE: f"{prefix}-one", REDIS_TWO: f"{prefix}-two"}
+
+
+def _redis_servers(bench: Bench, folder: str, url: str, prefix: str) -> dict[str, Callable[[], Server]]:
+    """The in-memory server and the two redis-backed ones (named by `_redis_names(prefix)`)."""
+    names = _redis_names(prefix)
+
+    def workers() -> Server:
+        options = ("--state", url, "--name", names[REDIS_TWO], "--workers", "2")
+        server = bench.start_mock(folder, *options, log=f"redis-{names[REDIS_TWO]}")
+        server.workers = 2
+        server.wait_workers()
+        return server
+
+    return {
+        MEMORY: lambda: bench.start_mock(folder, log=f"redis-{prefix}-memory"),
+        REDIS_ONE: lambda: bench.start_mock(
+            folder, "--state", url, "--name", names[REDIS_ONE], log=f"redis-{names[REDIS_ONE]}"
+        ),
+        REDIS_TWO: workers,
+    }
+
+
+def _monitored(bench: Bench, redis: store.Store) -> Monitored:
+    spec = wire.routed_spec()
+    server = bench.start_mock("one", "--state", redis.url(), "--name", "monitored", log="redis-monitored")
+    try:
+        for _ in range(5):  # its first requests read the session afresh: not what a request costs
+            wire.fetch(server.port, spec)
+        seen = redis.monitor(lambda: [wire.fetch(server.port, spec) for _ in range(MONITORED)])
+    finally:
+        server.stop()
+    taken: dict[str, float] = {}
+    holds: list[float] = []
+    for command in seen:
+        words = command.words
+        if command.name == "set" and len(words) > 3 and words[1].endswith(":lock") and "NX" in words:
+            taken[words[1]] = command.at
+        elif command.name == "del" and len(words) > 1 and words[1] in taken:
+            holds.append(command.at - taken.pop(words[1]))
+    return Monitored(
+        Counter(c.name for c in seen if not c.scripted),
+        Counter(c.name for c in seen if c.scripted),
+        tuple(holds),
+    )
+
+
+def _over(value: float, count: float) -> float:
+    """value ÷ count, or NaN (shown as a dash) where nothing was counted: a server that served nothing."""
+    return value / count if count else math.nan
+
+
+def _per_request(calls: Counter[str], requests: int) -> str:
+    """`evalsha 3.0, get 1.0, …`: the commands, most called first."""
+    if not requests:
+        return "–"
+    shown = [f"{name} {count / requests:.1f}" for name, count in calls.most_common() if count / requests >= 0.05]
+    return ", ".join(shown) or "none"
+
+
+def _micros(seconds: float) -> str:
+    return "–" if math.isnan(seconds) else f"{seconds * 1e6:,.0f} µs"
+
+
+def redis_state(bench: Bench) -> list[Row]:
+    """The mock with its state in Redis (`--state`), in one process and two (`--workers 2`), beside the
+    in-memory server and the bare baseline in the same run: JSON invoke and 2,000 paced streams; what Redis
+    costs per request (its commands and CPU, and the mock's own CPU, read around the measured windows);
+    and, from those costs, what N replicas would serve."""
+    absent = store.missing()
+    if absent:
+        return [Row("Shared state in Redis (--state)", "not measured", absent)]
+    plan = bench.plan
+    rounds = 1 if plan.quick else 2  # four servers in this section's minute, not the json section's six
+    with store.running(bench.log("redis-server")) as redis:
+        meter = Meter(redis, _redis_names("json"))
+        servers: dict[str, Callable[[], Server]] = {
+            BARE: bench.start_bare,
+            **_redis_servers(bench, "one", redis.url(), "json"),
+        }
+        results = _compare(bench, wire.routed_spec(), servers, meter.window, rounds)
+        monitored = _monitored(bench, redis)
+        # --quick: a quarter of the streams, for three servers' bursts within the smoke run's seconds
+        count = max(plan.stream_counts) // (4 if plan.quick else 1)
+        bursts: dict[str, tuple[StreamStats, float]] = {}
+        for name, start in _redis_servers(bench, "suite", redis.url(), "paced").items():
+            server = start()
+            try:
+                bursts[name] = _burst(server, count)
+            finally:
+                server.stop()
+        held = redis.usage()
+    return [
+        *_redis_json_rows(bench, results, rounds),
+        *_redis_paced_rows(count, bursts),
+        *_redis_cost_rows(results, meter, monitored, held),
+        *_projection_rows(results, meter, monitored),
+    ]
+
+
+def _redis_json_rows(bench: Bench, results: dict[str, Throughput], rounds: int) -> list[Row]:
+    plan = bench.plan
+    bare, memory, one, two = results[BARE], results[MEMORY], results[REDIS_ONE], results[REDIS_TWO]
+    windows = f"{rounds} rounds × {plan.window} s" if rounds > 1 else f"{plan.window} s"
+    section = (
+        f"Shared state in Redis: JSON invoke as in the json section ({bare.tool}, {plan.connections} connections, "
+        f"{windows}), one Redis on this machine"
+    )
+    rows: list[Row] = []
+    for label, result in ((MEMORY, memory), (REDIS_ONE, one), (REDIS_TWO, two)):
+        rows += _load_rows(section, label, result, bare, None)
+    return [
+        *rows,
+        Row(section, f"{REDIS_ONE}: throughput ÷ in memory", times(_over(one.rps, memory.rps))),
+        Row(section, f"{REDIS_TWO}: throughput ÷ in memory", times(_over(two.rps, memory.rps))),
+        Row(
+            section,
+            "what the second worker wins: 2 workers ÷ 1 process, both --state redis",
+            times(_over(two.rps, one.rps)),
+        ),
+        Row(
+            section,
+            "RSS after the load: in memory / redis 1 process / redis 2 workers (summed over the workers)",
+            f"{megabytes(memory.rss_mib)} / {megabytes(one.rss_mib)} / {megabytes(two.rss_mib)}",
+        ),
+    ]
+
+
+def _redis_paced_rows(count: int, bursts: dict[str, tuple[StreamStats, float]]) -> list[Row]:
+    scripted = scenarios.PACED.scripted
+    section = (
+        f"Shared state in Redis: {count:,} paced streams at once, {scenarios.FRAMES} chunks over {scripted:g} s "
+        "(in memory / redis 1 process / redis 2 workers)"
+    )
+    stats = [bursts[name][0] for name in (MEMORY, REDIS_ONE, REDIS_TWO)]
+    rss = [bursts[name][1] for name in (MEMORY, REDIS_ONE, REDIS_TWO)]
+    return [
+        Row(
+            section,
+            "streams completed",
+            " / ".join(f"{s.completed:,}" for s in stats),
+            "",
+            "",
+            "all",
+            all(s.completed == count for s in stats),
+        ),
+        Row(
+            section,
+            "stream duration p99, headers → end",
+            " / ".join(ms(s.stream_p99) for s in stats),
+            "",
+            " / ".join(times(s.stream_p99 / scripted) for s in stats) + " scripted",
+            "p99 ≤ 1.1× scripted",
+            all(s.stream_p99 / scripted <= 1.1 for s in stats),
+        ),
+        Row(section, "admission p50, request → headers", " / ".join(ms(s.head_p50) for s in stats)),
+        Row(section, "admission p99, request → headers", " / ".join(ms(s.head_p99) for s in stats)),
+        Row(section, "peak RSS (summed over the workers)", " / ".join(megabytes(r) for r in rss)),
+    ]
+
+
+def _redis_cost_rows(
+    results: dict[str, Throughput], meter: Meter, monitored: Monitored, held: store.Usage
+) -> list[Row]:
+    section = (
+        "Shared state in Redis: what a JSON invoke costs, measured — Redis's INFO commandstats and cpu, and the "
+        "mock's utime + stime, read around each measured window, ÷ the requests wrk counted in it"
+    )
+    requests = {name: sum(w.requests for w in result.windows) for name, result in results.items()}
+    one, two = meter.redis[REDIS_ONE], meter.redis[REDIS_TWO]
+    commands = {name: _over(sum(meter.redis[name].calls.values()), requests[name]) for name in (REDIS_ONE, REDIS_TWO)}
+    cpu = {name: _over(meter.cpu[name], requests[name]) for name in (MEMORY, REDIS_ONE, REDIS_TWO)}
+    served = len(monitored.holds) or MONITORED
+    rows = [
+        Row(
+            section,
+            "Redis commands per request, those its scripts run included: redis 1 process / 2 workers",
+            f"{commands[REDIS_ONE]:.1f} / {commands[REDIS_TWO]:.1f}",
+        ),
+        Row(section, "… by command, redis 1 process", _per_request(one.calls, requests[REDIS_ONE])),
+        Row(section, "… by command, redis 2 workers", _per_request(two.calls, requests[REDIS_TWO])),
+        Row(
+            section,
+            "Redis CPU per request (used_cpu_user + used_cpu_sys): redis 1 process / 2 workers",
+            f"{_micros(_over(one.cpu, requests[REDIS_ONE]))} / {_micros(_over(two.cpu, requests[REDIS_TWO]))}",
+        ),
+        Row(
+            section,
+            "the mock's CPU per request (summed over the workers): in memory / redis 1 process / redis 2 workers",
+            " / ".join(_micros(cpu[name]) for name in (MEMORY, REDIS_ONE, REDIS_TWO)),
+        ),
+        Row(
+            section,
+            "what Redis costs the mock per request: redis 1 process − in memory",
+            f"+{_micros(cpu[REDIS_ONE] - cpu[MEMORY])}",
+            "",
+            times(_over(cpu[REDIS_ONE], cpu[MEMORY])),
+        ),
+        Row(
+            section,
+            f"{MONITORED} requests one at a time (MONITOR, redis 1 process): commands the mock sends per request",
+            _per_request(monitored.sent, served),
+        ),
+        Row(section, "… and those its scripts run, per request", _per_request(monitored.scripted, served)),
+        Row(
+            section,
+            "… the session's lock held per request (its SET NX → its DEL) p50 / p99",
+            ms_pair(percentile(list(monitored.holds), 50), percentile(list(monitored.holds), 99)),
+        ),
+        Row(
+            section,
+            "what a request leaves in Redis: keys / used memory added per request, redis 1 process / 2 workers",
+            " / ".join(
+                f"{_over(meter.redis[name].keys, requests[name]):.1f} keys, "
+                f"{_over(meter.redis[name].memory, requests[name]):,.0f} B"
+                for name in (REDIS_ONE, REDIS_TWO)
+            ),
+        ),
+        Row(
+            section,
+            "Redis at the end of the section: keys / used memory (a session's keys live 24 h: none expires here)",
+            f"{held.keys:,} / {held.memory / 1e6:.1f} MB",
+        ),
+    ]
+    left = {name: meter.left.get(name, []) for name in (REDIS_ONE, REDIS_TWO)}
+    ages = sorted(age for found in left.values() for age in found)
+    windows = len(results[REDIS_ONE].windows) + 1  # the checks: after the warm-up and after each window
+    rows.append(
+        Row(
+            section,
+            f"session locks left held {LOCK_GRACE:g} s after wrk stopped (it hangs up on its requests in flight), "
+            f"out of {windows} loads each: redis 1 process / 2 workers — deleted by the bench, else the next load "
+            "waits out their 30 s",
+            f"{len(left[REDIS_ONE])} / {len(left[REDIS_TWO])}",
+            "",
+            f"taken {', '.join(f'{age:.1f}' for age in ages)} s before found" if ages else "",
+            "0",
+            not ages,
+        )
+    )
+    return rows
+
+
+def _projection_rows(results: dict[str, Throughput], meter: Meter, monitored: Monitored) -> list[Row]:
+    """What N replicas would serve, each on a core of its own, with one Redis core: the least of N times one
+    redis-backed process's throughput and Redis's capacity, a second over its CPU per request. Each commit is
+    heard and caught up with by every other replica, so Redis's cost per request grows with N: taken as the
+    cost at 1 process plus N - 1 times what the second worker added, both measured."""
+    per_process = results[REDIS_ONE].rps
+    requests = {name: sum(w.requests for w in results[name].windows) for name in (REDIS_ONE, REDIS_TWO)}
+    alone = _over(meter.redis[REDIS_ONE].cpu, requests[REDIS_ONE])
+    heard = max(0.0, _over(meter.redis[REDIS_TWO].cpu, requests[REDIS_TWO]) - alone)
+    section = (
+        "Shared state in Redis: a projection from the costs measured above, not a measurement — N replicas, "
+        "each on a core of its own, one Redis core"
+    )
+    if math.isnan(alone) or math.isnan(heard) or not per_process:
+        return [Row(section, "not projected", "a redis-backed server served nothing to measure")]
+    rows = [
+        Row(
+            section,
+            "Redis CPU per request with N replicas: 1 process's + (N − 1) × what the 2nd worker added (each "
+            "commit is caught up with by every other replica; an upper bound: one catch-up may read several)",
+            f"{_micros(alone)} + (N − 1) × {_micros(heard)}",
+        ),
+    ]
+    rows.append(
+        Row(
+            section,
+            "Redis's capacity at the 1-process cost, as if replicas never heard each other's commits: 1 s ÷ "
+            f"{_micros(alone)}",
+            per_second(1 / alone) if alone > 0 else "–",
+        )
+    )
+    for n in REPLICAS:
+        cost = alone + (n - 1) * heard
+        capacity = 1 / cost if cost > 0 else math.inf
+        served = min(n * per_process, capacity)
+        bound = "bound: the replicas" if n * per_process <= capacity else "bound: Redis's core"
+        rows.append(
+            Row(
+                section,
+                f"{n} replica{'s' if n > 1 else ''}: least of {n} × {per_process:,.0f}/s (1 redis-backed process, "
+                f"measured above) and Redis's 1 s ÷ {_micros(cost)}",
+                per_second(served),
+                "",
+                bound,
+            )
+        )
+    hold = percentile(list(monitored.holds), 50)
+    if monitored.holds and hold > 0:
+        rows.append(
+            Row(
+                section,
+                f"one session, whatever N: its lock is held {ms(hold)} a request (p50, one at a time), "
+                "so its requests are served one after another at most",
+                per_second(1 / hold),
+                "",
+                "wrk's load here is one session",
+            )
+        )
+    return rows
+
+
 PHASES: dict[str, Callable[[Bench], list[Row]]] = {
     "cold": cold_start,
     "json": json_invoke,
@@ -650,4 +1024,5 @@ PHASES: dict[str, Callable[[Bench], list[Row]]] = {
     "paced": paced_streams,
     "timing": timing,
     "replay": replay,
+    "redis": redis_state,
 }

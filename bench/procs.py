@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,22 +71,88 @@ def memory_kib(pid: int, field_name: str = "VmRSS") -> int:
     return 0
 
 
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (its threads' children lists in /proc); [] once it is gone."""
+    found: list[int] = []
+    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(child) for child in listing.read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU seconds the processes have used (utime and stime of /proc/<pid>/stat)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # the command name may hold spaces: skip past it
+        ticks += int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5), counted from the state
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if parts[1].endswith(f":{port:04X}") and parts[3] == "0A":  # 0A: LISTEN
+                inodes.add(parts[9])
+    return inodes
+
+
+def listening(pid: int, port: int) -> bool:
+    """Whether the process holds a socket listening on `port` (each worker of --workers has its own)."""
+    sockets = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+    try:
+        return any(os.readlink(fd) in sockets for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+
+
 @dataclass
 class Server:
     name: str
     process: subprocess.Popen[bytes]
     port: int
     ready_seconds: float  # from spawn to the first 200 on its probe (the health path unless told)
+    workers: int = 1  # >1: the process started is the supervisor of --workers, and its children serve
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
+    @property
+    def pids(self) -> tuple[int, ...]:
+        """The processes that serve: the workers of a --workers supervisor (which itself only watches
+        them), else the server itself."""
+        return tuple(children(self.pid)) if self.workers > 1 else (self.pid,)
+
     def rss_mib(self) -> float:
-        return memory_kib(self.pid) / 1024
+        return sum(memory_kib(pid) for pid in self.pids) / 1024
 
     def peak_rss_mib(self) -> float:
-        return memory_kib(self.pid, "VmHWM") / 1024
+        return sum(memory_kib(pid, "VmHWM") for pid in self.pids) / 1024
+
+    def wait_workers(self) -> None:
+        """Wait until every worker listens: the start answered the first one's request, and the kernel
+        shares connections out only among the sockets already listening."""
+        deadline = time.perf_counter() + START_TIMEOUT
+        while True:
+            pids = self.pids
+            if len(pids) == self.workers and all(listening(pid, self.port) for pid in pids):
+                return
+            if self.process.poll() is not None or time.perf_counter() > deadline:
+                raise RuntimeError(f"{self.name}: {len(pids)} of {self.workers} workers listening")
+            time.sleep(0.01)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -132,9 +199,9 @@ def start(name: str, command: list[str], port: int, log: Path, probe: RequestSpe
 
 @dataclass
 class RssSampler:
-    """The peak VmRSS of a process, sampled in a thread while a measurement runs."""
+    """The peak VmRSS of a server, summed over its processes, sampled in a thread while a measurement runs."""
 
-    pid: int
+    pids: tuple[int, ...]
     interval: float = 0.02
     peak_kib: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -152,7 +219,7 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak_kib = max(self.peak_kib, memory_kib(self.pid))
+            self.peak_kib = max(self.peak_kib, sum(memory_kib(pid) for pid in self.pids))
             self._stop.wait(self.interval)
 
     @property

@@ -1,8 +1,8 @@
 """Run mockagent's benchmark suite: print the table and write bench/RESULTS.md.
 
     python bench/run.py                 # every section but the soak (under 5 minutes on 2 cores)
-    python bench/run.py --quick         # a fast smoke run (about 30 s)
-    python bench/run.py --only json     # one section: cold, json, sse, paced, timing, replay
+    python bench/run.py --quick         # a fast smoke run (under a minute)
+    python bench/run.py --only json     # one section: cold, json, sse, paced, timing, replay, redis
     python bench/run.py --only soak     # the soak (bench/soak.py): a 10-minute mixed load and more, ~13 min
     python bench/run.py --only soak --minutes 2
 
@@ -65,6 +65,20 @@ NOTES = (
     "same server on asyncio's own loop, in the same run (the baseline always runs on asyncio's).",
     "Issue 15's targets, before and after: `bench/before.json` is a run of the code before the issue (its "
     "`_measured` says which commit); the table at the top is drawn from it and the figures below.",
+    "Shared state in Redis (issue 17): the bench starts a redis-server of its own (free port, temporary folder, "
+    "`--save '' --appendonly no`) and runs the JSON invoke above and the paced streams against `mockagent serve` "
+    "in memory, with `--state redis://…` in one process, and with `--workers 2` (two processes on one port, "
+    "SO_REUSEPORT; RSS and CPU are summed over the workers, the supervisor not counted), each redis-backed server "
+    "under a `--name` of its own. Per request: Redis's calls by command (INFO commandstats, the commands its "
+    "scripts run included) and CPU (used_cpu_user + used_cpu_sys), the mock's CPU (utime + stime of "
+    "/proc/PID/stat), and the keys and memory Redis gained, each read before and after every measured window "
+    "and divided by the requests wrk counted; beside them, 20 requests sent one at a time under MONITOR: the "
+    "commands the mock sends, those its scripts run, and how long the session lock is held. A session lock still "
+    "held 1 s after a load stopped is counted and deleted (else the next load waits out its 30 s TTL). The "
+    "projection is arithmetic on those figures, not a measurement: N replicas, each with a core, and one Redis "
+    "core serve the least of N × the 1-process throughput and 1 s ÷ Redis's CPU per request, that cost growing "
+    "by what the second worker added for each further replica; all requests here share one session, whose lock "
+    "bounds them whatever N.",
 )
 
 
@@ -83,7 +97,7 @@ def ensure_python() -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="short measurements: a smoke run of about 30 s")
+    parser.add_argument("--quick", action="store_true", help="short measurements: a smoke run, under a minute")
     parser.add_argument("--only", choices=[*sorted(phases.PHASES), SOAK], action="append", help="run only this section")
     parser.add_argument("--minutes", type=float, help="the soak's mixed load, in minutes (default 10; 1 with --quick)")
     parser.add_argument("--python-load", action="store_true", help="use the Python load generator even with wrk")
