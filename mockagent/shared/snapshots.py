@@ -12,7 +12,8 @@ from __future__ import annotations
 import io
 import itertools
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from mockagent.clock import RealClock
@@ -117,7 +118,15 @@ class _Pickler(pickle.Pickler):
         if isinstance(obj, itertools.count):
             # Pickling a count is deprecated: it is rebuilt from where it stands.
             return itertools.count, (int(repr(obj)[len("count(") : -1]),)
+        if isinstance(obj, MappingProxyType):
+            # A read-only mapping (a template context's empty groups or params, which a run paused on a
+            # question or an approval keeps) does not pickle as itself: it is rebuilt from its items.
+            return _read_only, (dict(obj),)
         return NotImplemented
+
+
+def _read_only(items: dict[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(items)
 
 
 class _Unpickler(pickle.Unpickler):
