@@ -193,15 +193,23 @@ async def connect(url: str, name: str, agreement: Agreement) -> Shared:
     return shared
 
 
+# KEYS: the registration. ARGV: its TTL, then field, value …. Returns the registration as found (or set).
+_AGREE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 2)) end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return redis.call('HGETALL', KEYS[1])
+"""
+
+
 async def _agree(shared: Shared, agreement: Agreement) -> None:
     key = shared.key("agreement")
     fields = agreement.as_fields()
     client = shared.client
-    # Set only by the first process; the others compare (a registration that lapsed is set afresh).
-    if await client.hsetnx(key, "speed", fields["speed"]):
-        await client.hset(key, items=agreement.as_items())
-    found = {str(name): str(value) for name, value in (await client.hgetall(key)).items()}
-    await client.expire(key, int(REGISTRATION_TTL))
+    # Set only by the first process; the others compare (a registration that lapsed is set afresh). One
+    # script: processes started together would otherwise read a registration half-written (its speed
+    # set, not yet its manual clock) and refuse to start.
+    answer = await client.eval(_AGREE, 1, key, int(REGISTRATION_TTL), *agreement.as_items())
+    found = {str(answer[i]): str(answer[i + 1]) for i in range(0, len(answer), 2)}
     if found != fields:
         theirs = "a manual clock" if found.get("manual_clock") == "1" else f"--speed {found.get('speed')}"
         ours = "a manual clock" if agreement.manual_clock else f"--speed {agreement.speed:g}"
