@@ -43,7 +43,8 @@ def name() -> str:
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
+    # A stream that never ends fails the test within the bound, not aiohttp's five minutes.
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SAFETY)) as session:
         yield session
 
 
@@ -183,6 +184,33 @@ async def test_beeos_task_cancelled_through_another_process(
         assert polled["data"]["status"] == "canceled"  # BeeOS's spelling
 
 
+async def test_tasks_started_at_once_through_every_process_are_all_kept(
+    redis_server: RedisServer, name: str, http: aiohttp.ClientSession
+) -> None:
+    async with replicas(redis_server, name) as processes:
+        # Two tasks through each process at once: each start is a change of the session's records,
+        # made under its lock, so none overwrites another's.
+        started = await asyncio.gather(
+            *(
+                call(http, "POST", f"{replica.base}{BEE}/slow/tasks", BEEOS, {"message": f"m{i}"})
+                for i, replica in enumerate(processes * 2)
+            )
+        )
+        ids = {created["data"]["task_id"] for status, created in started if status == 202}
+        assert len(ids) == 6
+        for replica in processes:
+            _, listed = await call(http, "GET", f"{replica.base}/beeos/api/v1/tasks", BEEOS)
+            assert {task["task_id"] for task in listed["data"]["tasks"]} == ids
+            async with http.get(f"{replica.base}/__mockagent/runs") as runs:
+                assert len(await runs.json()) == 6
+        await advance(http, processes[0].base, 4)  # a task is queued for a moment, then takes 3 s
+        statuses = []
+        for replica, task_id in zip(processes * 2, sorted(ids), strict=True):
+            _, polled = await call(http, "GET", f"{replica.base}{BEE}/slow/tasks/{task_id}", BEEOS)
+            statuses.append(polled["data"]["status"])
+        assert statuses == ["completed"] * 6
+
+
 # ── AgentOS: a run's approval decided elsewhere, a stream polled elsewhere ───────────────────────
 
 AOS = "/agentos/api/v1"
@@ -213,6 +241,25 @@ async def test_agentos_approval_decided_through_another_process(
         twice = {"decision": "reject"}
         status, _ = await call(http, "POST", f"{one.base}{AOS}/approvals/{approval_id}/decide", AGENTOS, twice)
         assert status == 400  # already decided, whichever process is asked
+
+
+async def test_agentos_question_replied_through_another_process(
+    redis_server: RedisServer, name: str, http: aiohttp.ClientSession
+) -> None:
+    async with replicas(redis_server, name) as (one, two, three):
+        asking = call(http, "POST", f"{one.base}{AOS}/agents/question/invoke", AGENTOS, {"input": {"query": "go"}})
+        status, paused = await through(http, one.base, three.base, asking)
+        assert status == 202, paused
+        run_id, request_id = paused["data"]["run_id"], paused["data"]["awaiting_input"]["request_id"]
+        reply = {"request_id": request_id, "response": "production"}
+        replying = call(http, "POST", f"{two.base}{AOS}/runs/{run_id}/reply", AGENTOS, reply)
+        status, replied = await through(http, two.base, three.base, replying)
+        assert status == 200, replied
+        assert replied["data"]["output"] == {"text": "Deploying to production."}
+        _, done = await call(http, "GET", f"{three.base}{AOS}/runs/{run_id}", AGENTOS)
+        assert done["data"]["status"] == "completed"
+        status, again = await call(http, "POST", f"{one.base}{AOS}/runs/{run_id}/reply", AGENTOS, reply)
+        assert status == 400, again  # answered already, whichever process is asked
 
 
 async def test_agentos_stream_followed_while_polled_and_clocked_elsewhere(
@@ -304,6 +351,24 @@ async def test_xpander_async_task_polled_and_stream_stopped_elsewhere(
         assert polled["status"] == "stopped"
 
 
+async def test_xpander_thread_continued_through_another_process(
+    redis_server: RedisServer, name: str, http: aiohttp.ClientSession
+) -> None:
+    async with replicas(redis_server, name) as (one, two, three):
+        url = f"{one.base}{XP}/agents/echo/invoke/stream"
+        status, text = await through(http, one.base, three.base, call(http, "POST", url, XPANDER, xp_body("one")))
+        assert status == 200, text
+        task_id = json.loads(parse(text)[0].data)["task_id"]
+        url = f"{two.base}{XP}/agents/echo/invoke/stream"
+        second = {**xp_body("two"), "id": task_id}
+        status, text = await through(http, two.base, three.base, call(http, "POST", url, XPANDER, second))
+        frames = [json.loads(f.data) for f in parse(text)]
+        assert {f["task_id"] for f in frames} == {task_id}
+        assert frames[-1]["data"]["result"] == "Echo: two"
+        _, thread = await call(http, "GET", f"{three.base}{XP}/tasks/{task_id}/thread", XPANDER)
+        assert [m["content"] for m in thread] == ["one", "Echo: one", "two", "Echo: two"]
+
+
 # ── Zeus: an interrupt resumed through another process ───────────────────────────────────────────
 
 ZEUS = {"Authorization": f"Bearer {JWT}"}
@@ -355,7 +420,7 @@ def _jwt(**claims: Any) -> str:
 
 
 ASTER = {"Authorization": f"Bearer {_jwt(sub='user_2abc', org_id='org_2xyz', org_role='org:admin')}"}
-SLOW, QUESTION = 5, 4
+APPROVAL, QUESTION, SLOW = 3, 4, 5
 
 
 def aster_message(text: str) -> dict[str, Any]:
@@ -367,6 +432,13 @@ async def conversation(http: aiohttp.ClientSession, base: str, thread: str) -> d
         assert got.status == 200, await got.text()
         found: dict[str, Any] = await got.json()
         return found
+
+
+async def chat(http: aiohttp.ClientSession, base: str, body: dict[str, Any]) -> tuple[str, str]:
+    """A streamed chat turn: its thread and its whole stream."""
+    async with http.post(f"{base}/aster/api/chat", json=body, headers=ASTER) as response:
+        assert response.status == 200, await response.text()
+        return response.headers["x-thread-id"], await response.text()
 
 
 def aster_text(text: str) -> str:
@@ -411,6 +483,21 @@ async def test_aster_question_answered_through_another_process(
         done = await conversation(http, one.base, thread)
         assert done["streamStatus"] == "completed"
         assert [m["parts"][0]["text"] for m in done["messages"]][2:] == ["staging", "Deploying to staging."]
+
+
+async def test_aster_approval_given_through_another_process(
+    redis_server: RedisServer, name: str, http: aiohttp.ClientSession
+) -> None:
+    async with replicas(redis_server, name) as (one, two, three):
+        body = {"agentId": APPROVAL, "message": aster_message("mail ops")}
+        thread, text = await through(http, one.base, three.base, chat(http, one.base, body))
+        assert aster_text(text) == 'May I call send_email with {"to": "ops@example.com"}? (yes/no)'
+        answer = {"agentId": APPROVAL, "message": aster_message("yes"), "threadId": thread}
+        approving = call(http, "POST", f"{two.base}/aster/api/chat", ASTER, answer)
+        status, text = await through(http, two.base, three.base, approving)
+        assert status == 200, text
+        assert aster_text(text) == "Email sent."
+        assert (await conversation(http, three.base, thread))["streamStatus"] == "completed"
 
 
 # ── a process killed mid-run ──────────────────────────────────────────────────────────────────────
