@@ -3,15 +3,18 @@ if it had resumed the run through its own API (each platform's `Platform.decide`
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
 from mockagent.admin.bodies import json_object, unknown_fields
 from mockagent.admin.sessions import session_of
-from mockagent.appkeys import PLATFORMS
+from mockagent.appkeys import ENGINE, PLATFORMS
 from mockagent.encoding import json_response
 from mockagent.errors import ApiError, ErrorKind, RunStateError
+from mockagent.holding import TOUCHED
 from mockagent.neutral import detail, summary
 from mockagent.platforms.base import Platform
 from mockagent.runs import Decision, Run, RunStatus, open_pause
@@ -63,21 +66,22 @@ async def on_answer_run(request: web.Request) -> web.Response:
 async def on_cancel_run(request: web.Request) -> web.Response:
     unknown_fields(await json_object(request, optional=True), set())
     session = await session_of(request)
-    run = _run(request, session)
-    async with session.lock:
+    async with _changing(request, session), session.lock:
+        run = _run(request, session)
         try:
             _platform(request, run).cancel(session, run, ADMIN_CANCEL_REASON)
         except RunStateError as err:
             raise ApiError(ErrorKind.CONFLICT, f"run {run.id}: {err}") from None
-    return json_response(detail(run))
+        return json_response(detail(run))
 
 
 async def _decide(
     request: web.Request, decision: Decision, *, answer: str = "", args: dict[str, Any] | None = None
 ) -> web.Response:
     session = await session_of(request)
-    run = _run(request, session)
-    async with session.lock:  # decided once, however many decisions (the admin's, the client's) race
+    # Decided once, however many decisions (the admin's, the client's; in any process) race.
+    async with _changing(request, session), session.lock:
+        run = _run(request, session)
         if open_pause(run) is None:
             status = run.status()
             why = "its approval expired" if status is RunStatus.EXPIRED else f"it is {status.value}"
@@ -86,7 +90,27 @@ async def _decide(
             _platform(request, run).decide(session, run, decision, answer, args)
         except RunStateError as err:
             raise ApiError(ErrorKind.CONFLICT, f"run {run.id}: {err}") from None
-    return json_response(detail(run))
+        return json_response(detail(run))
+
+
+@contextlib.asynccontextmanager
+async def _changing(request: web.Request, session: Session) -> AsyncIterator[None]:
+    """A decision on a run of a session shared between processes: made under the session's lock, up to
+    date, and what it changed (the run, the platform's records of it) written for the others as it ends —
+    as a platform's own request does (the admin API has no request frame of a platform)."""
+    sessions = request.app[ENGINE].sessions
+    if not sessions.synced:
+        yield
+        return
+    touched = TOUCHED.set({})
+    try:
+        await sessions.hold(session)
+        try:
+            yield
+        finally:
+            await sessions.finish(session)
+    finally:
+        TOUCHED.reset(touched)
 
 
 def _run(request: web.Request, session: Session) -> Run:
