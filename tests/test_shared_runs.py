@@ -280,6 +280,36 @@ async def test_agentos_stream_followed_while_polled_and_clocked_elsewhere(
         assert (done["data"]["status"], done["data"]["output"]) == ("completed", {"text": "Done after a while."})
 
 
+@pytest.mark.parametrize(
+    ("agent", "action", "body", "result"),
+    [
+        ("approval", "approve", {}, ("completed", {"text": "Email sent."})),
+        ("question", "answer", {"answer": "staging"}, ("completed", {"text": "Deploying to staging."})),
+        ("approval", "cancel", {}, ("cancelled", None)),
+    ],
+    ids=["approve", "answer", "cancel"],
+)
+async def test_a_run_decided_over_the_admin_api_of_another_process(
+    redis_server: RedisServer,
+    name: str,
+    http: aiohttp.ClientSession,
+    agent: str,
+    action: str,
+    body: dict[str, str],
+    result: tuple[str, Any],
+) -> None:
+    async with replicas(redis_server, name) as (one, two, three):
+        asking = call(http, "POST", f"{one.base}{AOS}/agents/{agent}/invoke", AGENTOS, {"input": {"query": "go"}})
+        status, paused = await through(http, one.base, three.base, asking)
+        assert status == 202, paused
+        run_id = paused["data"]["run_id"]
+        async with http.post(f"{two.base}/__mockagent/runs/{run_id}/{action}", json=body) as decided:
+            assert decided.status == 200, await decided.text()
+        await advance(http, three.base, 1)
+        _, done = await call(http, "GET", f"{one.base}{AOS}/runs/{run_id}", AGENTOS)
+        assert (done["data"]["status"], done["data"]["output"]) == result
+
+
 # ── xpander.ai: async tasks polled, hitl answered, a stream stopped, elsewhere ───────────────────
 
 XP = "/xpander/v1"
@@ -498,6 +528,42 @@ async def test_aster_approval_given_through_another_process(
         assert status == 200, text
         assert aster_text(text) == "Email sent."
         assert (await conversation(http, three.base, thread))["streamStatus"] == "completed"
+
+
+async def until_status(http: aiohttp.ClientSession, base: str, status: str) -> None:
+    """Until the one run `base`'s admin API lists has `status` (a hang-up is noticed in its own time)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SAFETY
+    seen: list[str] = []
+    while loop.time() < deadline:
+        async with http.get(f"{base}/__mockagent/runs") as listed:
+            seen = [run["status"] for run in await listed.json()]
+        if seen == [status]:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{base}'s runs are {seen}, not [{status!r}]")
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "body"),
+    [
+        (f"{BEE}/slow/invoke", {**BEEOS, "Accept": "text/event-stream"}, {"message": "x"}),
+        (f"{AOS}/agents/slow/invoke", AGENTOS, {"stream": True}),
+        (f"{XP}/agents/slow/invoke/stream", XPANDER, xp_body()),
+        ("/zeus/api/agent/invoke?agent=slow", ZEUS, {"message": "x", "llm_config": LLM}),
+        ("/aster/api/chat", ASTER, {"agentId": SLOW, "message": aster_message("x")}),
+    ],
+    ids=["beeos", "agentos", "xpander", "zeus", "aster"],
+)
+async def test_a_stream_hung_up_on_one_process_reads_cancelled_on_another(
+    redis_server: RedisServer, name: str, http: aiohttp.ClientSession, path: str, headers: dict[str, str], body: Any
+) -> None:
+    async with replicas(redis_server, name, 2) as (one, two):
+        stream = await http.post(f"{one.base}{path}", json=body, headers=headers)
+        assert stream.status == 200, await stream.text()
+        await until_status(http, two.base, "running")
+        stream.close()  # the client hangs up: the run is cancelled where it was served, and for all
+        await until_status(http, two.base, "cancelled")
 
 
 # ── a process killed mid-run ──────────────────────────────────────────────────────────────────────
