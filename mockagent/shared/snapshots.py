@@ -27,6 +27,7 @@ _STANDARD = {
     ("builtins", "set"),
     ("builtins", "getattr"),
     ("collections", "OrderedDict"),
+    ("collections", "deque"),
     ("copyreg", "_reconstructor"),
     ("copyreg", "__newobj__"),
     ("copyreg", "__newobj_ex__"),
