@@ -310,6 +310,37 @@ async def test_a_run_decided_over_the_admin_api_of_another_process(
         assert (done["data"]["status"], done["data"]["output"]) == result
 
 
+async def test_agentos_ingest_run_reported_through_every_process(
+    redis_server: RedisServer, name: str, http: aiohttp.ClientSession
+) -> None:
+    async with replicas(redis_server, name) as (one, two, three):
+        ingest = "/agentos/api/ingest/v1"
+        start = {"agent_id": "billing", "trigger_type": "webhook", "external_run_id": "ext-1"}
+        _, started = await call(http, "POST", f"{one.base}{ingest}/run/start", AGENTOS, start)
+        run_id = started["data"]["run_id"]
+        _, again = await call(http, "POST", f"{two.base}{ingest}/run/start", AGENTOS, start)
+        assert again["data"]["run_id"] == run_id  # the same external run, whichever process hears of it
+        event = {"type": "step.completed", "level": "warn", "payload": {"rows": 42}}
+        body: dict[str, Any] = {"run_id": run_id, "events": [event]}
+        assert (await call(http, "POST", f"{two.base}{ingest}/events", AGENTOS, body))[0] == 200
+        task = {"id": "t1", "name": "parse-pdf", "status": "running"}
+        body = {"run_id": run_id, "task": task}
+        assert (await call(http, "POST", f"{three.base}{ingest}/tasks", AGENTOS, body))[0] == 200
+        body = {"run_id": run_id, "task": {**task, "status": "completed"}}
+        assert (await call(http, "POST", f"{one.base}{ingest}/tasks", AGENTOS, body))[0] == 200
+        body = {"run_id": run_id, "output": {"result": "Done"}}
+        assert (await call(http, "POST", f"{three.base}{ingest}/run/complete", AGENTOS, body))[0] == 200
+        status, late = await call(
+            http, "POST", f"{one.base}{ingest}/run/fail", AGENTOS, {"run_id": run_id, "error_message": "late"}
+        )
+        assert status == 409, late
+        async with http.get(f"{two.base}/__mockagent/agentos/ingest/runs/{run_id}") as got:
+            seen = await got.json()
+        assert (seen["status"], seen["output"]) == ("completed", {"result": "Done"})
+        assert [e["type"] for e in seen["events"]] == ["step.completed"]
+        assert [h["status"] for h in seen["tasks"][0]["history"]] == ["running", "completed"]
+
+
 # ── xpander.ai: async tasks polled, hitl answered, a stream stopped, elsewhere ───────────────────
 
 XP = "/xpander/v1"
