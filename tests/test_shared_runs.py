@@ -457,6 +457,9 @@ async def test_zeus_interrupt_resumed_through_another_process(
         assert status == 200, text
         frames = [f.json() for f in parse(text)]
         assert frames[-1]["type"] == "interrupt"
+        busy = {"message": "again", "llm_config": LLM, "session_id": session_id}
+        status, refused = await call(http, "POST", f"{three.base}/zeus/api/agent/invoke", ZEUS, busy)
+        assert (status, refused["detail"]) == (409, "Session has a pending interrupt; resume it first")
         resume = {"session_id": session_id, "llm_config": LLM, "tool_call_results": [zeus_decision(decision)]}
         resume_url = f"{two.base}/zeus/api/agent/resume"
         status, text = await through(http, two.base, three.base, call(http, "POST", resume_url, ZEUS, resume))
@@ -521,6 +524,30 @@ async def test_aster_background_run_polled_through_another_process(
         assert done["streamStatus"] == "completed"
         texts = [(m["role"], m["parts"][0]["text"]) for m in done["messages"]]
         assert texts == [("user", "go"), ("assistant", "Done after a while.")]
+
+
+async def test_aster_thread_busy_in_one_process_is_busy_in_another(
+    redis_server: RedisServer, name: str, http: aiohttp.ClientSession
+) -> None:
+    async with replicas(redis_server, name) as (one, two, three):
+        headers = {**ASTER, "X-Stream-Response": "false"}
+        _, started = await call(
+            http, "POST", f"{one.base}/aster/api/chat", headers, {"agentId": SLOW, "message": aster_message("go")}
+        )
+        again = {"agentId": SLOW, "message": aster_message("again"), "threadId": started["threadId"]}
+        status, refused = await call(http, "POST", f"{two.base}/aster/api/chat", headers, again)
+        assert (status, refused) == (409, {"error": "A response is already in progress for this conversation"})
+        await advance(http, three.base, 3)
+        status, accepted = await call(http, "POST", f"{two.base}/aster/api/chat", headers, again)
+        assert status == 202, accepted
+        await advance(http, three.base, 3)
+        done = await conversation(http, one.base, started["threadId"])
+        assert [m["parts"][0]["text"] for m in done["messages"]] == [
+            "go",
+            "Done after a while.",
+            "again",
+            "Done after a while.",
+        ]
 
 
 async def test_aster_question_answered_through_another_process(
