@@ -484,36 +484,39 @@ class Draws:
         return self._generator
 
     def helpers(self) -> dict[str, Helper]:
-        def uuid() -> str:
-            return str(_uuid.UUID(int=self.generator.getrandbits(128), version=4))
+        # Bound methods, not closures: a run keeps its turn's variables, and a run shared between
+        # processes is pickled with them (a bound method pickles as its object and its name).
+        return {name: Helper(getattr(self, f"_{name}"), name) for name in HELPERS}
 
-        def id(prefix: str = "") -> str:  # the name a template calls it by
-            digits = f"{self.generator.getrandbits(96):024x}"
-            return f"{prefix}_{digits}" if prefix else digits
+    def _uuid(self) -> str:
+        return str(_uuid.UUID(int=self.generator.getrandbits(128), version=4))
 
-        def random() -> float:
-            return self.generator.random()
+    def _id(self, prefix: str = "") -> str:
+        digits = f"{self.generator.getrandbits(96):024x}"
+        return f"{prefix}_{digits}" if prefix else digits
 
-        def randint(low: int, high: int) -> int:
-            return self.generator.randint(low, high)
+    def _random(self) -> float:
+        return self.generator.random()
 
-        def choice(items: Any) -> Any:
-            return self.generator.choice(items)
+    def _randint(self, low: int, high: int) -> int:
+        return self.generator.randint(low, high)
 
-        return {f.__name__: Helper(f) for f in (uuid, id, random, randint, choice)}
+    def _choice(self, items: Any) -> Any:
+        return self.generator.choice(items)
 
 
 class Helper:
     """A function a template may call. The sandbox knows it: its numbers size nothing (``randint(1,
     10**12)`` is fine, where ``center(10**12)`` is refused)."""
 
-    __slots__ = ("_function",)
+    __slots__ = ("_function", "_name")
 
-    def __init__(self, function: Callable[..., Any]) -> None:
+    def __init__(self, function: Callable[..., Any], name: str) -> None:
         self._function = function
+        self._name = name
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._function(*args, **kwargs)
 
     def __repr__(self) -> str:
-        return f"<the helper {self._function.__name__}()>"
+        return f"<the helper {self._name}()>"

@@ -26,18 +26,23 @@ async def start(*args: str) -> asyncio.subprocess.Process:
 async def mockagent(*args: str, port: str = "0") -> AsyncIterator[str]:
     """A `mockagent` command serving on `port` (0: a free one): its base URL once the banner is out."""
     process = await start(*args, "--port", port)
-    assert process.stdout is not None
     try:
-        lines: list[str] = []
-        while not lines or not lines[-1].endswith("Ctrl-C to stop"):
-            line = await asyncio.wait_for(process.stdout.readline(), SAFETY)
-            if not line:
-                assert process.stderr is not None
-                error = (await process.stderr.read()).decode()
-                raise AssertionError(f"{args[0]} ended before its banner: {lines} {error}")
-            lines.append(line.decode().rstrip("\n"))
-        yield lines[0].split(" listening on ", 1)[1].split()[0]
+        yield await listening(process, args[0])
     finally:
         if process.returncode is None:
             process.terminate()
             await process.wait()
+
+
+async def listening(process: asyncio.subprocess.Process, command: str = "serve") -> str:
+    """The base URL a started command serves, once its banner is out."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    while not lines or not lines[-1].endswith("Ctrl-C to stop"):
+        line = await asyncio.wait_for(process.stdout.readline(), SAFETY)
+        if not line:
+            assert process.stderr is not None
+            error = (await process.stderr.read()).decode()
+            raise AssertionError(f"{command} ended before its banner: {lines} {error}")
+        lines.append(line.decode().rstrip("\n"))
+    return lines[0].split(" listening on ", 1)[1].split()[0]

@@ -1,7 +1,8 @@
-"""State shared between processes through a real Redis (`serve --state redis://…`): separate `mockagent serve`
-processes pointed at one Redis count one client's calls in one bucket, meet the faults added through any of
-them, refuse to start beside processes with another clock, and answer the platform's 503 while Redis is
-away — then recover. (What is not shared yet: runs, conversations and the journal; see docs/deploy.md.)"""
+"""State shared between processes through a real Redis (`serve --state redis://…`), beside the runs of
+test_shared_runs.py: separate `mockagent serve` processes pointed at one Redis count one client's calls in one
+bucket, meet the faults added through any of them, share a manual clock and the admin API's decisions,
+refuse to start beside processes with another clock, keep no secret and no more runs than one process would,
+read no snapshot that names what it may not, and answer the platform's 503 while Redis is away — then recover."""
 
 from __future__ import annotations
 

@@ -63,8 +63,8 @@ async def on_answer_run(request: web.Request) -> web.Response:
 async def on_cancel_run(request: web.Request) -> web.Response:
     unknown_fields(await json_object(request, optional=True), set())
     session = await session_of(request)
-    run = _run(request, session)
     async with acting(request, session):
+        run = _run(request, session)  # found under the lock: as the session is now, in every process
         try:
             _platform(request, run).cancel(session, run, ADMIN_CANCEL_REASON)
         except RunStateError as err:
@@ -76,8 +76,9 @@ async def _decide(
     request: web.Request, decision: Decision, *, answer: str = "", args: dict[str, Any] | None = None
 ) -> web.Response:
     session = await session_of(request)
-    run = _run(request, session)
-    async with acting(request, session):  # decided once, however many decisions (the admin's, the client's) race
+    # Decided once, however many decisions (the admin's, the client's; in any process) race.
+    async with acting(request, session):
+        run = _run(request, session)
         if open_pause(run) is None:
             status = run.status()
             why = "its approval expired" if status is RunStatus.EXPIRED else f"it is {status.value}"

@@ -31,6 +31,7 @@ _STANDARD = {
     ("builtins", "frozenset"),
     ("builtins", "set"),
     ("collections", "OrderedDict"),
+    ("collections", "deque"),
     ("array", "_array_reconstructor"),
     ("array", "array"),
     ("datetime", "datetime"),
