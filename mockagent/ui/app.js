@@ -123,8 +123,10 @@ function rowKeys(event, open) {
 
 // A list is one Tab stop (a roving tabindex): the row last focused, else the selected one, else the first.
 function rove(body) {
-  if (body.querySelector('tr[tabindex="0"]')) return;
+  const current = body.querySelector('tr[tabindex="0"]');
+  if (current && body.dataset.moved) return;
   const row = body.querySelector("tr.selected") || body.firstElementChild;
+  if (current) current.tabIndex = -1;
   if (row) row.tabIndex = 0;
 }
 
@@ -134,6 +136,7 @@ function roving(body) {
     if (!row || row.parentElement !== body) return;
     for (const other of body.querySelectorAll('tr[tabindex="0"]')) other.tabIndex = -1;
     row.tabIndex = 0;
+    body.dataset.moved = "yes"; // from now on the stop stays where the person left it
   });
 }
 
@@ -183,6 +186,12 @@ function timeOfDay(entry) {
   return [at.getHours(), at.getMinutes(), at.getSeconds()].map((n) => String(n).padStart(2, "0")).join(":");
 }
 
+// The path below the platform's prefix: the platform has a column of its own (the title tells it whole).
+function localPath(entry) {
+  const prefix = entry.platform ? `/${entry.platform}/` : null;
+  return prefix && entry.path.startsWith(prefix) ? entry.path.slice(prefix.length - 1) : entry.path;
+}
+
 function requestRow(entry) {
   const took = entry.timings.ended !== null ? seconds(entry.timings.ended - entry.timings.received) : entry.state + "…";
   const decided = entry.decision.kind + (entry.decision.source ? ` ${entry.decision.source}` : "");
@@ -200,7 +209,7 @@ function requestRow(entry) {
     h("td", { class: "mono", title: `received ${new Date(entry.timings.real_received * 1000).toISOString()}` }, timeOfDay(entry)),
     h("td", { title: entry.session }, entry.session),
     h("td", {}, entry.platform ? h("span", { class: "chip p-" + entry.platform }, entry.platform) : "–"),
-    h("td", { class: "path mono", title: `${entry.method} ${entry.path}${entry.endpoint ? " (" + entry.endpoint + ")" : ""}` }, h("bdi", {}, entry.method + " " + entry.path)),
+    h("td", { class: "path mono", title: `${entry.method} ${entry.path}${entry.endpoint ? " (" + entry.endpoint + ")" : ""}` }, h("bdi", {}, entry.method + " " + localPath(entry))),
     h("td", { title: entry.agent || "" }, entry.agent || "–"),
     h("td", { title: entry.explanation || decided }, entry.decision.kind, entry.fault ? h("span", { class: "chip fault" }, entry.fault) : null),
     h("td", {}, h("span", { class: "badge " + statusClass(entry.status) }, entry.status ?? entry.state)),
