@@ -149,6 +149,7 @@ def test_a_streams_events_fill_the_timeline_as_they_are_sent(
     assert "".join(chunks) == "Echo: hello there"
     expect(page.locator("#run-status")).to_have_text("completed")
     expect(page.locator("#run-detail .facts")).not_to_contain_text("null")  # nothing absent drawn as a value
+    expect(page.locator("#runs tr", has_text="echo").locator("td").last).to_have_text("hello there")  # its message
     frames = page.locator("#platform-frames .frames li")
     expect(frames.filter(has_text="message_chunk")).to_have_count(3)  # the same run, as Zeus sent it
     watch.screenshot("stream")

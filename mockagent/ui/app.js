@@ -180,10 +180,11 @@ function requestVisible(entry) {
   return (!session || entry.session === session) && (!platform || entry.platform === platform);
 }
 
-// The time of day the request came in (the real one: sessions' clocks may be manual and differ).
-function timeOfDay(entry) {
-  const at = new Date(entry.timings.real_received * 1000);
-  return [at.getHours(), at.getMinutes(), at.getSeconds()].map((n) => String(n).padStart(2, "0")).join(":");
+// The local time of day a request came in (the real one: sessions' clocks may be manual and differ).
+function timeOfDay(epoch, millis = false) {
+  const at = new Date(epoch * 1000);
+  const time = [at.getHours(), at.getMinutes(), at.getSeconds()].map((n) => String(n).padStart(2, "0")).join(":");
+  return millis ? `${time}.${String(at.getMilliseconds()).padStart(3, "0")}` : time;
 }
 
 // The path below the platform's prefix: the platform has a column of its own (the title tells it whole).
@@ -206,7 +207,7 @@ function requestRow(entry) {
       onkeydown: (event) => rowKeys(event, () => selectRequest(entry.id)),
     },
     h("td", { class: "num" }, entry.id),
-    h("td", { class: "mono", title: `received ${new Date(entry.timings.real_received * 1000).toISOString()}` }, timeOfDay(entry)),
+    h("td", { class: "mono", title: `received at ${timeOfDay(entry.timings.real_received, true)}` }, timeOfDay(entry.timings.real_received)),
     h("td", { title: entry.session }, entry.session),
     h("td", {}, entry.platform ? h("span", { class: "chip p-" + entry.platform }, entry.platform) : "–"),
     h("td", { class: "path mono", title: `${entry.method} ${entry.path}${entry.endpoint ? " (" + entry.endpoint + ")" : ""}` }, h("bdi", {}, entry.method + " " + localPath(entry))),
@@ -314,7 +315,7 @@ async function loadRequest(id) {
       data.fault ? fact("fault", data.fault) : null,
       fact("status", `${data.status ?? "–"} (${data.state})`),
       fact("took", data.timings.ended !== null ? seconds(data.timings.ended - data.timings.received) : "still open"),
-      fact("received", `${new Date(data.timings.real_received * 1000).toISOString().replace("T", " ").slice(0, 23)} (session clock ${seconds(data.timings.received)})`),
+      fact("received", `${timeOfDay(data.timings.real_received, true)} (session clock ${seconds(data.timings.received)})`),
     ),
     ...answer,
   );
@@ -433,7 +434,7 @@ function drawRun() {
   const focused = document.activeElement;
   const parts = [
     h("h2", {}, `${run.agent} on ${run.platform} `, h("span", { class: "badge st-" + run.status, id: "run-status" }, run.status)),
-    h("dl", { class: "facts" }, fact("run", run.id), fact("conversation", run.conversation), fact("reply", run.reply || "–"), fact("message", run.message || "")),
+    h("dl", { class: "facts" }, fact("run", run.id), fact("conversation", run.conversation), fact("reply", run.reply || "–"), run.message ? fact("message", run.message) : null),
     panel,
     !run.pause && (run.status === "running" || run.status === "queued")
       ? h("div", { class: "row" }, h("button", { type: "button", class: "danger", onclick: () => cancelRun(run.id) }, "Cancel run"))
@@ -528,6 +529,7 @@ async function loadPlatformFrames(run) {
   if (!ok || state.selectedRun !== run.id) return;
   // An entry already read in full and ended does not change: only the others are read again.
   const cache = (loadPlatformFrames.cache ??= new Map());
+  if (cache.size > 200) cache.clear();
   const full = await Promise.all(
     data.entries.map(async (entry) => {
       const known = cache.get(entry.id);
@@ -901,6 +903,7 @@ function start() {
 // Everything the page shows, read afresh (at the start, and when the server is back after it was lost).
 function readAll() {
   state.requests.clear();
+  loadPlatformFrames.cache = null; // a restarted server numbers its entries from 1 again
   state.selectedRequest = null;
   state.selectedRun = null;
   state.runDetail = null;
