@@ -8,6 +8,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -20,6 +21,7 @@ from mockagent.appkeys import (
     PLATFORMS,
     REDACTOR,
     REPLAYER,
+    SERVING_SINCE,
     SETTINGS,
     STARTED,
     UNROUTED,
@@ -106,6 +108,7 @@ def build_app(
     app[ENGINE] = engine
     app[PLATFORMS] = platforms
     app[SETTINGS] = settings
+    app[SERVING_SINCE] = datetime.now(UTC).isoformat(timespec="microseconds")
     redactor: Callable[[], Redactor] = functools.cache(functools.partial(make_redactor, settings))
     app[REDACTOR] = redactor
     replayer = _replayer(settings)
@@ -127,7 +130,10 @@ def build_app(
             path = f"{ADMIN_PREFIX}/{platform.key.value}{route.path}"
             app.router.add_route(route.method, path, guarded(_admin_route(platform, route)))
     for admin in admin_routes() if settings.admin_api else ():
-        app.router.add_route(admin.method, ADMIN_PREFIX + admin.path, guarded(admin.handler))
+        handler = guarded(admin.handler)
+        app.router.add_route(admin.method, ADMIN_PREFIX + admin.path, handler)
+        if admin.path.startswith("/ui"):
+            app.router.add_route("HEAD", ADMIN_PREFIX + admin.path, handler)  # a link checker's look at the page
     app.on_cleanup.append(_close_sessions)
     if settings.watch and settings.scenario_paths:
         watch(app)

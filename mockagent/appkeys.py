@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 ENGINE = web.AppKey("engine", Engine)
 PLATFORMS = web.AppKey("platforms", dict[PlatformKey, Platform])
 SETTINGS = web.AppKey("settings", Settings)
+# When this server started (ISO 8601, UTC, to the microsecond): told by /health, so that a page that lost the
+# server can tell, once it answers again, whether it is the same server or a new one.
+SERVING_SINCE = web.AppKey("serving_since", str)
 CONTEXT = web.RequestKey("mockagent.context", RequestContext)
 # The status a response began with, once its head is on its way (for a call whose client hangs up later).
 STARTED = web.RequestKey("mockagent.started", int)

@@ -353,6 +353,7 @@ class Query:
     path: str | None = None  # a glob (fnmatch): /beeos/*
     status: str | None = None  # "429", or a class: "4xx"
     unmatched: bool | None = None
+    run: str | None = None  # the entries that served this run
     since: int = 0  # entries after this id
 
     def holds(self, entry: Entry) -> bool:
@@ -365,6 +366,8 @@ class Query:
         if self.method is not None and entry.method != self.method.upper():
             return False
         if self.unmatched is not None and entry.unmatched != self.unmatched:
+            return False
+        if self.run is not None and entry.run != self.run:
             return False
         if self.status is not None and not _status_holds(self.status, entry.status):
             return False

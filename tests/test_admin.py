@@ -62,13 +62,20 @@ def is_json_error(response: httpx.Response, status: int) -> str:
 def test_health(mockagent_server: ThreadedMockServer) -> None:
     response = httpx.get(admin(mockagent_server, "/health"))
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "platforms": ["beeos", "agentos", "xpander", "zeus", "aster"]}
+    health = response.json()
+    started = datetime.fromisoformat(health.pop("started"))  # a restarted server tells another time
+    assert started.tzinfo is not None
+    assert health == {"status": "ok", "platforms": ["beeos", "agentos", "xpander", "zeus", "aster"]}
+    with ThreadedMockServer(Settings()) as other:
+        assert httpx.get(admin(other, "/health")).json()["started"] != started.isoformat()
+    head = httpx.head(mockagent_server.url + "/__mockagent/ui")  # the page answers HEAD as it answers GET
+    assert (head.status_code, head.headers["Content-Type"]) == (200, "text/html; charset=utf-8")
 
 
 @pytest.mark.mockagent(platform="aster")
 def test_health_with_one_platform_at_the_root(mockagent_server: ThreadedMockServer) -> None:
     response = httpx.get(admin(mockagent_server, "/health"))
-    assert response.json() == {"status": "ok", "platforms": ["aster"]}
+    assert response.json()["platforms"] == ["aster"]
 
 
 def test_admin_requests_answer_json_for_unknown_paths_and_methods(mockagent_server: ThreadedMockServer) -> None:
@@ -420,6 +427,10 @@ def test_the_journal_records_requests_and_filters_them(mockagent_server: Threade
     assert [e["agent"] for e in journal(mockagent_server, "?path=*/nobody/*")] == [None]
     assert len(journal(mockagent_server, "?path=*/invoke")) == 4
     assert journal(mockagent_server, "?platform=zeus") == []
+    (served,) = [e for e in entries if e["platform"] == "agentos"]  # the entries that served a run
+    assert served["run"] is not None
+    assert journal(mockagent_server, f"?run={served['run']}") == [served]
+    assert journal(mockagent_server, "?run=no-such-run") == []
     assert journal(mockagent_server, "?platform=beeos&path=*/echo/*&session=default") == entries[:1]
     assert len(journal(mockagent_server, session="elsewhere")) == 1
     assert len(journal(mockagent_server, "?session=elsewhere")) == 1

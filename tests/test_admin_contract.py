@@ -70,6 +70,8 @@ def test_every_route_answers_as_documented(mockagent_server: ThreadedMockServer)
         client.get("/ui")
         client.get("/ui/app.js")
         client.get("/ui/style.css")
+        assert client.request("HEAD", "/ui").content == b""  # the page's head, as a link checker asks
+        assert client.request("HEAD", "/ui/app.js").status_code == 200
         assert client.get("/ui/nothing.js").status_code == 404
         # sessions
         invoke = f"{server.base_url('beeos')}/api/v1/agents/echo/invoke"

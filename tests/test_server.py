@@ -11,7 +11,7 @@ from mockagent.server import ThreadedMockServer
 def test_health_lists_every_platform(mockagent_server: ThreadedMockServer) -> None:
     response = httpx.get(f"{mockagent_server.url}/__mockagent/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "platforms": ["beeos", "agentos", "xpander", "zeus", "aster"]}
+    assert response.json()["platforms"] == ["beeos", "agentos", "xpander", "zeus", "aster"]
 
 
 @pytest.mark.mockagent(allow_unmatched=True)

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from admin_contract import check_frames
 from credentials import AGENTOS, BEEOS, JWT
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 from sse import json_frames
 from ui_browser import VIEWPORT, PageWatch, launch, missing_browser
 
@@ -96,7 +96,7 @@ def test_the_page_loads_clean_and_a_clients_request_appears_live(
     page = open_page(watch, mockagent_server)
     expect(page.locator("#requests-empty")).to_be_visible()
     agentos_invoke(mockagent_server, "approve-me")
-    row = page.locator("#requests tr", has_text="/agentos/api/v1/agents/approve-me/invoke")
+    row = page.locator("#requests tr", has_text="POST /api/v1/agents/approve-me/invoke")  # below /agentos
     expect(row).to_contain_text("202")
     expect(row).to_contain_text("approve-me")
     expect(row).to_contain_text("reply")  # what decided the answer
@@ -149,9 +149,21 @@ def test_a_streams_events_fill_the_timeline_as_they_are_sent(
     assert "".join(chunks) == "Echo: hello there"
     expect(page.locator("#run-status")).to_have_text("completed")
     expect(page.locator("#run-detail .facts")).not_to_contain_text("null")  # nothing absent drawn as a value
+    expect(page.locator("#runs tr", has_text="echo").locator("td").last).to_have_text("hello there")  # its message
     frames = page.locator("#platform-frames .frames li")
     expect(frames.filter(has_text="message_chunk")).to_have_count(3)  # the same run, as Zeus sent it
     watch.screenshot("stream")
+    page.get_by_role("tab", name="Requests").click()
+    page.locator("#requests tr", has_text="/api/agent/invoke").click()
+    detail = page.locator("#request-detail")
+    # A stream's frames come first, in view; the request and the headers are folded below them.
+    expect(detail.locator("h3").first).to_have_text(re.compile(r"^Response: \d+ frames$"))
+    expect(detail.locator(".frames li").filter(has_text="message_chunk")).to_have_count(3)
+    expect(detail.locator(".frames li").first).to_be_in_viewport()
+    expect(detail.locator("details")).not_to_have_attribute("open", "")
+    expect(detail.locator("details summary")).to_have_text("Request, and the response's headers")
+    expect(detail).to_contain_text("session clock")  # the clock's time is in the detail; the list has the real one
+    watch.screenshot("stream-request")
     assert watch.errors == []
 
 
@@ -267,7 +279,7 @@ def test_the_token_is_given_once_and_kept_as_a_cookie(watch: PageWatch) -> None:
         assert page.url == server.url + PAGE  # the token is not left in the address bar
         invoke = f"{server.base_url('beeos')}/api/v1/agents/echo/invoke"
         httpx.post(invoke, json={"message": "hi"}, headers=BEEOS, timeout=SAFETY)
-        expect(page.locator("#requests tr", has_text="/beeos/api/v1/agents/echo/invoke")).to_have_count(1)
+        expect(page.locator("#requests tr", has_text="/api/v1/agents/echo/invoke")).to_have_count(1)
         assert watch.errors == []
 
 
@@ -292,6 +304,146 @@ def test_recorded_interactions_appear_with_their_redactions_marked(
         assert "approve-me/invoke" in (tmp_path / "agentos.yaml").read_text("utf-8")
         assert AGENTOS["Authorization"] not in (tmp_path / "agentos.yaml").read_text("utf-8")
         assert watch.errors == []
+
+
+def missing(server: ThreadedMockServer, run: str = "nope") -> None:
+    """A cheap journaled request: a poll of a run AgentOS does not know (404)."""
+    url = f"{server.base_url('agentos')}/api/v1/runs/{run}"
+    assert httpx.get(url, headers=AGENTOS, timeout=SAFETY).status_code == 404
+
+
+def test_the_request_list_stays_bounded(mockagent_server: ThreadedMockServer, watch: PageWatch) -> None:
+    page = open_page(watch, mockagent_server, PAGE + "?rows=5")  # the bound, lowered for the test (500)
+    for n in range(8):
+        missing(mockagent_server, f"r-{n}")
+    rows = page.locator("#requests tr")
+    expect(rows.first).to_contain_text("/runs/r-7")
+    expect(rows).to_have_count(5)  # the oldest went, from the page too
+    expect(page.locator("#requests")).not_to_contain_text("/runs/r-2")
+    expect(rows.last).to_contain_text("/runs/r-3")
+    assert watch.errors == []
+
+
+def test_one_tab_stop_per_list_and_per_tab_strip(mockagent_server: ThreadedMockServer, watch: PageWatch) -> None:
+    page = open_page(watch, mockagent_server)
+    for n in range(3):
+        missing(mockagent_server, f"r-{n}")
+    rows = page.locator("#requests tr")
+    expect(rows).to_have_count(3)
+    stops = page.locator('#requests tr[tabindex="0"]')
+    expect(stops).to_have_count(1)
+    expect(page.locator('[role=tab][tabindex="0"]')).to_have_count(1)
+    page.locator("#req-clear").focus()
+    page.keyboard.press("Tab")  # from the button before it, into the list: its one stop
+    expect(rows.first).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(rows.nth(1)).to_be_focused()
+    expect(stops).to_have_count(1)
+    expect(rows.nth(1)).to_have_attribute("tabindex", "0")  # Tab comes back to where the arrows left it
+    page.keyboard.press("End")
+    expect(rows.last).to_be_focused()
+    page.keyboard.press("Tab")  # out of the list at once, not through every row
+    expect(rows.last).not_to_be_focused()
+    expect(page.locator("#requests tr:focus")).to_have_count(0)
+    page.get_by_role("tab", name="Requests").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Runs")).to_be_focused()
+    expect(page.get_by_role("tab", name="Runs")).to_have_attribute("tabindex", "0")
+    expect(page.locator('[role=tab][tabindex="0"]')).to_have_count(1)
+    assert watch.errors == []
+
+
+def test_the_header_fits_one_line_and_the_lists_their_panes(
+    mockagent_server: ThreadedMockServer, watch: PageWatch
+) -> None:
+    page = open_page(watch, mockagent_server)
+    agentos_invoke(mockagent_server, "approve-me")
+    row = page.locator("#requests tr", has_text="approve-me")
+    expect(row).to_contain_text("202")
+    bar = page.locator(".bar").bounding_box()
+    theme = page.locator("#theme").bounding_box()
+    title = page.locator(".bar h1").bounding_box()
+    assert bar is not None
+    assert theme is not None
+    assert title is not None
+    assert theme["y"] < title["y"] + title["height"]  # the theme button on the title's line
+    assert bar["height"] < 80
+    detail = page.locator("#request-detail").bounding_box()
+    assert detail is not None
+    assert detail["y"] >= bar["y"] + bar["height"]  # below the header
+    overflows = "el => el.scrollWidth - el.clientWidth"
+    assert page.locator("#view-requests .list").evaluate(overflows) <= 0  # no sideways scrolling
+    assert re.fullmatch(r"\d\d:\d\d:\d\d", row.locator("td").nth(1).inner_text())  # the time of day
+    path = row.locator(".path")
+    assert path.get_attribute("title") == "POST /agentos/api/v1/agents/approve-me/invoke (invoke_agent)"
+    page.get_by_role("tab", name="Runs").click()
+    run = page.locator("#runs tr", has_text="approve-me")
+    expect(run).to_contain_text("paused")
+    expect(run.locator("td").last).to_have_text("")  # an empty input: no message, not "{}"
+    assert page.locator("#view-runs .list").evaluate(overflows) <= 0
+    assert watch.errors == []
+
+
+def test_failing_buttons_tell_the_servers_error(mockagent_server: ThreadedMockServer, watch: PageWatch) -> None:
+    page = open_page(watch, mockagent_server)
+    page.get_by_role("tab", name="Controls").click()
+    toast = page.locator("#toast")
+    reset_one = page.get_by_role("button", name="reset session default")
+    expect(reset_one).to_have_count(1)
+
+    def refuse(route: Route) -> None:
+        if route.request.method == "DELETE":
+            route.fulfill(status=503, json={"error": "busy: try again"})
+        else:
+            route.continue_()
+
+    page.route("**/__mockagent/sessions**", refuse)
+    page.route("**/__mockagent/faults", refuse)
+    for button in (page.get_by_role("button", name="Reset every session"), reset_one):
+        button.click()
+        expect(toast).to_have_text("busy: try again")
+        expect(toast).to_have_class(re.compile(r"\bbad\b"))
+        page.locator("#toast").evaluate("el => (el.hidden = true)")  # the next one shows afresh
+    page.get_by_role("button", name="Clear added faults").click()
+    expect(toast).to_have_text("busy: try again")
+    page.unroute("**/__mockagent/sessions**")
+    page.unroute("**/__mockagent/faults")
+    reset_one.click()
+    expect(toast).to_have_text("session default reset")
+    expect(toast).not_to_have_class(re.compile(r"\bbad\b"))
+    page.get_by_role("button", name="Clear added faults").click()
+    expect(toast).to_have_text("0 rules cleared")
+    page.get_by_role("button", name="Reset every session").click()
+    expect(toast).to_have_text(re.compile(r"^reset: "))
+    # The browser reports the 503s itself; nothing else may go wrong.
+    assert watch.errors
+    assert all("status of 503" in error for error in watch.errors), watch.errors
+
+
+def test_after_a_server_restart_the_page_reads_everything_again(watch: PageWatch) -> None:
+    failed: list[str] = []
+    watch.page.on("requestfailed", lambda request: failed.append(request.url))
+    first = ThreadedMockServer(Settings()).start()
+    port = first.server.port
+    try:
+        page = open_page(watch, first)
+        missing(first, "before")
+        expect(page.locator("#requests tr", has_text="/runs/before")).to_have_count(1)
+    finally:
+        first.stop()
+    expect(page.locator("#down")).to_be_visible()  # the server is not answering, and the page says so
+    expect(page.locator("#live")).to_have_text("reconnecting…")
+    down = len(failed)
+    with ThreadedMockServer(Settings(), port=port) as second:
+        missing(second, "after")  # its id is 1 again, as the old one's was
+        # The browser tries the feed again by itself (after about 3 s): a bound, never a measure.
+        expect(page.locator("#toast")).to_contain_text("restarted", timeout=SAFETY * 1000)
+        expect(page.locator("#down")).to_be_hidden()
+        expect(page.locator("#requests tr", has_text="/runs/after")).to_have_count(1)
+        expect(page.locator("#requests tr", has_text="/runs/before")).to_have_count(0)
+    # While the server was away, the page polled nothing (the browser's own retries of the feed aside).
+    assert [url for url in failed[down:] if "/__mockagent/events" not in url] == []
+    assert all("ERR_CONNECTION_REFUSED" in error for error in watch.errors), watch.errors
 
 
 # ── without a browser ────────────────────────────────────────────────────────────────────────────────

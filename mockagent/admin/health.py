@@ -6,13 +6,15 @@ import asyncio
 
 from aiohttp import web
 
-from mockagent.appkeys import ENGINE, GUARD, PLATFORMS
+from mockagent.appkeys import ENGINE, GUARD, PLATFORMS, SERVING_SINCE
 from mockagent.encoding import json_response
 from mockagent.loops import running_loop_name
 
 
 async def on_get_health(request: web.Request) -> web.Response:
-    return json_response({"status": "ok", "platforms": [key.value for key in request.app[PLATFORMS]]})
+    """Up, what it serves, and since when (a restarted server tells a new time: the web page reads again)."""
+    platforms = [key.value for key in request.app[PLATFORMS]]
+    return json_response({"status": "ok", "platforms": platforms, "started": request.app[SERVING_SINCE]})
 
 
 async def on_get_stats(request: web.Request) -> web.Response:

@@ -81,6 +81,7 @@ def query_of(request: web.Request) -> Query:
         path=q.get("path"),
         status=status,
         unmatched=None if unmatched is None else unmatched == "true",
+        run=q.get("run"),
         since=_int(request, "since", 0, 0, None),
     )
 

@@ -558,8 +558,10 @@ _AGENTOS_MESSAGE_KEYS = ("query", "message", "text", "prompt")
 
 def agentos_message(given: Any) -> str:
     """The user's message as AgentOS reads it: the first of input.query|message|text|prompt, else the
-    whole input as compact JSON."""
+    whole input as compact JSON; an empty input says nothing."""
     data = given if isinstance(given, dict) else {}
+    if not data:
+        return ""
     for key in _AGENTOS_MESSAGE_KEYS:
         if key in data:
             value = data[key]

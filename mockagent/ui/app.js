@@ -3,7 +3,8 @@
 
 const API = "/__mockagent";
 const PLATFORMS = ["beeos", "agentos", "xpander", "zeus", "aster"];
-const MAX_ROWS = 500; // the list stays quick to draw however long a demo runs
+// The list stays quick to draw however long a demo runs (?rows=N sets another bound, for a test).
+const MAX_ROWS = Number(new URLSearchParams(location.search).get("rows")) || 500;
 
 const state = {
   session: "default",
@@ -14,6 +15,9 @@ const state = {
   runDetail: null, // the selected run as GET /runs/ID answered, then grown by the feed
   sessions: new Set(["default"]),
   clock: null,
+  online: false, // the event feed is connected: while it is not, nothing polls the server
+  lost: false, // the feed was lost since the lists were read: read them again once it is back
+  started: null, // the server's start time (/health): another one is another server
 };
 
 const $ = (id) => document.getElementById(id);
@@ -53,6 +57,8 @@ async function api(method, path, body) {
   } catch {
     data = { error: text };
   }
+  // A failure always carries a message to show, whatever the body was.
+  if (!response.ok && !(data && typeof data === "object" && data.error)) data = { error: `the server answered ${response.status}${text ? ": " + text.slice(0, 200) : ""}` };
   return { ok: response.ok, status: response.status, data };
 }
 
@@ -67,6 +73,12 @@ function toast(message, bad = false) {
   el.hidden = false;
   clearTimeout(toast.timer);
   toast.timer = setTimeout(() => (el.hidden = true), 4000);
+}
+
+// A button's outcome: what went right, or the server's error (never a stale toast or `undefined`).
+function told(answer, done) {
+  if (answer.ok) toast(done(answer.data));
+  else toast((answer.data && answer.data.error) || `failed: HTTP ${answer.status}`, true);
 }
 
 const seconds = (value) => (value === null || value === undefined ? "–" : `${Number(value).toFixed(3)} s`);
@@ -85,6 +97,7 @@ function show(view) {
   for (const tab of document.querySelectorAll("[role=tab]")) {
     const on = tab.dataset.view === view;
     tab.setAttribute("aria-selected", String(on));
+    tab.tabIndex = on ? 0 : -1; // one Tab stop for the strip: the arrows move within it
     $("view-" + tab.dataset.view).hidden = !on;
   }
   if (view === "controls") refreshControls();
@@ -92,14 +105,39 @@ function show(view) {
 }
 
 function rowKeys(event, open) {
+  const row = event.currentTarget;
+  const moves = {
+    ArrowDown: row.nextElementSibling,
+    ArrowUp: row.previousElementSibling,
+    Home: row.parentElement.firstElementChild,
+    End: row.parentElement.lastElementChild,
+  };
   if (event.key === "Enter" || event.key === " ") {
     event.preventDefault();
     open();
-  } else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+  } else if (event.key in moves) {
     event.preventDefault();
-    const next = event.key === "ArrowDown" ? event.currentTarget.nextElementSibling : event.currentTarget.previousElementSibling;
-    if (next) next.focus();
+    if (moves[event.key]) moves[event.key].focus(); // `rove` makes it the list's Tab stop
   }
+}
+
+// A list is one Tab stop (a roving tabindex): the row last focused, else the selected one, else the first.
+function rove(body) {
+  const current = body.querySelector('tr[tabindex="0"]');
+  if (current && body.dataset.moved) return;
+  const row = body.querySelector("tr.selected") || body.firstElementChild;
+  if (current) current.tabIndex = -1;
+  if (row) row.tabIndex = 0;
+}
+
+function roving(body) {
+  body.addEventListener("focusin", (event) => {
+    const row = event.target.closest("tr");
+    if (!row || row.parentElement !== body) return;
+    for (const other of body.querySelectorAll('tr[tabindex="0"]')) other.tabIndex = -1;
+    row.tabIndex = 0;
+    body.dataset.moved = "yes"; // from now on the stop stays where the person left it
+  });
 }
 
 // The tab list as ARIA describes one: arrows move between the tabs.
@@ -142,13 +180,26 @@ function requestVisible(entry) {
   return (!session || entry.session === session) && (!platform || entry.platform === platform);
 }
 
+// The local time of day a request came in (the real one: sessions' clocks may be manual and differ).
+function timeOfDay(epoch, millis = false) {
+  const at = new Date(epoch * 1000);
+  const time = [at.getHours(), at.getMinutes(), at.getSeconds()].map((n) => String(n).padStart(2, "0")).join(":");
+  return millis ? `${time}.${String(at.getMilliseconds()).padStart(3, "0")}` : time;
+}
+
+// The path below the platform's prefix: the platform has a column of its own (the title tells it whole).
+function localPath(entry) {
+  const prefix = entry.platform ? `/${entry.platform}/` : null;
+  return prefix && entry.path.startsWith(prefix) ? entry.path.slice(prefix.length - 1) : entry.path;
+}
+
 function requestRow(entry) {
   const took = entry.timings.ended !== null ? seconds(entry.timings.ended - entry.timings.received) : entry.state + "…";
   const decided = entry.decision.kind + (entry.decision.source ? ` ${entry.decision.source}` : "");
   const row = h(
     "tr",
     {
-      tabindex: 0,
+      tabindex: -1,
       dataset: { id: entry.id, state: entry.state },
       class: state.selectedRequest === entry.id ? "selected" : null,
       "aria-label": `request ${entry.id} ${entry.method} ${entry.path} ${entry.status ?? entry.state}`,
@@ -156,14 +207,14 @@ function requestRow(entry) {
       onkeydown: (event) => rowKeys(event, () => selectRequest(entry.id)),
     },
     h("td", { class: "num" }, entry.id),
-    h("td", { class: "mono", title: entry.at }, entry.at.slice(11, 19)),
-    h("td", {}, entry.session),
+    h("td", { class: "mono", title: `received at ${timeOfDay(entry.timings.real_received, true)}` }, timeOfDay(entry.timings.real_received)),
+    h("td", { title: entry.session }, entry.session),
     h("td", {}, entry.platform ? h("span", { class: "chip p-" + entry.platform }, entry.platform) : "–"),
-    h("td", { class: "path mono", title: `${entry.method} ${entry.path}${entry.endpoint ? " (" + entry.endpoint + ")" : ""}` }, entry.method + " " + entry.path),
-    h("td", {}, entry.agent || "–"),
-    h("td", { class: "decided", title: entry.explanation || decided }, entry.decision.kind, entry.fault ? h("span", { class: "chip fault" }, entry.fault) : null),
+    h("td", { class: "path mono", title: `${entry.method} ${entry.path}${entry.endpoint ? " (" + entry.endpoint + ")" : ""}` }, h("bdi", {}, entry.method + " " + localPath(entry))),
+    h("td", { title: entry.agent || "" }, entry.agent || "–"),
+    h("td", { title: entry.explanation || decided }, entry.decision.kind, entry.fault ? h("span", { class: "chip fault" }, entry.fault) : null),
     h("td", {}, h("span", { class: "badge " + statusClass(entry.status) }, entry.status ?? entry.state)),
-    h("td", { class: "num" }, took),
+    h("td", { class: "num", title: took }, took),
   );
   return row;
 }
@@ -172,22 +223,34 @@ function drawRequests() {
   const body = $("requests");
   const rows = [...state.requests.values()].filter(requestVisible).sort((a, b) => b.id - a.id);
   body.replaceChildren(...rows.map(requestRow));
+  rove(body);
   $("requests-empty").hidden = rows.length > 0;
+}
+
+// The list holds at most MAX_ROWS requests: the oldest go, from the list and from the page.
+function trimRequests() {
+  while (state.requests.size > MAX_ROWS) {
+    const oldest = Math.min(...state.requests.keys());
+    state.requests.delete(oldest);
+    $("requests").querySelector(`tr[data-id="${oldest}"]`)?.remove();
+  }
 }
 
 function upsertRequest(entry) {
   state.requests.set(entry.id, entry);
   noteSession(entry.session);
-  if (state.requests.size > MAX_ROWS) state.requests.delete(Math.min(...state.requests.keys()));
-  if (!requestVisible(entry)) return;
   const body = $("requests");
+  trimRequests();
+  if (!state.requests.has(entry.id) || !requestVisible(entry)) return;
   const old = body.querySelector(`tr[data-id="${entry.id}"]`);
   const row = requestRow(entry);
   if (old) {
     const focused = document.activeElement === old;
+    row.tabIndex = old.tabIndex;
     old.replaceWith(row);
     if (focused) row.focus();
   } else body.prepend(row);
+  rove(body);
   $("requests-empty").hidden = true;
   if (state.selectedRequest === entry.id) loadRequest(entry.id);
 }
@@ -228,8 +291,17 @@ async function loadRequest(id) {
         response.frames.map((frame) => h("li", {}, h("span", { class: "at" }, seconds(frame.at - data.timings.received)), h("pre", {}, secretMarked(frame.data)))),
       )
     : h("pre", {}, secretMarked(response.body === null ? "(no body)" : json(response.body)));
+  const request = [h("h3", {}, "Request"), headersTable(data.request.headers), h("pre", {}, secretMarked(data.request.body === null ? "(no body)" : json(data.request.body)))];
+  // A stream's frames are the point of it: first, with the request and the response's headers folded below.
+  const answer = response.frames
+    ? [
+        h("h3", {}, `Response: ${response.frames.length} frames`),
+        frames,
+        h("details", {}, h("summary", {}, "Request, and the response's headers"), request, h("h3", {}, "Response headers"), headersTable(response.headers)),
+      ]
+    : [...request, h("h3", {}, "Response"), headersTable(response.headers), frames];
   pane.replaceChildren(
-    h("h2", {}, `#${data.id} ${data.method} ${data.path}`),
+    h("h2", { class: "clip", title: `${data.method} ${data.path}` }, `#${data.id} ${data.method} ${data.path}`),
     h(
       "dl",
       { class: "facts" },
@@ -243,13 +315,9 @@ async function loadRequest(id) {
       data.fault ? fact("fault", data.fault) : null,
       fact("status", `${data.status ?? "–"} (${data.state})`),
       fact("took", data.timings.ended !== null ? seconds(data.timings.ended - data.timings.received) : "still open"),
+      fact("received", `${timeOfDay(data.timings.real_received, true)} (session clock ${seconds(data.timings.received)})`),
     ),
-    h("h3", {}, "Request"),
-    headersTable(data.request.headers),
-    h("pre", {}, secretMarked(data.request.body === null ? "(no body)" : json(data.request.body))),
-    h("h3", {}, response.frames ? `Response: ${response.frames.length} frames` : "Response"),
-    headersTable(response.headers),
-    frames,
+    ...answer,
   );
 }
 
@@ -273,7 +341,7 @@ function drawRuns() {
       h(
         "tr",
         {
-          tabindex: 0,
+          tabindex: -1,
           dataset: { id: run.id, status: run.status },
           class: state.selectedRun === run.id ? "selected" : null,
           "aria-label": `run ${run.agent} on ${run.platform}: ${run.status}`,
@@ -285,10 +353,11 @@ function drawRuns() {
         h("td", {}, run.agent),
         h("td", {}, h("span", { class: "badge st-" + run.status }, run.status)),
         h("td", { class: "num" }, run.created_at !== undefined ? seconds(run.created_at) : "–"),
-        h("td", { class: "clip" }, run.message || ""),
+        h("td", { title: run.message || "" }, run.message || ""),
       ),
     ),
   );
+  rove($("runs"));
   $("runs-empty").hidden = runs.length > 0;
   const paused = runs.filter((run) => run.status === "paused").length;
   $("paused-count").hidden = paused === 0;
@@ -365,7 +434,7 @@ function drawRun() {
   const focused = document.activeElement;
   const parts = [
     h("h2", {}, `${run.agent} on ${run.platform} `, h("span", { class: "badge st-" + run.status, id: "run-status" }, run.status)),
-    h("dl", { class: "facts" }, fact("run", run.id), fact("conversation", run.conversation), fact("reply", run.reply || "–"), fact("message", run.message || "")),
+    h("dl", { class: "facts" }, fact("run", run.id), fact("conversation", run.conversation), fact("reply", run.reply || "–"), run.message ? fact("message", run.message) : null),
     panel,
     !run.pause && (run.status === "running" || run.status === "queued")
       ? h("div", { class: "row" }, h("button", { type: "button", class: "danger", onclick: () => cancelRun(run.id) }, "Cancel run"))
@@ -456,10 +525,20 @@ async function cancelRun(id) {
 
 async function loadPlatformFrames(run) {
   // The same run in its platform's own frames: the journal's entries that served it.
-  const { ok, data } = await api("GET", withSession(`/journal?platform=${run.platform}&limit=1000`, run.session || state.session));
+  const { ok, data } = await api("GET", withSession(`/journal?run=${encodeURIComponent(run.id)}&limit=50`, run.session || state.session));
   if (!ok || state.selectedRun !== run.id) return;
-  const entries = data.entries.filter((entry) => entry.run === run.id);
-  const full = await Promise.all(entries.map((entry) => api("GET", `/journal/${entry.id}`)));
+  // An entry already read in full and ended does not change: only the others are read again.
+  const cache = (loadPlatformFrames.cache ??= new Map());
+  if (cache.size > 200) cache.clear();
+  const full = await Promise.all(
+    data.entries.map(async (entry) => {
+      const known = cache.get(entry.id);
+      if (known && known.data.timings.ended !== null) return known;
+      const answer = await api("GET", `/journal/${entry.id}`);
+      if (answer.ok) cache.set(entry.id, answer);
+      return answer;
+    }),
+  );
   if (state.selectedRun !== run.id) return;
   const section = h(
     "section",
@@ -512,7 +591,7 @@ function refreshFramesSoon() {
   framesTimer = setTimeout(() => {
     framesTimer = null;
     if (state.runDetail) loadPlatformFrames(state.runDetail);
-  }, 250);
+  }, 500);
 }
 
 // ── the feed ─────────────────────────────────────────────────────────────────────────────────────
@@ -546,13 +625,29 @@ function onRunEvent(data) {
 function connect() {
   const feed = new EventSource(API + "/events");
   const live = $("live");
-  feed.onopen = () => {
+  feed.onopen = async () => {
     live.textContent = "live";
     live.className = "live on";
+    $("down").hidden = true;
+    state.online = true;
+    const { ok, data } = await api("GET", "/health");
+    const started = ok ? data.started : null;
+    const restarted = state.started !== null && started !== state.started;
+    state.started = started;
+    if (state.lost || restarted) {
+      // What the page holds may be another server's (its ids start again at 1): read everything again.
+      state.lost = false;
+      readAll();
+      toast(restarted ? "The server restarted: the lists were read again." : "Back in touch: the lists were read again.");
+    }
   };
   feed.onerror = () => {
+    // The browser tries again by itself; meanwhile nothing polls the server.
     live.textContent = "reconnecting…";
     live.className = "live off";
+    $("down").hidden = false;
+    state.online = false;
+    state.lost = true;
   };
   const request = (event) => upsertRequest(JSON.parse(event.data).entry);
   feed.addEventListener("request.received", request);
@@ -598,6 +693,7 @@ function noteSession(name) {
 }
 
 async function refreshClock() {
+  if (!state.online) return; // the server is not answering: no request until the feed is back
   const { ok, data } = await api("GET", withSession("/clock"));
   if (!ok) return;
   state.clock = data;
@@ -643,8 +739,7 @@ async function refreshSessions() {
               class: "ghost",
               "aria-label": `reset session ${session.name}`,
               onclick: async () => {
-                await api("DELETE", `/sessions/${encodeURIComponent(session.name)}`);
-                toast(`session ${session.name} reset`);
+                told(await api("DELETE", `/sessions/${encodeURIComponent(session.name)}`), () => `session ${session.name} reset`);
                 refreshSessions();
               },
             },
@@ -787,27 +882,45 @@ function start() {
     refreshFaults();
   });
   $("faults-clear").addEventListener("click", async () => {
-    const { data } = await api("DELETE", "/faults");
-    toast(`${data.cleared} rules cleared`);
+    told(await api("DELETE", "/faults"), (data) => `${data.cleared} rules cleared`);
     refreshFaults();
   });
   $("sessions-reset").addEventListener("click", async () => {
-    const { data } = await api("DELETE", "/sessions");
-    toast(`reset: ${data.reset.join(", ")}`);
+    told(await api("DELETE", "/sessions"), (data) => `reset: ${data.reset.join(", ") || "nothing to reset"}`);
     refreshSessions();
   });
   $("reload").addEventListener("click", reload);
+  roving($("requests"));
+  roving($("runs"));
+  show("requests");
+  // The header's height, for the detail panes that stay below it as the list scrolls.
+  new ResizeObserver(([bar]) => document.documentElement.style.setProperty("--bar", bar.target.offsetHeight + "px")).observe(document.querySelector(".bar"));
   connect();
+  readAll();
+  setInterval(refreshClock, 1000);
+}
+
+// Everything the page shows, read afresh (at the start, and when the server is back after it was lost).
+function readAll() {
+  state.requests.clear();
+  loadPlatformFrames.cache = null; // a restarted server numbers its entries from 1 again
+  state.selectedRequest = null;
+  state.selectedRun = null;
+  state.runDetail = null;
+  $("request-detail").replaceChildren(h("p", { class: "empty" }, "Select a request to see it and its answer."));
+  $("run-detail").replaceChildren(h("p", { class: "empty" }, "Select a run to see its timeline."));
+  drawRequests();
   api("GET", "/journal?limit=1000").then(({ ok, data }) => {
     if (!ok) return;
     for (const entry of data.entries.slice(-MAX_ROWS)) if (!state.requests.has(entry.id)) state.requests.set(entry.id, entry);
     for (const entry of data.entries) noteSession(entry.session);
+    trimRequests();
     drawRequests();
   });
   refreshSessions();
   loadRuns();
+  state.online = true;
   refreshClock();
-  setInterval(refreshClock, 1000);
 }
 
 start();

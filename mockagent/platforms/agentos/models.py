@@ -68,7 +68,10 @@ MESSAGE_KEYS = ("query", "message", "text", "prompt")
 
 
 def message_of(input_: Mapping[str, Any]) -> str:
-    """The user's message: the first of input.query|message|text|prompt, else the whole input as JSON."""
+    """The user's message: the first of input.query|message|text|prompt, else the whole input as JSON; an
+    empty input says nothing (no message, not "{}")."""
+    if not input_:
+        return ""
     for key in MESSAGE_KEYS:
         if key in input_:
             value = input_[key]
