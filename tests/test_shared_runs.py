@@ -130,16 +130,24 @@ async def rest(response: aiohttp.ClientResponse) -> list[Frame]:
 BEE = "/beeos/api/v1/agents"
 
 
+async def task_followed(
+    http: aiohttp.ClientSession, agent: str, started_on: str, followed_on: str
+) -> tuple[str, aiohttp.ClientResponse]:
+    """A BeeOS task of `agent` created through one process, and its events opened through another (or it)."""
+    status, created = await call(http, "POST", f"{started_on}{BEE}/{agent}/tasks", BEEOS, {"message": "deploy"})
+    assert status == 202, created
+    task_id = created["data"]["task_id"]
+    events = await http.get(f"{followed_on}{BEE}/{agent}/tasks/{task_id}/events", headers=BEEOS)
+    assert events.status == 200
+    return task_id, events
+
+
 async def test_beeos_task_answered_streamed_and_reconnected_across_processes(
     redis_server: RedisServer, name: str, http: aiohttp.ClientSession
 ) -> None:
     async with replicas(redis_server, name) as (one, two, three):
-        status, created = await call(http, "POST", f"{one.base}{BEE}/question/tasks", BEEOS, {"message": "deploy"})
-        assert status == 202, created
-        task_id = created["data"]["task_id"]
         # The task's events, followed through the second process while the third moves the clock.
-        events = await http.get(f"{two.base}{BEE}/question/tasks/{task_id}/events", headers=BEEOS)
-        assert events.status == 200
+        task_id, events = await task_followed(http, "question", one.base, two.base)
         await advance(http, three.base, 1)
         head = [await frame(events), await frame(events)]
         assert [(f.id, f.json()["type"]) for f in head] == [("1", "chat_message"), ("2", "input_required")]
@@ -167,9 +175,7 @@ async def test_beeos_task_cancelled_through_another_process(
     redis_server: RedisServer, name: str, http: aiohttp.ClientSession
 ) -> None:
     async with replicas(redis_server, name, 2) as (one, two):
-        _, created = await call(http, "POST", f"{one.base}{BEE}/slow/tasks", BEEOS, {"message": "x"})
-        task_id = created["data"]["task_id"]
-        events = await http.get(f"{one.base}{BEE}/slow/tasks/{task_id}/events", headers=BEEOS)
+        task_id, events = await task_followed(http, "slow", one.base, one.base)
         await advance(http, two.base, 1)
         status, cancelled = await call(
             http, "POST", f"{two.base}{BEE}/slow/tasks/{task_id}/cancel", BEEOS, {"reason": "changed my mind"}
@@ -631,9 +637,7 @@ async def test_a_run_outlives_the_process_that_started_it(
     redis_server: RedisServer, name: str, http: aiohttp.ClientSession
 ) -> None:
     async with replicas(redis_server, name, 2) as (doomed, survivor):
-        status, created = await call(http, "POST", f"{doomed.base}{BEE}/question/tasks", BEEOS, {"message": "deploy"})
-        task_id = created["data"]["task_id"]
-        events = await http.get(f"{doomed.base}{BEE}/question/tasks/{task_id}/events", headers=BEEOS)
+        task_id, events = await task_followed(http, "question", doomed.base, doomed.base)
         await advance(http, doomed.base, 1)
         seen = [await frame(events), await frame(events)]
         assert [f.id for f in seen] == ["1", "2"]
