@@ -269,8 +269,9 @@ class Replica:
         # What the request reaches from now on is written at its end (`settle`); what it reached so far is.
         TOUCHED.set({})
         if answer[0] == -1:
-            log.warning("session %s: the lock lapsed before its changes were written", self.session.name)
-            raise ApiError(ErrorKind.UNAVAILABLE, f"the session {self.session.name!r} was held too long to be written")
+            log.warning("session %s: its lock lapsed before its changes were written", self.session.name)
+            lapsed = f"the session {self.session.name!r} was reset, or held too long, before this request was written"
+            raise ApiError(ErrorKind.UNAVAILABLE, lapsed)
         for key, data in writes:
             if data:
                 self._digests[key] = _digest(data)

@@ -72,7 +72,8 @@ class SharedSessions(MemorySessions):
     async def finish(self, session: Session) -> None:
         """The request is over: write what it changed (taking the lock again if it had let go)."""
         await let_go()
-        await self._replica(session).settle()
+        if self._sessions.get(session.name) is session:  # else reset meanwhile: what it held is forgotten
+            await self._replica(session).settle()
 
     async def open(self, name: str) -> Session:
         session = self.get(name)
