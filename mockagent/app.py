@@ -61,7 +61,8 @@ def build_engine(settings: Settings, scenarios: ScenarioSet | None = None, share
     """The engine of `settings`; with `shared` (`--state redis://…`), what its processes count together
     lives in Redis, and its real clock starts at the server's epoch."""
     server_clock = None if settings.manual_clock else settings.make_clock(shared.epoch if shared else None)
-    ids = counter()  # entry ids increase across sessions: one `since` pages the whole journal
+    # Entry ids increase across sessions: one `since` pages the whole journal.
+    ids = counter(shared.number if shared is not None else 0)
 
     def make_session(name: str) -> Session:
         # With a manual clock each session has its own, so that parallel tests advance only their own time.
@@ -79,6 +80,7 @@ def build_engine(settings: Settings, scenarios: ScenarioSet | None = None, share
 
     sessions = SharedSessions(shared, make_session, lambda: engine.scenarios, settings.max_sessions)
     engine = Engine(loaded, sessions, fault_rules=settings.fault_rules, board=SharedBoard(shared, settings.chaos))
+    sessions.feed, engine.feed.outlet = engine.feed, sessions.forward
     return engine
 
 

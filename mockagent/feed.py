@@ -5,6 +5,11 @@ The feed costs nothing while nobody listens: `publish` returns at once, and runs
 subscriber is connected. A run is followed as any view of it is (`Run.follow`), so the feed shows a run's
 events at the moments a stream of it sends them, never a copy that could disagree.
 
+Where processes share their sessions in Redis (docs/deploy.md), what a process publishes of requests, runs
+started, resets and recordings also goes to the others (`outlet`), which deliver it to their own listeners
+(`deliver`) and follow the runs others started from their copy of them; so each process's feed tells what
+they all do.
+
 Each event is encoded once, as its SSE frame, whoever listens. Bounded (CHOSEN): a subscriber that falls
 `QUEUE` events or `QUEUE_BYTES` behind is cut off (it reconnects with ``Last-Event-ID`` and is given what it
 missed from the last `BACKLOG` events, `BACKLOG_BYTES` at most); at most `MAX_FOLLOWED` runs are followed at
@@ -18,7 +23,7 @@ import contextlib
 import itertools
 import logging
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +39,11 @@ QUEUE_BYTES = 16 * 1024 * 1024
 BACKLOG = 1_000
 BACKLOG_BYTES = 8 * 1024 * 1024
 MAX_FOLLOWED = 1_000
+#: What goes to the other processes sharing the sessions: a run's own events do not (each process follows
+#: the run from its copy, at the moments its clock tells).
+FORWARDED = frozenset({"request.received", "request.answered", "run.started", "session.reset", "cassette.recorded"})
 log = logging.getLogger("mockagent")
+Outlet = Callable[[str, str, "str | None", dict[str, Any]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +87,23 @@ class Feed:
         self._backlog_bytes = 0
         self._ids = itertools.count(1)
         self._followers: dict[Run, asyncio.Task[None]] = {}
+        self.outlet: Outlet | None = None  # to the other processes of a server sharing Redis
 
     @property
     def active(self) -> bool:
+        return bool(self._subscribers) or self.outlet is not None
+
+    @property
+    def listened(self) -> bool:
         return bool(self._subscribers)
 
     def publish(self, kind: str, session: str, platform: str | None, **data: Any) -> None:
+        if self.outlet is not None and kind in FORWARDED:
+            self.outlet(kind, session, platform, data)
+        self.deliver(kind, session, platform, data)
+
+    def deliver(self, kind: str, session: str, platform: str | None, data: dict[str, Any]) -> None:
+        """To this process's listeners (an event of its own, or one another process forwarded)."""
         if not self._subscribers:
             return
         event_id = next(self._ids)
@@ -120,10 +140,11 @@ class Feed:
     # ── runs ─────────────────────────────────────────────────────────────────────────────────────
 
     def run_started(self, session: str, run: Run) -> None:
-        if not self._subscribers:
+        if not self.active:
             return
         self.publish("run.started", session, run.conversation.platform.value, run=brief(run))
-        self.follow(session, run)
+        if self._subscribers:
+            self.follow(session, run)
 
     def follow(self, session: str, run: Run) -> None:
         """Publish the run's events as they happen (from its first), while anyone listens."""

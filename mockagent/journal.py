@@ -73,9 +73,14 @@ class State(StrEnum):
 Ids = Callable[[], int]
 
 
-def counter() -> Ids:
+#: Ids each process of a server sharing Redis has of its own (CHOSEN: a trillion; process k's start at
+#: k * this + 1), so that an entry one process forwards to another's feed is told from that one's own.
+IDS_PER_PROCESS = 10**12
+
+
+def counter(process: int = 0) -> Ids:
     """Entry ids for a server: increasing across all its sessions, so that one `since` pages them all."""
-    return itertools.count(1).__next__
+    return itertools.count(process * IDS_PER_PROCESS + 1).__next__
 
 
 class Entry:

@@ -658,3 +658,46 @@ async def test_a_run_outlives_the_process_that_started_it(
         assert tail[-2].json()["body"] == "Deploying to prod."
         _, polled = await call(http, "GET", f"{survivor.base}{BEE}/question/tasks/{task_id}", BEEOS)
         assert polled["data"]["status"] == "completed"
+
+
+# ── the event feed ────────────────────────────────────────────────────────────────────────────────
+
+
+async def test_a_feed_tells_what_every_process_does(
+    redis_server: RedisServer, name: str, http: aiohttp.ClientSession
+) -> None:
+    """A listener of one process's feed (the web page) is told of the requests another process serves and
+    follows the runs it starts, event by event as this process's clock moves them; ids tell them apart."""
+    async with replicas(redis_server, name, 2) as (one, two):
+        feed = await http.get(f"{one.base}/__mockagent/events")
+        assert feed.status == 200
+        await waiting(http, one.base, 0)  # the feed is open: a request now is heard
+        pending = asyncio.ensure_future(call(http, "POST", f"{two.base}{BEE}/slow/invoke", BEEOS, {"message": "x"}))
+        kinds: list[str] = []
+        entries: list[dict[str, Any]] = []
+        while "run.started" not in kinds:
+            seen = await frame(feed)
+            kinds.append(seen.event)
+            if seen.event.startswith("request."):
+                entries.append(seen.json()["entry"])
+        assert kinds[0] == "request.received"
+        assert entries[0]["path"] == "/beeos/api/v1/agents/slow/invoke"
+        await advance(http, one.base, 5)
+        status, answered = await asyncio.wait_for(pending, SAFETY)
+        assert status == 200
+        assert answered["data"]["text"] == "Done after a while."
+        happened: list[str] = []
+        while "request.answered" not in kinds or "run.ended" not in kinds:
+            seen = await frame(feed)
+            kinds.append(seen.event)
+            if seen.event == "run.event":
+                happened.append(seen.json()["event"]["type"])
+        # The run, followed here from this process's copy of it: its words, then its end.
+        assert happened == ["text"] * (len(happened) - 1) + ["completed"]
+        assert len(happened) > 1
+        # Process 2's journal ids are its own: none can be taken for one of process 1's.
+        async with http.get(f"{one.base}/__mockagent/journal") as journal:
+            mine = {entry["id"] for entry in (await journal.json())["entries"]}
+        assert entries[0]["id"] not in mine
+        assert entries[0]["id"] > 10**12
+        feed.close()

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mockagent.encoding import dumps
 from mockagent.errors import ApiError, ErrorKind, MockAgentError
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ class Shared:
         self.name = name
         self.prefix = f"mockagent:{name}"
         self.epoch = 0.0  # the server's first start, in Unix seconds: clock time 0 of its real clock
+        self.number = 0  # this process's, among all that served the server: its journal ids are its own
         self.process = uuid.uuid4().hex  # tells this process's own news from the others' (see `tell`)
         self.channel = self.key("news")
         self._renewal: asyncio.Task[None] | None = None
@@ -108,7 +110,7 @@ class Shared:
     def news(self, kind: str, **fields: object) -> str:
         """A message for the server's channel: published by a Lua script with the change it tells of, or
         by `tell`."""
-        return json.dumps({"kind": kind, "from": self.process, **fields})
+        return dumps({"kind": kind, "from": self.process, **fields})
 
     async def tell(self, kind: str, **fields: object) -> None:
         """Tell the other processes of the server of a change (they hear it through `listen`)."""
@@ -184,6 +186,7 @@ async def connect(url: str, name: str, agreement: Agreement) -> Shared:
         await _agree(shared, agreement)
         await client.set(shared.key("epoch"), repr(time.time()), nx=True)
         shared.epoch = float(await client.get(shared.key("epoch")) or time.time())
+        shared.number = int(await client.incr(shared.key("processes")))
     except RedisError as err:
         await shared.close()
         raise SharedStateError(f"cannot use Redis at {url}: {err}") from None

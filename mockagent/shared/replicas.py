@@ -135,6 +135,7 @@ class Replica:
         self._last: tuple[str, int] | None = None  # the last log entry applied: (id, number)
         self._digests: dict[str, bytes] = {}  # each key as last read or written
         self._reading = asyncio.Lock()  # one catch-up at a time
+        self._applied = asyncio.Event()  # set (and made anew) each time other processes' changes are read
 
     # ── reading what the others wrote ────────────────────────────────────────────────────────────
 
@@ -147,6 +148,10 @@ class Replica:
             if not quietly:
                 raise
             log.warning("session %s: could not catch up with Redis", self.session.name)
+
+    async def until_changed(self) -> None:
+        """Return once other processes' changes have next been read (the caller bounds the wait)."""
+        await self._applied.wait()
 
     async def acquire(self) -> str:
         """Take the session's lock (waiting for another request's, up to `LOCK_WAIT`), up to date; the
@@ -205,6 +210,8 @@ class Replica:
                 log.warning("session %s: %s cannot be read here: %s", session.name, key, err)
                 continue
             self._digests[key] = _digest(data)
+        applied, self._applied = self._applied, asyncio.Event()
+        applied.set()
         for parts, value in loaded:
             try:
                 self._place(parts, value, shells)

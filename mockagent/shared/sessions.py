@@ -11,11 +11,15 @@ What the processes count together (calls, tokens) lives in Redis too; a reset de
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
 from mockagent.clock import MAX_CLOCK, ManualClock
+from mockagent.errors import ApiError
+from mockagent.feed import Feed
 from mockagent.holding import HELD, let_go
 from mockagent.scenarios.model import ScenarioSet
 from mockagent.sessions import MAX_SESSIONS, MemorySessions, Session
@@ -33,6 +37,15 @@ return tostring(target)
 """
 
 
+#: CHOSEN: feed events waiting to go to the other processes; past it, the newest are dropped (and logged).
+OUTBOX = 10_000
+#: CHOSEN: how often, and how long each time (real seconds), a run another process started is looked for
+#: here before its feed events are given up on (it is told of as it starts, and written as it first waits).
+FOLLOW_TRIES = 5
+FOLLOW_WAIT = 1.0
+log = logging.getLogger("mockagent.shared")
+
+
 class SharedSessions(MemorySessions):
     synced = True
 
@@ -48,7 +61,31 @@ class SharedSessions(MemorySessions):
         self._advance = shared.client.register_script(_ADVANCE)
         self._moving: set[asyncio.Task[None]] = set()  # advances and changes heard from other processes
         self._replicas: dict[str, Replica] = {}
+        self.feed: Feed | None = None  # the engine's, whose events go to the other processes and back
+        self._outbox: asyncio.Queue[str] | None = None  # made in the loop, on the first event forwarded
         super().__init__(make, limit)
+
+    def forward(self, kind: str, session: str, platform: str | None, data: dict[str, Any]) -> None:
+        """The feed's outlet: an event of this process's, to the other processes' listeners — sent in the
+        background, in order, by one sender (the request that made it does not wait for Redis to take it)."""
+        if self._outbox is None:
+            self._outbox = asyncio.Queue(OUTBOX)
+            self._start(self._send())
+        try:
+            self._outbox.put_nowait(
+                self._shared.news("feed", event=kind, session=session, platform=platform, data=data)
+            )
+        except asyncio.QueueFull:
+            log.warning("the feed's events for the other processes fall behind: one is dropped")
+
+    async def _send(self) -> None:
+        outbox = self._outbox
+        assert outbox is not None
+        while True:
+            news = await outbox.get()
+            with contextlib.suppress(ApiError):  # Redis away: the others miss it, as a listener that reconnects
+                async with self._shared.lost():
+                    await self._shared.client.publish(self._shared.channel, news)
 
     def _replica(self, session: Session) -> Replica:
         replica = self._replicas.get(session.name)
@@ -124,7 +161,10 @@ class SharedSessions(MemorySessions):
         await self._shared.tell("reset", session=name)
         return existed
 
-    def _hear(self, news: dict[str, object]) -> None:
+    def _hear(self, news: dict[str, Any]) -> None:
+        if news.get("kind") == "feed":
+            self._heard_feed(news)
+            return
         name = news.get("session")
         session = self._sessions.get(name) if isinstance(name, str) else None
         if session is None:
@@ -138,6 +178,33 @@ class SharedSessions(MemorySessions):
             self._start(self._replica(session).catch_up(quietly=True))
         elif kind == "reset":
             self._forget(session.name)
+
+    def _heard_feed(self, news: dict[str, Any]) -> None:
+        feed = self.feed
+        if feed is None or not feed.listened:
+            return
+        kind, session, data = news.get("event"), news.get("session"), news.get("data")
+        if not (isinstance(kind, str) and isinstance(session, str) and isinstance(data, dict)):
+            return
+        feed.deliver(kind, session, news.get("platform"), data)
+        run = data.get("run")
+        if kind == "run.started" and isinstance(run, dict) and isinstance(run.get("id"), str):
+            self._start(self._follow(feed, session, run["id"]))
+
+    async def _follow(self, feed: Feed, name: str, run_id: str) -> None:
+        """Follow a run another process started, from this process's copy (its events come at the moments
+        this clock tells, as any stream of it here would send them)."""
+        session = await self.open(name)
+        replica = self._replica(session)
+        for _ in range(FOLLOW_TRIES):
+            run = session.runs.get(run_id)
+            if run is not None:
+                feed.follow(name, run)
+                return
+            # Told of before it is written: the commit that writes it is read soon after.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(FOLLOW_WAIT):
+                    await replica.until_changed()
 
     def _start(self, step: Coroutine[Any, Any, None]) -> None:
         moving = asyncio.get_running_loop().create_task(step)
