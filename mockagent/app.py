@@ -78,7 +78,9 @@ def build_engine(settings: Settings, scenarios: ScenarioSet | None = None, share
     from mockagent.shared.board import SharedBoard  # only servers sharing Redis import redis
     from mockagent.shared.sessions import SharedSessions
 
-    sessions = SharedSessions(shared, make_session, lambda: engine.scenarios, settings.max_sessions)
+    sessions = SharedSessions(
+        shared, make_session, lambda: engine.scenarios, settings.max_sessions, settings.journal_size
+    )
     engine = Engine(loaded, sessions, fault_rules=settings.fault_rules, board=SharedBoard(shared, settings.chaos))
     sessions.feed, engine.feed.outlet = engine.feed, sessions.forward
     return engine
@@ -502,6 +504,9 @@ def _announce(app: web.Application, entry: Entry, session: Session) -> None:
     mirror = app.get(MIRROR)
     if mirror is not None:
         mirror.write(entry, session.clock, redactor_of(app))
+    sessions = app[ENGINE].sessions
+    if sessions.synced:  # the journal every process of the server reads
+        sessions.keep(session, entry.as_json(session.clock, redactor_of(app)))
 
 
 def _render(request: web.Request, error: ApiError) -> web.Response:

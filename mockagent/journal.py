@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
@@ -348,6 +348,46 @@ def _body(redactor: Redactor, body: bytes | None) -> Any:
         return redactor.redact_text(text)
 
 
+class Filtered(Protocol):
+    """What a query reads of an entry: this process's (`Entry`), or one kept in Redis for every process."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def platform(self) -> str | None: ...
+    @property
+    def agent(self) -> str | None: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def status(self) -> int | None: ...
+    @property
+    def run(self) -> str | None: ...
+    @property
+    def unmatched(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """An entry as every process of a server sharing Redis keeps it (mockagent.shared.journal): what a
+    `Query` reads of it, and the whole of it, as the admin API shows it."""
+
+    seq: float
+    id: int
+    session: str
+    platform: str | None
+    agent: str | None
+    method: str
+    path: str
+    status: int | None
+    run: str | None
+    unmatched: bool
+    size: int
+    json: dict[str, Any]
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
     """What `Journal.select` returns entries for: every field that is set must hold."""
@@ -361,7 +401,7 @@ class Query:
     run: str | None = None  # the entries that served this run
     since: int = 0  # entries after this id
 
-    def holds(self, entry: Entry) -> bool:
+    def holds(self, entry: Filtered) -> bool:
         if entry.id <= self.since:
             return False
         if self.platform is not None and entry.platform != self.platform:

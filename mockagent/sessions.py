@@ -18,12 +18,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from mockagent.clock import Clock, ManualClock
 from mockagent.faults import FaultState, MemoryTally, Tally
 from mockagent.holding import touch
-from mockagent.journal import Journal, counter
+from mockagent.journal import Journal, Kept, counter
 from mockagent.model import PlatformKey
 from mockagent.runs import Conversation, Run
 from mockagent.store import STORE_LIMIT, Bounded
@@ -273,6 +273,19 @@ class SessionStore(Protocol):
         """The request is over: what it changed is kept where every process sees it."""
         ...
 
+    def keep(self, session: Session, entry: dict[str, Any]) -> None:
+        """An answered journal entry (as the admin API shows it), where every process reads it."""
+        ...
+
+    async def kept(self, sessions: list[str] | None) -> list[Kept] | None:
+        """The entries every process keeps of `sessions` (None: all), oldest first; None where the sessions'
+        own journals are the journal (one process)."""
+        ...
+
+    async def forget_kept(self, sessions: list[str] | None) -> int:
+        """Forget what `kept` would give; how many entries."""
+        ...
+
 
 class MemorySessions:
     """Sessions in this process: at most `limit`, the least recently used idle one forgotten first."""
@@ -331,6 +344,15 @@ class MemorySessions:
 
     async def finish(self, session: Session) -> None:
         pass
+
+    def keep(self, session: Session, entry: dict[str, Any]) -> None:
+        pass  # one process: its sessions' journals are the journal
+
+    async def kept(self, sessions: list[str] | None) -> list[Kept] | None:
+        return None
+
+    async def forget_kept(self, sessions: list[str] | None) -> int:
+        return 0
 
     async def advance(self, session: Session, seconds: float) -> None:
         clock = session.clock

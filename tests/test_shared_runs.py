@@ -695,9 +695,53 @@ async def test_a_feed_tells_what_every_process_does(
         # The run, followed here from this process's copy of it: its words, then its end.
         assert happened == ["text"] * (len(happened) - 1) + ["completed"]
         assert len(happened) > 1
-        # Process 2's journal ids are its own: none can be taken for one of process 1's.
-        async with http.get(f"{one.base}/__mockagent/journal") as journal:
-            mine = {entry["id"] for entry in (await journal.json())["entries"]}
-        assert entries[0]["id"] not in mine
+        # The entry's id is process 2's own (ids are per process), and the journal every process reads has it.
         assert entries[0]["id"] > 10**12
+        kept = await journal_of(http, one.base, 1)
+        assert [entry["id"] for entry in kept] == [entries[0]["id"]]
         feed.close()
+
+
+async def journal_of(http: aiohttp.ClientSession, base: str, count: int, query: str = "") -> list[dict[str, Any]]:
+    """`base`'s journal once it holds `count` entries (each process writes its own in the background)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SAFETY
+    while True:
+        async with http.get(f"{base}/__mockagent/journal{query}") as response:
+            entries: list[dict[str, Any]] = (await response.json())["entries"]
+        if len(entries) >= count or loop.time() > deadline:
+            return entries
+        await asyncio.sleep(0.02)
+
+
+async def test_the_journal_is_one_for_every_process(
+    redis_server: RedisServer, name: str, http: aiohttp.ClientSession
+) -> None:
+    """Each process's answered requests are in one journal that any process lists, oldest first, filters,
+    gives one entry of, and clears — redacted as one process's journal is."""
+    async with replicas(redis_server, name, 2) as (one, two):
+        for n, base in enumerate((one.base, two.base, one.base)):
+            sent = call(http, "POST", f"{base}{BEE}/echo/invoke", BEEOS, {"message": f"m{n}"})
+            status, _ = await through(http, base, base, sent)
+            assert status == 200
+        # An agent nobody serves, in another session: answered at once (a 404 is journaled too).
+        headers = {**BEEOS, "X-Mockagent-Session": "other"}
+        assert (await call(http, "POST", f"{two.base}{BEE}/nobody/invoke", headers, {"message": "m3"}))[0] == 404
+        entries = await journal_of(http, one.base, 4)
+        assert [entry["request"]["body"]["message"] for entry in entries] == ["m0", "m1", "m2", "m3"]
+        assert {entry["session"] for entry in entries} == {"default", "other"}
+        assert all("<<secret:" in entry["request"]["headers"]["Authorization"] for entry in entries)
+        # Filtered, one session, paged, one entry: through the other process.
+        mine = await journal_of(http, two.base, 3, "?session=default")
+        assert [entry["request"]["body"]["message"] for entry in mine] == ["m0", "m1", "m2"]
+        async with http.get(f"{two.base}/__mockagent/journal", params={"limit": "2"}) as page:
+            first = await page.json()
+        assert [entry["request"]["body"]["message"] for entry in first["entries"]] == ["m0", "m1"]
+        async with http.get(f"{two.base}/__mockagent/journal", params={"since": str(first["next"])}) as page:
+            assert [entry["request"]["body"]["message"] for entry in (await page.json())["entries"]] == ["m2", "m3"]
+        async with http.get(f"{two.base}/__mockagent/journal/{entries[0]['id']}") as one_entry:
+            assert (await one_entry.json())["request"]["body"]["message"] == "m0"
+        async with http.delete(f"{two.base}/__mockagent/journal") as cleared:
+            assert (await cleared.json())["cleared"] == 4
+        async with http.get(f"{one.base}/__mockagent/journal") as after:
+            assert (await after.json())["entries"] == []

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from typing import Any
 
 from aiohttp import web
 
-from mockagent.admin.sessions import sessions_of
+from mockagent.admin.sessions import named_session, sessions_of
 from mockagent.appkeys import ENGINE, redactor_of
 from mockagent.encoding import json_response
 from mockagent.errors import ApiError, ErrorKind
-from mockagent.journal import Entry, Query, in_order
+from mockagent.journal import Entry, Kept, Query, in_order
 from mockagent.sessions import Session
 
 #: CHOSEN: entries one page holds unless `limit` says otherwise, and the most it may say; a page also stops
@@ -27,6 +29,9 @@ async def on_get_journal(request: web.Request) -> web.Response:
     sessions = await sessions_of(request)
     query = query_of(request)
     limit = _int(request, "limit", PAGE, 1, MAX_PAGE)
+    kept = await request.app[ENGINE].sessions.kept(await _names(request))
+    if kept is not None:
+        return json_response(_kept_page(kept, query, limit))
     selected = in_order(s.journal.select(query) for s in sessions)
     page: list[tuple[Session, Entry]] = []
     more = False
@@ -52,6 +57,9 @@ async def on_get_entry(request: web.Request) -> web.Response:
         entry_id = int(request.match_info["id"])
     except ValueError:
         raise ApiError.invalid(("path", "id"), "an entry id is an integer") from None
+    for kept in await request.app[ENGINE].sessions.kept(None) or ():
+        if kept.id == entry_id:
+            return json_response(kept.json)
     for session in request.app[ENGINE].sessions.sessions():
         entry = session.journal.get(entry_id)
         if entry is not None:
@@ -62,7 +70,32 @@ async def on_get_entry(request: web.Request) -> web.Response:
 async def on_clear_journal(request: web.Request) -> web.Response:
     """Forget the entries of every session (or of ``?session=``); answers how many were forgotten."""
     cleared = sum(session.journal.clear() for session in await sessions_of(request))
+    cleared = await request.app[ENGINE].sessions.forget_kept(await _names(request)) or cleared
     return json_response({"cleared": cleared})
+
+
+async def _names(request: web.Request) -> list[str] | None:
+    """The session a journal request names (as `sessions_of` reads it), or None: every session."""
+    named = await named_session(request)
+    return [named.name] if named is not None else None
+
+
+def _kept_page(kept: list[Kept], query: Query, limit: int) -> dict[str, Any]:
+    """A page of the journal every process keeps (in the order they answered). `since` is an entry's id: the
+    page starts after that entry (after none, if it is no longer kept)."""
+    selected = [entry for entry in kept if replace(query, since=0).holds(entry)]
+    if query.since:
+        after = next((i for i, entry in enumerate(selected) if entry.id == query.since), None)
+        selected = selected[after + 1 :] if after is not None else selected
+    page: list[Kept] = []
+    size = 0
+    for entry in selected:
+        if len(page) == limit or (page and size + entry.size > PAGE_BYTES):
+            break
+        page.append(entry)
+        size += entry.size
+    more = len(page) < len(selected)
+    return {"entries": [entry.json for entry in page], "next": page[-1].id if more else None}
 
 
 def query_of(request: web.Request) -> Query:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,9 +21,11 @@ from mockagent.clock import MAX_CLOCK, ManualClock
 from mockagent.errors import ApiError
 from mockagent.feed import Feed
 from mockagent.holding import HELD, let_go
+from mockagent.journal import JOURNAL_SIZE, Kept
 from mockagent.scenarios.model import ScenarioSet
 from mockagent.sessions import MAX_SESSIONS, MemorySessions, Session
 from mockagent.shared import KEY_TTL, Shared
+from mockagent.shared.journal import SharedJournal
 from mockagent.shared.replicas import Replica
 
 # KEYS: the session's clock; ARGV: seconds, the most it may reach, the TTL, the news to publish (with
@@ -55,6 +57,7 @@ class SharedSessions(MemorySessions):
         make: Callable[[str], Session],
         scenarios: Callable[[], ScenarioSet],
         limit: int = MAX_SESSIONS,
+        journal_size: int = JOURNAL_SIZE,
     ) -> None:
         self._shared = shared
         self._scenarios = scenarios
@@ -62,30 +65,44 @@ class SharedSessions(MemorySessions):
         self._moving: set[asyncio.Task[None]] = set()  # advances and changes heard from other processes
         self._replicas: dict[str, Replica] = {}
         self.feed: Feed | None = None  # the engine's, whose events go to the other processes and back
-        self._outbox: asyncio.Queue[str] | None = None  # made in the loop, on the first event forwarded
+        self._outbox: asyncio.Queue[Callable[[], Awaitable[object]]] | None = None  # made on the first send
+        self.journal = SharedJournal(shared, journal_size)
         super().__init__(make, limit)
 
     def forward(self, kind: str, session: str, platform: str | None, data: dict[str, Any]) -> None:
         """The feed's outlet: an event of this process's, to the other processes' listeners — sent in the
         background, in order, by one sender (the request that made it does not wait for Redis to take it)."""
+        news = self._shared.news("feed", event=kind, session=session, platform=platform, data=data)
+        self._send_soon(lambda: self._shared.client.publish(self._shared.channel, news))
+
+    def keep(self, session: Session, entry: dict[str, Any]) -> None:
+        """An answered entry (as the admin API shows it), into the journal every process reads — written
+        in the background, in order with the feed's events."""
+        self._send_soon(lambda: self.journal.add(session.name, entry))
+
+    async def kept(self, sessions: list[str] | None) -> list[Kept] | None:
+        return await self.journal.entries(sessions)
+
+    async def forget_kept(self, sessions: list[str] | None) -> int:
+        return await self.journal.clear(sessions)
+
+    def _send_soon(self, send: Callable[[], Awaitable[object]]) -> None:
         if self._outbox is None:
             self._outbox = asyncio.Queue(OUTBOX)
             self._start(self._send())
         try:
-            self._outbox.put_nowait(
-                self._shared.news("feed", event=kind, session=session, platform=platform, data=data)
-            )
+            self._outbox.put_nowait(send)
         except asyncio.QueueFull:
-            log.warning("the feed's events for the other processes fall behind: one is dropped")
+            log.warning("what this process sends the others falls behind: an event or an entry is dropped")
 
     async def _send(self) -> None:
         outbox = self._outbox
         assert outbox is not None
         while True:
-            news = await outbox.get()
+            send = await outbox.get()
             with contextlib.suppress(ApiError):  # Redis away: the others miss it, as a listener that reconnects
                 async with self._shared.lost():
-                    await self._shared.client.publish(self._shared.channel, news)
+                    await send()
 
     def _replica(self, session: Session) -> Replica:
         replica = self._replicas.get(session.name)
