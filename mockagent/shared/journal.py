@@ -43,14 +43,9 @@ class SharedJournal:
     async def entries(self, sessions: Iterable[str] | None) -> list[Kept]:
         """The entries of `sessions` (None: every session), oldest first."""
         client = self._shared.client
+        found: list[Kept] = []
         async with self._shared.lost():
-            if sessions is None:
-                pattern = self._shared.session_key("*", "journal")
-                keys = [key async for key in client.scan_iter(match=pattern, count=1000)]
-            else:
-                keys = [self._key(name) for name in sessions]
-            found: list[Kept] = []
-            for key in keys:
+            for key in await self._keys(sessions):
                 scored = cast("list[tuple[str, float]]", await client.zrange(key, 0, -1, withscores=True))
                 found.extend(_kept(text, seq) for text, seq in scored)
         found.sort(key=lambda kept: kept.seq)
@@ -58,17 +53,18 @@ class SharedJournal:
 
     async def clear(self, sessions: Iterable[str] | None) -> int:
         client = self._shared.client
+        cleared = 0
         async with self._shared.lost():
-            if sessions is None:
-                pattern = self._shared.session_key("*", "journal")
-                keys = [key async for key in client.scan_iter(match=pattern, count=1000)]
-            else:
-                keys = [self._key(name) for name in sessions]
-            cleared = 0
-            for key in keys:
+            for key in await self._keys(sessions):
                 cleared += int(await client.zcard(key))
                 await client.delete(key)
         return cleared
+
+    async def _keys(self, sessions: Iterable[str] | None) -> list[str]:
+        if sessions is not None:
+            return [self._key(name) for name in sessions]
+        pattern = self._shared.session_key("*", "journal")
+        return [key async for key in self._shared.client.scan_iter(match=pattern, count=1000)]
 
 
 def _text(entry: dict[str, Any]) -> str:
