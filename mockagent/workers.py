@@ -5,6 +5,7 @@ starts them, passes a stop on, and stops them all when one of them fails."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -44,15 +45,12 @@ def supervise(argv: Sequence[str], workers: int, port: int) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    code = 0
     try:
-        while not stopping:
-            ended = [child for child in children if child.poll() is not None]
-            if ended:
-                code = ended[0].returncode
-                stop()
-                break
-            time.sleep(0.2)  # a supervisor of a few processes: polling them costs nothing worth an event loop
+        # Woken by the kernel when a worker ends (a stop's signal ends them all), not by polling; WNOWAIT
+        # leaves it to Popen to reap, so that it knows the code.
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
+        code = next(child.returncode for child in children if child.poll() is not None)
+        stop()
     finally:
         deadline = time.monotonic() + STOP_GRACE
         for child in children:
