@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from mockagent.admin import ADMIN_PREFIX, admin_routes, guarded, session_named, session_of
+from mockagent.admin import ADMIN_PREFIX, admin_routes, default_session, guarded, session_named, session_of
 from mockagent.appkeys import (
     CONTEXT,
     ENGINE,
@@ -205,12 +205,7 @@ def _admitted_route(
         # One frame per request, kept flat: it is paid on every call.
         engine = request.app[ENGINE]
         name = request.headers.get(SESSION_HEADER)
-        if name is not None:
-            session = await session_named(request, name)
-        else:
-            session = engine.sessions.default
-            if engine.sessions.synced:  # another process may have moved it on
-                await engine.sessions.sync(session)
+        session = await default_session(request) if name is None else await session_named(request, name)
         ctx = RequestContext(key, endpoint, request.method, request.path, session, request.headers, request.query)
         ctx.params = request.match_info
         _enter(request, ctx, platform_name, endpoint)
@@ -383,12 +378,7 @@ async def _stubbed(request: web.Request) -> web.StreamResponse | None:
     if not candidates:
         return None
     name = request.headers.get(SESSION_HEADER)
-    if name is not None:
-        session = await session_named(request, name)
-    else:
-        session = engine.sessions.default
-        if engine.sessions.synced:
-            await engine.sessions.sync(session)
+    session = await default_session(request) if name is None else await session_named(request, name)
     key = platform.key if platform is not None else None
     ctx = RequestContext(key, "stub", request.method, request.path, session, request.headers, request.query)
     _enter(request, ctx, key.value if key is not None else None, "stub")

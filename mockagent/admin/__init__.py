@@ -26,7 +26,7 @@ from mockagent.admin import (
     verification,
 )
 from mockagent.admin.access import ADMIN_PREFIX, MIN_TOKEN_LENGTH, Handler, exposure, guarded, is_loopback
-from mockagent.admin.sessions import session_named, session_of
+from mockagent.admin.sessions import default_session, session_named, session_of
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,7 @@ __all__ = [
     "MIN_TOKEN_LENGTH",
     "AdminRoute",
     "admin_routes",
+    "default_session",
     "exposure",
     "guarded",
     "is_loopback",

@@ -18,10 +18,13 @@ from mockagent.sessions import SESSION_HEADER, SESSION_NAME, Session
 async def session_of(request: web.Request) -> Session:
     """The session an admin request is about: ``X-Mockagent-Session``, else ``?session=``, else the default."""
     named = await named_session(request)
-    if named is not None:
-        return named
+    return named if named is not None else await default_session(request)
+
+
+async def default_session(request: web.Request) -> Session:
+    """The session of a request that names none, up to date with the other processes that share it."""
     sessions = request.app[ENGINE].sessions
-    if sessions.synced:
+    if sessions.synced:  # another process may have moved it on
         await sessions.sync(sessions.default)
     return sessions.default
 

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable
 from typing import Any, cast
 
+from mockagent.encoding import dumps
 from mockagent.journal import Kept
 from mockagent.shared import KEY_TTL, Shared
 
@@ -38,7 +39,7 @@ class SharedJournal:
 
     async def add(self, session: str, entry: dict[str, Any]) -> None:
         if self._size:
-            await self._add(keys=[self._key(session), self._sequence], args=[_text(entry), self._size, KEY_TTL])
+            await self._add(keys=[self._key(session), self._sequence], args=[dumps(entry), self._size, KEY_TTL])
 
     async def entries(self, sessions: Iterable[str] | None) -> list[Kept]:
         """The entries of `sessions` (None: every session), oldest first."""
@@ -65,12 +66,6 @@ class SharedJournal:
             return [self._key(name) for name in sessions]
         pattern = self._shared.session_key("*", "journal")
         return [key async for key in self._shared.client.scan_iter(match=pattern, count=1000)]
-
-
-def _text(entry: dict[str, Any]) -> str:
-    from mockagent.encoding import dumps
-
-    return dumps(entry)
 
 
 def _kept(text: str, seq: float) -> Kept:
