@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from vcr import serialize as vcr_serialize
 from vcr.request import Request
 from vcr.serializers import yamlserializer
@@ -27,6 +29,7 @@ from mockagent.replay.redaction import (
     RedactionConfig,
     RedactionConfigError,
     Redactor,
+    any_shape,
     is_key_like,
     load_config,
     looks_random,
@@ -895,3 +898,63 @@ def test_the_rule_table_starts_with_literals() -> None:
     """The audit's speed rests on it: a rule starting with a class or a lookbehind is tried at every position."""
     for rule in BUILTIN_RULES:
         assert rule.regex.pattern[0].isalnum() or rule.regex.pattern.startswith(("-----", "://")), rule.name
+
+
+# ── one scan for every shape ──────────────────────────────────────────────────────────────────────
+
+# Pieces that start, end or break each built-in shape, and a whole secret of each: joined at random, they make
+# texts on both sides of every rule's edge.
+_PIECES = (
+    "sk-ant-",
+    "sk-",
+    "tvly-",
+    "oag_",
+    "aos_ws_",
+    "aos_agent_",
+    "eyJ",
+    ".",
+    "ghp_",
+    "github_pat_",
+    "AKIA",
+    "AIza",
+    "xoxb-",
+    "sk_live_",
+    "rk_test_",
+    "-----BEGIN RSA PRIVATE KEY-----",
+    "-----END RSA PRIVATE KEY-----",
+    "Bearer ",
+    "bearer\t",
+    "https://",
+    "user:",
+    "@",
+    "abcdefghij",
+    "0123456789",
+    "ABCDEFGHIJKLMNOP",
+    "_-",
+    " ",
+    "\n",
+    "task-",
+    '"',
+    "=",
+)
+
+
+_WHOLE = (*(secret for _, secret in SHAPES), PEM, "https://user:pw@host", "Bearer tok12345678")
+
+
+@given(st.lists(st.sampled_from(_PIECES + _WHOLE), max_size=12))
+@settings(max_examples=400, deadline=None)
+def test_one_scan_finds_a_text_wherever_a_shape_would(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    joined = any_shape(BUILTIN_RULES)
+    assert joined is not None
+    assert (joined.search(text) is not None) == any(rule.regex.search(text) for rule in BUILTIN_RULES)
+
+
+def test_shapes_that_cannot_be_joined_are_each_scanned() -> None:
+    """A user's pattern with a backreference would mean something else joined with the others: the
+    redactor scans each rule alone, and still finds it."""
+    assert any_shape((*BUILTIN_RULES, *Redactor(patterns={"twice": r"(zz[0-9]{4})-\1"}).rules[-1:])) is None
+    redactor = Redactor(patterns={"twice": r"(zz[0-9]{4})-\1"})
+    assert "zz1234-zz1234" not in redactor.redact_text("code zz1234-zz1234 here")
+    assert redactor.redact_text("code zz1234-zz9999 here") == "code zz1234-zz9999 here"

@@ -64,7 +64,7 @@ class Rule:
     #: Must not start inside a longer token: ``task-…`` holds ``sk-…``.
     boundary: bool = False
 
-    @property
+    @functools.cached_property
     def group(self) -> int | str:
         """The part of a match that is the secret: the group named ``secret`` if there is one."""
         return "secret" if "secret" in self.regex.groupindex else 0
@@ -564,6 +564,27 @@ def _lines(text: str) -> Iterator[tuple[int, int]]:
         start = end + 1
 
 
+_NAMED_GROUP = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
+
+
+def any_shape(rules: Sequence[Rule]) -> re.Pattern[str] | None:
+    """One regex that matches a text wherever any of `rules` does (and maybe elsewhere), or None where they
+    cannot be joined without changing one's meaning: a backreference, flags of its own, a group's name
+    written where it is no group."""
+    parts: list[str] = []
+    for rule in rules:
+        pattern = rule.regex.pattern
+        backreference = re.search(r"\\[1-9]|\(\?P=", pattern)
+        named = len(_NAMED_GROUP.findall(pattern))
+        if rule.regex.flags != re.UNICODE or backreference or named != len(rule.regex.groupindex):
+            return None
+        parts.append(f"(?:{_NAMED_GROUP.sub('(?:', pattern)})")
+    try:
+        return re.compile("|".join(parts))
+    except re.error:
+        return None
+
+
 class Redactor:
     """The defaults plus a user's headers, fields and patterns. Build one per recording and reuse it."""
 
@@ -579,6 +600,7 @@ class Redactor:
             raise ValueError("two patterns have the same name")
         self.rules: tuple[Rule, ...] = BUILTIN_RULES + user_rules
         self._classifying = tuple(rule for rule in self.rules if rule.classifies)
+        self._any_shape = any_shape(self.rules)
         self.header_names = frozenset(normalize(h) for h in (*DEFAULT_HEADERS, *headers))
         names, paths = set(self.header_names), set()
         for entry in (*DEFAULT_FIELDS, *fields):
@@ -900,13 +922,15 @@ class Redactor:
     def _pattern_edits(self, text: str, blocked: Sequence[Edit]) -> list[Edit]:
         """Edits for the shapes and for ``name=value`` parameters, outside `blocked` spans and placeholders."""
         candidates: list[tuple[int, int, int, str]] = []  # (start, end, rule order, replacement)
-        for order, rule in enumerate(self.rules):
-            group = rule.group
-            for match in rule.regex.finditer(text):
-                start, end = match.span(group)
-                if start == end or (rule.boundary and not starts_token(text, match.start())):
-                    continue
-                candidates.append((start, end, order, self.placeholder(_unescaped(text[start:end]))))
+        # Most texts hold no secret of any shape: one scan tells, where a scan a rule would cost each.
+        if self._any_shape is None or self._any_shape.search(text) is not None:
+            for order, rule in enumerate(self.rules):
+                group = rule.group
+                for match in rule.regex.finditer(text):
+                    start, end = match.span(group)
+                    if start == end or (rule.boundary and not starts_token(text, match.start())):
+                        continue
+                    candidates.append((start, end, order, self.placeholder(_unescaped(text[start:end]))))
         # Fields by name where no walk over JSON reached: JSON that does not parse (a pretty-printed SSE frame
         # over several data: lines) and JSON inside a JSON string (tool-call arguments); and a line of text
         # that reads as a secret header (a request dumped into a reply: "Authorization: Basic …").

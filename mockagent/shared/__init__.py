@@ -17,7 +17,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +72,7 @@ class Shared:
         self.channel = self.key("news")
         self._renewal: asyncio.Task[None] | None = None
         self._listening: asyncio.Task[None] | None = None
+        self._soon: set[asyncio.Task[object]] = set()
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -106,6 +107,21 @@ class Shared:
             if batch:
                 deleted += await self.client.unlink(*batch)
         return deleted > 0
+
+    def soon(self, call: Coroutine[Any, Any, object]) -> None:
+        """Make `call` in the background, whatever becomes of the request that asked (Redis away: it is
+        not made, as if made before Redis lost it)."""
+
+        async def made() -> object:
+            from redis.exceptions import RedisError
+
+            with contextlib.suppress(RedisError):
+                return await call
+            return None
+
+        task = asyncio.get_running_loop().create_task(made())
+        self._soon.add(task)
+        task.add_done_callback(self._soon.discard)
 
     def news(self, kind: str, **fields: object) -> str:
         """A message for the server's channel: published by a Lua script with the change it tells of, or

@@ -7,11 +7,19 @@ changed since, with their snapshots; a gap in the numbers (the log is trimmed to
 CHOSEN) or a first contact reads every key of the session instead. A commit writes the snapshots that differ
 from what was last read or written (compared by digest), appends its entry, tells the other processes and
 lets go of the lock, in one script: nothing is half-written.
+
+A process's requests for one session take their turns here first, so that only one of them at a time asks
+Redis for the lock. While more of them wait, a commit passes the lock on to the next instead of letting it go:
+no other process can have written meanwhile, so the next request neither takes the lock nor catches up — one
+script a request under load instead of three. Another process that wants the lock says so; once the lock has
+been kept `SHARE_AFTER`, it is let go for that process (which is woken by the news, not by polling), and
+this process's requests wait until that one has had it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import importlib
 import logging
@@ -35,16 +43,30 @@ log = logging.getLogger("mockagent.shared")
 #: while holding one blocks the session no longer than this), and how long a request waits for it.
 LOCK_TTL = 30.0
 LOCK_WAIT = 10.0
+#: CHOSEN: how long a process may pass a session's lock from one of its requests to the next while another
+#: process waits for it (fair enough for a waiter; long enough that a switch, a catch-up, is not paid per
+#: request), and how long a process's wish for it lasts unless renewed (one that died wants it no longer).
+SHARE_AFTER = 0.010
+WANTED_TTL = 0.200
 _MERGE_DEPTH = 8  # records → a map of them → a record → its fields: far deeper than any record nests
 #: CHOSEN: the change log's length; a replica further behind reads the whole session again.
 LOG_KEPT = 10_000
 
-# KEYS: the log, the lock. ARGV: the last entry applied ("" for none: read everything), its number, the lock
-# token ("" to take no lock), the lock's TTL in ms, this process. Returns {0} when the lock is taken by another
-# request; else {1, "full", last id} (read every key), {1, "none"}, or {1, "some", last id, last n, key,
-# value, …}: the keys other processes wrote (this one's objects are as new as what it wrote, or newer).
+# KEYS: the log, the lock, who wants it. ARGV: the last entry applied ("" for none: read everything), its
+# number, the lock token ("" to take no lock), the lock's TTL in ms, this process, how long a wish lasts in ms.
+# Returns {0} when the lock is another request's, or free but wanted by another process (this one then wants
+# it, unless one already does); else {1, "full", last id} (read every key), {1, "none"}, or {1, "some",
+# last id, last n, key, value, …}: the keys other processes wrote (this one's objects are as new as what it
+# wrote, or newer).
 _CATCH_UP = """
-if ARGV[3] ~= '' and not redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then return {0} end
+if ARGV[3] ~= '' then
+  local wanted = redis.call('GET', KEYS[3])
+  if (wanted and wanted ~= ARGV[5]) or not redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then
+    if not wanted or wanted == ARGV[5] then redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[6]) end
+    return {0}
+  end
+  if wanted then redis.call('DEL', KEYS[3]) end
+end
 local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 if ARGV[1] == '' then
   if #newest == 0 then return {1, 'full', '0-0', '0'} end
@@ -71,20 +93,28 @@ end
 return result
 """
 
-# KEYS: the log, its counter, the lock, the runs' and the conversations' keys in the order they were made.
-# ARGV: the lock token, the channel, the session, this process, the TTL, the most runs (and conversations)
-# kept, then key, value … ("" deletes). Returns {-1} when the lock is no longer this request's, {0} when there
-# was nothing to write, else {n, entry id}. Past the most, the oldest runs and conversations are deleted, as
-# the in-memory store forgets them.
+# KEYS: the log, its counter, the lock, the runs' and the conversations' keys in the order they were made, who
+# wants the lock. ARGV: the lock token, the channel, the session, this process, the TTL, the most runs (and
+# conversations) kept, whether to keep the lock ("" no, "yes", "unless wanted"), its TTL in ms, the news that
+# it is free, then key, value … ("" deletes). Returns {-1} when the lock is no longer this request's, else
+# {n, entry id, 1 if the lock is kept} (n 0: there was nothing to write). Past the most, the oldest runs and
+# conversations are deleted, as the in-memory store forgets them. A process that wants the lock let go is told.
 _COMMIT = """
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {-1} end
-if #ARGV < 8 then
+local keep = ARGV[7] == 'yes' or (ARGV[7] == 'unless wanted' and redis.call('EXISTS', KEYS[6]) == 0)
+local function let_go()
+  if keep then
+    redis.call('PEXPIRE', KEYS[3], ARGV[8])
+    return 1
+  end
   redis.call('DEL', KEYS[3])
-  return {0}
+  if redis.call('EXISTS', KEYS[6]) == 1 then redis.call('PUBLISH', ARGV[2], ARGV[9]) end
+  return 0
 end
+if #ARGV < 11 then return {0, '', let_go()} end
 local n = redis.call('INCR', KEYS[2])
 local names = {}
-for i = 7, #ARGV, 2 do
+for i = 10, #ARGV, 2 do
   local key = ARGV[i]
   if ARGV[i + 1] == '' then
     redis.call('DEL', key)
@@ -108,8 +138,7 @@ for k = 1, 5 do
   if k ~= 3 then redis.call('EXPIRE', KEYS[k], ARGV[5]) end
 end
 redis.call('PUBLISH', ARGV[2], cjson.encode({kind = 'changed', session = ARGV[3], from = ARGV[4], n = n}))
-redis.call('DEL', KEYS[3])
-return {n, id}
+return {n, id, let_go()}
 """
 
 
@@ -130,18 +159,30 @@ class Replica:
         self._release = self._raw.register_script(_RELEASE)
         self._log = shared.session_key(session.name, "log")
         self._lock = shared.session_key(session.name, "lock")
+        self._wanted = shared.session_key(session.name, "lock", "wanted")
         self._counter = shared.session_key(session.name, "log", "n")
         self._made = [shared.session_key(session.name, "made", kind) for kind in ("runs", "conversations")]
         self._last: tuple[str, int] | None = None  # the last log entry applied: (id, number)
         self._digests: dict[str, bytes] = {}  # each key as last read or written
         self._reading = asyncio.Lock()  # one catch-up at a time
         self._applied = asyncio.Event()  # set (and made anew) each time other processes' changes are read
+        self._turn = asyncio.Lock()  # this process's requests, one at a time at the lock
+        self._queued = 0  # requests waiting for their turn
+        self._holding: str | None = None  # the lock's token while this process holds it
+        self._since = 0.0  # since when (monotonic) this process holds it
+        self._freed = asyncio.Event()  # another process let go of the lock, or wrote
+
+    def heard(self) -> None:
+        """Another process wrote, or let go of the lock: a request waiting for it tries again now."""
+        self._freed.set()
 
     # ── reading what the others wrote ────────────────────────────────────────────────────────────
 
     async def catch_up(self, *, quietly: bool = False) -> None:
         """Apply what other processes committed since the last time (`quietly`: heard as news, where a
         failure is only logged — the next request catches up again)."""
+        if self._holding is not None:
+            return  # no other process can have written while this one holds the lock
         try:
             await self._read("")
         except ApiError:
@@ -155,25 +196,56 @@ class Replica:
 
     async def acquire(self) -> str:
         """Take the session's lock (waiting for another request's, up to `LOCK_WAIT`), up to date; the
-        request's token for it (each request its own: a lapsed lock is never let go by another's commit)."""
-        token = uuid.uuid4().hex
+        token to `commit` with. Each holding of the lock by this process has its own: a lapsed lock is never
+        let go by another's commit."""
         deadline = time.monotonic() + LOCK_WAIT
+        self._queued += 1
+        try:
+            async with asyncio.timeout(LOCK_WAIT):
+                await self._turn.acquire()
+        except TimeoutError:
+            raise self._busy() from None
+        finally:
+            self._queued -= 1
+        try:
+            if self._holding is None:
+                self._holding = await self._take(deadline)
+                self._since = time.monotonic()
+        except BaseException:
+            self._turn.release()
+            raise
+        return self._holding
+
+    async def _take(self, deadline: float) -> str:
+        token = uuid.uuid4().hex
         pause = 0.001
-        while not await self._read(token):
-            if time.monotonic() > deadline:
-                raise ApiError(
-                    ErrorKind.UNAVAILABLE, f"the session {self.session.name!r} stayed busy in another process"
-                )
-            await asyncio.sleep(pause)  # a lock held for a decision's few milliseconds
-            pause = min(pause * 2, 0.02)
-        return token
+        try:
+            while True:
+                self._freed.clear()
+                if await self._read(token):
+                    return token
+                if time.monotonic() > deadline:
+                    raise self._busy()
+                # Woken by the news of a commit or a let-go; the pause is for a holder that died.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(pause):
+                        await self._freed.wait()
+                pause = min(pause * 2, 0.02)
+        except asyncio.CancelledError:
+            # The script may have taken the lock as the request was given up on: let it go (only if so).
+            self.shared.soon(self._release(keys=[self._lock], args=[token]))
+            raise
+
+    def _busy(self) -> ApiError:
+        return ApiError(ErrorKind.UNAVAILABLE, f"the session {self.session.name!r} stayed busy in another process")
 
     async def _read(self, token: str) -> bool:
         async with self._reading:
             last_id, last_n = self._last if self._last is not None else ("", 0)
             async with self.shared.lost():
                 args: list[str | int] = [last_id, last_n, token, int(LOCK_TTL * 1000), self.shared.process]
-                answer = await self._catch_up(keys=[self._log, self._lock], args=args)
+                args.append(int(WANTED_TTL * 1000))
+                answer = await self._catch_up(keys=[self._log, self._lock, self._wanted], args=args)
             if not answer[0]:
                 return False
             what = answer[1]
@@ -219,9 +291,11 @@ class Replica:
                 log.warning("session %s: %s cannot be placed here: %s", session.name, ":".join(parts), err)
         # A run a conversation names that could not be read here (expired, or of another scenario set) is left
         # out of it, rather than left an empty shell that a later read would fail on.
-        for conversation in session.conversations.values():
-            if any(not hasattr(run, "id") for run in conversation.runs):
-                conversation.runs = [run for run in conversation.runs if hasattr(run, "id")]
+        for _, value in loaded:
+            if isinstance(value, Conversation):
+                conversation = session.conversations.get((value.platform, value.id))
+                if conversation is not None and any(not hasattr(run, "id") for run in conversation.runs):
+                    conversation.runs = [run for run in conversation.runs if hasattr(run, "id")]
 
     def _place(self, parts: list[str], value: Any, shells: Shells) -> None:
         session = self.session
@@ -265,14 +339,32 @@ class Replica:
         await asyncio.shield(self.commit(token))
 
     async def commit(self, token: str) -> None:
-        """Write what the request changed and let go of the lock it took with `token`."""
+        """Write what the request changed and let go of the lock it took with `token` — or pass it on to
+        this process's next request for the session."""
+        try:
+            kept = await self._write(token)
+        except BaseException:
+            kept = False
+            raise
+        finally:
+            if not kept:
+                self._holding = None
+            self._turn.release()
+
+    async def _write(self, token: str) -> bool:
         writes = self._changed()
         session = self.session
+        keep = ""
+        if self._queued:
+            keep = "yes" if time.monotonic() - self._since < SHARE_AFTER else "unless wanted"
+        free = self.shared.news("free", session=session.name)
         args: list[Any] = [token, self.shared.channel, session.name, self.shared.process, KEY_TTL, session.store_limit]
+        args += [keep, int(LOCK_TTL * 1000), free]
         for key, data in writes:
             args += [key, data]
+        keys = [self._log, self._counter, self._lock, *self._made, self._wanted]
         async with self.shared.lost():
-            answer = await self._commit(keys=[self._log, self._counter, self._lock, *self._made], args=args)
+            answer = await self._commit(keys=keys, args=args)
         # What the request reaches from now on is written at its end (`settle`); what it reached so far is.
         TOUCHED.set({})
         if answer[0] == -1:
@@ -286,6 +378,7 @@ class Replica:
                 self._digests.pop(key, None)
         if answer[0] and self._last is not None and self._last[1] == int(answer[0]) - 1:
             self._last = (answer[1].decode(), int(answer[0]))  # our own entry: nothing to read back
+        return bool(answer[2])
 
     def _changed(self) -> list[tuple[str, bytes]]:
         """The snapshots that differ from those last read or written: of what the request touched, and the

@@ -192,7 +192,11 @@ class SharedSessions(MemorySessions):
             if isinstance(at, int | float):
                 self._start(session.clock.advance_to(float(at)))
         elif kind == "changed":
-            self._start(self._replica(session).catch_up(quietly=True))
+            replica = self._replica(session)
+            replica.heard()
+            self._start(replica.catch_up(quietly=True))
+        elif kind == "free":
+            self._replica(session).heard()
         elif kind == "reset":
             self._forget(session.name)
 

@@ -9,6 +9,7 @@ callable, and Redis is a store that other programs may write to.
 
 from __future__ import annotations
 
+import copyreg
 import dataclasses
 import enum
 import io
@@ -132,8 +133,19 @@ def load(data: bytes, shells: Shells, scenarios: Callable[[], ScenarioSet]) -> A
         raise SnapshotError(str(err)) from None
 
 
+# By exact type, looked up by the pickler itself: a hook called for every object would cost a call each.
+_REDUCERS: dict[type, Callable[[Any], Any]] = {
+    **copyreg.dispatch_table,
+    # Pickling a count is deprecated: it is rebuilt from where it stands.
+    itertools.count: lambda count: (itertools.count, (int(repr(count)[len("count(") : -1]),)),
+    # A read-only view (no groups, no parameters): read back a copy.
+    MappingProxyType: lambda view: (dict, (dict(view),)),
+}
+
+
 class _Pickler(pickle.Pickler):
     def __init__(self, file: io.BytesIO, root: object, session: Session) -> None:
+        self.dispatch_table = _REDUCERS  # read as the pickler is made
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self._root = root
         self._session = session
@@ -155,14 +167,6 @@ class _Pickler(pickle.Pickler):
             case Reply():
                 return ("reply", obj.key)
         return (name,)
-
-    def reducer_override(self, obj: Any) -> Any:
-        if isinstance(obj, itertools.count):
-            # Pickling a count is deprecated: it is rebuilt from where it stands.
-            return itertools.count, (int(repr(obj)[len("count(") : -1]),)
-        if isinstance(obj, MappingProxyType):  # a read-only view (no groups, no parameters): read back a copy
-            return dict, (dict(obj),)
-        return NotImplemented
 
 
 class _Unpickler(pickle.Unpickler):
