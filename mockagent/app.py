@@ -495,8 +495,8 @@ def _announce(app: web.Application, entry: Entry, session: Session) -> None:
     if mirror is not None:
         mirror.write(entry, session.clock, redactor_of(app))
     sessions = app[ENGINE].sessions
-    if sessions.synced:  # the journal every process of the server reads
-        sessions.keep(session, entry.as_json(session.clock, redactor_of(app)))
+    if sessions.synced:  # the journal every process of the server reads (and verifies from)
+        sessions.keep(session, entry.as_kept(session.clock, redactor_of(app), app[SETTINGS].name))
 
 
 def _render(request: web.Request, error: ApiError) -> web.Response:

@@ -32,8 +32,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from mockagent.clock import Clock
+from mockagent.digests import digest
 from mockagent.encoding import dumps, loads
 
 if TYPE_CHECKING:
@@ -89,6 +91,7 @@ class Entry:
     # Made on every request: slots, and only references until read.
     __slots__ = (
         "agent",
+        "client",
         "conversation",
         "decided",
         "ended",
@@ -102,6 +105,7 @@ class Entry:
         "id",
         "item",
         "journal",
+        "kept",
         "method",
         "mirrored",
         "path",
@@ -176,6 +180,10 @@ class Entry:
         self.size = _OVERHEAD
         self.journal: Journal | None = None  # the journal counting its bytes (None once dropped)
         self.mirrored = False  # the `--journal FILE` mirror will write it whole, dropped or not
+        # Rebuilt from the JSON kept in Redis (`from_json`): its headers are redacted, so its client is told by
+        # `client`, the digest of its credential kept in the credential's place.
+        self.kept = False
+        self.client: str | None = None
 
     @property
     def unmatched(self) -> bool:
@@ -309,6 +317,61 @@ class Entry:
             },
         }
 
+    def as_kept(self, clock: Clock, redactor: Redactor, key: str) -> dict[str, Any]:
+        """The whole entry as every process of a server sharing Redis keeps it (mockagent.shared.journal):
+        `as_json`, and `client`, the digest of its credential keyed by `key` (the server's name), or None —
+        what tells one client from another there, where the credential itself never goes."""
+        credential = credential_of(self.request_headers)
+        return self.as_json(clock, redactor) | {"client": None if credential is None else digest(credential, key)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Entry:
+        """An entry rebuilt from what `as_kept` made of it, for verification and the verdicts through any
+        process of a server sharing Redis. It holds what that JSON shows, no more: headers, query, bodies and
+        frames redacted (so a body pattern on a secret field cannot match; the client is told by `client`), a
+        JSON body re-encoded from its parsed form, and each frame's text without the newlines that ended it.
+        It belongs to no journal: nothing counts its bytes."""
+        timings = data["timings"]
+        request: Mapping[str, Any] = data.get("request") or {}
+        response: Mapping[str, Any] = data.get("response") or {}
+        entry = cls(
+            data["session"],
+            data["method"],
+            data["path"],
+            timings["received"],
+            platform=data.get("platform"),
+            endpoint=data.get("endpoint"),
+            query=data.get("query") or {},
+            # Case-insensitive, as the request's own headers are: a verdict reads Last-Event-ID however sent.
+            headers=CIMultiDict(request.get("headers") or {}),
+        )
+        entry.id = data["id"]
+        entry.real_received = timings["real_received"]
+        entry.first_byte, entry.real_first_byte = timings.get("first_byte"), timings.get("real_first_byte")
+        entry.ended, entry.real_ended = timings.get("ended"), timings.get("real_ended")
+        entry.state = State(data["state"])
+        entry.status = data.get("status")
+        entry.agent, entry.run, entry.run_status = data.get("agent"), data.get("run"), data.get("run_status")
+        entry.conversation = data.get("conversation")
+        decision: Mapping[str, Any] = data.get("decision") or {}
+        entry.decided = Decided(decision.get("kind", Decided.PLATFORM.value))
+        entry.source, entry.item = decision.get("source"), decision.get("item")
+        entry.explanation, entry.fault = data.get("explanation"), data.get("fault")
+        entry.request_body = _encoded(request.get("body"))
+        entry.request_truncated = bool(request.get("truncated"))
+        entry.response_headers = CIMultiDict(response.get("headers") or {})
+        entry.response_body = _encoded(response.get("body"))
+        entry.response_truncated = bool(response.get("truncated"))
+        frames = response.get("frames")
+        if frames is not None:
+            packed = entry._pack()
+            for frame in frames:
+                packed += str(frame["data"]).encode("utf-8", "surrogatepass")
+                entry.frame_ends.append(len(packed))
+                entry.frame_ats.append(frame["at"])
+        entry.kept, entry.client = True, data.get("client")
+        return entry
+
     def body_json(self) -> Any:
         """The request's body, parsed (None when it has none or it is not JSON): what body patterns match."""
         if not self.request_body:
@@ -317,6 +380,22 @@ class Entry:
             return loads(self.request_body.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
             return None
+
+
+def credential_of(headers: Mapping[str, str] | None) -> str | None:
+    """What tells one client from another (the verdicts' "same client"): its `Authorization`, else its
+    `x-api-key`."""
+    if headers is None:
+        return None
+    return headers.get("Authorization") or headers.get("x-api-key")
+
+
+def _encoded(shown: Any) -> bytes | None:
+    """A body's bytes again from how the journal shows it: its text, or its parsed JSON re-encoded."""
+    if shown is None:
+        return None
+    text = shown if isinstance(shown, str) else dumps(shown)
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _param(redactor: Redactor, name: str, value: str) -> str:
@@ -386,6 +465,27 @@ class Kept:
     unmatched: bool
     size: int
     json: dict[str, Any]
+
+
+def rebuilt(kept: Iterable[Kept]) -> list[Entry]:
+    """The entries every process keeps, as `Entry` objects (`Entry.from_json`) in the order they were received,
+    as one process's journal is: by the wall clock of the process that received each (CHOSEN: the processes
+    of a server read one wall clock, as the verdicts on the real clock already need), ties in the server's
+    order. An entry that is not one (Redis is a store other programs may write to) is left out, logged."""
+    found: list[tuple[float, float, Entry]] = []
+    for entry in kept:
+        try:
+            made = Entry.from_json(entry.json)
+        except (KeyError, TypeError, ValueError) as err:
+            log.warning("journal entry %s in Redis is left out of verification: %r", entry.id, err)
+            continue
+        found.append((made.real_received, entry.seq, made))
+    found.sort(key=_arrival)
+    return [made for _, _, made in found]
+
+
+def _arrival(found: tuple[float, float, Entry]) -> tuple[float, float]:
+    return found[0], found[1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,10 @@ resume a stream where it broke off, and answer every pause for a human. Each is 
 
 Entries are compared inside the process, where their credentials are still whole: two requests are the same
 client's when they carry the same `Authorization` (or `x-api-key`) value. No verdict's message shows one.
+Where the processes of a server share Redis, the verdicts read every process's entries back from the journal
+kept there (`Entry.from_json`), whose headers are redacted: two of those are the same client's when they
+carry the same digest of that value (`Entry.as_kept`), which is written in its place. The entries are ones or
+the others, never both, so a raw value is never compared with a digest.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mockagent.journal import Entry, State
+from mockagent.journal import Entry, State, credential_of
 from mockagent.model import Paused, Resumed
 from mockagent.runs import Run, RunStatus
 from mockagent.verification import describe
@@ -65,8 +69,11 @@ class VerdictError(ValueError):
 
 
 def credential(entry: Entry) -> str | None:
-    headers = entry.request_headers or {}
-    return headers.get("Authorization") or headers.get("x-api-key")
+    """What tells the entry's client: its credential, or — read back from Redis, where none is kept — the
+    digest kept in its place."""
+    if entry.kept:
+        return entry.client
+    return credential_of(entry.request_headers)
 
 
 def _same_client(a: Entry, b: Entry) -> bool:
@@ -178,7 +185,8 @@ def stopped_polling(entries: Sequence[Entry]) -> Verdict:
         final = next((poll for poll in seen if _ok(poll) and _terminal(poll.run_status)), None)
         if final is None:
             continue
-        again = [poll for poll in seen if poll.id > final.id]
+        # After it in the journal's order: ids tell that within one process only (each has its own).
+        again = seen[seen.index(final) + 1 :]
         if again:
             return Verdict(
                 name,

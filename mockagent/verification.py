@@ -4,7 +4,9 @@ check fails — the entries that came closest and what differed in each (as Wire
 A pattern's fields are each optional; every one that is set must hold. The body condition is a JSON subset
 the request's body must contain (docs/testing.md#verifying-what-the-client-did). Patterns are matched
 against the raw request inside the process; what a failure shows of an entry is redacted as every view of
-the journal is.
+the journal is. Where the processes of a server share Redis, they are matched against every process's
+entries as the journal kept there holds them (`Entry.from_json`): redacted, so a body pattern on a secret
+field cannot match there (CHOSEN: no secret goes to Redis, not even to be matched).
 """
 
 from __future__ import annotations
@@ -194,9 +196,11 @@ def verify(entries: Iterable[Entry], pattern: Pattern, count: Count, redactor: R
         return Verification(True, len(matched), f"{len(matched)} matched: {wanted}", matched)
     lines = [f"expected {wanted}, but {len(matched)} matched"]
     lines += [f"  matched: {describe(entry)}" for entry in matched[:NEAR]]
-    # Closest first: fewest differences, then most recent. Only the nearest are told, so only they are
-    # redacted (how many differences an entry has does not depend on how they are shown).
-    near = sorted(misses, key=lambda entry: (len(pattern.differences(entry)), -entry.id))[:NEAR]
+    # Closest first: fewest differences, then most recent (latest in the journal's order: ids tell that within
+    # one process only). Only the nearest are told, so only they are redacted (how many differences an entry
+    # has does not depend on how they are shown).
+    ranked = sorted(enumerate(misses), key=lambda pair: (len(pattern.differences(pair[1])), -pair[0]))
+    near = [entry for _, entry in ranked[:NEAR]]
     if near:
         lines.append("closest other requests:")
         lines += [f"  {describe(entry)} — {'; '.join(pattern.differences(entry, redactor))}" for entry in near]

@@ -3,8 +3,7 @@ atomic script, so N processes serving one client count its calls once, in one bu
 
 from __future__ import annotations
 
-import hashlib
-
+from mockagent.digests import digest
 from mockagent.faults import RateLimit
 from mockagent.shared import KEY_TTL, Shared
 
@@ -53,14 +52,10 @@ class RedisTally:
         return int(calls)
 
     async def take_token(self, limit: RateLimit, key: str, now: float) -> float:
-        bucket = self._shared.session_key(self._session, "bucket", _digest(key))
+        # A scope may be a credential: its bucket is named by its digest (no secret is written to Redis).
+        bucket = self._shared.session_key(self._session, "bucket", digest(key))
         async with self._shared.lost():
             wait = await self._take(
                 keys=[bucket], args=[limit.requests, repr(limit.requests / limit.window), repr(now), KEY_TTL]
             )
         return float(wait) if wait else 0.0
-
-
-def _digest(scope: str) -> str:
-    """A scope's name in Redis: a digest, since a scope may be a credential (no secret is written to Redis)."""
-    return hashlib.blake2b(scope.encode(), digest_size=16).hexdigest()
