@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from mockagent.encoding import dumps
 from mockagent.journal import Kept
 from mockagent.shared import KEY_TTL, Shared
+
+if TYPE_CHECKING:
+    from redis.asyncio.client import Pipeline
 
 # KEYS: the session's entries, the server's sequence. ARGV: the entry (JSON), the most kept, the TTL.
 _ADD = """
@@ -37,9 +40,11 @@ class SharedJournal:
     def _key(self, session: str) -> str:
         return self._shared.session_key(session, "journal")
 
-    async def add(self, session: str, entry: dict[str, Any]) -> None:
+    async def add(self, pipe: Pipeline, session: str, entry: dict[str, Any]) -> None:
+        """Add `entry` to the journal of `session` as `pipe` is carried out."""
         if self._size:
-            await self._add(keys=[self._key(session), self._sequence], args=[dumps(entry), self._size, KEY_TTL])
+            args: list[str | int] = [dumps(entry), self._size, KEY_TTL]
+            await self._add(keys=[self._key(session), self._sequence], args=args, client=pipe)
 
     async def entries(self, sessions: Iterable[str] | None) -> list[Kept]:
         """The entries of `sessions` (None: every session), oldest first."""

@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from mockagent.clock import MAX_CLOCK, ManualClock
 from mockagent.errors import ApiError
@@ -27,6 +27,9 @@ from mockagent.sessions import MAX_SESSIONS, MemorySessions, Session
 from mockagent.shared import KEY_TTL, Shared
 from mockagent.shared.journal import SharedJournal
 from mockagent.shared.replicas import Replica
+
+if TYPE_CHECKING:
+    from redis.asyncio.client import Pipeline
 
 # KEYS: the session's clock; ARGV: seconds, the most it may reach, the TTL, the news to publish (with
 # "AT" where the clock's new time goes), the channel. Returns the new time, or -1 past the most.
@@ -41,11 +44,14 @@ return tostring(target)
 
 #: CHOSEN: feed events waiting to go to the other processes; past it, the newest are dropped (and logged).
 OUTBOX = 10_000
+SEND_BATCH = 500  # the most sent in one pipeline
 #: CHOSEN: how often, and how long each time (real seconds), a run another process started is looked for
 #: here before its feed events are given up on (it is told of as it starts, and written as it first waits).
 FOLLOW_TRIES = 5
 FOLLOW_WAIT = 1.0
 log = logging.getLogger("mockagent.shared")
+#: Something to send the other processes, put into a pipeline.
+Send: TypeAlias = Callable[["Pipeline"], Awaitable[object]]
 
 
 class SharedSessions(MemorySessions):
@@ -65,7 +71,10 @@ class SharedSessions(MemorySessions):
         self._moving: set[asyncio.Task[None]] = set()  # advances and changes heard from other processes
         self._replicas: dict[str, Replica] = {}
         self.feed: Feed | None = None  # the engine's, whose events go to the other processes and back
-        self._outbox: asyncio.Queue[Callable[[], Awaitable[object]]] | None = None  # made on the first send
+        self._outbox: asyncio.Queue[Send] | None = None  # made on the first send
+        self._queued = 0  # how many sends were queued, and how many of them went (or were given up on)
+        self._gone = 0
+        self._went = asyncio.Condition()
         self.journal = SharedJournal(shared, journal_size)
         super().__init__(make, limit)
 
@@ -73,36 +82,57 @@ class SharedSessions(MemorySessions):
         """The feed's outlet: an event of this process's, to the other processes' listeners — sent in the
         background, in order, by one sender (the request that made it does not wait for Redis to take it)."""
         news = self._shared.news("feed", event=kind, session=session, platform=platform, data=data)
-        self._send_soon(lambda: self._shared.client.publish(self._shared.channel, news))
+        self._send_soon(lambda pipe: pipe.publish(self._shared.channel, news))
 
     def keep(self, session: Session, entry: dict[str, Any]) -> None:
         """An answered entry (as the admin API shows it), into the journal every process reads — written
         in the background, in order with the feed's events."""
-        self._send_soon(lambda: self.journal.add(session.name, entry))
+        self._send_soon(lambda pipe: self.journal.add(pipe, session.name, entry))
 
     async def kept(self, sessions: list[str] | None) -> list[Kept] | None:
+        await self._sent()  # what this process answered before is read back: a test verifies right after
         return await self.journal.entries(sessions)
 
     async def forget_kept(self, sessions: list[str] | None) -> int:
+        await self._sent()
         return await self.journal.clear(sessions)
 
-    def _send_soon(self, send: Callable[[], Awaitable[object]]) -> None:
+    def _send_soon(self, send: Send) -> None:
         if self._outbox is None:
             self._outbox = asyncio.Queue(OUTBOX)
             self._start(self._send())
         try:
             self._outbox.put_nowait(send)
+            self._queued += 1
         except asyncio.QueueFull:
             log.warning("what this process sends the others falls behind: an event or an entry is dropped")
 
     async def _send(self) -> None:
+        """Send what is queued, all that waits in one pipeline (one round trip, in order)."""
         outbox = self._outbox
         assert outbox is not None
         while True:
-            send = await outbox.get()
-            with contextlib.suppress(ApiError):  # Redis away: the others miss it, as a listener that reconnects
-                async with self._shared.lost():
-                    await send()
+            sends = [await outbox.get()]
+            while len(sends) < SEND_BATCH and not outbox.empty():
+                sends.append(outbox.get_nowait())
+            try:
+                async with self._shared.lost(), self._shared.client.pipeline(transaction=False) as pipe:
+                    for send in sends:
+                        await send(pipe)
+                    await pipe.execute()
+            except ApiError:
+                pass  # Redis away: the others miss it, as a listener that reconnects would
+            except Exception:
+                log.exception("what this process sends the others could not be sent")
+            self._gone += len(sends)
+            async with self._went:
+                self._went.notify_all()
+
+    async def _sent(self) -> None:
+        """Until what this process queued so far has been sent."""
+        target = self._queued
+        async with self._went:
+            await self._went.wait_for(lambda: self._gone >= target)
 
     def _replica(self, session: Session) -> Replica:
         replica = self._replicas.get(session.name)
