@@ -399,10 +399,14 @@ async def _stubbed(request: web.Request) -> web.StreamResponse | None:
 
 
 CLIENT_CLOSED = 499
+WHOLE = 32 * 1024  # an answer this size is taken whole by the connection's buffer, headers and all
 
 
 async def _started(request: web.Request, response: web.StreamResponse) -> None:
-    await let_go()  # a request holding its session in Redis does not wait on its client holding it
+    # A request holding its session in Redis does not wait on its client holding it. A whole answer that the
+    # connection takes at once (aiohttp waits for the client past 64 KiB) is written as the request ends.
+    if not (isinstance(response, web.Response) and isinstance(response.body, bytes) and len(response.body) < WHOLE):
+        await let_go()
     request[STARTED] = response.status
     ctx = request.get(CONTEXT)
     if ctx is not None and ctx.entry is not None:

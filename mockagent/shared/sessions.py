@@ -155,8 +155,9 @@ class SharedSessions(MemorySessions):
 
     async def finish(self, session: Session) -> None:
         """The request is over: write what it changed (taking the lock again if it had let go)."""
-        await let_go()
-        if self._sessions.get(session.name) is session:  # else reset meanwhile: what it held is forgotten
+        if HELD.get() is not None:
+            await let_go()  # held to the end: all it changed is written now
+        elif self._sessions.get(session.name) is session:  # else reset meanwhile: what it held is forgotten
             await self._replica(session).settle()
 
     async def open(self, name: str) -> Session:
