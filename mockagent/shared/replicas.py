@@ -96,9 +96,10 @@ return result
 # KEYS: the log, its counter, the lock, the runs' and the conversations' keys in the order they were made, who
 # wants the lock. ARGV: the lock token, the channel, the session, this process, the TTL, the most runs (and
 # conversations) kept, whether to keep the lock ("" no, "yes", "unless wanted"), its TTL in ms, the news that
-# it is free, then key, value … ("" deletes). Returns {-1} when the lock is no longer this request's, else
-# {n, entry id, 1 if the lock is kept} (n 0: there was nothing to write). Past the most, the oldest runs and
-# conversations are deleted, as the in-memory store forgets them. A process that wants the lock let go is told.
+# it is free, the news of the change (its number written "N"), then key, value … ("" deletes). Returns {-1}
+# when the lock is no longer this request's, else {n, entry id, 1 if the lock is kept} (n 0: there was
+# nothing to write). Past the most, the oldest runs and conversations are deleted, as the in-memory store
+# forgets them. A process that wants the lock let go is told.
 _COMMIT = """
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {-1} end
 local keep = ARGV[7] == 'yes' or (ARGV[7] == 'unless wanted' and redis.call('EXISTS', KEYS[6]) == 0)
@@ -111,10 +112,10 @@ local function let_go()
   if redis.call('EXISTS', KEYS[6]) == 1 then redis.call('PUBLISH', ARGV[2], ARGV[9]) end
   return 0
 end
-if #ARGV < 11 then return {0, '', let_go()} end
+if #ARGV < 12 then return {0, '', let_go()} end
 local n = redis.call('INCR', KEYS[2])
 local names = {}
-for i = 10, #ARGV, 2 do
+for i = 11, #ARGV, 2 do
   local key = ARGV[i]
   if ARGV[i + 1] == '' then
     redis.call('DEL', key)
@@ -137,7 +138,7 @@ local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', '10000', '*', 'n', n, 'key
 for k = 1, 5 do
   if k ~= 3 then redis.call('EXPIRE', KEYS[k], ARGV[5]) end
 end
-redis.call('PUBLISH', ARGV[2], cjson.encode({kind = 'changed', session = ARGV[3], from = ARGV[4], n = n}))
+redis.call('PUBLISH', ARGV[2], (string.gsub(ARGV[10], '"N"', tostring(n))))
 return {n, id, let_go()}
 """
 
@@ -358,8 +359,9 @@ class Replica:
         if self._queued:
             keep = "yes" if time.monotonic() - self._since < SHARE_AFTER else "unless wanted"
         free = self.shared.news("free", session=session.name)
+        changed = self.shared.news("changed", session=session.name, n="N")
         args: list[Any] = [token, self.shared.channel, session.name, self.shared.process, KEY_TTL, session.store_limit]
-        args += [keep, int(LOCK_TTL * 1000), free]
+        args += [keep, int(LOCK_TTL * 1000), free, changed]
         for key, data in writes:
             args += [key, data]
         keys = [self._log, self._counter, self._lock, *self._made, self._wanted]

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
 from mockagent.clock import MAX_CLOCK, ManualClock
 from mockagent.errors import ApiError
@@ -27,9 +27,6 @@ from mockagent.sessions import MAX_SESSIONS, MemorySessions, Session
 from mockagent.shared import KEY_TTL, Shared
 from mockagent.shared.journal import SharedJournal
 from mockagent.shared.replicas import Replica
-
-if TYPE_CHECKING:
-    from redis.asyncio.client import Pipeline
 
 # KEYS: the session's clock; ARGV: seconds, the most it may reach, the TTL, the news to publish (with
 # "AT" where the clock's new time goes), the channel. Returns the new time, or -1 past the most.
@@ -50,8 +47,8 @@ SEND_BATCH = 500  # the most sent in one pipeline
 FOLLOW_TRIES = 5
 FOLLOW_WAIT = 1.0
 log = logging.getLogger("mockagent.shared")
-#: Something to send the other processes, put into a pipeline.
-Send: TypeAlias = Callable[["Pipeline"], Awaitable[object]]
+#: What goes to the other processes: a feed event, or a session's journal entry.
+Outgoing: TypeAlias = dict[str, Any] | tuple[str, dict[str, Any]]
 
 
 class SharedSessions(MemorySessions):
@@ -71,7 +68,7 @@ class SharedSessions(MemorySessions):
         self._moving: set[asyncio.Task[None]] = set()  # advances and changes heard from other processes
         self._replicas: dict[str, Replica] = {}
         self.feed: Feed | None = None  # the engine's, whose events go to the other processes and back
-        self._outbox: asyncio.Queue[Send] | None = None  # made on the first send
+        self._outbox: asyncio.Queue[Outgoing] | None = None  # made on the first send
         self._queued = 0  # how many sends were queued, and how many of them went (or were given up on)
         self._gone = 0
         self._went = asyncio.Condition()
@@ -81,13 +78,12 @@ class SharedSessions(MemorySessions):
     def forward(self, kind: str, session: str, platform: str | None, data: dict[str, Any]) -> None:
         """The feed's outlet: an event of this process's, to the other processes' listeners — sent in the
         background, in order, by one sender (the request that made it does not wait for Redis to take it)."""
-        news = self._shared.news("feed", event=kind, session=session, platform=platform, data=data)
-        self._send_soon(lambda pipe: pipe.publish(self._shared.channel, news))
+        self._send_soon({"event": kind, "session": session, "platform": platform, "data": data})
 
     def keep(self, session: Session, entry: dict[str, Any]) -> None:
         """An answered entry (as the admin API shows it), into the journal every process reads — written
-        in the background, in order with the feed's events."""
-        self._send_soon(lambda pipe: self.journal.add(pipe, session.name, entry))
+        in the background, before the feed's events sent with it."""
+        self._send_soon((session.name, entry))
 
     async def kept(self, sessions: list[str] | None) -> list[Kept] | None:
         await self._sent()  # what this process answered before is read back: a test verifies right after
@@ -97,34 +93,39 @@ class SharedSessions(MemorySessions):
         await self._sent()
         return await self.journal.clear(sessions)
 
-    def _send_soon(self, send: Send) -> None:
+    def _send_soon(self, outgoing: Outgoing) -> None:
         if self._outbox is None:
             self._outbox = asyncio.Queue(OUTBOX)
             self._start(self._send())
         try:
-            self._outbox.put_nowait(send)
+            self._outbox.put_nowait(outgoing)
             self._queued += 1
         except asyncio.QueueFull:
             log.warning("what this process sends the others falls behind: an event or an entry is dropped")
 
     async def _send(self) -> None:
-        """Send what is queued, all that waits in one pipeline (one round trip, in order)."""
+        """Send what is queued, all that waits in one pipeline (one round trip): the journal's entries, then
+        the feed's events in one message (a listener told of an answer finds its entry written)."""
         outbox = self._outbox
         assert outbox is not None
         while True:
-            sends = [await outbox.get()]
-            while len(sends) < SEND_BATCH and not outbox.empty():
-                sends.append(outbox.get_nowait())
+            batch = [await outbox.get()]
+            while len(batch) < SEND_BATCH and not outbox.empty():
+                batch.append(outbox.get_nowait())
+            events = [outgoing for outgoing in batch if isinstance(outgoing, dict)]
             try:
                 async with self._shared.lost(), self._shared.client.pipeline(transaction=False) as pipe:
-                    for send in sends:
-                        await send(pipe)
+                    for outgoing in batch:
+                        if isinstance(outgoing, tuple):
+                            await self.journal.add(pipe, *outgoing)
+                    if events:
+                        pipe.publish(self._shared.channel, self._shared.news("feed", events=events))
                     await pipe.execute()
             except ApiError:
                 pass  # Redis away: the others miss it, as a listener that reconnects would
             except Exception:
                 log.exception("what this process sends the others could not be sent")
-            self._gone += len(sends)
+            self._gone += len(batch)
             async with self._went:
                 self._went.notify_all()
 
@@ -233,12 +234,18 @@ class SharedSessions(MemorySessions):
 
     def _heard_feed(self, news: dict[str, Any]) -> None:
         feed = self.feed
-        if feed is None or not feed.listened:
+        events = news.get("events")
+        if feed is None or not feed.listened or not isinstance(events, list):
             return
-        kind, session, data = news.get("event"), news.get("session"), news.get("data")
+        for event in events:
+            if isinstance(event, dict):
+                self._heard_event(feed, event)
+
+    def _heard_event(self, feed: Feed, event: dict[str, Any]) -> None:
+        kind, session, data = event.get("event"), event.get("session"), event.get("data")
         if not (isinstance(kind, str) and isinstance(session, str) and isinstance(data, dict)):
             return
-        feed.deliver(kind, session, news.get("platform"), data)
+        feed.deliver(kind, session, event.get("platform"), data)
         run = data.get("run")
         if kind == "run.started" and isinstance(run, dict) and isinstance(run.get("id"), str):
             self._start(self._follow(feed, session, run["id"]))
