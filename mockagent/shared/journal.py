@@ -34,17 +34,17 @@ class SharedJournal:
     def __init__(self, shared: Shared, size: int) -> None:
         self._shared = shared
         self._size = size
-        self._add = shared.client.register_script(_ADD)
         self._sequence = shared.key("journal", "seq")
 
     def _key(self, session: str) -> str:
         return self._shared.session_key(session, "journal")
 
-    async def add(self, pipe: Pipeline, session: str, entry: dict[str, Any]) -> None:
+    def add(self, pipe: Pipeline, session: str, entry: dict[str, Any]) -> None:
         """Add `entry` to the journal of `session` as `pipe` is carried out."""
         if self._size:
-            args: list[str | int] = [dumps(entry), self._size, KEY_TTL]
-            await self._add(keys=[self._key(session), self._sequence], args=args, client=pipe)
+            # EVAL, not a registered script: in a pipeline, redis-py would first ask whether it is loaded,
+            # a round trip each time (Redis keeps it compiled by its digest all the same).
+            pipe.eval(_ADD, 2, self._key(session), self._sequence, dumps(entry), self._size, KEY_TTL)
 
     async def entries(self, sessions: Iterable[str] | None) -> list[Kept]:
         """The entries of `sessions` (None: every session), oldest first."""

@@ -39,9 +39,11 @@ from mockagent.shared.snapshots import Shells, SnapshotError, dump, load
 
 log = logging.getLogger("mockagent.shared")
 
-#: CHOSEN: how long a request may hold a session's lock before Redis lets it go for it (a process killed
-#: while holding one blocks the session no longer than this), and how long a request waits for it.
-LOCK_TTL = 30.0
+#: CHOSEN: how long a session's lock lasts from its taking or a commit that keeps it, before Redis lets it go
+#: (a process killed while holding one blocks the session no longer than this; a request holds it for
+#: milliseconds, as it lets go before any wait), and how long a request waits for it — longer, so that a
+#: request that meets a dead process's lock is served once it lapses.
+LOCK_TTL = 5.0
 LOCK_WAIT = 10.0
 #: CHOSEN: how long a process may pass a session's lock from one of its requests to the next while another
 #: process waits for it (fair enough for a waiter; long enough that a switch, a catch-up, is not paid per
@@ -143,8 +145,12 @@ return {n, id, let_go()}
 """
 
 
+# KEYS: the lock, who wants it. ARGV: the lock token, the channel, the news that it is free.
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+end
 return 0
 """
 
@@ -208,6 +214,8 @@ class Replica:
             raise self._busy() from None
         finally:
             self._queued -= 1
+            if not self._turn.locked():  # given up on as the lock was passed to it
+                self._unwanted()
         try:
             if self._holding is None:
                 self._holding = await self._take(deadline)
@@ -234,8 +242,18 @@ class Replica:
                 pause = min(pause * 2, 0.02)
         except asyncio.CancelledError:
             # The script may have taken the lock as the request was given up on: let it go (only if so).
-            self.shared.soon(self._release(keys=[self._lock], args=[token]))
+            self._let_go_soon(token)
             raise
+
+    def _let_go_soon(self, token: str) -> None:
+        free = self.shared.news("free", session=self.session.name)
+        self.shared.soon(self._release(keys=[self._lock, self._wanted], args=[token, self.shared.channel, free]))
+
+    def _unwanted(self) -> None:
+        """No request here waits for the lock that was kept for one (it was given up on): let it go."""
+        if self._holding is not None and not self._queued and not self._turn.locked():
+            token, self._holding = self._holding, None
+            self._let_go_soon(token)
 
     def _busy(self) -> ApiError:
         return ApiError(ErrorKind.UNAVAILABLE, f"the session {self.session.name!r} stayed busy in another process")
@@ -351,6 +369,7 @@ class Replica:
             if not kept:
                 self._holding = None
             self._turn.release()
+            self._unwanted()
 
     async def _write(self, token: str) -> bool:
         writes = self._changed()

@@ -117,7 +117,7 @@ class SharedSessions(MemorySessions):
                 async with self._shared.lost(), self._shared.client.pipeline(transaction=False) as pipe:
                     for outgoing in batch:
                         if isinstance(outgoing, tuple):
-                            await self.journal.add(pipe, *outgoing)
+                            self.journal.add(pipe, *outgoing)
                     if events:
                         pipe.publish(self._shared.channel, self._shared.news("feed", events=events))
                     await pipe.execute()
