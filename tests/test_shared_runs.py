@@ -1,9 +1,10 @@
 """Runs shared between processes through a real Redis (`serve --state redis://… --manual-clock`): on every
 platform a run started through one `mockagent serve` process is polled, streamed, reconnected to, approved,
 answered and cancelled through another, and completes there with the right content; the manual clock moved
-through a third moves a stream followed through another; and a process killed mid-run loses nothing of a
-run the others go on serving. Nothing depends on wall-clock timing: each step waits on a condition (the admin
-API's clock, a stream's frames), bounded by SAFETY."""
+through a third moves a stream followed through another; a process killed mid-run loses nothing of a
+run the others go on serving, and one killed holding a session's lock blocks it only until the lock lapses.
+Nothing depends on wall-clock timing but that lapse (Redis's own, a few seconds): each step waits on a
+condition (the admin API's clock, a stream's frames), bounded by SAFETY."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import pytest
+import redis.asyncio as redis
 from credentials import AGENTOS, BEEOS, JWT
 from redis_server import RedisServer
 from serving import SAFETY, listening, start
@@ -658,6 +660,62 @@ async def test_a_run_outlives_the_process_that_started_it(
         assert tail[-2].json()["body"] == "Deploying to prod."
         _, polled = await call(http, "GET", f"{survivor.base}{BEE}/question/tasks/{task_id}", BEEOS)
         assert polled["data"]["status"] == "completed"
+
+
+async def test_one_session_loaded_through_two_processes_at_once_loses_nothing(
+    redis_server: RedisServer, name: str, http: aiohttp.ClientSession
+) -> None:
+    """Many tasks started at once through each of two processes: each process passes the session's lock from
+    one of its requests to the next, and lets it go to the other process when that one wants it; every start
+    is kept, and both processes list them all."""
+    async with replicas(redis_server, name, 2) as processes:
+        started = await asyncio.gather(
+            *(
+                call(http, "POST", f"{replica.base}{BEE}/slow/tasks", BEEOS, {"message": f"m{i}"})
+                for i, replica in enumerate(processes * 25)
+            )
+        )
+        assert {status for status, _ in started} == {202}
+        ids = {created["data"]["task_id"] for _, created in started}
+        assert len(ids) == 50
+        for replica in processes:
+            async with http.get(f"{replica.base}/__mockagent/runs") as runs:
+                assert {run["id"] for run in await runs.json()} >= ids
+
+
+async def test_a_session_held_by_a_killed_process_is_served_once_its_lock_lapses(
+    redis_server: RedisServer, name: str, http: aiohttp.ClientSession
+) -> None:
+    """A process killed while it holds a session's lock in Redis (stopped as it is caught holding it, then
+    killed) blocks the session only until the lock lapses: a request through another process waits for it,
+    then is served, and the session is whole."""
+    client = redis.Redis.from_url(redis_server.url)
+    lock = f"mockagent:{name}:s:default:lock"
+    async with replicas(redis_server, name, 2) as (doomed, survivor):
+        load: list[asyncio.Future[Any]] = []
+        for _ in range(20):  # each round: the doomed process busy with the session, stopped while it holds it
+            load.append(
+                asyncio.gather(
+                    *(call(http, "POST", f"{doomed.base}{BEE}/slow/tasks", BEEOS, {"message": "m"}) for _ in range(20)),
+                    return_exceptions=True,
+                )
+            )
+            while not load[-1].done() and not await client.exists(lock):
+                await asyncio.sleep(0)
+            doomed.process.send_signal(signal.SIGSTOP)
+            if await client.exists(lock):
+                break
+            doomed.process.send_signal(signal.SIGCONT)
+        else:
+            raise AssertionError("the doomed process was never caught holding the session's lock")
+        doomed.process.send_signal(signal.SIGKILL)
+        await doomed.process.wait()
+        await asyncio.gather(*load)
+        status, created = await call(http, "POST", f"{survivor.base}{BEE}/slow/tasks", BEEOS, {"message": "after"})
+        assert status == 202, created
+        _, listed = await call(http, "GET", f"{survivor.base}/beeos/api/v1/tasks", BEEOS)
+        assert created["data"]["task_id"] in {task["task_id"] for task in listed["data"]["tasks"]}
+    await client.aclose()
 
 
 # ── the event feed ────────────────────────────────────────────────────────────────────────────────
