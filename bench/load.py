@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from procs import BENCH, HOST
-from rawhttp import RequestSpec
+from rawhttp import SESSION_HEADER, RequestSpec
 
 LOADGEN = BENCH / "loadgen.py"
 WRK_MARK = "BENCH-RESULT "
@@ -47,8 +47,20 @@ def _lua_string(text: str) -> str:
     return json.dumps(text)  # a JSON string literal is a valid Lua one for our ASCII payloads
 
 
+_LUA_SESSIONS = """\
+local sent = 0
+request = function()
+  wrk.headers[{header}] = "s" .. (sent % {sessions})
+  sent = sent + 1
+  return wrk.format()
+end
+"""
+
+
 def _lua_script(spec: RequestSpec) -> str:
     headers = "\n".join(f"wrk.headers[{_lua_string(k)}] = {_lua_string(v)}" for k, v in spec.headers.items())
+    if spec.sessions:
+        headers += "\n" + _LUA_SESSIONS.format(header=_lua_string(SESSION_HEADER), sessions=spec.sessions)
     return _LUA.format(method=_lua_string(spec.method), body=_lua_string(spec.body), headers=headers, mark=WRK_MARK)
 
 

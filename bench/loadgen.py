@@ -62,11 +62,12 @@ async def _worker(port: int, request: bytes, deadline: float, record: bool, sink
 
 
 async def closed_loop(port: int, spec: RequestSpec, connections: int, duration: float, record: bool) -> dict[str, Any]:
-    request = spec.encode(HOST, port)
     exchanges: list[Exchange] = []
     started = time.perf_counter()
     deadline = started + duration
-    await asyncio.gather(*(_worker(port, request, deadline, record, exchanges.append) for _ in range(connections)))
+    await asyncio.gather(
+        *(_worker(port, spec.encode(HOST, port, i), deadline, record, exchanges.append) for i in range(connections))
+    )
     elapsed = time.perf_counter() - started
     done = [e for e in exchanges if e.ok]
     latencies = [e.end - e.sent for e in done if e.end is not None]

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -665,6 +665,7 @@ MEMORY = "in memory, 1 process"
 REDIS_ONE = "--state redis, 1 process"
 REDIS_TWO = "--state redis --workers 2"
 REPLICAS = (1, 2, 4, 8)
+SESSIONS = 8  # the sessions the many-session load names in turn (CI jobs sharing one mock, each its own)
 MONITORED = 20  # requests sent one at a time under MONITOR
 LOCK_GRACE = 1.0  # seconds a session lock may stay held after a window before it counts as left behind
 
@@ -676,7 +677,7 @@ class Meter:
 
     A session lock still held a second after a load stopped (wrk hangs up on the requests it has in flight)
     was left by a request cut short: every later request of that session would wait for it, up to the lock's
-    30 s TTL, and the window would measure the wait. It is counted (`left`), and deleted so that the next
+    5 s TTL, and the window would measure the wait. It is counted (`left`), and deleted so that the next
     window measures the server. How long before it was found each was taken (`left`) tells one taken as the
     load stopped from one the window itself was stuck behind."""
 
@@ -794,6 +795,9 @@ def redis_state(bench: Bench) -> list[Row]:
             **_redis_servers(bench, "one", redis.url(), "json"),
         }
         results = _compare(bench, wire.routed_spec(), servers, meter.window, rounds)
+        spread = Meter(redis, _redis_names("many"))
+        many_spec = replace(wire.routed_spec(), sessions=SESSIONS)
+        many = _compare(bench, many_spec, _redis_servers(bench, "one", redis.url(), "many"), spread.window, 1)
         monitored = _monitored(bench, redis)
         # --quick: a quarter of the streams, for three servers' bursts within the smoke run's seconds
         count = max(plan.stream_counts) // (4 if plan.quick else 1)
@@ -807,9 +811,10 @@ def redis_state(bench: Bench) -> list[Row]:
         held = redis.usage()
     return [
         *_redis_json_rows(bench, results, rounds),
+        *_redis_many_rows(bench, many, spread),
         *_redis_paced_rows(count, bursts),
         *_redis_cost_rows(results, meter, monitored, held),
-        *_projection_rows(results, meter, monitored),
+        *_projection_rows(many, spread, monitored),
     ]
 
 
@@ -837,6 +842,39 @@ def _redis_json_rows(bench: Bench, results: dict[str, Throughput], rounds: int) 
             section,
             "RSS after the load: in memory / redis 1 process / redis 2 workers (summed over the workers)",
             f"{megabytes(memory.rss_mib)} / {megabytes(one.rss_mib)} / {megabytes(two.rss_mib)}",
+        ),
+    ]
+
+
+def _redis_many_rows(bench: Bench, results: dict[str, Throughput], meter: Meter) -> list[Row]:
+    memory, one, two = results[MEMORY], results[REDIS_ONE], results[REDIS_TWO]
+    section = (
+        f"Shared state in Redis: the same JSON invoke over {SESSIONS} sessions, each request naming the next "
+        f"(X-Mockagent-Session; {bench.plan.connections} connections, {bench.plan.window} s)"
+    )
+    requests = {name: sum(w.requests for w in results[name].windows) for name in (MEMORY, REDIS_ONE, REDIS_TWO)}
+    cpu = {name: _over(meter.cpu[name], requests[name]) for name in requests}
+    redis_cpu = {name: _over(meter.redis[name].cpu, requests[name]) for name in (REDIS_ONE, REDIS_TWO)}
+    return [
+        Row(
+            section,
+            "throughput: in memory / redis 1 process / redis 2 workers",
+            " / ".join(per_second(r.rps) for r in (memory, one, two)),
+        ),
+        Row(
+            section,
+            "what the second worker wins: 2 workers ÷ 1 process, both --state redis",
+            times(_over(two.rps, one.rps)),
+        ),
+        Row(
+            section,
+            "the mock's CPU per request (summed over the workers): in memory / redis 1 process / redis 2 workers",
+            " / ".join(_micros(cpu[name]) for name in (MEMORY, REDIS_ONE, REDIS_TWO)),
+        ),
+        Row(
+            section,
+            "Redis CPU per request: redis 1 process / 2 workers",
+            " / ".join(_micros(redis_cpu[name]) for name in (REDIS_ONE, REDIS_TWO)),
         ),
     ]
 
@@ -945,7 +983,7 @@ def _redis_cost_rows(
             section,
             f"session locks left held {LOCK_GRACE:g} s after wrk stopped (it hangs up on its requests in flight), "
             f"out of {windows} loads each: redis 1 process / 2 workers — deleted by the bench, else the next load "
-            "waits out their 30 s",
+            "waits out their 5 s",
             f"{len(left[REDIS_ONE])} / {len(left[REDIS_TWO])}",
             "",
             f"taken {', '.join(f'{age:.1f}' for age in ages)} s before found" if ages else "",
@@ -957,25 +995,27 @@ def _redis_cost_rows(
 
 
 def _projection_rows(results: dict[str, Throughput], meter: Meter, monitored: Monitored) -> list[Row]:
-    """What N replicas would serve, each on a core of its own, with one Redis core: the least of N times one
-    redis-backed process's throughput and Redis's capacity, a second over its CPU per request. Each commit is
-    heard and caught up with by every other replica, so Redis's cost per request grows with N: taken as the
-    cost at 1 process plus N - 1 times what the second worker added, both measured."""
+    """What N replicas would serve a load over many sessions (`results`: the many-session load), each on a
+    core of its own, with one Redis core: the least of N times one redis-backed process's throughput and
+    Redis's capacity, a second over its CPU per request. A session served by several replicas is caught up
+    with by each of them, so Redis's cost per request grows with N: taken as the cost at 1 process plus N - 1
+    times what the second worker added, both measured."""
     per_process = results[REDIS_ONE].rps
     requests = {name: sum(w.requests for w in results[name].windows) for name in (REDIS_ONE, REDIS_TWO)}
     alone = _over(meter.redis[REDIS_ONE].cpu, requests[REDIS_ONE])
     heard = max(0.0, _over(meter.redis[REDIS_TWO].cpu, requests[REDIS_TWO]) - alone)
     section = (
-        "Shared state in Redis: a projection from the costs measured above, not a measurement — N replicas, "
-        "each on a core of its own, one Redis core"
+        f"Shared state in Redis: a projection from the costs measured above over {SESSIONS} sessions, not a "
+        "measurement — N replicas, each on a core of its own, one Redis core"
     )
     if math.isnan(alone) or math.isnan(heard) or not per_process:
         return [Row(section, "not projected", "a redis-backed server served nothing to measure")]
     rows = [
         Row(
             section,
-            "Redis CPU per request with N replicas: 1 process's + (N − 1) × what the 2nd worker added (each "
-            "commit is caught up with by every other replica; an upper bound: one catch-up may read several)",
+            "Redis CPU per request with N replicas: 1 process's + (N − 1) × what the 2nd worker added (a "
+            "session's commits are caught up with by every replica serving it; an upper bound: one catch-up "
+            "may read several)",
             f"{_micros(alone)} + (N − 1) × {_micros(heard)}",
         ),
     ]
@@ -1002,6 +1042,20 @@ def _projection_rows(results: dict[str, Throughput], meter: Meter, monitored: Mo
                 bound,
             )
         )
+    for n in REPLICAS:
+        served = min(n * per_process, 1 / alone if alone > 0 else math.inf)
+        rows.append(
+            Row(
+                section,
+                f"{n} replica{'s' if n > 1 else ''}, each session kept on one replica by the load balancer (docs/"
+                f"deploy.md#throughput): least of {n} × {per_process:,.0f}/s and Redis's 1 s ÷ {_micros(alone)} "
+                "(no replica catches up with another's session; the news each commit sends to every replica is "
+                "not counted)",
+                per_second(served),
+                "",
+                "bound: the replicas" if n * per_process <= 1 / alone else "bound: Redis's core",
+            )
+        )
     hold = percentile(list(monitored.holds), 50)
     if monitored.holds and hold > 0:
         rows.append(
@@ -1011,7 +1065,7 @@ def _projection_rows(results: dict[str, Throughput], meter: Meter, monitored: Mo
                 "so its requests are served one after another at most",
                 per_second(1 / hold),
                 "",
-                "wrk's load here is one session",
+                "for the one-session load above",
             )
         )
     return rows

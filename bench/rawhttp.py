@@ -10,30 +10,40 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+SESSION_HEADER = "X-Mockagent-Session"  # the mock's (mockagent.sessions)
+
 TOKEN = re.compile(rb"tok(\d\d)")
 
 
 @dataclass(frozen=True)
 class RequestSpec:
-    """One request, sent as-is on every exchange."""
+    """One request, sent as-is on every exchange — or, with `sessions`, naming that many mock sessions in
+    turn (`X-Mockagent-Session: s0`, `s1` …; the n-th exchange or connection the n-th modulo `sessions`)."""
 
     method: str
     path: str
     headers: dict[str, str]
     body: str
+    sessions: int = 0
 
-    def encode(self, host: str, port: int) -> bytes:
+    def session(self, index: int) -> str | None:
+        return f"s{index % self.sessions}" if self.sessions else None
+
+    def encode(self, host: str, port: int, index: int = 0) -> bytes:
         body = self.body.encode()
         lines = [f"{self.method} {self.path} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(body)}"]
         lines += [f"{name}: {value}" for name, value in self.headers.items()]
+        if (session := self.session(index)) is not None:
+            lines.append(f"{SESSION_HEADER}: {session}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
     def as_json(self) -> dict[str, Any]:
-        return {"method": self.method, "path": self.path, "headers": self.headers, "body": self.body}
+        fields = {"method": self.method, "path": self.path, "headers": self.headers, "body": self.body}
+        return {**fields, "sessions": self.sessions}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RequestSpec:
-        return cls(data["method"], data["path"], dict(data["headers"]), data["body"])
+        return cls(data["method"], data["path"], dict(data["headers"]), data["body"], int(data.get("sessions", 0)))
 
 
 @dataclass

@@ -69,16 +69,18 @@ NOTES = (
     "`--save '' --appendonly no`) and runs the JSON invoke above and the paced streams against `mockagent serve` "
     "in memory, with `--state redis://…` in one process, and with `--workers 2` (two processes on one port, "
     "SO_REUSEPORT; RSS and CPU are summed over the workers, the supervisor not counted), each redis-backed server "
-    "under a `--name` of its own. Per request: Redis's calls by command (INFO commandstats, the commands its "
+    "under a `--name` of its own. The JSON invoke runs twice: all requests in one session (the default, as "
+    "clients that name none), then each request naming the next of 8 sessions (`X-Mockagent-Session`), as CI "
+    "jobs sharing one mock would. Per request: Redis's calls by command (INFO commandstats, the commands its "
     "scripts run included) and CPU (used_cpu_user + used_cpu_sys), the mock's CPU (utime + stime of "
     "/proc/PID/stat), and the keys and memory Redis gained, each read before and after every measured window "
     "and divided by the requests wrk counted; beside them, 20 requests sent one at a time under MONITOR: the "
     "commands the mock sends, those its scripts run, and how long the session lock is held. A session lock still "
-    "held 1 s after a load stopped is counted and deleted (else the next load waits out its 30 s TTL). The "
+    "held 1 s after a load stopped is counted and deleted (else the next load waits out its 5 s TTL). The "
     "projection is arithmetic on those figures, not a measurement: N replicas, each with a core, and one Redis "
-    "core serve the least of N × the 1-process throughput and 1 s ÷ Redis's CPU per request, that cost growing "
-    "by what the second worker added for each further replica; all requests here share one session, whose lock "
-    "bounds them whatever N.",
+    "core serve the least of N × the 1-process throughput and 1 s ÷ Redis's CPU per request, both of the "
+    "8-session load, that cost growing by what the second worker added for each further replica; requests of "
+    "one session are bounded by its lock whatever N.",
 )
 
 
