@@ -1,8 +1,9 @@
 """State shared between processes through a real Redis (`serve --state redis://…`), beside the runs of
 test_shared_runs.py: separate `mockagent serve` processes pointed at one Redis count one client's calls in one
 bucket, meet the faults added through any of them, share a manual clock and the admin API's decisions,
-refuse to start beside processes with another clock, keep no secret and no more runs than one process would,
-read no snapshot that names what it may not, and answer the platform's 503 while Redis is away — then recover."""
+refuse to start beside processes with another clock, keep no secret and no more runs or sessions than one
+process would, read no snapshot that names what it may not, and answer the platform's 503 while Redis is away
+— then recover."""
 
 from __future__ import annotations
 
@@ -314,3 +315,27 @@ async def test_redis_keeps_as_many_runs_as_one_process_does(redis_server: RedisS
         assert 0 < await client.ttl(runs[0]) <= 24 * 3600
     finally:
         await client.aclose()
+
+
+async def test_redis_keeps_as_many_sessions_as_one_process_does(redis_server: RedisServer, name: str) -> None:
+    """The server keeps its `max_sessions` sessions used last, whichever process used them: past it, the one
+    used least recently (never the default) is forgotten by every process — its keys deleted, its copies
+    dropped — as one process forgets its own."""
+    settings = Settings(state=redis_server.url, name=name, max_sessions=3)
+    client = redis.Redis.from_url(redis_server.url)
+    async with MockServer(settings) as one, MockServer(settings) as two, aiohttp.ClientSession() as http:
+        for n, server in enumerate((one, two, one, two), start=1):
+            headers = {**BEEOS, "X-Mockagent-Session": f"s{n}"}
+            async with http.post(server.url + INVOKE, json={"message": "hi"}, headers=headers) as response:
+                assert response.status == 200
+        deadline = asyncio.get_running_loop().time() + SAFETY
+        while [key async for key in client.scan_iter(match=f"mockagent:{name}:s:s1:*")]:
+            assert asyncio.get_running_loop().time() < deadline, "the least recently used session was kept"
+            await asyncio.sleep(0.01)
+        for n in (2, 3, 4):
+            assert [key async for key in client.scan_iter(match=f"mockagent:{name}:s:s{n}:o:run:*")], n
+        for server in (one, two):
+            async with http.get(server.url + "/__mockagent/sessions") as listed:
+                names = {session["name"] for session in await listed.json()}
+            assert "s1" not in names
+    await client.aclose()

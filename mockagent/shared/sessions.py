@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from mockagent.clock import MAX_CLOCK, ManualClock
 from mockagent.errors import ApiError
@@ -23,10 +23,13 @@ from mockagent.feed import Feed
 from mockagent.holding import HELD, let_go
 from mockagent.journal import JOURNAL_SIZE, Kept
 from mockagent.scenarios.model import ScenarioSet
-from mockagent.sessions import MAX_SESSIONS, MemorySessions, Session
+from mockagent.sessions import DEFAULT_SESSION, MAX_SESSIONS, MemorySessions, Session
 from mockagent.shared import KEY_TTL, Shared
 from mockagent.shared.journal import SharedJournal
 from mockagent.shared.replicas import Replica
+
+if TYPE_CHECKING:
+    from redis.asyncio.client import Pipeline
 
 # KEYS: the session's clock; ARGV: seconds, the most it may reach, the TTL, the news to publish (with
 # "AT" where the clock's new time goes), the channel. Returns the new time, or -1 past the most.
@@ -38,6 +41,25 @@ redis.call('PUBLISH', ARGV[5], (string.gsub(ARGV[4], '"AT"', tostring(target))))
 return tostring(target)
 """
 
+
+# KEYS: the server's sessions by last use, its sequence. ARGV: the most kept, the default session, the TTL,
+# then the sessions just used. Returns the least recently used past the most (never the default): to forget.
+_USED = """
+for i = 4, #ARGV do redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), ARGV[i]) end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[1])
+local forgotten = {}
+if excess > 0 then
+  for _, name in ipairs(redis.call('ZRANGE', KEYS[1], 0, excess)) do
+    if #forgotten < excess and name ~= ARGV[2] then
+      redis.call('ZREM', KEYS[1], name)
+      forgotten[#forgotten + 1] = name
+    end
+  end
+end
+return forgotten
+"""
 
 #: CHOSEN: feed events waiting to go to the other processes; past it, the newest are dropped (and logged).
 OUTBOX = 10_000
@@ -120,7 +142,12 @@ class SharedSessions(MemorySessions):
                             self.journal.add(pipe, *outgoing)
                     if events:
                         pipe.publish(self._shared.channel, self._shared.news("feed", events=events))
-                    await pipe.execute()
+                    used = {outgoing[0] for outgoing in batch if isinstance(outgoing, tuple)}
+                    if used:
+                        self._used(pipe, used)
+                    answers = await pipe.execute()
+                for name in answers[-1] if used else ():
+                    self._start(self._forget_used(name))
             except ApiError:
                 pass  # Redis away: the others miss it, as a listener that reconnects would
             except Exception:
@@ -128,6 +155,17 @@ class SharedSessions(MemorySessions):
             self._gone += len(batch)
             async with self._went:
                 self._went.notify_all()
+
+    def _used(self, pipe: Pipeline, names: set[str]) -> None:
+        """Note that `names` were used: the server keeps its `limit` sessions used last, as one process does."""
+        keys = (self._shared.key("sessions"), self._shared.key("sessions", "seq"))
+        pipe.eval(_USED, 2, *keys, self.limit, DEFAULT_SESSION, KEY_TTL, *sorted(names))
+
+    async def _forget_used(self, name: str) -> None:
+        """A session past the server's most, used least recently: forgotten by every process, as one process
+        forgets its own."""
+        with contextlib.suppress(ApiError):
+            await self.reset(name)
 
     async def _sent(self) -> None:
         """Until what this process queued so far has been sent."""
