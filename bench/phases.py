@@ -833,17 +833,21 @@ def _redis_json_rows(bench: Bench, results: dict[str, Throughput], rounds: int) 
         *rows,
         Row(section, f"{REDIS_ONE}: throughput ÷ in memory", times(_over(one.rps, memory.rps))),
         Row(section, f"{REDIS_TWO}: throughput ÷ in memory", times(_over(two.rps, memory.rps))),
-        Row(
-            section,
-            "what the second worker wins: 2 workers ÷ 1 process, both --state redis",
-            times(_over(two.rps, one.rps)),
-        ),
+        _second_worker(section, one, two),
         Row(
             section,
             "RSS after the load: in memory / redis 1 process / redis 2 workers (summed over the workers)",
             f"{megabytes(memory.rss_mib)} / {megabytes(one.rss_mib)} / {megabytes(two.rss_mib)}",
         ),
     ]
+
+
+def _second_worker(section: str, one: Throughput, two: Throughput) -> Row:
+    return Row(
+        section,
+        "what the second worker wins: 2 workers ÷ 1 process, both --state redis",
+        times(_over(two.rps, one.rps)),
+    )
 
 
 def _redis_many_rows(bench: Bench, results: dict[str, Throughput], meter: Meter) -> list[Row]:
@@ -853,28 +857,31 @@ def _redis_many_rows(bench: Bench, results: dict[str, Throughput], meter: Meter)
         f"(X-Mockagent-Session; {bench.plan.connections} connections, {bench.plan.window} s)"
     )
     requests = {name: sum(w.requests for w in results[name].windows) for name in (MEMORY, REDIS_ONE, REDIS_TWO)}
-    cpu = {name: _over(meter.cpu[name], requests[name]) for name in requests}
-    redis_cpu = {name: _over(meter.redis[name].cpu, requests[name]) for name in (REDIS_ONE, REDIS_TWO)}
     return [
         Row(
             section,
             "throughput: in memory / redis 1 process / redis 2 workers",
             " / ".join(per_second(r.rps) for r in (memory, one, two)),
         ),
+        _second_worker(section, one, two),
+        *_cpu_rows(section, requests, meter),
+    ]
+
+
+def _cpu_rows(section: str, requests: dict[str, int], meter: Meter) -> list[Row]:
+    """Redis's CPU and the mock's, per request of each server."""
+    cpu = {name: _over(meter.cpu[name], requests[name]) for name in (MEMORY, REDIS_ONE, REDIS_TWO)}
+    redis_cpu = {name: _over(meter.redis[name].cpu, requests[name]) for name in (REDIS_ONE, REDIS_TWO)}
+    return [
         Row(
             section,
-            "what the second worker wins: 2 workers ÷ 1 process, both --state redis",
-            times(_over(two.rps, one.rps)),
+            "Redis CPU per request (used_cpu_user + used_cpu_sys): redis 1 process / 2 workers",
+            " / ".join(_micros(redis_cpu[name]) for name in (REDIS_ONE, REDIS_TWO)),
         ),
         Row(
             section,
             "the mock's CPU per request (summed over the workers): in memory / redis 1 process / redis 2 workers",
             " / ".join(_micros(cpu[name]) for name in (MEMORY, REDIS_ONE, REDIS_TWO)),
-        ),
-        Row(
-            section,
-            "Redis CPU per request: redis 1 process / 2 workers",
-            " / ".join(_micros(redis_cpu[name]) for name in (REDIS_ONE, REDIS_TWO)),
         ),
     ]
 
@@ -932,16 +939,7 @@ def _redis_cost_rows(
         ),
         Row(section, "… by command, redis 1 process", _per_request(one.calls, requests[REDIS_ONE])),
         Row(section, "… by command, redis 2 workers", _per_request(two.calls, requests[REDIS_TWO])),
-        Row(
-            section,
-            "Redis CPU per request (used_cpu_user + used_cpu_sys): redis 1 process / 2 workers",
-            f"{_micros(_over(one.cpu, requests[REDIS_ONE]))} / {_micros(_over(two.cpu, requests[REDIS_TWO]))}",
-        ),
-        Row(
-            section,
-            "the mock's CPU per request (summed over the workers): in memory / redis 1 process / redis 2 workers",
-            " / ".join(_micros(cpu[name]) for name in (MEMORY, REDIS_ONE, REDIS_TWO)),
-        ),
+        *_cpu_rows(section, requests, meter),
         Row(
             section,
             "what Redis costs the mock per request: redis 1 process − in memory",

@@ -3,10 +3,13 @@ pytester to run a test file of their own through it where what is checked is a t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 
+import aiohttp
 import pytest
 from redis_server import RedisServer
+from serving import SAFETY
 
 pytest_plugins = ["pytester"]
 
@@ -17,3 +20,16 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def name() -> str:
+    """A server name of the test's own (`--name`): its keys share the session's Redis with no other test's."""
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    # A stream that never ends fails the test within the bound, not aiohttp's five minutes.
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SAFETY)) as session:
+        yield session

@@ -13,9 +13,7 @@ import base64
 import json
 import signal
 import uuid
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import aiohttp
@@ -23,62 +21,10 @@ import pytest
 import redis.asyncio as redis
 from credentials import AGENTOS, BEEOS, JWT
 from redis_server import RedisServer
-from serving import SAFETY, listening, start
+from serving import SAFETY, advance, call, replicas, waiting
 from sse import Frame, parse
 
 T = TypeVar("T")
-
-
-@dataclass
-class Replica:
-    """One `mockagent serve` process of the test's server."""
-
-    process: asyncio.subprocess.Process
-    base: str
-
-
-@pytest.fixture
-def name() -> str:
-    """A server name of the test's own: its keys share the session's Redis with no other test's."""
-    return f"t{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    # A stream that never ends fails the test within the bound, not aiohttp's five minutes.
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SAFETY)) as session:
-        yield session
-
-
-@asynccontextmanager
-async def replicas(redis_server: RedisServer, name: str, count: int = 3) -> AsyncIterator[list[Replica]]:
-    """`count` processes of one server on a manual clock, started together."""
-    args = ("serve", "--state", redis_server.url, "--name", name, "--manual-clock", "--port", "0")
-    processes = await asyncio.gather(*(start(*args) for _ in range(count)))
-    try:
-        bases = await asyncio.gather(*(listening(process) for process in processes))
-        yield [Replica(process, base) for process, base in zip(processes, bases, strict=True)]
-    finally:
-        for process in processes:
-            if process.returncode is None:
-                process.terminate()
-        for process in processes:
-            await process.wait()
-            assert process.stderr is not None
-            print((await process.stderr.read()).decode())  # shown when the test fails
-
-
-async def waiting(http: aiohttp.ClientSession, base: str, count: int = 1) -> None:
-    """Until `base`'s default session has `count` requests waiting on its manual clock (watched through
-    its admin API, within a bound: another process cannot be awaited otherwise)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + SAFETY
-    while loop.time() < deadline:
-        async with http.get(f"{base}/__mockagent/clock") as clock:
-            if (await clock.json())["waiting"] >= count:
-                return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"nothing waits on {base}'s clock")
 
 
 async def through(http: aiohttp.ClientSession, base: str, clock: str, pending: Awaitable[T]) -> T:
@@ -96,20 +42,6 @@ async def through(http: aiohttp.ClientSession, base: str, clock: str, pending: A
                 await advance(http, clock, 1)
         await asyncio.wait([answer], timeout=0.02)
     return answer.result()
-
-
-async def advance(http: aiohttp.ClientSession, base: str, seconds: float) -> None:
-    async with http.post(f"{base}/__mockagent/clock/advance", json={"seconds": seconds}) as advanced:
-        assert advanced.status == 200, await advanced.text()
-
-
-async def call(
-    http: aiohttp.ClientSession, method: str, url: str, headers: dict[str, str], body: Any = None
-) -> tuple[int, Any]:
-    async with http.request(method, url, json=body, headers=headers) as response:
-        if response.content_type == "text/event-stream":
-            return response.status, await response.text()
-        return response.status, await response.json()
 
 
 async def frame(response: aiohttp.ClientResponse) -> Frame:

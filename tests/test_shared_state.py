@@ -9,33 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 import redis.asyncio as redis
 from credentials import AGENTOS, BEEOS, JWT
 from redis_server import RedisServer, free_port
-from serving import SAFETY, mockagent, start
+from serving import SAFETY, mockagent, start, waiting
 
 from mockagent.server import MockServer
 from mockagent.settings import Settings
 
 INVOKE = "/beeos/api/v1/agents/echo/invoke"
-
-
-@pytest.fixture
-def name() -> str:
-    """A server name of the test's own: its keys share the session's Redis with no other test's."""
-    return f"t{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def invoke(http: aiohttp.ClientSession, base: str) -> tuple[int, dict[str, object]]:
@@ -156,19 +141,6 @@ async def test_workers_share_one_port_and_stop_together(
         assert await asyncio.wait_for(process.wait(), SAFETY) == 0
 
 
-async def until_waiting(http: aiohttp.ClientSession, base: str) -> None:
-    """Until `base`'s default session has a request waiting on its manual clock (watched through its admin
-    API, within a bound: another process cannot be awaited otherwise)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + SAFETY
-    while loop.time() < deadline:
-        async with http.get(f"{base}/__mockagent/clock") as clock:
-            if (await clock.json())["waiting"]:
-                return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"nothing waits on {base}'s clock")
-
-
 async def test_a_manual_clock_advanced_through_one_process_moves_every_process(
     redis_server: RedisServer, name: str, http: aiohttp.ClientSession
 ) -> None:
@@ -176,13 +148,13 @@ async def test_a_manual_clock_advanced_through_one_process_moves_every_process(
     async with mockagent(*shared) as one, mockagent(*shared) as two:
         # A blocking call to the `slow` agent (3 s of clock time) waits on the second process's clock …
         url = two + "/beeos/api/v1/agents/slow/invoke"
-        waiting = asyncio.ensure_future(http.post(url, json={"message": "hi"}, headers=BEEOS))
-        await until_waiting(http, two)
+        blocked = asyncio.ensure_future(http.post(url, json={"message": "hi"}, headers=BEEOS))
+        await waiting(http, two)
         # … and the first process moves it: the second hears of it from Redis and answers.
         async with http.post(f"{one}/__mockagent/clock/advance", json={"seconds": 5}) as advanced:
             assert advanced.status == 200
             assert (await advanced.json())["now"] == 5
-        response = await asyncio.wait_for(waiting, SAFETY)
+        response = await asyncio.wait_for(blocked, SAFETY)
         assert response.status == 200
         assert (await response.json())["data"]["text"] == "Done after a while."
         async with http.get(f"{two}/__mockagent/clock") as clock, http.get(f"{one}/__mockagent/clock") as other:
@@ -237,7 +209,7 @@ async def test_an_admin_decision_is_shared_and_made_once(
     async with mockagent(*shared) as one, mockagent(*shared) as two:
         url = f"{one}/agentos/api/v1/agents/approval/invoke"
         invoked = asyncio.ensure_future(http.post(url, json={"input": {"query": "mail ops"}}, headers=AGENTOS))
-        await until_waiting(http, one)
+        await waiting(http, one)
         async with http.post(f"{one}/__mockagent/clock/advance", json={"seconds": 1}) as advanced:
             assert advanced.status == 200
         response = await asyncio.wait_for(invoked, SAFETY)

@@ -8,19 +8,17 @@ bounded by SAFETY."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
-import pytest
 import redis.asyncio as redis
 from admin_contract import check_aiohttp
 from credentials import AGENTOS, BEEOS, JWT
 from multidict import CIMultiDict
 from redis_server import RedisServer
-from serving import SAFETY, listening, start
+from serving import SAFETY, advance, call, replicas, waiting
 
 from mockagent.appkeys import make_redactor
 from mockagent.clock import ManualClock
@@ -34,59 +32,11 @@ BEE = "/beeos/api/v1/agents"
 OTHER = {"Authorization": "Bearer oag_" + "b" * 64}  # a second BeeOS client
 
 
-@pytest.fixture
-def name() -> str:
-    """A server name of the test's own: its keys share the session's Redis with no other test's."""
-    return f"t{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SAFETY)) as session:
-        yield session
-
-
 @asynccontextmanager
-async def replicas(redis_server: RedisServer, name: str, *, manual: bool = True) -> AsyncIterator[list[str]]:
-    """The base URLs of two processes of one server (on a manual clock, unless not `manual`), started together."""
-    args = ("serve", "--state", redis_server.url, "--name", name, "--port", "0")
-    args += ("--manual-clock",) if manual else ()
-    processes = await asyncio.gather(start(*args), start(*args))
-    try:
-        yield list(await asyncio.gather(*(listening(process) for process in processes)))
-    finally:
-        for process in processes:
-            if process.returncode is None:
-                process.terminate()
-        for process in processes:
-            await process.wait()
-            assert process.stderr is not None
-            print((await process.stderr.read()).decode())  # shown when the test fails
-
-
-async def call(
-    http: aiohttp.ClientSession, method: str, url: str, headers: dict[str, str], body: Any = None
-) -> tuple[int, Any]:
-    async with http.request(method, url, json=body, headers=headers) as response:
-        return response.status, await response.json()
-
-
-async def waiting(http: aiohttp.ClientSession, base: str) -> None:
-    """Until `base`'s default session has a request waiting on its manual clock (another process cannot be
-    awaited otherwise)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + SAFETY
-    while loop.time() < deadline:
-        async with http.get(f"{base}/__mockagent/clock") as clock:
-            if (await clock.json())["waiting"]:
-                return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"nothing waits on {base}'s clock")
-
-
-async def advance(http: aiohttp.ClientSession, base: str, seconds: float) -> None:
-    async with http.post(f"{base}/__mockagent/clock/advance", json={"seconds": seconds}) as advanced:
-        assert advanced.status == 200, await advanced.text()
+async def pair(redis_server: RedisServer, name: str, *, manual: bool = True) -> AsyncIterator[list[str]]:
+    """The base URLs of two processes of one server (on a manual clock, unless not `manual`)."""
+    async with replicas(redis_server, name, 2, manual=manual) as started:
+        yield [replica.base for replica in started]
 
 
 async def task(http: aiohttp.ClientSession, base: str, headers: dict[str, str], fault: str | None = None) -> int:
@@ -189,7 +139,7 @@ def test_an_entrys_verdict_fields_survive_the_trip_through_redis() -> None:
 async def test_verify_counts_what_every_process_served(
     redis_server: RedisServer, name: str, http: aiohttp.ClientSession
 ) -> None:
-    async with replicas(redis_server, name) as (one, two):
+    async with pair(redis_server, name) as (one, two):
         for n, base in enumerate((one, two, one, two)):
             status, _ = await call(http, "POST", f"{base}{BEE}/echo/tasks", BEEOS, {"message": f"m{n}"})
             assert status == 202
@@ -233,7 +183,7 @@ async def test_backed_off_follows_one_client_across_processes_by_its_digest(
     same client: it has another credential), then the client's own retry through the other once the clock
     moved past Retry-After: it backed off. Then a 429 and a retry at once, each through another process: it
     did not."""
-    async with replicas(redis_server, name) as (one, two):
+    async with pair(redis_server, name) as (one, two):
         assert await task(http, one, BEEOS, "429, retry-after=5") == 429
         await kept(http, two, 1)  # each request once the one before is kept: the journal's order is theirs
         assert await task(http, two, OTHER) == 202
@@ -270,7 +220,7 @@ async def test_stopped_polling_sees_a_poll_through_another_process(
 ) -> None:
     """A task polled through one process until it shows completed, then once more through the process whose
     ids are the lower (each process has its own): that poll is still the one after."""
-    async with replicas(redis_server, name) as (one, two):
+    async with pair(redis_server, name) as (one, two):
         status, created = await call(http, "POST", f"{one}{BEE}/echo/tasks", BEEOS, {"message": "deploy"})
         assert status == 202
         url = f"{BEE}/echo/tasks/{created['data']['task_id']}"
@@ -305,7 +255,7 @@ async def test_resumed_pauses_reads_the_runs_another_process_changed(
 ) -> None:
     """An AgentOS run that paused for approval through the first process is judged, through the second
     (which served none of it), from the runs as every process left them: unresumed, then approved."""
-    async with replicas(redis_server, name) as (one, two):
+    async with pair(redis_server, name) as (one, two):
         invoked = asyncio.ensure_future(
             call(http, "POST", f"{one}/agentos/api/v1/agents/approval/invoke", AGENTOS, {"input": {"query": "mail"}})
         )
@@ -336,7 +286,7 @@ async def test_no_secret_reaches_redis_with_the_client_digest(
     secret = "sk-live-0123456789abcdefSECRET"
     llm = {"baseUrl": "https://api.openai.com/v1", "apiKey": secret, "modelName": "gpt-4o"}
     token = f"Bearer {JWT}"
-    async with replicas(redis_server, name, manual=False) as (one, two):
+    async with pair(redis_server, name, manual=False) as (one, two):
         body = {"message": "mail ops", "session_id": "s-secret-0001", "llm_config": llm}
         url = f"{one}/zeus/api/agent/invoke?agent=approval"
         async with http.post(url, json=body, headers={"Authorization": token}) as response:

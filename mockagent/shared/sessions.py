@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -64,6 +65,9 @@ return forgotten
 #: CHOSEN: feed events waiting to go to the other processes; past it, the newest are dropped (and logged).
 OUTBOX = 10_000
 SEND_BATCH = 500  # the most sent in one pipeline
+#: CHOSEN: how often a process notes that it used a session (which sessions were used last is told to the
+#: second: a busy session is not noted on every request).
+USE_NOTED = 1.0
 #: CHOSEN: how often, and how long each time (real seconds), a run another process started is looked for
 #: here before its feed events are given up on (it is told of as it starts, and written as it first waits).
 FOLLOW_TRIES = 5
@@ -94,6 +98,7 @@ class SharedSessions(MemorySessions):
         self._queued = 0  # how many sends were queued, and how many of them went (or were given up on)
         self._gone = 0
         self._went = asyncio.Condition()
+        self._noted: dict[str, float] = {}  # when (monotonic) each session's use was last noted in Redis
         self.journal = SharedJournal(shared, journal_size)
         super().__init__(make, limit)
 
@@ -142,7 +147,7 @@ class SharedSessions(MemorySessions):
                             self.journal.add(pipe, *outgoing)
                     if events:
                         pipe.publish(self._shared.channel, self._shared.news("feed", events=events))
-                    used = {outgoing[0] for outgoing in batch if isinstance(outgoing, tuple)}
+                    used = self._fresh({outgoing[0] for outgoing in batch if isinstance(outgoing, tuple)})
                     if used:
                         self._used(pipe, used)
                     answers = await pipe.execute()
@@ -155,6 +160,15 @@ class SharedSessions(MemorySessions):
             self._gone += len(batch)
             async with self._went:
                 self._went.notify_all()
+
+    def _fresh(self, names: set[str]) -> set[str]:
+        """Of the sessions `names` just used, those not noted as used in the last `USE_NOTED` seconds."""
+        now = time.monotonic()
+        if len(self._noted) > 2 * self.limit:
+            self._noted.clear()
+        fresh = {name for name in names if now - self._noted.get(name, -USE_NOTED) >= USE_NOTED}
+        self._noted.update(dict.fromkeys(fresh, now))
+        return fresh
 
     def _used(self, pipe: Pipeline, names: set[str]) -> None:
         """Note that `names` were used: the server keeps its `limit` sessions used last, as one process does."""
