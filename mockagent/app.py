@@ -183,9 +183,7 @@ async def _close_replayer(app: web.Application) -> None:
 
 
 async def _close_sessions(app: web.Application) -> None:
-    sessions = app[ENGINE].sessions
-    if isinstance(sessions, MemorySessions):
-        sessions.close()
+    await app[ENGINE].sessions.stop()
 
 
 def _admitted_route(

@@ -286,6 +286,10 @@ class SessionStore(Protocol):
         """Forget what `kept` would give; how many entries."""
         ...
 
+    async def stop(self) -> None:
+        """The server stops: every session ends, and what the store still has to write is written."""
+        ...
+
 
 class MemorySessions:
     """Sessions in this process: at most `limit`, the least recently used idle one forgotten first."""
@@ -365,3 +369,6 @@ class MemorySessions:
         for session in self._sessions.values():
             session.close()
         self._sessions = OrderedDict({DEFAULT_SESSION: self.default})
+
+    async def stop(self) -> None:
+        self.close()

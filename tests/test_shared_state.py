@@ -15,7 +15,7 @@ import aiohttp
 import redis.asyncio as redis
 from credentials import AGENTOS, BEEOS, JWT
 from redis_server import RedisServer, free_port
-from serving import SAFETY, mockagent, start, waiting
+from serving import SAFETY, listening, mockagent, start, waiting
 
 from mockagent.server import MockServer
 from mockagent.settings import Settings
@@ -139,6 +139,29 @@ async def test_workers_share_one_port_and_stop_together(
     finally:
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), SAFETY) == 0
+
+
+async def test_a_process_stops_on_sigterm_while_it_writes_to_redis(
+    redis_server: RedisServer, name: str, http: aiohttp.ClientSession
+) -> None:
+    """SIGTERM while requests are being answered, their entries and events on their way to Redis: each time,
+    the process stops (a cancelled call that redis-py reports as a lost connection does not keep a loop of
+    the process waiting), and what it answered is in the journal in Redis (sent before it let go of Redis)."""
+    answered = 0
+    for _ in range(8):
+        process = await start("serve", "--state", redis_server.url, "--name", name, "--port", "0")
+        base = await listening(process)
+        load = [asyncio.ensure_future(invoke(http, base)) for _ in range(40)]
+        await asyncio.wait(load, return_when=asyncio.FIRST_COMPLETED)
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), SAFETY) == 0
+        outcomes = await asyncio.gather(*load, return_exceptions=True)
+        answered += sum(1 for outcome in outcomes if isinstance(outcome, tuple) and outcome[0] == 200)
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        assert await client.zcard(f"mockagent:{name}:s:default:journal") >= answered > 0
+    finally:
+        await client.aclose()
 
 
 async def test_a_manual_clock_advanced_through_one_process_moves_every_process(

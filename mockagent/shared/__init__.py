@@ -39,6 +39,14 @@ REDIS_TIMEOUT = 2.0
 DEFAULT_NAME = "mockagent"
 
 
+def stopping() -> bool:
+    """Whether the running task was cancelled. redis-py may turn a cancellation into an error of its own as
+    it drops the connection it was using: a loop that outlives such errors asks this before it waits again,
+    or it would wait for ever while the process stops."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class SharedStateError(MockAgentError):
     """Redis cannot serve as the state of this server (unreachable, or other processes disagree)."""
 
@@ -144,7 +152,7 @@ class Shared:
         from redis.asyncio import Redis
         from redis.exceptions import RedisError
 
-        while True:
+        while not stopping():
             # A connection of its own, with no read timeout: it waits for news as long as there is none.
             client = Redis.from_url(self.url, decode_responses=True, socket_connect_timeout=REDIS_TIMEOUT)
             try:
@@ -245,7 +253,7 @@ async def _agree(shared: Shared, agreement: Agreement) -> None:
 async def _renew(shared: Shared, agreement: Agreement) -> None:
     from redis.exceptions import RedisError
 
-    while True:
+    while not stopping():
         await asyncio.sleep(REGISTRATION_TTL / 3)
         with contextlib.suppress(RedisError):  # Redis away for a while: registered again once it is back
             key = shared.key("agreement")

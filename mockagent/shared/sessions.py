@@ -25,7 +25,7 @@ from mockagent.holding import HELD, let_go
 from mockagent.journal import JOURNAL_SIZE, Kept
 from mockagent.scenarios.model import ScenarioSet
 from mockagent.sessions import DEFAULT_SESSION, MAX_SESSIONS, MemorySessions, Session
-from mockagent.shared import KEY_TTL, Shared
+from mockagent.shared import KEY_TTL, REDIS_TIMEOUT, Shared, stopping
 from mockagent.shared.journal import SharedJournal
 from mockagent.shared.replicas import Replica
 
@@ -136,7 +136,7 @@ class SharedSessions(MemorySessions):
         the feed's events in one message (a listener told of an answer finds its entry written)."""
         outbox = self._outbox
         assert outbox is not None
-        while True:
+        while not stopping():
             batch = [await outbox.get()]
             await asyncio.sleep(SEND_GATHER)  # what the requests in flight make meanwhile goes with it
             while len(batch) < SEND_BATCH and not outbox.empty():
@@ -162,6 +162,18 @@ class SharedSessions(MemorySessions):
             self._gone += len(batch)
             async with self._went:
                 self._went.notify_all()
+
+    async def stop(self) -> None:
+        """The server stops: what is queued for the other processes is sent (for up to `REDIS_TIMEOUT`),
+        then this process's own tasks end — before its connections to Redis close under them."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(REDIS_TIMEOUT):
+                await self._sent()
+        moving = list(self._moving)
+        for task in moving:
+            task.cancel()
+        await asyncio.gather(*moving, return_exceptions=True)
+        await super().stop()
 
     def _fresh(self, names: set[str]) -> set[str]:
         """Of the sessions `names` just used, those not noted as used in the last `USE_NOTED` seconds."""
