@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from fnmatch import fnmatchcase
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -480,12 +481,8 @@ def rebuilt(kept: Iterable[Kept]) -> list[Entry]:
             log.warning("journal entry %s in Redis is left out of verification: %r", entry.id, err)
             continue
         found.append((made.real_received, entry.seq, made))
-    found.sort(key=_arrival)
+    found.sort(key=itemgetter(0, 1))
     return [made for _, _, made in found]
-
-
-def _arrival(found: tuple[float, float, Entry]) -> tuple[float, float]:
-    return found[0], found[1]
 
 
 @dataclass(frozen=True, slots=True)

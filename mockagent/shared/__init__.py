@@ -78,6 +78,7 @@ class Shared:
         self.number = 0  # this process's, among all that served the server: its journal ids are its own
         self.process = uuid.uuid4().hex  # tells this process's own news from the others' (see `tell`)
         self.channel = self.key("news")
+        self._own = dumps({"from": self.process})[:-1]  # how this process's news begins (see `news`)
         self._renewal: asyncio.Task[None] | None = None
         self._listening: asyncio.Task[None] | None = None
         self._soon: set[asyncio.Task[object]] = set()
@@ -117,13 +118,13 @@ class Shared:
         return deleted > 0
 
     def soon(self, call: Coroutine[Any, Any, object]) -> None:
-        """Make `call` in the background, whatever becomes of the request that asked (Redis away: it is
-        not made, as if made before Redis lost it)."""
+        """Make `call` in the background, whatever becomes of the request that asked, until it ends or the
+        process closes its connections (`close`). Redis away: it is not made, as if made before Redis lost it."""
 
         async def made() -> object:
             from redis.exceptions import RedisError
 
-            with contextlib.suppress(RedisError):
+            with contextlib.suppress(RedisError, ApiError):  # ApiError: Redis away, as `lost` tells it
                 return await call
             return None
 
@@ -158,10 +159,9 @@ class Shared:
             try:
                 async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(self.channel)
-                    own = self.news("")[: len('{"from":"') + len(self.process) + 1]
                     async for message in pubsub.listen():
                         # This process's own news is told back to it too: known by its start, not read.
-                        if not message["data"].startswith(own):
+                        if not message["data"].startswith(self._own):
                             hear(json.loads(message["data"]))
             except (RedisError, OSError):
                 await asyncio.sleep(1.0)  # CHOSEN: a second between tries while Redis is away
@@ -170,11 +170,11 @@ class Shared:
                     await client.aclose()
 
     async def close(self) -> None:
-        for task in (self._renewal, self._listening):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        # What is under way in the background ends before the connections it uses close under it.
+        ongoing: list[asyncio.Task[Any]] = [*self._soon, *filter(None, (self._renewal, self._listening))]
+        for task in ongoing:
+            task.cancel()
+        await asyncio.gather(*ongoing, return_exceptions=True)
         for client in (self.client, self.raw):
             with contextlib.suppress(Exception):  # closing a connection to a Redis that is gone
                 await client.aclose()

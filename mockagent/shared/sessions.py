@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -92,7 +92,6 @@ class SharedSessions(MemorySessions):
         self._shared = shared
         self._scenarios = scenarios
         self._advance = shared.client.register_script(_ADVANCE)
-        self._moving: set[asyncio.Task[None]] = set()  # advances and changes heard from other processes
         self._replicas: dict[str, Replica] = {}
         self.feed: Feed | None = None  # the engine's, whose events go to the other processes and back
         self._outbox: asyncio.Queue[Outgoing] | None = None  # made on the first send
@@ -124,7 +123,7 @@ class SharedSessions(MemorySessions):
     def _send_soon(self, outgoing: Outgoing) -> None:
         if self._outbox is None:
             self._outbox = asyncio.Queue(OUTBOX)
-            self._start(self._send())
+            self._shared.soon(self._send())
         try:
             self._outbox.put_nowait(outgoing)
             self._queued += 1
@@ -154,7 +153,9 @@ class SharedSessions(MemorySessions):
                         self._used(pipe, used)
                     answers = await pipe.execute()
                 for name in answers[-1] if used else ():
-                    self._start(self._forget_used(name))
+                    # Past the server's most, used least recently: forgotten by every process, as one
+                    # process forgets its own.
+                    self._shared.soon(self.reset(name))
             except ApiError:
                 pass  # Redis away: the others miss it, as a listener that reconnects would
             except Exception:
@@ -164,15 +165,11 @@ class SharedSessions(MemorySessions):
                 self._went.notify_all()
 
     async def stop(self) -> None:
-        """The server stops: what is queued for the other processes is sent (for up to `REDIS_TIMEOUT`),
-        then this process's own tasks end — before its connections to Redis close under them."""
+        """The server stops: what is queued for the other processes is sent (for up to `REDIS_TIMEOUT`; its
+        tasks end as `Shared.close` closes the connections, after this)."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(REDIS_TIMEOUT):
                 await self._sent()
-        moving = list(self._moving)
-        for task in moving:
-            task.cancel()
-        await asyncio.gather(*moving, return_exceptions=True)
         await super().stop()
 
     def _fresh(self, names: set[str]) -> set[str]:
@@ -188,12 +185,6 @@ class SharedSessions(MemorySessions):
         """Note that `names` were used: the server keeps its `limit` sessions used last, as one process does."""
         keys = (self._shared.key("sessions"), self._shared.key("sessions", "seq"))
         pipe.eval(_USED, 2, *keys, self.limit, DEFAULT_SESSION, KEY_TTL, *sorted(names))
-
-    async def _forget_used(self, name: str) -> None:
-        """A session past the server's most, used least recently: forgotten by every process, as one process
-        forgets its own."""
-        with contextlib.suppress(ApiError):
-            await self.reset(name)
 
     async def _sent(self) -> None:
         """Until what this process queued so far has been sent."""
@@ -288,11 +279,11 @@ class SharedSessions(MemorySessions):
         if kind == "clock" and isinstance(session.clock, ManualClock):
             at = news.get("at")
             if isinstance(at, int | float):
-                self._start(session.clock.advance_to(float(at)))
+                self._shared.soon(session.clock.advance_to(float(at)))
         elif kind == "changed":
             replica = self._replica(session)
             replica.heard()
-            self._start(replica.catch_up(quietly=True))
+            self._shared.soon(replica.catch_up(quietly=True))
         elif kind == "free":
             self._replica(session).heard()
         elif kind == "reset":
@@ -314,7 +305,7 @@ class SharedSessions(MemorySessions):
         feed.deliver(kind, session, event.get("platform"), data)
         run = data.get("run")
         if kind == "run.started" and isinstance(run, dict) and isinstance(run.get("id"), str):
-            self._start(self._follow(feed, session, run["id"]))
+            self._shared.soon(self._follow(feed, session, run["id"]))
 
     async def _follow(self, feed: Feed, name: str, run_id: str) -> None:
         """Follow a run another process started, from this process's copy (its events come at the moments
@@ -330,8 +321,3 @@ class SharedSessions(MemorySessions):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(FOLLOW_WAIT):
                     await replica.until_changed()
-
-    def _start(self, step: Coroutine[Any, Any, None]) -> None:
-        moving = asyncio.get_running_loop().create_task(step)
-        self._moving.add(moving)
-        moving.add_done_callback(self._moving.discard)
